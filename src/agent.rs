@@ -1,0 +1,103 @@
+//! Wires one agent together: the verdict store, the probe scheduler, the tick that
+//! ends start-up grace and expired overrides, and both listeners.
+
+use crate::config::AgentConfig;
+use crate::probe;
+use crate::serve::{self, admin, public, Context, Limits, Readiness};
+use crate::state::Apps;
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How often every app is re-evaluated without a new observation.
+pub const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("an agent task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The two bound listeners. Binding is the caller's job, so tests can bind port 0.
+pub struct Listeners {
+    pub health: TcpListener,
+    pub admin: TcpListener,
+}
+
+/// Runs one agent for `cfg` until `shutdown` is cancelled, then stops probing and
+/// drains both listeners. `metrics` must be registered for this agent alone.
+pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutdown: CancellationToken) -> Result<()> {
+    let apps = Arc::new(Apps::from_config(&cfg.apps, &metrics));
+    let ready = Arc::new(Readiness::default());
+    let ctx = Context {
+        apps: apps.clone(),
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+        region: cfg.region.clone(),
+        allow_remote_override: cfg.allow_remote_override,
+    };
+
+    let jobs: Vec<probe::Job<(Arc<crate::state::App>, usize)>> = apps
+        .list()
+        .into_iter()
+        .flat_map(|app| {
+            (0..app.targets.len())
+                .map(|i| probe::Job { target: app.targets[i].clone(), spec: app.probe.clone(), tag: (app.clone(), i) })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let n_jobs = jobs.len();
+    let prober = tokio::spawn(probe::run(
+        jobs,
+        cfg.probe_concurrency,
+        |job, result| job.tag.0.observe(job.tag.1, result, tokio::time::Instant::now()),
+        shutdown.clone(),
+    ));
+
+    let ticker = {
+        let (apps, shutdown) = (apps.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    now = every.tick() => apps.tick(now),
+                }
+            }
+        })
+    };
+
+    let public_ctx = ctx.clone();
+    let public = tokio::spawn({
+        let m = metrics.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            let h = move |req, _peer| std::future::ready(public::handle(&req, &public_ctx));
+            serve::serve(listeners.health, Limits::default(), h, Some(&m), shutdown).await
+        }
+    });
+    let admin_limits = Limits { max_connections: 256, ..Limits::default() };
+    let admin = tokio::spawn(serve::serve(
+        listeners.admin,
+        admin_limits,
+        move |req, peer| std::future::ready(admin::handle(&req, peer, &ctx)),
+        None,
+        shutdown.clone(),
+    ));
+
+    // Static sources are complete once loaded: ready as soon as we serve.
+    ready.set_ready();
+    tracing::info!(region = %cfg.region, apps = cfg.apps.len(), endpoints = n_jobs, "agent running");
+    let (a, b, c, d) = tokio::join!(prober, ticker, public, admin);
+    a?;
+    b?;
+    c?;
+    d?;
+    tracing::info!("agent stopped");
+    Ok(())
+}

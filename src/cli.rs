@@ -1,0 +1,52 @@
+//! The command line. Parsing lives here; `main.rs` only dispatches.
+
+use crate::telemetry::LogFormat;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Exit code for bad configuration or usage (sysexits `EX_USAGE`).
+pub const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(name = "failover-agent", version, about = "Per-app Region failover: one verdict per app at /health/<app> for Route 53.")]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "FAILOVER_AGENT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent.
+    Run(RunArgs),
+    /// Validate a config file and print what it would run; exit 64 if it is bad.
+    CheckConfig {
+        /// The YAML config file.
+        file: PathBuf,
+    },
+    /// Two simulated Regions with demo pods on loopback; break one app and watch it fail over alone.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Static YAML config file.
+    #[arg(long, short, env = "FAILOVER_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Public listener, e.g. 0.0.0.0:8080. Overrides `healthListen` in the config.
+    #[arg(long)]
+    pub health_listen: Option<SocketAddr>,
+    /// Admin listener, e.g. 127.0.0.1:9090. Overrides `adminListen` in the config.
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// First of five consecutive loopback ports: control, then health and admin for each Region.
+    #[arg(long, default_value_t = 18080)]
+    pub base_port: u16,
+}

@@ -1,0 +1,122 @@
+//! The static configuration: the YAML model (this file), and its validation into
+//! an [`AgentConfig`] that the rest of the crate trusts ([`validate`]).
+//!
+//! Parsing happens once, in [`load`] or [`parse`]; tests feed [`parse`] directly.
+//! Unknown keys are errors, so a typo such as `fallcount` never silently falls
+//! back to a default.
+
+mod validate;
+
+pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
+
+use crate::model::OverrideMode;
+use serde::Deserialize;
+use std::path::Path;
+
+/// Configuration errors. Each message names the field and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config is not valid YAML for failover-agent: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("invalid config:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Default public listener: every interface, for Route 53's checkers.
+pub const DEFAULT_HEALTH_LISTEN: &str = "0.0.0.0:8080";
+/// Default admin listener for static runs: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+
+/// The file as written. Field docs give the defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileConfig {
+    /// This agent's AWS Region, shown on the status page. Required.
+    pub region: String,
+    /// Public listener address. Default `0.0.0.0:8080`. `--health-listen` wins.
+    pub health_listen: Option<String>,
+    /// Admin listener address. Default `127.0.0.1:9090`. `--admin-listen` wins.
+    pub admin_listen: Option<String>,
+    /// Most probes in flight at once, across all apps. Default 512.
+    pub probe_concurrency: Option<usize>,
+    /// Accept `POST /apps/<app>/override` from non-loopback peers. Default false.
+    #[serde(default)]
+    pub allow_remote_override: bool,
+    pub apps: Vec<FileApp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileApp {
+    /// The `/health/<name>` key: lowercase letters, digits, `-` and `.`.
+    pub name: String,
+    /// Metric label and status-page grouping. Default `static`.
+    pub namespace: Option<String>,
+    /// `http://IP:PORT[/path]` or `tcp://IP:PORT`.
+    pub endpoints: Vec<String>,
+    #[serde(default)]
+    pub probe: FileProbe,
+    #[serde(default)]
+    pub policy: FilePolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileProbe {
+    /// Seconds between probes of one endpoint. Default 2.
+    pub interval_seconds: Option<f64>,
+    /// Seconds before a probe counts as failed. Default 1.
+    pub timeout_seconds: Option<f64>,
+    /// HTTP path for endpoints whose URL has none. Default `/`.
+    pub path: Option<String>,
+    /// Status codes that pass. Default: any 2xx or 3xx.
+    pub expected_status: Option<OneOrMany>,
+    /// A string the first 64 KiB of the body must contain.
+    pub body_contains: Option<String>,
+}
+
+/// `expectedStatus: 200` or `expectedStatus: [200, 204]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(u16),
+    Many(Vec<u16>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FilePolicy {
+    /// Healthy endpoints needed. Default 1 (when no percent is set).
+    pub min_healthy_endpoints: Option<u32>,
+    /// Healthy endpoints needed, as a percent of all (rounded up, at least one).
+    pub min_healthy_percent: Option<u32>,
+    /// Consecutive failures before an endpoint is down. Default 3.
+    pub fall_count: Option<u32>,
+    /// Consecutive successes before an endpoint is up. Default 2.
+    pub rise_count: Option<u32>,
+    /// Start-up grace. Default: riseCount × interval + timeout.
+    pub startup_grace_seconds: Option<f64>,
+    /// `none`, `fail` or `pass`. Default `none`.
+    #[serde(rename = "override")]
+    pub override_mode: Option<OverrideMode>,
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<AgentConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+    parse(&text)
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str) -> Result<AgentConfig> {
+    let file: FileConfig = serde_yaml::from_str(text)?;
+    validate::validate(file)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! Config parsing, defaults and validation messages.
+
+use super::*;
+use crate::model::Target;
+use crate::policy::MinHealthy;
+use std::time::Duration;
+
+const DESIGN_EXAMPLE: &str = r#"
+region: eu-west-1
+apps:
+  - name: app1
+    endpoints: ["http://127.0.0.1:18081/healthz", "http://127.0.0.1:18082/healthz"]
+    probe: { intervalSeconds: 1, timeoutSeconds: 1 }
+    policy: { minHealthyEndpoints: 1, fallCount: 2, riseCount: 2 }
+  - name: app2
+    endpoints: ["http://127.0.0.1:18083/healthz"]
+"#;
+
+fn errors(yaml: &str) -> String {
+    match parse(yaml) {
+        Ok(_) => panic!("expected an error for:\n{yaml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_design_example_parses_with_documented_defaults() {
+    let cfg = parse(DESIGN_EXAMPLE).unwrap();
+    assert_eq!(cfg.region, "eu-west-1");
+    assert_eq!(cfg.health_listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(cfg.admin_listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(cfg.probe_concurrency, 512);
+    let app1 = &cfg.apps[0];
+    assert_eq!(app1.key.namespace, "static");
+    assert_eq!(app1.policy.fall_count, 2);
+    assert_eq!(app1.probe.interval, Duration::from_secs(1));
+    // Default grace: riseCount × interval + timeout.
+    assert_eq!(app1.startup_grace, Duration::from_secs(3));
+    let app2 = &cfg.apps[1];
+    assert_eq!(app2.probe.interval, Duration::from_secs(2));
+    assert_eq!(app2.probe.timeout, Duration::from_secs(1));
+    assert_eq!((app2.policy.fall_count, app2.policy.rise_count), (3, 2));
+    assert_eq!(app2.policy.min_healthy, MinHealthy::Count(1));
+    assert!(app2.probe.status_passes(204) && app2.probe.status_passes(302) && !app2.probe.status_passes(404));
+    assert!(matches!(&app2.targets[0], Target::Http { uri, .. } if uri == "http://127.0.0.1:18083/healthz"));
+}
+
+#[test]
+fn tcp_probes_paths_and_expected_status() {
+    let cfg = parse(
+        r#"
+region: r
+apps:
+  - name: db
+    endpoints: ["tcp://10.0.0.5:5432", "tcp://[::1]:5432"]
+  - name: web
+    endpoints: ["http://10.0.0.6:8080", "http://10.0.0.7:8080/other", "http://localhost:9000"]
+    probe: { path: /ready, expectedStatus: [200, 204], bodyContains: OK }
+    policy: { minHealthyPercent: 50, override: fail }
+"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.apps[0].targets[0], Target::Tcp { addr: "10.0.0.5:5432".parse().unwrap() });
+    assert_eq!(cfg.apps[0].targets[1], Target::Tcp { addr: "[::1]:5432".parse().unwrap() });
+    let web = &cfg.apps[1];
+    let uris: Vec<String> = web.targets.iter().map(|t| t.to_string()).collect();
+    assert_eq!(uris, ["http://10.0.0.6:8080/ready", "http://10.0.0.7:8080/other", "http://localhost:9000/ready"]);
+    assert_eq!(web.targets[2].addr().to_string(), "127.0.0.1:9000");
+    assert!(web.probe.status_passes(204) && !web.probe.status_passes(301));
+    assert_eq!(web.policy.min_healthy, MinHealthy::Percent(50));
+    assert_eq!(web.override_mode, crate::model::OverrideMode::Fail);
+}
+
+#[test]
+fn typos_are_errors_that_name_the_key() {
+    let e = errors("region: r\napps:\n  - name: a\n    endpoints: [\"http://127.0.0.1:1\"]\n    policy: { fallcount: 2 }\n");
+    assert!(e.contains("unknown field `fallcount`") && e.contains("fallCount"), "{e}");
+}
+
+#[test]
+fn every_problem_is_reported_with_field_and_fix() {
+    let e = errors(
+        r#"
+region: ""
+apps:
+  - name: App_1
+    endpoints: ["http://169.254.169.254/latest/meta-data", "https://10.0.0.1/", "http://db.internal:80/", "ftp://1.2.3.4/"]
+    probe: { intervalSeconds: 1, timeoutSeconds: 5, expectedStatus: 700 }
+    policy: { minHealthyEndpoints: 1, minHealthyPercent: 50, fallCount: 0 }
+  - name: b
+    endpoints: []
+  - name: b
+    endpoints: ["tcp://127.0.0.1"]
+    policy: { minHealthyEndpoints: 3 }
+"#,
+    );
+    for want in [
+        "region: must not be empty",
+        "apps[0].name: `App_1` is not a valid app name",
+        "apps[0].endpoints[0]: `http://169.254.169.254/latest/meta-data` points at 169.254.169.254",
+        "apps[0].endpoints[1]: `https://10.0.0.1/` uses https",
+        "apps[0].endpoints[2]: `http://db.internal:80/` uses host name `db.internal`",
+        "apps[0].endpoints[3]: `ftp://1.2.3.4/` has no supported scheme",
+        "apps[0].probe.timeoutSeconds: 5 must be at least 0.01 and at most intervalSeconds (1)",
+        "apps[0].probe.expectedStatus: [700]",
+        "apps[0].policy: set only one of minHealthyEndpoints and minHealthyPercent",
+        "apps[0].policy.fallCount: 0 is out of range; use 1 to 100",
+        "apps[1].endpoints: is empty",
+        "apps[2].name: `b` is used twice",
+        "apps[2].endpoints[0]: `tcp://127.0.0.1` has no port",
+        "apps[2].policy.minHealthyEndpoints: 3 is more than the 1 endpoints listed",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn load_names_the_missing_file() {
+    let e = load(std::path::Path::new("/nonexistent/agent.yaml")).unwrap_err().to_string();
+    assert!(e.contains("/nonexistent/agent.yaml"), "{e}");
+}

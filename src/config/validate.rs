@@ -1,0 +1,275 @@
+//! Validation: turns a [`FileConfig`] into an [`AgentConfig`], collecting every
+//! problem with the field path and the fix, so one run shows them all.
+
+use super::{Error, FileApp, FileConfig, OneOrMany, Result, DEFAULT_ADMIN_LISTEN, DEFAULT_HEALTH_LISTEN};
+use crate::model::{AppKey, OverrideMode, Target};
+use crate::policy::{MinHealthy, Policy};
+use crate::probe::guard;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The validated configuration of one agent.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub region: String,
+    pub health_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub probe_concurrency: usize,
+    pub allow_remote_override: bool,
+    pub apps: Vec<AppConfig>,
+}
+
+/// One validated app.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    pub key: AppKey,
+    pub targets: Vec<Target>,
+    pub probe: Arc<ProbeSpec>,
+    pub policy: Policy,
+    pub startup_grace: Duration,
+    pub override_mode: OverrideMode,
+}
+
+/// How an app's endpoints are probed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSpec {
+    #[serde(with = "secs")]
+    pub interval: Duration,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// Passing status codes; `None` means any 2xx or 3xx.
+    pub expected_status: Option<Vec<u16>>,
+    pub body_contains: Option<String>,
+}
+
+impl ProbeSpec {
+    pub fn status_passes(&self, status: u16) -> bool {
+        match &self.expected_status {
+            Some(list) => list.contains(&status),
+            None => (200..400).contains(&status),
+        }
+    }
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+const DEFAULT_INTERVAL: f64 = 2.0;
+const DEFAULT_TIMEOUT: f64 = 1.0;
+const DEFAULT_FALL: u32 = 3;
+const DEFAULT_RISE: u32 = 2;
+const DEFAULT_CONCURRENCY: usize = 512;
+
+pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
+    let mut errs = Vec::new();
+    if file.region.trim().is_empty() {
+        errs.push("region: must not be empty; set it to this cluster's AWS Region, e.g. eu-west-1".into());
+    }
+    let health_listen = listen_addr("healthListen", file.health_listen.as_deref(), DEFAULT_HEALTH_LISTEN, &mut errs);
+    let admin_listen = listen_addr("adminListen", file.admin_listen.as_deref(), DEFAULT_ADMIN_LISTEN, &mut errs);
+    let probe_concurrency = file.probe_concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+    if !(1..=65_536).contains(&probe_concurrency) {
+        errs.push(format!("probeConcurrency: {probe_concurrency} is out of range; use 1 to 65536 (default {DEFAULT_CONCURRENCY})"));
+    }
+    if file.apps.is_empty() {
+        errs.push("apps: is empty; list at least one app with a name and endpoints".into());
+    }
+    let mut names = HashSet::new();
+    let mut apps = Vec::with_capacity(file.apps.len());
+    for (i, app) in file.apps.into_iter().enumerate() {
+        let at = format!("apps[{i}]");
+        if !names.insert(app.name.clone()) {
+            errs.push(format!("{at}.name: `{}` is used twice; app names are /health/<name> keys and must be unique", app.name));
+        }
+        if let Some(app) = validate_app(&at, app, &mut errs) {
+            apps.push(app);
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Error::Invalid(errs));
+    }
+    Ok(AgentConfig {
+        region: file.region,
+        health_listen,
+        admin_listen,
+        probe_concurrency,
+        allow_remote_override: file.allow_remote_override,
+        apps,
+    })
+}
+
+fn listen_addr(field: &str, given: Option<&str>, default: &str, errs: &mut Vec<String>) -> SocketAddr {
+    let text = given.unwrap_or(default);
+    text.parse().unwrap_or_else(|_| {
+        errs.push(format!("{field}: `{text}` is not IP:PORT; write e.g. `{default}`"));
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+    })
+}
+
+/// Checks that `name` is usable as a `/health/<name>` key and a metric label:
+/// 1 to 63 characters of `a-z`, `0-9`, `-` and `.`, starting and ending alphanumeric.
+pub fn valid_app_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppConfig> {
+    let before = errs.len();
+    if !valid_app_name(&app.name) {
+        errs.push(format!(
+            "{at}.name: `{}` is not a valid app name; use 1-63 lowercase letters, digits, `-` or `.`, starting and ending with a letter or digit",
+            app.name.escape_debug()
+        ));
+    }
+    let namespace = app.namespace.unwrap_or_else(|| "static".into());
+    if !valid_app_name(&namespace) {
+        errs.push(format!("{at}.namespace: `{}` is not valid; use a Kubernetes-style name such as `payments`", namespace.escape_debug()));
+    }
+
+    let p = &app.probe;
+    let interval = p.interval_seconds.unwrap_or(DEFAULT_INTERVAL);
+    let timeout = p.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT);
+    if !(0.1..=3600.0).contains(&interval) {
+        errs.push(format!("{at}.probe.intervalSeconds: {interval} is out of range; use 0.1 to 3600 (default {DEFAULT_INTERVAL})"));
+    }
+    if !(timeout >= 0.01 && timeout <= interval) {
+        errs.push(format!("{at}.probe.timeoutSeconds: {timeout} must be at least 0.01 and at most intervalSeconds ({interval}); lower it or raise the interval"));
+    }
+    let expected_status = p.expected_status.clone().map(|s| match s {
+        OneOrMany::One(c) => vec![c],
+        OneOrMany::Many(v) => v,
+    });
+    if let Some(list) = &expected_status {
+        if list.is_empty() || list.iter().any(|c| !(100..=599).contains(c)) {
+            errs.push(format!("{at}.probe.expectedStatus: {list:?} must list HTTP status codes between 100 and 599, e.g. 200 or [200, 204]"));
+        }
+    }
+    if let Some(path) = &p.path {
+        if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
+            errs.push(format!("{at}.probe.path: `{}` must be an absolute URL path such as /healthz", path.escape_debug()));
+        }
+    }
+    if matches!(&p.body_contains, Some(s) if s.is_empty() || s.len() > 1024) {
+        errs.push(format!("{at}.probe.bodyContains: must be 1 to 1024 bytes; remove it to skip the body check"));
+    }
+
+    let pol = &app.policy;
+    let min_healthy = match (pol.min_healthy_endpoints, pol.min_healthy_percent) {
+        (Some(_), Some(_)) => {
+            errs.push(format!("{at}.policy: set only one of minHealthyEndpoints and minHealthyPercent"));
+            MinHealthy::Count(1)
+        }
+        (_, Some(pct)) if !(1..=100).contains(&pct) => {
+            errs.push(format!("{at}.policy.minHealthyPercent: {pct} is out of range; use 1 to 100"));
+            MinHealthy::Count(1)
+        }
+        (_, Some(pct)) => MinHealthy::Percent(pct as u8),
+        (Some(0), _) => {
+            errs.push(format!("{at}.policy.minHealthyEndpoints: 0 would make the app always healthy; use 1 or more, or `override: pass`"));
+            MinHealthy::Count(1)
+        }
+        (Some(n), _) => MinHealthy::Count(n),
+        (None, None) => MinHealthy::Count(1),
+    };
+    if let MinHealthy::Count(n) = min_healthy {
+        if n as usize > app.endpoints.len() && !app.endpoints.is_empty() {
+            errs.push(format!(
+                "{at}.policy.minHealthyEndpoints: {n} is more than the {} endpoints listed, so the app could never be healthy; lower it or add endpoints",
+                app.endpoints.len()
+            ));
+        }
+    }
+    let fall_count = count_field(at, "fallCount", pol.fall_count, DEFAULT_FALL, errs);
+    let rise_count = count_field(at, "riseCount", pol.rise_count, DEFAULT_RISE, errs);
+    let grace = pol.startup_grace_seconds.unwrap_or(rise_count as f64 * interval + timeout);
+    if !(0.0..=86_400.0).contains(&grace) {
+        errs.push(format!("{at}.policy.startupGraceSeconds: {grace} is out of range; use 0 to 86400"));
+    }
+
+    if app.endpoints.is_empty() {
+        errs.push(format!("{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path or tcp://IP:PORT"));
+    }
+    let mut targets = Vec::with_capacity(app.endpoints.len());
+    for (j, ep) in app.endpoints.iter().enumerate() {
+        match parse_endpoint(ep, p.path.as_deref()) {
+            Ok(t) if targets.contains(&t) => errs.push(format!("{at}.endpoints[{j}]: `{ep}` is listed twice; remove the duplicate")),
+            Ok(t) => targets.push(t),
+            Err(why) => errs.push(format!("{at}.endpoints[{j}]: `{}` {why}", ep.escape_debug())),
+        }
+    }
+    if errs.len() > before {
+        return None;
+    }
+    Some(AppConfig {
+        key: AppKey { namespace, name: app.name },
+        targets,
+        probe: Arc::new(ProbeSpec {
+            interval: Duration::from_secs_f64(interval),
+            timeout: Duration::from_secs_f64(timeout),
+            expected_status,
+            body_contains: p.body_contains.clone(),
+        }),
+        policy: Policy { min_healthy, fall_count, rise_count },
+        startup_grace: Duration::from_secs_f64(grace),
+        override_mode: pol.override_mode.unwrap_or_default(),
+    })
+}
+
+fn count_field(at: &str, field: &str, v: Option<u32>, default: u32, errs: &mut Vec<String>) -> u32 {
+    let v = v.unwrap_or(default);
+    if !(1..=100).contains(&v) {
+        errs.push(format!("{at}.policy.{field}: {v} is out of range; use 1 to 100 (default {default})"));
+        return default;
+    }
+    v
+}
+
+/// Parses one endpoint. Hosts must be IP literals (or `localhost`) so that the
+/// address rules in [`guard`] apply to exactly what is probed; no DNS is involved.
+fn parse_endpoint(text: &str, default_path: Option<&str>) -> std::result::Result<Target, String> {
+    let uri: http::Uri = text.parse().map_err(|_| "is not a URL; write http://IP:PORT/path or tcp://IP:PORT".to_string())?;
+    let scheme = uri.scheme_str().unwrap_or("");
+    let host = uri.host().ok_or("has no host; write http://IP:PORT/path or tcp://IP:PORT")?;
+    let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        h => h.parse().map_err(|_| {
+            format!("uses host name `{h}`; static endpoints must be IP addresses (or localhost) so no DNS answer can redirect probes")
+        })?,
+    };
+    if let Some(why) = guard::forbidden(ip) {
+        return Err(format!("points at {ip}, {why}; probes go only to the app's own pods"));
+    }
+    match scheme {
+        "tcp" => {
+            let port = uri.port_u16().ok_or("has no port; write tcp://IP:PORT")?;
+            if uri.path() != "/" && !uri.path().is_empty() {
+                return Err("has a path, which TCP probes cannot use; drop the path or use http://".into());
+            }
+            Ok(Target::Tcp { addr: SocketAddr::new(ip, port) })
+        }
+        "http" => {
+            let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
+            let pq = uri.path_and_query().map(|p| p.as_str()).filter(|p| *p != "/");
+            let pq = pq.or(default_path).unwrap_or("/");
+            let uri = http::Uri::builder()
+                .scheme("http")
+                .authority(uri.authority().map(|a| a.as_str()).unwrap_or_default())
+                .path_and_query(pq)
+                .build()
+                .map_err(|e| format!("cannot be used as a probe URL: {e}"))?;
+            Ok(Target::Http { uri, addr })
+        }
+        "https" => Err("uses https, which probes do not support yet; probe the pod's plain-HTTP port or use tcp://".into()),
+        _ => Err("has no supported scheme; write http://IP:PORT/path or tcp://IP:PORT".into()),
+    }
+}

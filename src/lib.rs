@@ -1,0 +1,33 @@
+//! failover-agent: per-app Region failover for multi-Region EKS.
+//!
+//! Data flows one way, and every stage is a module with a narrow seam:
+//!
+//! ```text
+//! sources ──► observations ──► policy (pure) ──► verdicts ──► publishers
+//! config        probe           policy            state        serve::public  (/health/<app>)
+//!                                                              serve::admin   (/metrics, /apps, /)
+//! ```
+//!
+//! - [`config`]: the static YAML model, its defaults and its validation. Parsed once
+//!   into a [`config::AgentConfig`] that the rest of the crate trusts.
+//! - [`model`]: the shared vocabulary: apps, targets, probe results, verdicts.
+//! - [`policy`]: the pure verdict function and its rise/fall hysteresis. No I/O.
+//! - [`probe`]: one scheduler that drives HTTP and TCP probes with bounded concurrency.
+//! - [`state`]: the in-memory store of apps and their published verdicts. Applies
+//!   observations through [`policy`] and publishes the result.
+//! - [`serve`]: the hardened public listener and the admin listener.
+//! - [`telemetry`]: the Prometheus registry (passed in, never global) and tracing setup.
+//! - [`agent`]: wires the above together: `agent::run(config, listeners, shutdown)`.
+//! - [`demo`]: two simulated Regions with demo pods, for a newcomer's first run.
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod model;
+pub mod policy;
+pub mod probe;
+pub mod serve;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,135 @@
+//! The shared vocabulary: what an app is, what is probed, what a probe saw, and
+//! what the agent concluded.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The identity of an app. `name` is the `/health/<name>` key and is unique per
+/// agent; `namespace` is where the app was declared (`static` for the file source)
+/// and is carried into metric labels.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AppKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// The agent's verdict on an app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+    pub fn is_healthy(self) -> bool {
+        self == Health::Healthy
+    }
+}
+
+/// A game-day override: force an app's verdict regardless of its signals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverrideMode {
+    #[default]
+    None,
+    Fail,
+    Pass,
+}
+
+impl OverrideMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideMode::None => "none",
+            OverrideMode::Fail => "fail",
+            OverrideMode::Pass => "pass",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(OverrideMode::None),
+            "fail" => Some(OverrideMode::Fail),
+            "pass" => Some(OverrideMode::Pass),
+            _ => None,
+        }
+    }
+}
+
+/// One address the agent probes for an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `GET` of an absolute `http://` URI.
+    Http { uri: http::Uri, addr: SocketAddr },
+    /// A TCP connect to `addr`.
+    Tcp { addr: SocketAddr },
+}
+
+impl Target {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Target::Http { addr, .. } | Target::Tcp { addr } => *addr,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Http { uri, .. } => write!(f, "{uri}"),
+            Target::Tcp { addr } => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+/// How one probe ended. Used as a metric label, so the set is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    Success,
+    Timeout,
+    ConnectError,
+    BadStatus,
+    BodyMismatch,
+    Error,
+}
+
+impl ProbeOutcome {
+    pub const ALL: [ProbeOutcome; 6] = [
+        ProbeOutcome::Success,
+        ProbeOutcome::Timeout,
+        ProbeOutcome::ConnectError,
+        ProbeOutcome::BadStatus,
+        ProbeOutcome::BodyMismatch,
+        ProbeOutcome::Error,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeOutcome::Success => "success",
+            ProbeOutcome::Timeout => "timeout",
+            ProbeOutcome::ConnectError => "connect_error",
+            ProbeOutcome::BadStatus => "bad_status",
+            ProbeOutcome::BodyMismatch => "body_mismatch",
+            ProbeOutcome::Error => "error",
+        }
+    }
+    pub fn is_success(self) -> bool {
+        self == ProbeOutcome::Success
+    }
+}
+
+/// What one probe saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub outcome: ProbeOutcome,
+    pub latency: Duration,
+    /// The HTTP status, when a response arrived.
+    pub status: Option<u16>,
+}

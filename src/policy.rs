@@ -1,0 +1,169 @@
+//! The pure verdict function and its hysteresis state. No I/O, no clocks: time
+//! enters only as the `in_grace` flag that the caller computes.
+//!
+//! Two layers decide an app's verdict:
+//!
+//! 1. **Per endpoint**, an [`EndpointTracker`] debounces probe results. A new
+//!    endpoint is `Unknown`. It becomes `Up` after `riseCount` consecutive
+//!    successes and `Down` after `fallCount` consecutive failures; an `Up`
+//!    endpoint goes `Down` only after `fallCount` consecutive failures, and a
+//!    `Down` one comes back only after `riseCount` consecutive successes.
+//! 2. **Per app**, [`evaluate`] counts `Up` endpoints against the app's minimum.
+//!    During start-up grace an `Unknown` endpoint is given the benefit of the doubt,
+//!    so an app is never reported down before its endpoints have had `fallCount`
+//!    samples. After grace, `Unknown` counts as not healthy.
+//!
+//! Guarantees, checked by the property tests below:
+//! - an app only turns unhealthy on an observation if some endpoint has just failed
+//!   `fallCount` times in a row (or grace ended, or an override says so);
+//! - an app only turns healthy on an observation if some endpoint has just succeeded
+//!   `riseCount` times in a row (or an override says so);
+//! - `override: fail` is always unhealthy and `override: pass` always healthy.
+
+use crate::model::{Health, OverrideMode};
+use serde::Serialize;
+
+/// How many endpoints must be healthy for the app to be healthy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MinHealthy {
+    /// At least this many endpoints.
+    Count(u32),
+    /// At least this percentage of endpoints, rounded up, and at least one.
+    Percent(u8),
+}
+
+impl MinHealthy {
+    /// The number of healthy endpoints needed out of `total`.
+    pub fn required(self, total: usize) -> usize {
+        match self {
+            MinHealthy::Count(n) => n as usize,
+            MinHealthy::Percent(p) => (total * p as usize).div_ceil(100).max(1),
+        }
+    }
+}
+
+/// An app's policy, validated. See `config` for the YAML keys and defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    pub min_healthy: MinHealthy,
+    pub fall_count: u32,
+    pub rise_count: u32,
+}
+
+/// The debounced state of one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+impl EndpointState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointState::Unknown => "unknown",
+            EndpointState::Up => "up",
+            EndpointState::Down => "down",
+        }
+    }
+}
+
+/// Rise/fall hysteresis for one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointTracker {
+    pub state: EndpointState,
+    pub consecutive_successes: u32,
+    pub consecutive_failures: u32,
+    pub samples: u64,
+}
+
+impl EndpointTracker {
+    /// Feeds one probe result. Returns true if the debounced state changed.
+    pub fn observe(&mut self, success: bool, policy: &Policy) -> bool {
+        self.samples = self.samples.saturating_add(1);
+        let before = self.state;
+        if success {
+            self.consecutive_successes = self.consecutive_successes.saturating_add(1);
+            self.consecutive_failures = 0;
+            if self.state != EndpointState::Up && self.consecutive_successes >= policy.rise_count {
+                self.state = EndpointState::Up;
+            }
+        } else {
+            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            self.consecutive_successes = 0;
+            if self.state != EndpointState::Down && self.consecutive_failures >= policy.fall_count {
+                self.state = EndpointState::Down;
+            }
+        }
+        before != self.state
+    }
+}
+
+/// Endpoint counts by debounced state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub up: usize,
+    pub down: usize,
+    pub unknown: usize,
+}
+
+impl Counts {
+    pub fn of<'a>(states: impl IntoIterator<Item = &'a EndpointState>) -> Counts {
+        let mut c = Counts::default();
+        for s in states {
+            c.total += 1;
+            match s {
+                EndpointState::Up => c.up += 1,
+                EndpointState::Down => c.down += 1,
+                EndpointState::Unknown => c.unknown += 1,
+            }
+        }
+        c
+    }
+}
+
+/// A verdict with the reason a person reads on `/health/<app>` and the status page.
+/// Reasons carry counts only, never addresses: they are served on the public port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub health: Health,
+    pub reason: String,
+}
+
+/// The pure verdict function: endpoint counts, the app's policy, whether start-up
+/// grace is still running, and the effective override give a verdict and a reason.
+pub fn evaluate(counts: Counts, policy: &Policy, in_grace: bool, ovr: OverrideMode) -> Decision {
+    match ovr {
+        OverrideMode::Fail => return decision(Health::Unhealthy, "override: fail".into()),
+        OverrideMode::Pass => return decision(Health::Healthy, "override: pass".into()),
+        OverrideMode::None => {}
+    }
+    if counts.total == 0 {
+        return decision(Health::Unhealthy, "no endpoints".into());
+    }
+    let need = policy.min_healthy.required(counts.total);
+    let summary = format!("{}/{} endpoints healthy", counts.up, counts.total);
+    if counts.up >= need {
+        return decision(Health::Healthy, summary);
+    }
+    if in_grace && counts.up + counts.unknown >= need {
+        return decision(
+            Health::Healthy,
+            format!("{summary}, {} awaiting samples (start-up grace)", counts.unknown),
+        );
+    }
+    decision(Health::Unhealthy, format!("{summary}, need {need}"))
+}
+
+fn decision(health: Health, reason: String) -> Decision {
+    Decision { health, reason }
+}
+
+#[cfg(test)]
+mod tests;

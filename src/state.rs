@@ -1,0 +1,204 @@
+//! The in-memory verdict store. Observations come in through [`App::observe`];
+//! each one runs the pure [`policy`](crate::policy) and, when the answer changes,
+//! publishes a new pre-rendered [`PublicAnswer`].
+//!
+//! The public `/health/<app>` path reads only [`Apps::get`] and
+//! [`App::public`]: two atomic loads and a hash lookup, never a lock held by a
+//! probe, so a slow probe can never delay an answer.
+
+mod view;
+
+pub use view::{AppView, EndpointView, TransitionView};
+
+use crate::config::{AppConfig, ProbeSpec};
+use crate::model::{AppKey, Health, OverrideMode, ProbeResult, Target};
+use crate::policy::{self, Counts, Decision, EndpointTracker, Policy};
+use crate::telemetry::{AppMetrics, Metrics};
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// How many recent transitions each app keeps for `/apps` and the status page.
+pub const TRANSITIONS_KEPT: usize = 20;
+
+/// The pre-rendered public answer for one app.
+#[derive(Debug)]
+pub struct PublicAnswer {
+    pub healthy: bool,
+    /// `HEALTHY <app>\n` or `UNHEALTHY <app>: <reason>\n`.
+    pub body: Bytes,
+}
+
+/// Every app this agent serves, by `/health/<app>` key.
+#[derive(Default)]
+pub struct Apps {
+    by_name: ArcSwap<HashMap<String, Arc<App>>>,
+}
+
+impl Apps {
+    /// Builds the store from validated app configs, all starting now.
+    pub fn from_config(apps: &[AppConfig], metrics: &Metrics) -> Apps {
+        let now = Instant::now();
+        let map = apps
+            .iter()
+            .map(|c| (c.key.name.clone(), Arc::new(App::new(c, metrics.for_app(&c.key), now))))
+            .collect();
+        Apps { by_name: ArcSwap::from_pointee(map) }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<App>> {
+        self.by_name.load().get(name).cloned()
+    }
+
+    /// All apps, sorted by namespace and name.
+    pub fn list(&self) -> Vec<Arc<App>> {
+        let mut v: Vec<_> = self.by_name.load().values().cloned().collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    /// Re-evaluates every app at `now`: ends start-up grace and expired overrides.
+    pub fn tick(&self, now: Instant) {
+        for app in self.by_name.load().values() {
+            app.tick(now);
+        }
+    }
+}
+
+/// A runtime override set through the admin API.
+#[derive(Clone, Copy, Debug)]
+struct RuntimeOverride {
+    mode: OverrideMode,
+    expires: Option<(Instant, SystemTime)>,
+}
+
+/// One app: its static facts, its mutable policy state, and its published answer.
+pub struct App {
+    pub key: AppKey,
+    pub policy: Policy,
+    pub probe: Arc<ProbeSpec>,
+    pub targets: Vec<Target>,
+    grace_until: Instant,
+    config_override: OverrideMode,
+    public: ArcSwap<PublicAnswer>,
+    metrics: AppMetrics,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    trackers: Vec<EndpointTracker>,
+    last: Vec<Option<(ProbeResult, SystemTime)>>,
+    decision: Decision,
+    since: SystemTime,
+    transitions: VecDeque<view::Transition>,
+    runtime_override: Option<RuntimeOverride>,
+}
+
+impl App {
+    pub fn new(cfg: &AppConfig, metrics: AppMetrics, now: Instant) -> App {
+        let n = cfg.targets.len();
+        let trackers = vec![EndpointTracker::default(); n];
+        let in_grace = !cfg.startup_grace.is_zero();
+        let decision = policy::evaluate(Counts::of(trackers.iter().map(|t| &t.state)), &cfg.policy, in_grace, cfg.override_mode);
+        metrics.verdict(decision.health, Counts::of(trackers.iter().map(|t| &t.state)), cfg.override_mode);
+        App {
+            public: ArcSwap::from_pointee(render(&cfg.key.name, &decision)),
+            key: cfg.key.clone(),
+            policy: cfg.policy,
+            probe: cfg.probe.clone(),
+            targets: cfg.targets.clone(),
+            grace_until: now + cfg.startup_grace,
+            config_override: cfg.override_mode,
+            metrics,
+            inner: Mutex::new(Inner {
+                trackers,
+                last: vec![None; n],
+                decision,
+                since: SystemTime::now(),
+                transitions: VecDeque::with_capacity(TRANSITIONS_KEPT),
+                runtime_override: None,
+            }),
+        }
+    }
+
+    /// The current public answer. Never blocks.
+    pub fn public(&self) -> Arc<PublicAnswer> {
+        self.public.load_full()
+    }
+
+    /// Applies one probe result for endpoint `idx`, seen at `now`.
+    pub fn observe(&self, idx: usize, result: ProbeResult, now: Instant) {
+        self.metrics.probe(result.outcome, result.latency.as_secs_f64());
+        let mut inner = self.inner.lock();
+        let Some(tracker) = inner.trackers.get_mut(idx) else { return };
+        tracker.observe(result.outcome.is_success(), &self.policy);
+        inner.last[idx] = Some((result, SystemTime::now()));
+        self.reevaluate(&mut inner, now);
+    }
+
+    /// Re-evaluates without a new observation (grace end, override expiry).
+    pub fn tick(&self, now: Instant) {
+        let mut inner = self.inner.lock();
+        self.reevaluate(&mut inner, now);
+    }
+
+    /// Sets (`Some`) or clears (`None`) the runtime override, for `ttl` if given.
+    pub fn set_override(&self, mode: Option<OverrideMode>, ttl: Option<Duration>, now: Instant) {
+        let mut inner = self.inner.lock();
+        inner.runtime_override = mode.map(|mode| RuntimeOverride {
+            mode,
+            expires: ttl.map(|t| (now + t, SystemTime::now() + t)),
+        });
+        tracing::warn!(namespace = %self.key.namespace, app = %self.key.name, mode = mode.map(|m| m.as_str()).unwrap_or("cleared"), ttl_seconds = ttl.map(|t| t.as_secs()), "override set through the admin API");
+        self.reevaluate(&mut inner, now);
+    }
+
+    fn effective_override(&self, inner: &mut Inner, now: Instant) -> OverrideMode {
+        if let Some(o) = inner.runtime_override {
+            if o.expires.is_some_and(|(at, _)| now >= at) {
+                inner.runtime_override = None;
+                tracing::info!(namespace = %self.key.namespace, app = %self.key.name, "admin override expired");
+            } else {
+                return o.mode;
+            }
+        }
+        self.config_override
+    }
+
+    fn reevaluate(&self, inner: &mut Inner, now: Instant) {
+        let ovr = self.effective_override(inner, now);
+        let counts = Counts::of(inner.trackers.iter().map(|t| &t.state));
+        let decision = policy::evaluate(counts, &self.policy, now < self.grace_until, ovr);
+        self.metrics.verdict(decision.health, counts, ovr);
+        if decision == inner.decision {
+            return;
+        }
+        if decision.health != inner.decision.health {
+            let at = SystemTime::now();
+            self.metrics.transition(decision.health);
+            if inner.transitions.len() == TRANSITIONS_KEPT {
+                inner.transitions.pop_front();
+            }
+            inner.transitions.push_back(view::Transition { at, to: decision.health, reason: decision.reason.clone() });
+            inner.since = at;
+            match decision.health {
+                Health::Healthy => tracing::info!(namespace = %self.key.namespace, app = %self.key.name, reason = %decision.reason, "app is now HEALTHY"),
+                Health::Unhealthy => tracing::warn!(namespace = %self.key.namespace, app = %self.key.name, reason = %decision.reason, "app is now UNHEALTHY"),
+            }
+        }
+        self.public.store(Arc::new(render(&self.key.name, &decision)));
+        inner.decision = decision;
+    }
+}
+
+fn render(name: &str, d: &Decision) -> PublicAnswer {
+    let body = match d.health {
+        Health::Healthy => format!("HEALTHY {name}\n"),
+        Health::Unhealthy => format!("UNHEALTHY {name}: {}\n", d.reason),
+    };
+    PublicAnswer { healthy: d.health.is_healthy(), body: Bytes::from(body) }
+}
