@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How often every app is re-evaluated without a new observation.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -30,7 +31,12 @@ pub struct Listeners {
 
 /// Runs one agent for `cfg` until `shutdown` is cancelled, then stops probing and
 /// drains both listeners. `metrics` must be registered for this agent alone.
-pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutdown: CancellationToken) -> Result<()> {
+pub async fn run(
+    cfg: AgentConfig,
+    listeners: Listeners,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let apps = Arc::new(Apps::from_config(&cfg.apps, &metrics));
     let ready = Arc::new(Readiness::default());
     let ctx = Context {
@@ -46,30 +52,46 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
         .into_iter()
         .flat_map(|app| {
             (0..app.targets.len())
-                .map(|i| probe::Job { target: app.targets[i].clone(), spec: app.probe.clone(), tag: (app.clone(), i) })
+                .map(|i| probe::Job {
+                    target: app.targets[i].clone(),
+                    spec: app.probe.clone(),
+                    tag: (app.clone(), i),
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
     let n_jobs = jobs.len();
-    let prober = tokio::spawn(probe::run(
-        jobs,
-        cfg.probe_concurrency,
-        |job, result| job.tag.0.observe(job.tag.1, result, tokio::time::Instant::now()),
-        shutdown.clone(),
-    ));
+    // Spawned tasks carry the caller's span (the demo's Region) into their logs.
+    let span = tracing::Span::current();
+    let prober = tokio::spawn(
+        probe::run(
+            jobs,
+            cfg.probe_concurrency,
+            |job, result| {
+                job.tag
+                    .0
+                    .observe(job.tag.1, result, tokio::time::Instant::now())
+            },
+            shutdown.clone(),
+        )
+        .instrument(span.clone()),
+    );
 
     let ticker = {
         let (apps, shutdown) = (apps.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(TICK);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    now = every.tick() => apps.tick(now),
+        tokio::spawn(
+            async move {
+                let mut every = tokio::time::interval(TICK);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        now = every.tick() => apps.tick(now),
+                    }
                 }
             }
-        })
+            .instrument(span.clone()),
+        )
     };
 
     let public_ctx = ctx.clone();
@@ -80,15 +102,22 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
             let h = move |req, _peer| std::future::ready(public::handle(&req, &public_ctx));
             serve::serve(listeners.health, Limits::default(), h, Some(&m), shutdown).await
         }
+        .instrument(span.clone())
     });
-    let admin_limits = Limits { max_connections: 256, ..Limits::default() };
-    let admin = tokio::spawn(serve::serve(
-        listeners.admin,
-        admin_limits,
-        move |req, peer| std::future::ready(admin::handle(&req, peer, &ctx)),
-        None,
-        shutdown.clone(),
-    ));
+    let admin_limits = Limits {
+        max_connections: 256,
+        ..Limits::default()
+    };
+    let admin = tokio::spawn(
+        serve::serve(
+            listeners.admin,
+            admin_limits,
+            move |req, peer| std::future::ready(admin::handle(&req, peer, &ctx)),
+            None,
+            shutdown.clone(),
+        )
+        .instrument(span),
+    );
 
     // Static sources are complete once loaded: ready as soon as we serve.
     ready.set_ready();

@@ -9,10 +9,20 @@ use std::path::PathBuf;
 pub const EXIT_CONFIG: u8 = 64;
 
 #[derive(Debug, Parser)]
-#[command(name = "failover-agent", version, about = "Per-app Region failover: one verdict per app at /health/<app> for Route 53.")]
+#[command(
+    name = "failover-agent",
+    version,
+    about = "Per-app Region failover: one verdict per app at /health/<app> for Route 53."
+)]
 pub struct Cli {
     /// Log format.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "FAILOVER_AGENT_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FAILOVER_AGENT_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,

@@ -23,14 +23,21 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 let endpoints: usize = cfg.apps.iter().map(|a| a.targets.len()).sum();
-                println!("{}: OK: region {}, {} apps, {endpoints} endpoints", file.display(), cfg.region, cfg.apps.len());
+                println!(
+                    "{}: OK: region {}, {} apps, {endpoints} endpoints",
+                    file.display(),
+                    cfg.region,
+                    cfg.apps.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => config_error(e),
         },
         Command::Run(args) => {
             let Some(path) = args.config else {
-                eprintln!("error: --config FILE is required (in-cluster mode is not available yet)");
+                eprintln!(
+                    "error: --config FILE is required (in-cluster mode is not available yet)"
+                );
                 return ExitCode::from(EXIT_CONFIG);
             };
             let mut cfg = match config::load(&path) {
@@ -44,15 +51,29 @@ fn main() -> ExitCode {
         Command::Demo(args) => report(runtime().and_then(|rt| {
             rt.block_on(async {
                 let shutdown = until_signal();
-                demo::run(demo::Ports { base: args.base_port }, shutdown).await.context("demo failed")
+                demo::run(
+                    demo::Ports {
+                        base: args.base_port,
+                    },
+                    shutdown,
+                )
+                .await
+                .context("demo failed")
             })
         })),
     }
 }
 
 async fn run(cfg: config::AgentConfig) -> anyhow::Result<()> {
-    let bind = |addr| async move { tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}")) };
-    let listeners = agent::Listeners { health: bind(cfg.health_listen).await?, admin: bind(cfg.admin_listen).await? };
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))
+    };
+    let listeners = agent::Listeners {
+        health: bind(cfg.health_listen).await?,
+        admin: bind(cfg.admin_listen).await?,
+    };
     tracing::info!(health = %cfg.health_listen, admin = %cfg.admin_listen, "listening");
     let metrics = telemetry::Metrics::new(&cfg.region)?;
     agent::run(cfg, listeners, metrics, until_signal()).await?;
@@ -64,7 +85,8 @@ fn until_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let sigterm = async {
             match term.as_mut() {
                 Some(s) => s.recv().await,
@@ -82,7 +104,9 @@ fn until_signal() -> CancellationToken {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn config_error(e: config::Error) -> ExitCode {

@@ -45,9 +45,16 @@ impl Apps {
         let now = Instant::now();
         let map = apps
             .iter()
-            .map(|c| (c.key.name.clone(), Arc::new(App::new(c, metrics.for_app(&c.key), now))))
+            .map(|c| {
+                (
+                    c.key.name.clone(),
+                    Arc::new(App::new(c, metrics.for_app(&c.key), now)),
+                )
+            })
             .collect();
-        Apps { by_name: ArcSwap::from_pointee(map) }
+        Apps {
+            by_name: ArcSwap::from_pointee(map),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<App>> {
@@ -103,8 +110,17 @@ impl App {
         let n = cfg.targets.len();
         let trackers = vec![EndpointTracker::default(); n];
         let in_grace = !cfg.startup_grace.is_zero();
-        let decision = policy::evaluate(Counts::of(trackers.iter().map(|t| &t.state)), &cfg.policy, in_grace, cfg.override_mode);
-        metrics.verdict(decision.health, Counts::of(trackers.iter().map(|t| &t.state)), cfg.override_mode);
+        let decision = policy::evaluate(
+            Counts::of(trackers.iter().map(|t| &t.state)),
+            &cfg.policy,
+            in_grace,
+            cfg.override_mode,
+        );
+        metrics.verdict(
+            decision.health,
+            Counts::of(trackers.iter().map(|t| &t.state)),
+            cfg.override_mode,
+        );
         App {
             public: ArcSwap::from_pointee(render(&cfg.key.name, &decision)),
             key: cfg.key.clone(),
@@ -132,9 +148,12 @@ impl App {
 
     /// Applies one probe result for endpoint `idx`, seen at `now`.
     pub fn observe(&self, idx: usize, result: ProbeResult, now: Instant) {
-        self.metrics.probe(result.outcome, result.latency.as_secs_f64());
+        self.metrics
+            .probe(result.outcome, result.latency.as_secs_f64());
         let mut inner = self.inner.lock();
-        let Some(tracker) = inner.trackers.get_mut(idx) else { return };
+        let Some(tracker) = inner.trackers.get_mut(idx) else {
+            return;
+        };
         tracker.observe(result.outcome.is_success(), &self.policy);
         inner.last[idx] = Some((result, SystemTime::now()));
         self.reevaluate(&mut inner, now);
@@ -183,14 +202,23 @@ impl App {
             if inner.transitions.len() == TRANSITIONS_KEPT {
                 inner.transitions.pop_front();
             }
-            inner.transitions.push_back(view::Transition { at, to: decision.health, reason: decision.reason.clone() });
+            inner.transitions.push_back(view::Transition {
+                at,
+                to: decision.health,
+                reason: decision.reason.clone(),
+            });
             inner.since = at;
             match decision.health {
-                Health::Healthy => tracing::info!(namespace = %self.key.namespace, app = %self.key.name, reason = %decision.reason, "app is now HEALTHY"),
-                Health::Unhealthy => tracing::warn!(namespace = %self.key.namespace, app = %self.key.name, reason = %decision.reason, "app is now UNHEALTHY"),
+                Health::Healthy => {
+                    tracing::info!(namespace = %self.key.namespace, app = %self.key.name, reason = %decision.reason, "app is now HEALTHY")
+                }
+                Health::Unhealthy => {
+                    tracing::warn!(namespace = %self.key.namespace, app = %self.key.name, reason = %decision.reason, "app is now UNHEALTHY")
+                }
             }
         }
-        self.public.store(Arc::new(render(&self.key.name, &decision)));
+        self.public
+            .store(Arc::new(render(&self.key.name, &decision)));
         inner.decision = decision;
     }
 }
@@ -200,5 +228,8 @@ fn render(name: &str, d: &Decision) -> PublicAnswer {
         Health::Healthy => format!("HEALTHY {name}\n"),
         Health::Unhealthy => format!("UNHEALTHY {name}: {}\n", d.reason),
     };
-    PublicAnswer { healthy: d.health.is_healthy(), body: Bytes::from(body) }
+    PublicAnswer {
+        healthy: d.health.is_healthy(),
+        body: Bytes::from(body),
+    }
 }

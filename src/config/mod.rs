@@ -17,7 +17,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config is not valid YAML for failover-agent: {0}")]
     Yaml(#[from] serde_yaml::Error),
     #[error("invalid config:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
@@ -107,8 +110,10 @@ pub struct FilePolicy {
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<AgentConfig> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     parse(&text)
 }
 

@@ -41,8 +41,14 @@ fn the_design_example_parses_with_documented_defaults() {
     assert_eq!(app2.probe.timeout, Duration::from_secs(1));
     assert_eq!((app2.policy.fall_count, app2.policy.rise_count), (3, 2));
     assert_eq!(app2.policy.min_healthy, MinHealthy::Count(1));
-    assert!(app2.probe.status_passes(204) && app2.probe.status_passes(302) && !app2.probe.status_passes(404));
-    assert!(matches!(&app2.targets[0], Target::Http { uri, .. } if uri == "http://127.0.0.1:18083/healthz"));
+    assert!(
+        app2.probe.status_passes(204)
+            && app2.probe.status_passes(302)
+            && !app2.probe.status_passes(404)
+    );
+    assert!(
+        matches!(&app2.targets[0], Target::Http { uri, .. } if uri == "http://127.0.0.1:18083/healthz")
+    );
 }
 
 #[test]
@@ -60,11 +66,28 @@ apps:
 "#,
     )
     .unwrap();
-    assert_eq!(cfg.apps[0].targets[0], Target::Tcp { addr: "10.0.0.5:5432".parse().unwrap() });
-    assert_eq!(cfg.apps[0].targets[1], Target::Tcp { addr: "[::1]:5432".parse().unwrap() });
+    assert_eq!(
+        cfg.apps[0].targets[0],
+        Target::Tcp {
+            addr: "10.0.0.5:5432".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        cfg.apps[0].targets[1],
+        Target::Tcp {
+            addr: "[::1]:5432".parse().unwrap()
+        }
+    );
     let web = &cfg.apps[1];
     let uris: Vec<String> = web.targets.iter().map(|t| t.to_string()).collect();
-    assert_eq!(uris, ["http://10.0.0.6:8080/ready", "http://10.0.0.7:8080/other", "http://localhost:9000/ready"]);
+    assert_eq!(
+        uris,
+        [
+            "http://10.0.0.6:8080/ready",
+            "http://10.0.0.7:8080/other",
+            "http://localhost:9000/ready"
+        ]
+    );
     assert_eq!(web.targets[2].addr().to_string(), "127.0.0.1:9000");
     assert!(web.probe.status_passes(204) && !web.probe.status_passes(301));
     assert_eq!(web.policy.min_healthy, MinHealthy::Percent(50));
@@ -74,7 +97,10 @@ apps:
 #[test]
 fn typos_are_errors_that_name_the_key() {
     let e = errors("region: r\napps:\n  - name: a\n    endpoints: [\"http://127.0.0.1:1\"]\n    policy: { fallcount: 2 }\n");
-    assert!(e.contains("unknown field `fallcount`") && e.contains("fallCount"), "{e}");
+    assert!(
+        e.contains("unknown field `fallcount`") && e.contains("fallCount"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -116,6 +142,8 @@ apps:
 
 #[test]
 fn load_names_the_missing_file() {
-    let e = load(std::path::Path::new("/nonexistent/agent.yaml")).unwrap_err().to_string();
+    let e = load(std::path::Path::new("/nonexistent/agent.yaml"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/agent.yaml"), "{e}");
 }

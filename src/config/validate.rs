@@ -1,7 +1,9 @@
 //! Validation: turns a [`FileConfig`] into an [`AgentConfig`], collecting every
 //! problem with the field path and the fix, so one run shows them all.
 
-use super::{Error, FileApp, FileConfig, OneOrMany, Result, DEFAULT_ADMIN_LISTEN, DEFAULT_HEALTH_LISTEN};
+use super::{
+    Error, FileApp, FileConfig, OneOrMany, Result, DEFAULT_ADMIN_LISTEN, DEFAULT_HEALTH_LISTEN,
+};
 use crate::model::{AppKey, OverrideMode, Target};
 use crate::policy::{MinHealthy, Policy};
 use crate::probe::guard;
@@ -55,7 +57,10 @@ impl ProbeSpec {
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -69,10 +74,22 @@ const DEFAULT_CONCURRENCY: usize = 512;
 pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     let mut errs = Vec::new();
     if file.region.trim().is_empty() {
-        errs.push("region: must not be empty; set it to this cluster's AWS Region, e.g. eu-west-1".into());
+        errs.push(
+            "region: must not be empty; set it to this cluster's AWS Region, e.g. eu-west-1".into(),
+        );
     }
-    let health_listen = listen_addr("healthListen", file.health_listen.as_deref(), DEFAULT_HEALTH_LISTEN, &mut errs);
-    let admin_listen = listen_addr("adminListen", file.admin_listen.as_deref(), DEFAULT_ADMIN_LISTEN, &mut errs);
+    let health_listen = listen_addr(
+        "healthListen",
+        file.health_listen.as_deref(),
+        DEFAULT_HEALTH_LISTEN,
+        &mut errs,
+    );
+    let admin_listen = listen_addr(
+        "adminListen",
+        file.admin_listen.as_deref(),
+        DEFAULT_ADMIN_LISTEN,
+        &mut errs,
+    );
     let probe_concurrency = file.probe_concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     if !(1..=65_536).contains(&probe_concurrency) {
         errs.push(format!("probeConcurrency: {probe_concurrency} is out of range; use 1 to 65536 (default {DEFAULT_CONCURRENCY})"));
@@ -104,10 +121,17 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     })
 }
 
-fn listen_addr(field: &str, given: Option<&str>, default: &str, errs: &mut Vec<String>) -> SocketAddr {
+fn listen_addr(
+    field: &str,
+    given: Option<&str>,
+    default: &str,
+    errs: &mut Vec<String>,
+) -> SocketAddr {
     let text = given.unwrap_or(default);
     text.parse().unwrap_or_else(|_| {
-        errs.push(format!("{field}: `{text}` is not IP:PORT; write e.g. `{default}`"));
+        errs.push(format!(
+            "{field}: `{text}` is not IP:PORT; write e.g. `{default}`"
+        ));
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
     })
 }
@@ -118,7 +142,8 @@ pub fn valid_app_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -133,7 +158,10 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
     }
     let namespace = app.namespace.unwrap_or_else(|| "static".into());
     if !valid_app_name(&namespace) {
-        errs.push(format!("{at}.namespace: `{}` is not valid; use a Kubernetes-style name such as `payments`", namespace.escape_debug()));
+        errs.push(format!(
+            "{at}.namespace: `{}` is not valid; use a Kubernetes-style name such as `payments`",
+            namespace.escape_debug()
+        ));
     }
 
     let p = &app.probe;
@@ -156,21 +184,30 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
     }
     if let Some(path) = &p.path {
         if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
-            errs.push(format!("{at}.probe.path: `{}` must be an absolute URL path such as /healthz", path.escape_debug()));
+            errs.push(format!(
+                "{at}.probe.path: `{}` must be an absolute URL path such as /healthz",
+                path.escape_debug()
+            ));
         }
     }
     if matches!(&p.body_contains, Some(s) if s.is_empty() || s.len() > 1024) {
-        errs.push(format!("{at}.probe.bodyContains: must be 1 to 1024 bytes; remove it to skip the body check"));
+        errs.push(format!(
+            "{at}.probe.bodyContains: must be 1 to 1024 bytes; remove it to skip the body check"
+        ));
     }
 
     let pol = &app.policy;
     let min_healthy = match (pol.min_healthy_endpoints, pol.min_healthy_percent) {
         (Some(_), Some(_)) => {
-            errs.push(format!("{at}.policy: set only one of minHealthyEndpoints and minHealthyPercent"));
+            errs.push(format!(
+                "{at}.policy: set only one of minHealthyEndpoints and minHealthyPercent"
+            ));
             MinHealthy::Count(1)
         }
         (_, Some(pct)) if !(1..=100).contains(&pct) => {
-            errs.push(format!("{at}.policy.minHealthyPercent: {pct} is out of range; use 1 to 100"));
+            errs.push(format!(
+                "{at}.policy.minHealthyPercent: {pct} is out of range; use 1 to 100"
+            ));
             MinHealthy::Count(1)
         }
         (_, Some(pct)) => MinHealthy::Percent(pct as u8),
@@ -191,27 +228,41 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
     }
     let fall_count = count_field(at, "fallCount", pol.fall_count, DEFAULT_FALL, errs);
     let rise_count = count_field(at, "riseCount", pol.rise_count, DEFAULT_RISE, errs);
-    let grace = pol.startup_grace_seconds.unwrap_or(rise_count as f64 * interval + timeout);
+    let grace = pol
+        .startup_grace_seconds
+        .unwrap_or(rise_count as f64 * interval + timeout);
     if !(0.0..=86_400.0).contains(&grace) {
-        errs.push(format!("{at}.policy.startupGraceSeconds: {grace} is out of range; use 0 to 86400"));
+        errs.push(format!(
+            "{at}.policy.startupGraceSeconds: {grace} is out of range; use 0 to 86400"
+        ));
     }
 
     if app.endpoints.is_empty() {
-        errs.push(format!("{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path or tcp://IP:PORT"));
+        errs.push(format!(
+            "{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path or tcp://IP:PORT"
+        ));
     }
     let mut targets = Vec::with_capacity(app.endpoints.len());
     for (j, ep) in app.endpoints.iter().enumerate() {
         match parse_endpoint(ep, p.path.as_deref()) {
-            Ok(t) if targets.contains(&t) => errs.push(format!("{at}.endpoints[{j}]: `{ep}` is listed twice; remove the duplicate")),
+            Ok(t) if targets.contains(&t) => errs.push(format!(
+                "{at}.endpoints[{j}]: `{ep}` is listed twice; remove the duplicate"
+            )),
             Ok(t) => targets.push(t),
-            Err(why) => errs.push(format!("{at}.endpoints[{j}]: `{}` {why}", ep.escape_debug())),
+            Err(why) => errs.push(format!(
+                "{at}.endpoints[{j}]: `{}` {why}",
+                ep.escape_debug()
+            )),
         }
     }
     if errs.len() > before {
         return None;
     }
     Some(AppConfig {
-        key: AppKey { namespace, name: app.name },
+        key: AppKey {
+            namespace,
+            name: app.name,
+        },
         targets,
         probe: Arc::new(ProbeSpec {
             interval: Duration::from_secs_f64(interval),
@@ -219,7 +270,11 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
             expected_status,
             body_contains: p.body_contains.clone(),
         }),
-        policy: Policy { min_healthy, fall_count, rise_count },
+        policy: Policy {
+            min_healthy,
+            fall_count,
+            rise_count,
+        },
         startup_grace: Duration::from_secs_f64(grace),
         override_mode: pol.override_mode.unwrap_or_default(),
     })
@@ -228,7 +283,9 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
 fn count_field(at: &str, field: &str, v: Option<u32>, default: u32, errs: &mut Vec<String>) -> u32 {
     let v = v.unwrap_or(default);
     if !(1..=100).contains(&v) {
-        errs.push(format!("{at}.policy.{field}: {v} is out of range; use 1 to 100 (default {default})"));
+        errs.push(format!(
+            "{at}.policy.{field}: {v} is out of range; use 1 to 100 (default {default})"
+        ));
         return default;
     }
     v
@@ -237,9 +294,13 @@ fn count_field(at: &str, field: &str, v: Option<u32>, default: u32, errs: &mut V
 /// Parses one endpoint. Hosts must be IP literals (or `localhost`) so that the
 /// address rules in [`guard`] apply to exactly what is probed; no DNS is involved.
 fn parse_endpoint(text: &str, default_path: Option<&str>) -> std::result::Result<Target, String> {
-    let uri: http::Uri = text.parse().map_err(|_| "is not a URL; write http://IP:PORT/path or tcp://IP:PORT".to_string())?;
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|_| "is not a URL; write http://IP:PORT/path or tcp://IP:PORT".to_string())?;
     let scheme = uri.scheme_str().unwrap_or("");
-    let host = uri.host().ok_or("has no host; write http://IP:PORT/path or tcp://IP:PORT")?;
+    let host = uri
+        .host()
+        .ok_or("has no host; write http://IP:PORT/path or tcp://IP:PORT")?;
     let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
         "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
         h => h.parse().map_err(|_| {
@@ -247,7 +308,9 @@ fn parse_endpoint(text: &str, default_path: Option<&str>) -> std::result::Result
         })?,
     };
     if let Some(why) = guard::forbidden(ip) {
-        return Err(format!("points at {ip}, {why}; probes go only to the app's own pods"));
+        return Err(format!(
+            "points at {ip}, {why}; probes go only to the app's own pods"
+        ));
     }
     match scheme {
         "tcp" => {

@@ -61,9 +61,17 @@ impl Drop for Pod {
     }
 }
 
-async fn run(first: TcpListener, addr: SocketAddr, mut mode: watch::Receiver<Mode>, stop: CancellationToken) {
+async fn run(
+    first: TcpListener,
+    addr: SocketAddr,
+    mut mode: watch::Receiver<Mode>,
+    stop: CancellationToken,
+) {
     let mut listener = Some(first);
-    let limits = Limits { drain: Duration::ZERO, ..Limits::default() };
+    let limits = Limits {
+        drain: Duration::ZERO,
+        ..Limits::default()
+    };
     loop {
         if *mode.borrow_and_update() != Mode::Down {
             let l = match listener.take() {
@@ -86,7 +94,9 @@ async fn run(first: TcpListener, addr: SocketAddr, mut mode: watch::Receiver<Mod
                         let m = *rx.borrow_and_update();
                         match m {
                             Mode::Healthy => return text(StatusCode::OK, "ok\n"),
-                            Mode::Failing | Mode::Down => return text(StatusCode::SERVICE_UNAVAILABLE, "failing\n"),
+                            Mode::Failing | Mode::Down => {
+                                return text(StatusCode::SERVICE_UNAVAILABLE, "failing\n")
+                            }
                             Mode::Hanging => {
                                 if rx.changed().await.is_err() {
                                     return text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");

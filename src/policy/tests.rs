@@ -4,37 +4,86 @@ use super::*;
 use proptest::prelude::*;
 
 fn policy(min: MinHealthy, fall: u32, rise: u32) -> Policy {
-    Policy { min_healthy: min, fall_count: fall, rise_count: rise }
+    Policy {
+        min_healthy: min,
+        fall_count: fall,
+        rise_count: rise,
+    }
 }
 
 #[test]
 fn reasons_read_like_the_contract() {
     let p = policy(MinHealthy::Count(2), 3, 2);
-    let c = Counts { total: 2, up: 1, down: 1, unknown: 0 };
+    let c = Counts {
+        total: 2,
+        up: 1,
+        down: 1,
+        unknown: 0,
+    };
     let d = evaluate(c, &p, false, OverrideMode::None);
     assert_eq!(d.health, Health::Unhealthy);
     assert_eq!(d.reason, "1/2 endpoints healthy, need 2");
-    let d = evaluate(Counts { up: 2, down: 0, ..c }, &p, false, OverrideMode::None);
-    assert_eq!((d.health, d.reason.as_str()), (Health::Healthy, "2/2 endpoints healthy"));
+    let d = evaluate(
+        Counts {
+            up: 2,
+            down: 0,
+            ..c
+        },
+        &p,
+        false,
+        OverrideMode::None,
+    );
+    assert_eq!(
+        (d.health, d.reason.as_str()),
+        (Health::Healthy, "2/2 endpoints healthy")
+    );
     let d = evaluate(c, &p, false, OverrideMode::Fail);
-    assert_eq!((d.health, d.reason.as_str()), (Health::Unhealthy, "override: fail"));
+    assert_eq!(
+        (d.health, d.reason.as_str()),
+        (Health::Unhealthy, "override: fail")
+    );
     let d = evaluate(Counts::default(), &p, false, OverrideMode::Pass);
-    assert_eq!((d.health, d.reason.as_str()), (Health::Healthy, "override: pass"));
+    assert_eq!(
+        (d.health, d.reason.as_str()),
+        (Health::Healthy, "override: pass")
+    );
     let d = evaluate(Counts::default(), &p, true, OverrideMode::None);
-    assert_eq!((d.health, d.reason.as_str()), (Health::Unhealthy, "no endpoints"));
+    assert_eq!(
+        (d.health, d.reason.as_str()),
+        (Health::Unhealthy, "no endpoints")
+    );
 }
 
 #[test]
 fn grace_gives_unknown_endpoints_the_benefit_of_the_doubt() {
     let p = policy(MinHealthy::Count(1), 3, 2);
-    let c = Counts { total: 2, up: 0, down: 0, unknown: 2 };
+    let c = Counts {
+        total: 2,
+        up: 0,
+        down: 0,
+        unknown: 2,
+    };
     let d = evaluate(c, &p, true, OverrideMode::None);
     assert_eq!(d.health, Health::Healthy);
-    assert_eq!(d.reason, "0/2 endpoints healthy, 2 awaiting samples (start-up grace)");
-    assert_eq!(evaluate(c, &p, false, OverrideMode::None).health, Health::Unhealthy);
+    assert_eq!(
+        d.reason,
+        "0/2 endpoints healthy, 2 awaiting samples (start-up grace)"
+    );
+    assert_eq!(
+        evaluate(c, &p, false, OverrideMode::None).health,
+        Health::Unhealthy
+    );
     // A Down endpoint is not forgiven by grace.
-    let c = Counts { total: 1, up: 0, down: 1, unknown: 0 };
-    assert_eq!(evaluate(c, &p, true, OverrideMode::None).health, Health::Unhealthy);
+    let c = Counts {
+        total: 1,
+        up: 0,
+        down: 1,
+        unknown: 0,
+    };
+    assert_eq!(
+        evaluate(c, &p, true, OverrideMode::None).health,
+        Health::Unhealthy
+    );
 }
 
 #[test]
@@ -55,8 +104,16 @@ fn evaluate_exhaustively_matches_the_rules() {
         for up in 0..=total {
             for down in 0..=(total - up) {
                 let unknown = total - up - down;
-                let c = Counts { total, up, down, unknown };
-                for min in (1..=7).map(MinHealthy::Count).chain([1u8, 33, 50, 67, 100].map(MinHealthy::Percent)) {
+                let c = Counts {
+                    total,
+                    up,
+                    down,
+                    unknown,
+                };
+                for min in (1..=7)
+                    .map(MinHealthy::Count)
+                    .chain([1u8, 33, 50, 67, 100].map(MinHealthy::Percent))
+                {
                     let p = policy(min, 2, 2);
                     for in_grace in [false, true] {
                         for ovr in [OverrideMode::None, OverrideMode::Fail, OverrideMode::Pass] {
@@ -69,7 +126,11 @@ fn evaluate_exhaustively_matches_the_rules() {
                                     total > 0 && (up >= need || (in_grace && up + unknown >= need))
                                 }
                             };
-                            assert_eq!(d.health.is_healthy(), expect, "{c:?} {min:?} grace={in_grace} {ovr:?}");
+                            assert_eq!(
+                                d.health.is_healthy(),
+                                expect,
+                                "{c:?} {min:?} grace={in_grace} {ovr:?}"
+                            );
                             assert!(d.reason.len() < 200);
                         }
                     }
@@ -115,7 +176,10 @@ fn steps(endpoints: usize) -> impl Strategy<Value = Vec<Step>> {
 }
 
 fn min_strategy() -> impl Strategy<Value = MinHealthy> {
-    prop_oneof![(1u32..5).prop_map(MinHealthy::Count), (1u8..=100).prop_map(MinHealthy::Percent)]
+    prop_oneof![
+        (1u32..5).prop_map(MinHealthy::Count),
+        (1u8..=100).prop_map(MinHealthy::Percent)
+    ]
 }
 
 proptest! {

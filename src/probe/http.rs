@@ -42,7 +42,11 @@ impl HttpProber {
     /// bounds the whole exchange with the probe timeout.
     pub async fn probe(&self, uri: &http::Uri, spec: &ProbeSpec) -> ProbeResult {
         let start = Instant::now();
-        let done = |outcome, status| ProbeResult { outcome, latency: start.elapsed(), status };
+        let done = |outcome, status| ProbeResult {
+            outcome,
+            latency: start.elapsed(),
+            status,
+        };
         let req = match http::Request::get(uri.clone())
             .header(http::header::USER_AGENT, USER_AGENT)
             .body(Empty::new())
@@ -57,7 +61,10 @@ impl HttpProber {
         };
         let status = resp.status().as_u16();
         // Read the body (bounded) so the connection can go back to the pool.
-        let body = Limited::new(resp.into_body(), MAX_BODY).collect().await.map(|b| b.to_bytes());
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map(|b| b.to_bytes());
         if !spec.status_passes(status) {
             return done(ProbeOutcome::BadStatus, Some(status));
         }

@@ -46,7 +46,11 @@ pub async fn probe_once(http: &http::HttpProber, target: &Target, spec: &ProbeSp
     };
     match tokio::time::timeout(spec.timeout, fut).await {
         Ok(r) => r,
-        Err(_) => ProbeResult { outcome: ProbeOutcome::Timeout, latency: spec.timeout, status: None },
+        Err(_) => ProbeResult {
+            outcome: ProbeOutcome::Timeout,
+            latency: spec.timeout,
+            status: None,
+        },
     }
 }
 
@@ -62,8 +66,12 @@ pub fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
 
 /// Runs the scheduler over `jobs` until `shutdown` is cancelled, calling
 /// `on_result` with each finished probe.
-pub async fn run<T, F>(jobs: Vec<Job<T>>, concurrency: usize, mut on_result: F, shutdown: CancellationToken)
-where
+pub async fn run<T, F>(
+    jobs: Vec<Job<T>>,
+    concurrency: usize,
+    mut on_result: F,
+    shutdown: CancellationToken,
+) where
     F: FnMut(&Job<T>, ProbeResult),
 {
     let http = http::HttpProber::new();
@@ -87,7 +95,8 @@ where
                     heap.push(Reverse((next_due(due, jobs[i].spec.interval, now), i)));
                     let job = &jobs[i];
                     let http = &http;
-                    inflight.push(async move { (i, probe_once(http, &job.target, &job.spec).await) });
+                    inflight
+                        .push(async move { (i, probe_once(http, &job.target, &job.spec).await) });
                 }
                 _ => break,
             }

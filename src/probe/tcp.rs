@@ -11,5 +11,9 @@ pub async fn probe(addr: SocketAddr) -> ProbeResult {
         Ok(_) => ProbeOutcome::Success,
         Err(_) => ProbeOutcome::ConnectError,
     };
-    ProbeResult { outcome, latency: start.elapsed(), status: None }
+    ProbeResult {
+        outcome,
+        latency: start.elapsed(),
+        status: None,
+    }
 }

@@ -30,7 +30,10 @@ pub fn handle<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context) -> Response<
         (&Method::GET, ["readyz"]) => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         (&Method::GET, ["metrics"]) => {
             let mut r = text(StatusCode::OK, ctx.metrics.encode());
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             r
         }
         (&Method::GET, ["apps"]) => {
@@ -42,8 +45,13 @@ pub fn handle<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context) -> Response<
             Some(app) => json(StatusCode::OK, &app.view(Instant::now())),
             None => json_error(StatusCode::NOT_FOUND, "unknown app"),
         },
-        (&Method::POST | &Method::DELETE, ["apps", name, "override"]) => override_(req, peer, name, ctx),
-        (_, ["apps", _, "override"]) => json_error(StatusCode::METHOD_NOT_ALLOWED, "use POST ?mode=fail|pass|none|clear, or DELETE"),
+        (&Method::POST | &Method::DELETE, ["apps", name, "override"]) => {
+            override_(req, peer, name, ctx)
+        }
+        (_, ["apps", _, "override"]) => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST ?mode=fail|pass|none|clear, or DELETE",
+        ),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -56,7 +64,13 @@ fn override_<B>(req: &Request<B>, peer: SocketAddr, name: &str, ctx: &Context) -
         return json_error(StatusCode::NOT_FOUND, "unknown app");
     };
     let query = req.uri().query().unwrap_or("");
-    let param = |key: &str| query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v);
+    let param = |key: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    };
     let mode = if req.method() == Method::DELETE {
         None
     } else {
@@ -64,15 +78,30 @@ fn override_<B>(req: &Request<B>, peer: SocketAddr, name: &str, ctx: &Context) -
             Some("clear") => None,
             Some(m) => match OverrideMode::parse(m) {
                 Some(mode) => Some(mode),
-                None => return json_error(StatusCode::BAD_REQUEST, "mode must be fail, pass, none or clear"),
+                None => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        "mode must be fail, pass, none or clear",
+                    )
+                }
             },
-            None => return json_error(StatusCode::BAD_REQUEST, "missing mode: POST /apps/<app>/override?mode=fail|pass|none|clear[&ttlSeconds=N]"),
+            None => return json_error(
+                StatusCode::BAD_REQUEST,
+                "missing mode: POST /apps/<app>/override?mode=fail|pass|none|clear[&ttlSeconds=N]",
+            ),
         }
     };
     let ttl = match param("ttlSeconds").map(str::parse::<u64>) {
         None => None,
-        Some(Ok(s)) if s > 0 && Duration::from_secs(s) <= MAX_OVERRIDE_TTL => Some(Duration::from_secs(s)),
-        Some(_) => return json_error(StatusCode::BAD_REQUEST, "ttlSeconds must be a whole number from 1 to 86400"),
+        Some(Ok(s)) if s > 0 && Duration::from_secs(s) <= MAX_OVERRIDE_TTL => {
+            Some(Duration::from_secs(s))
+        }
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "ttlSeconds must be a whole number from 1 to 86400",
+            )
+        }
     };
     let now = Instant::now();
     app.set_override(mode, ttl, now);
@@ -84,11 +113,18 @@ fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response<Body> {
         Ok(body) => {
             let mut r = Response::new(Full::new(Bytes::from(body)));
             *r.status_mut() = status;
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding failed: {e}\n")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding failed: {e}\n"),
+        ),
     }
 }
 
@@ -99,8 +135,14 @@ fn json_error(status: StatusCode, msg: &str) -> Response<Body> {
 fn html(body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
     r
 }

@@ -79,8 +79,13 @@ pub struct Context {
 /// Accepts connections on `listener` and serves each with `handler` until
 /// `shutdown` is cancelled, then drains open connections for `limits.drain`.
 /// `conns` optionally tracks the open-connection gauge and the rejection counter.
-pub async fn serve<H, F>(listener: TcpListener, limits: Limits, handler: H, conns: Option<&Metrics>, shutdown: CancellationToken)
-where
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    handler: H,
+    conns: Option<&Metrics>,
+    shutdown: CancellationToken,
+) where
     H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
@@ -93,7 +98,10 @@ where
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let (open, rejected) = match conns {
-        Some(m) => (Some(m.public_connections_open.clone()), Some(m.public_connections_rejected.clone())),
+        Some(m) => (
+            Some(m.public_connections_open.clone()),
+            Some(m.public_connections_rejected.clone()),
+        ),
         None => (None, None),
     };
     loop {
@@ -124,19 +132,26 @@ where
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
         let open = open.clone();
-        tokio::spawn(async move {
-            if let Some(g) = &open {
-                g.inc();
-            }
-            let _ = conn.await;
-            if let Some(g) = &open {
-                g.dec();
-            }
-            drop(permit);
-        });
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                if let Some(g) = &open {
+                    g.inc();
+                }
+                let _ = conn.await;
+                if let Some(g) = &open {
+                    g.dec();
+                }
+                drop(permit);
+            },
+            span,
+        ));
     }
     drop(listener);
-    if tokio::time::timeout(limits.drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(limits.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::info!("drain period ended with connections still open");
     }
 }
@@ -146,8 +161,14 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }

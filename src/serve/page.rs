@@ -30,7 +30,10 @@ table{border-collapse:collapse;margin:.3em 0 1.2em}td,th{border:1px solid #ccc;p
 /// Renders the whole page.
 pub fn render(ctx: &Context, now: Instant) -> String {
     let views: Vec<AppView> = ctx.apps.list().iter().map(|a| a.view(now)).collect();
-    let healthy = views.iter().filter(|v| v.verdict == Health::Healthy).count();
+    let healthy = views
+        .iter()
+        .filter(|v| v.verdict == Health::Healthy)
+        .count();
     let mut h = String::with_capacity(4096 + views.len() * 2048);
     let _ = write!(
         h,
@@ -107,7 +110,13 @@ fn app_section(h: &mut String, v: &AppView) {
     } else {
         h.push_str("<table><tr><th>at</th><th>to</th><th>reason</th></tr>");
         for t in v.transitions.iter().rev() {
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&t.at), badge(t.to), esc(&t.reason));
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&t.at),
+                badge(t.to),
+                esc(&t.reason)
+            );
         }
         h.push_str("</table>");
     }

@@ -16,8 +16,12 @@ pub fn handle<B>(req: &Request<B>, ctx: &Context) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     let resp = route(req, ctx);
     if head {
-        // Same status and headers, no body; hyper keeps Content-Length.
-        let (parts, _) = resp.into_parts();
+        // Same status and headers as GET, including Content-Length, and no body.
+        let (mut parts, body) = resp.into_parts();
+        let len = http_body::Body::size_hint(&body).exact().unwrap_or(0);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         return Response::from_parts(parts, Body::new(Bytes::new()));
     }
     resp
@@ -26,7 +30,8 @@ pub fn handle<B>(req: &Request<B>, ctx: &Context) -> Response<Body> {
 fn route<B>(req: &Request<B>, ctx: &Context) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     let path = req.uri().path();

@@ -75,10 +75,25 @@ impl App {
     /// A consistent snapshot of the app at `now`.
     pub fn view(&self, now: Instant) -> AppView {
         let inner = self.inner.lock();
-        let Inner { trackers, last, decision, since, transitions, runtime_override } = &*inner;
+        let Inner {
+            trackers,
+            last,
+            decision,
+            since,
+            transitions,
+            runtime_override,
+        } = &*inner;
         let override_ = match runtime_override {
-            Some(o) => OverrideView { mode: o.mode, source: "admin", expires_at: o.expires.map(|(_, t)| rfc3339(t)) },
-            None => OverrideView { mode: self.config_override, source: "config", expires_at: None },
+            Some(o) => OverrideView {
+                mode: o.mode,
+                source: "admin",
+                expires_at: o.expires.map(|(_, t)| rfc3339(t)),
+            },
+            None => OverrideView {
+                mode: self.config_override,
+                source: "config",
+                expires_at: None,
+            },
         };
         let endpoints = self
             .targets
@@ -110,7 +125,11 @@ impl App {
             endpoints,
             transitions: transitions
                 .iter()
-                .map(|t| TransitionView { at: rfc3339(t.at), to: t.to, reason: t.reason.clone() })
+                .map(|t| TransitionView {
+                    at: rfc3339(t.at),
+                    to: t.to,
+                    reason: t.reason.clone(),
+                })
                 .collect(),
         }
     }

@@ -1,1 +1,10 @@
+//! The integration tests: one binary (link time matters on 2 cores), one module per
+//! area. Every test runs real agents against real HTTP servers on loopback.
 
+mod cli;
+mod demo;
+mod failover;
+mod metrics;
+mod overrides;
+mod public;
+mod support;

@@ -1,0 +1,132 @@
+//! Shared test fixtures: an in-process agent on port 0 and a tiny raw HTTP client.
+
+use failover_agent::{agent, config, telemetry::Metrics};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// An agent running in this process on two free loopback ports.
+pub struct TestAgent {
+    pub health: SocketAddr,
+    pub admin: SocketAddr,
+    pub shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<agent::Result<()>>>,
+}
+
+impl TestAgent {
+    pub async fn start(yaml: &str) -> TestAgent {
+        let cfg = config::parse(yaml).expect("test config is valid");
+        let health = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (h, a) = (health.local_addr().unwrap(), admin.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let metrics = Metrics::new(&cfg.region).unwrap();
+        let task = tokio::spawn(agent::run(
+            cfg,
+            agent::Listeners { health, admin },
+            metrics,
+            shutdown.clone(),
+        ));
+        TestAgent {
+            health: h,
+            admin: a,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// Shuts the agent down and checks that it stopped cleanly.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let task = self.task.take().expect("running");
+        let done = tokio::time::timeout(Duration::from_secs(10), task).await;
+        assert!(
+            matches!(done, Ok(Ok(Ok(())))),
+            "agent did not stop cleanly: {done:?}"
+        );
+    }
+
+    pub async fn health(&self, app: &str) -> (u16, String) {
+        get(self.health, &format!("/health/{app}")).await
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Sends `raw` bytes on a new connection and returns everything the server sends
+/// back before it closes (or 5 s pass).
+pub async fn raw(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return Vec::new();
+    };
+    if s.write_all(raw).await.is_err() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    out
+}
+
+/// Parses the status code of a raw HTTP/1.1 response.
+pub fn status_of(resp: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(resp);
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Splits a raw response into headers and body.
+pub fn body_of(resp: &[u8]) -> String {
+    let text = String::from_utf8_lossy(resp);
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    let resp = raw(addr, req.as_bytes()).await;
+    (status_of(&resp), body_of(&resp))
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "GET", path).await
+}
+
+/// Polls `f` every 20 ms until it returns true or `limit` passes; returns the time taken.
+pub async fn wait_until<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// A config with one app per `(name, endpoint urls)` and shared probe/policy blocks.
+pub fn config(apps: &[(&str, Vec<String>)], probe: &str, policy: &str) -> String {
+    let mut y = String::from("region: test-1\napps:\n");
+    for (name, eps) in apps {
+        let eps: Vec<String> = eps.iter().map(|e| format!("\"{e}\"")).collect();
+        y += &format!(
+            "  - name: {name}\n    endpoints: [{}]\n    probe: {probe}\n    policy: {policy}\n",
+            eps.join(", ")
+        );
+    }
+    y
+}
