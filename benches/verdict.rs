@@ -9,16 +9,26 @@ use failover_agent::telemetry::Metrics;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let eps: Vec<String> = (0..10).map(|i| format!("\"http://127.0.0.1:{}/healthz\"", 20000 + i)).collect();
+    let eps: Vec<String> = (0..10)
+        .map(|i| format!("\"http://127.0.0.1:{}/healthz\"", 20000 + i))
+        .collect();
     let yaml = format!(
         "region: bench\napps:\n  - name: app1\n    endpoints: [{}]\n    policy: {{ minHealthyEndpoints: 10, fallCount: 2, riseCount: 2, startupGraceSeconds: 0 }}\n",
         eps.join(", ")
     );
     let cfg = config::parse(&yaml).expect("bench config");
     let metrics = Metrics::new("bench").expect("metrics");
-    let app = App::new(&cfg.apps[0], metrics.for_app(&cfg.apps[0].key), tokio::time::Instant::now());
+    let app = App::new(
+        &cfg.apps[0],
+        metrics.for_app(&cfg.apps[0].key),
+        tokio::time::Instant::now(),
+    );
     let result = |ok| ProbeResult {
-        outcome: if ok { ProbeOutcome::Success } else { ProbeOutcome::ConnectError },
+        outcome: if ok {
+            ProbeOutcome::Success
+        } else {
+            ProbeOutcome::ConnectError
+        },
         latency: Duration::from_micros(300),
         status: if ok { Some(200) } else { None },
     };

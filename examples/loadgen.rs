@@ -11,9 +11,17 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn conn(addr: SocketAddr, path: String, every: Duration, until: Instant, offset: Duration) -> (Vec<Duration>, u64) {
+async fn conn(
+    addr: SocketAddr,
+    path: String,
+    every: Duration,
+    until: Instant,
+    offset: Duration,
+) -> (Vec<Duration>, u64) {
     let (mut lat, mut errors) = (Vec::new(), 0);
-    let Ok(mut s) = TcpStream::connect(addr).await else { return (lat, 1) };
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return (lat, 1);
+    };
     let _ = s.set_nodelay(true);
     let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes();
     let mut buf = vec![0u8; 4096];
@@ -35,7 +43,12 @@ async fn conn(addr: SocketAddr, path: String, every: Duration, until: Instant, o
             let text = &buf[..have];
             if let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&text[..end]).to_ascii_lowercase();
-                let len: usize = head.split("content-length:").nth(1).and_then(|v| v.lines().next()).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                let len: usize = head
+                    .split("content-length:")
+                    .nth(1)
+                    .and_then(|v| v.lines().next())
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
                 if have >= end + 4 + len {
                     if !head.starts_with("http/1.1 200") && !head.starts_with("http/1.1 503") {
                         errors += 1;
@@ -58,12 +71,24 @@ async fn main() {
         std::process::exit(2);
     }
     let addr: SocketAddr = a[1].parse().expect("ADDR");
-    let (rate, conns, secs): (f64, u32, f64) = (a[3].parse().expect("RATE"), a[4].parse().expect("CONNECTIONS"), a[5].parse().expect("SECONDS"));
+    let (rate, conns, secs): (f64, u32, f64) = (
+        a[3].parse().expect("RATE"),
+        a[4].parse().expect("CONNECTIONS"),
+        a[5].parse().expect("SECONDS"),
+    );
     let every = Duration::from_secs_f64(conns as f64 / rate);
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(secs);
     let tasks: Vec<_> = (0..conns)
-        .map(|i| tokio::spawn(conn(addr, a[2].clone(), every, until, every.mul_f64(i as f64 / conns as f64))))
+        .map(|i| {
+            tokio::spawn(conn(
+                addr,
+                a[2].clone(),
+                every,
+                until,
+                every.mul_f64(i as f64 / conns as f64),
+            ))
+        })
         .collect();
     let (mut all, mut errors) = (Vec::new(), 0);
     for t in tasks {
@@ -72,7 +97,11 @@ async fn main() {
         errors += e;
     }
     all.sort();
-    let p = |q: f64| all.get(((all.len().max(1) - 1) as f64 * q) as usize).map(|d| d.as_secs_f64() * 1e3).unwrap_or(f64::NAN);
+    let p = |q: f64| {
+        all.get(((all.len().max(1) - 1) as f64 * q) as usize)
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "rate={:.0} p50={:.3}ms p99={:.3}ms p999={:.3}ms max={:.3}ms errors={errors}",
         all.len() as f64 / secs,

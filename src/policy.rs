@@ -138,6 +138,20 @@ pub struct Decision {
 
 /// The pure verdict function: endpoint counts, the app's policy, whether start-up
 /// grace is still running, and the effective override give a verdict and a reason.
+///
+/// ```
+/// use failover_agent::model::{Health, OverrideMode};
+/// use failover_agent::policy::{evaluate, Counts, MinHealthy, Policy};
+///
+/// let policy = Policy { min_healthy: MinHealthy::Count(2), fall_count: 3, rise_count: 2 };
+/// let counts = Counts { total: 2, up: 1, down: 1, unknown: 0 };
+/// let d = evaluate(counts, &policy, false, OverrideMode::None);
+/// assert_eq!(d.health, Health::Unhealthy);
+/// assert_eq!(d.reason, "1/2 endpoints healthy, need 2");
+///
+/// // A game-day override wins over any signal.
+/// assert_eq!(evaluate(counts, &policy, false, OverrideMode::Pass).reason, "override: pass");
+/// ```
 pub fn evaluate(counts: Counts, policy: &Policy, in_grace: bool, ovr: OverrideMode) -> Decision {
     match ovr {
         OverrideMode::Fail => return decision(Health::Unhealthy, "override: fail".into()),
