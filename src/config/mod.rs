@@ -5,6 +5,7 @@
 //! Unknown keys are errors, so a typo such as `fallcount` never silently falls
 //! back to a default.
 
+mod endpoint;
 mod validate;
 
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};

@@ -6,9 +6,8 @@ use super::{
 };
 use crate::model::{AppKey, OverrideMode, Target};
 use crate::policy::{MinHealthy, Policy};
-use crate::probe::guard;
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -244,7 +243,7 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
     }
     let mut targets = Vec::with_capacity(app.endpoints.len());
     for (j, ep) in app.endpoints.iter().enumerate() {
-        match parse_endpoint(ep, p.path.as_deref()) {
+        match super::endpoint::parse(ep, p.path.as_deref()) {
             Ok(t) if targets.contains(&t) => errs.push(format!(
                 "{at}.endpoints[{j}]: `{ep}` is listed twice; remove the duplicate"
             )),
@@ -289,50 +288,4 @@ fn count_field(at: &str, field: &str, v: Option<u32>, default: u32, errs: &mut V
         return default;
     }
     v
-}
-
-/// Parses one endpoint. Hosts must be IP literals (or `localhost`) so that the
-/// address rules in [`guard`] apply to exactly what is probed; no DNS is involved.
-fn parse_endpoint(text: &str, default_path: Option<&str>) -> std::result::Result<Target, String> {
-    let uri: http::Uri = text
-        .parse()
-        .map_err(|_| "is not a URL; write http://IP:PORT/path or tcp://IP:PORT".to_string())?;
-    let scheme = uri.scheme_str().unwrap_or("");
-    let host = uri
-        .host()
-        .ok_or("has no host; write http://IP:PORT/path or tcp://IP:PORT")?;
-    let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
-        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        h => h.parse().map_err(|_| {
-            format!("uses host name `{h}`; static endpoints must be IP addresses (or localhost) so no DNS answer can redirect probes")
-        })?,
-    };
-    if let Some(why) = guard::forbidden(ip) {
-        return Err(format!(
-            "points at {ip}, {why}; probes go only to the app's own pods"
-        ));
-    }
-    match scheme {
-        "tcp" => {
-            let port = uri.port_u16().ok_or("has no port; write tcp://IP:PORT")?;
-            if uri.path() != "/" && !uri.path().is_empty() {
-                return Err("has a path, which TCP probes cannot use; drop the path or use http://".into());
-            }
-            Ok(Target::Tcp { addr: SocketAddr::new(ip, port) })
-        }
-        "http" => {
-            let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
-            let pq = uri.path_and_query().map(|p| p.as_str()).filter(|p| *p != "/");
-            let pq = pq.or(default_path).unwrap_or("/");
-            let uri = http::Uri::builder()
-                .scheme("http")
-                .authority(uri.authority().map(|a| a.as_str()).unwrap_or_default())
-                .path_and_query(pq)
-                .build()
-                .map_err(|e| format!("cannot be used as a probe URL: {e}"))?;
-            Ok(Target::Http { uri, addr })
-        }
-        "https" => Err("uses https, which probes do not support yet; probe the pod's plain-HTTP port or use tcp://".into()),
-        _ => Err("has no supported scheme; write http://IP:PORT/path or tcp://IP:PORT".into()),
-    }
 }

@@ -146,3 +146,73 @@ fn html(body: String) -> Response<Body> {
     );
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::Readiness;
+    use crate::state::Apps;
+    use crate::telemetry::Metrics;
+    use std::sync::Arc;
+
+    fn ctx(allow_remote_override: bool) -> Context {
+        let cfg = crate::config::parse(
+            "region: r\napps:\n  - name: app1\n    endpoints: [\"tcp://127.0.0.1:9\"]\n",
+        )
+        .unwrap();
+        let metrics = Metrics::new("r").unwrap();
+        Context {
+            apps: Arc::new(Apps::from_config(&cfg.apps, &metrics)),
+            metrics,
+            ready: Arc::new(Readiness::default()),
+            region: "r".into(),
+            allow_remote_override,
+        }
+    }
+
+    fn post(path: &str) -> Request<()> {
+        Request::post(path).body(()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn overrides_from_remote_peers_need_explicit_permission() {
+        let remote: SocketAddr = "10.1.2.3:5555".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let c = ctx(false);
+        assert_eq!(
+            handle(&post("/apps/app1/override?mode=fail"), remote, &c).status(),
+            StatusCode::FORBIDDEN
+        );
+        assert!(
+            c.apps.get("app1").unwrap().public().healthy,
+            "a refused override changes nothing"
+        );
+        assert_eq!(
+            handle(&post("/apps/app1/override?mode=fail"), local, &c).status(),
+            StatusCode::OK
+        );
+        assert!(!c.apps.get("app1").unwrap().public().healthy);
+        let c = ctx(true);
+        assert_eq!(
+            handle(&post("/apps/app1/override?mode=fail"), remote, &c).status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_readiness() {
+        let c = ctx(false);
+        let get = |p: &str| {
+            handle(
+                &Request::get(p).body(()).unwrap(),
+                "127.0.0.1:1".parse().unwrap(),
+                &c,
+            )
+            .status()
+        };
+        assert_eq!(get("/readyz"), StatusCode::SERVICE_UNAVAILABLE);
+        c.ready.set_ready();
+        assert_eq!(get("/readyz"), StatusCode::OK);
+        assert_eq!(get("/healthz"), StatusCode::OK);
+    }
+}
