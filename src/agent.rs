@@ -31,12 +31,7 @@ pub struct Listeners {
 
 /// Runs one agent for `cfg` until `shutdown` is cancelled, then stops probing and
 /// drains both listeners. `metrics` must be registered for this agent alone.
-pub async fn run(
-    cfg: AgentConfig,
-    listeners: Listeners,
-    metrics: Metrics,
-    shutdown: CancellationToken,
-) -> Result<()> {
+pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutdown: CancellationToken) -> Result<()> {
     let apps = Arc::new(Apps::from_config(&cfg.apps, &metrics));
     let ready = Arc::new(Readiness::default());
     let ctx = Context {
@@ -67,11 +62,7 @@ pub async fn run(
         probe::run(
             jobs,
             cfg.probe_concurrency,
-            |job, result| {
-                job.tag
-                    .0
-                    .observe(job.tag.1, result, tokio::time::Instant::now())
-            },
+            |job, result| job.tag.0.observe(job.tag.1, result, tokio::time::Instant::now()),
             shutdown.clone(),
         )
         .instrument(span.clone()),

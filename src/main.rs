@@ -35,9 +35,7 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => {
             let Some(path) = args.config else {
-                eprintln!(
-                    "error: --config FILE is required (in-cluster mode is not available yet)"
-                );
+                eprintln!("error: --config FILE is required (in-cluster mode is not available yet)");
                 return ExitCode::from(EXIT_CONFIG);
             };
             let mut cfg = match config::load(&path) {
@@ -51,14 +49,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => report(runtime().and_then(|rt| {
             rt.block_on(async {
                 let shutdown = until_signal();
-                demo::run(
-                    demo::Ports {
-                        base: args.base_port,
-                    },
-                    shutdown,
-                )
-                .await
-                .context("demo failed")
+                demo::run(demo::Ports { base: args.base_port }, shutdown)
+                    .await
+                    .context("demo failed")
             })
         })),
     }
@@ -85,8 +78,7 @@ fn until_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let sigterm = async {
             match term.as_mut() {
                 Some(s) => s.recv().await,
@@ -104,9 +96,7 @@ fn until_signal() -> CancellationToken {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn config_error(e: config::Error) -> ExitCode {

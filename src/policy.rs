@@ -169,10 +169,7 @@ pub fn evaluate(counts: Counts, policy: &Policy, in_grace: bool, ovr: OverrideMo
     if in_grace && counts.up + counts.unknown >= need {
         return decision(
             Health::Healthy,
-            format!(
-                "{summary}, {} awaiting samples (start-up grace)",
-                counts.unknown
-            ),
+            format!("{summary}, {} awaiting samples (start-up grace)", counts.unknown),
         );
     }
     decision(Health::Unhealthy, format!("{summary}, need {need}"))

@@ -45,12 +45,7 @@ impl Apps {
         let now = Instant::now();
         let map = apps
             .iter()
-            .map(|c| {
-                (
-                    c.key.name.clone(),
-                    Arc::new(App::new(c, metrics.for_app(&c.key), now)),
-                )
-            })
+            .map(|c| (c.key.name.clone(), Arc::new(App::new(c, metrics.for_app(&c.key), now))))
             .collect();
         Apps {
             by_name: ArcSwap::from_pointee(map),
@@ -148,8 +143,7 @@ impl App {
 
     /// Applies one probe result for endpoint `idx`, seen at `now`.
     pub fn observe(&self, idx: usize, result: ProbeResult, now: Instant) {
-        self.metrics
-            .probe(result.outcome, result.latency.as_secs_f64());
+        self.metrics.probe(result.outcome, result.latency.as_secs_f64());
         let mut inner = self.inner.lock();
         let Some(tracker) = inner.trackers.get_mut(idx) else {
             return;
@@ -217,8 +211,7 @@ impl App {
                 }
             }
         }
-        self.public
-            .store(Arc::new(render(&self.key.name, &decision)));
+        self.public.store(Arc::new(render(&self.key.name, &decision)));
         inner.decision = decision;
     }
 }

@@ -8,14 +8,11 @@
 use crate::model::{AppKey, Health, ProbeOutcome};
 use crate::policy::Counts;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Probe latency buckets, in seconds.
-const PROBE_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
+const PROBE_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// The agent's metric families, registered in their own [`Registry`].
 #[derive(Clone)]
@@ -89,12 +86,9 @@ impl Metrics {
                 &["namespace", "app", "to"],
             )?,
             probe_duration: HistogramVec::new(
-                HistogramOpts::new(
-                    "probe_duration_seconds",
-                    "Probe latency, all endpoints of the app.",
-                )
-                .namespace("failover_agent")
-                .buckets(PROBE_BUCKETS.to_vec()),
+                HistogramOpts::new("probe_duration_seconds", "Probe latency, all endpoints of the app.")
+                    .namespace("failover_agent")
+                    .buckets(PROBE_BUCKETS.to_vec()),
                 app,
             )?,
             probes: IntCounterVec::new(
@@ -102,21 +96,14 @@ impl Metrics {
                 &["namespace", "app", "outcome"],
             )?,
             endpoints: IntGaugeVec::new(
-                opts(
-                    "app_endpoints",
-                    "Endpoints by debounced state (up, down, unknown).",
-                ),
+                opts("app_endpoints", "Endpoints by debounced state (up, down, unknown)."),
                 &["namespace", "app", "state"],
             )?,
             override_active: IntGaugeVec::new(
-                opts(
-                    "app_override",
-                    "1 while an override forces the app's verdict, by mode.",
-                ),
+                opts("app_override", "1 while an override forces the app's verdict, by mode."),
                 &["namespace", "app", "mode"],
             )?,
-            health_answers: HealthAnswer::ALL
-                .map(|a| health_requests.with_label_values(&[a.as_str()])),
+            health_answers: HealthAnswer::ALL.map(|a| health_requests.with_label_values(&[a.as_str()])),
             public_connections_open: IntGauge::with_opts(opts(
                 "public_connections_open",
                 "Open connections on the public listener.",
@@ -131,9 +118,7 @@ impl Metrics {
             opts("build_info", "Build and Region of this agent; always 1."),
             &["version", "region"],
         )?;
-        build
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), region])
-            .set(1);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION"), region]).set(1);
         let r = &m.registry;
         r.register(Box::new(build))?;
         r.register(Box::new(m.app_healthy.clone()))?;
@@ -156,15 +141,10 @@ impl Metrics {
         }
         AppMetrics {
             healthy: self.app_healthy.with_label_values(&l),
-            to_healthy: self
-                .transitions
-                .with_label_values(&with(l, Health::Healthy.as_str())),
-            to_unhealthy: self
-                .transitions
-                .with_label_values(&with(l, Health::Unhealthy.as_str())),
+            to_healthy: self.transitions.with_label_values(&with(l, Health::Healthy.as_str())),
+            to_unhealthy: self.transitions.with_label_values(&with(l, Health::Unhealthy.as_str())),
             latency: self.probe_duration.with_label_values(&l),
-            outcomes: ProbeOutcome::ALL
-                .map(|o| self.probes.with_label_values(&with(l, o.as_str()))),
+            outcomes: ProbeOutcome::ALL.map(|o| self.probes.with_label_values(&with(l, o.as_str()))),
             up: self.endpoints.with_label_values(&with(l, "up")),
             down: self.endpoints.with_label_values(&with(l, "down")),
             unknown: self.endpoints.with_label_values(&with(l, "unknown")),
@@ -219,10 +199,8 @@ impl AppMetrics {
         self.up.set(counts.up as i64);
         self.down.set(counts.down as i64);
         self.unknown.set(counts.unknown as i64);
-        self.override_fail
-            .set((ovr == crate::model::OverrideMode::Fail) as i64);
-        self.override_pass
-            .set((ovr == crate::model::OverrideMode::Pass) as i64);
+        self.override_fail.set((ovr == crate::model::OverrideMode::Fail) as i64);
+        self.override_pass.set((ovr == crate::model::OverrideMode::Pass) as i64);
     }
 
     pub fn transition(&self, to: Health) {
@@ -250,10 +228,6 @@ pub fn init_tracing(format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
     };
 }

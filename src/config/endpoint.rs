@@ -21,9 +21,7 @@ pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Resu
         })?,
     };
     if let Some(why) = guard::forbidden(ip) {
-        return Err(format!(
-            "points at {ip}, {why}; probes go only to the app's own pods"
-        ));
+        return Err(format!("points at {ip}, {why}; probes go only to the app's own pods"));
     }
     match scheme {
         "tcp" => {
@@ -31,7 +29,9 @@ pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Resu
             if uri.path() != "/" && !uri.path().is_empty() {
                 return Err("has a path, which TCP probes cannot use; drop the path or use http://".into());
             }
-            Ok(Target::Tcp { addr: SocketAddr::new(ip, port) })
+            Ok(Target::Tcp {
+                addr: SocketAddr::new(ip, port),
+            })
         }
         "http" => {
             let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
@@ -45,7 +45,9 @@ pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Resu
                 .map_err(|e| format!("cannot be used as a probe URL: {e}"))?;
             Ok(Target::Http { uri, addr })
         }
-        "https" => Err("uses https, which probes do not support yet; probe the pod's plain-HTTP port or use tcp://".into()),
+        "https" => {
+            Err("uses https, which probes do not support yet; probe the pod's plain-HTTP port or use tcp://".into())
+        }
         _ => Err("has no supported scheme; write http://IP:PORT/path or tcp://IP:PORT".into()),
     }
 }

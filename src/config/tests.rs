@@ -41,14 +41,8 @@ fn the_design_example_parses_with_documented_defaults() {
     assert_eq!(app2.probe.timeout, Duration::from_secs(1));
     assert_eq!((app2.policy.fall_count, app2.policy.rise_count), (3, 2));
     assert_eq!(app2.policy.min_healthy, MinHealthy::Count(1));
-    assert!(
-        app2.probe.status_passes(204)
-            && app2.probe.status_passes(302)
-            && !app2.probe.status_passes(404)
-    );
-    assert!(
-        matches!(&app2.targets[0], Target::Http { uri, .. } if uri == "http://127.0.0.1:18083/healthz")
-    );
+    assert!(app2.probe.status_passes(204) && app2.probe.status_passes(302) && !app2.probe.status_passes(404));
+    assert!(matches!(&app2.targets[0], Target::Http { uri, .. } if uri == "http://127.0.0.1:18083/healthz"));
 }
 
 #[test]
@@ -96,7 +90,9 @@ apps:
 
 #[test]
 fn typos_are_errors_that_name_the_key() {
-    let e = errors("region: r\napps:\n  - name: a\n    endpoints: [\"http://127.0.0.1:1\"]\n    policy: { fallcount: 2 }\n");
+    let e = errors(
+        "region: r\napps:\n  - name: a\n    endpoints: [\"http://127.0.0.1:1\"]\n    policy: { fallcount: 2 }\n",
+    );
     assert!(
         e.contains("unknown field `fallcount`") && e.contains("fallCount"),
         "{e}"

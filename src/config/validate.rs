@@ -1,9 +1,7 @@
 //! Validation: turns a [`FileConfig`] into an [`AgentConfig`], collecting every
 //! problem with the field path and the fix, so one run shows them all.
 
-use super::{
-    Error, FileApp, FileConfig, OneOrMany, Result, DEFAULT_ADMIN_LISTEN, DEFAULT_HEALTH_LISTEN,
-};
+use super::{Error, FileApp, FileConfig, OneOrMany, Result, DEFAULT_ADMIN_LISTEN, DEFAULT_HEALTH_LISTEN};
 use crate::model::{AppKey, OverrideMode, Target};
 use crate::policy::{MinHealthy, Policy};
 use std::collections::HashSet;
@@ -56,10 +54,7 @@ impl ProbeSpec {
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -73,9 +68,7 @@ const DEFAULT_CONCURRENCY: usize = 512;
 pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     let mut errs = Vec::new();
     if file.region.trim().is_empty() {
-        errs.push(
-            "region: must not be empty; set it to this cluster's AWS Region, e.g. eu-west-1".into(),
-        );
+        errs.push("region: must not be empty; set it to this cluster's AWS Region, e.g. eu-west-1".into());
     }
     let health_listen = listen_addr(
         "healthListen",
@@ -91,7 +84,9 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     );
     let probe_concurrency = file.probe_concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     if !(1..=65_536).contains(&probe_concurrency) {
-        errs.push(format!("probeConcurrency: {probe_concurrency} is out of range; use 1 to 65536 (default {DEFAULT_CONCURRENCY})"));
+        errs.push(format!(
+            "probeConcurrency: {probe_concurrency} is out of range; use 1 to 65536 (default {DEFAULT_CONCURRENCY})"
+        ));
     }
     if file.apps.is_empty() {
         errs.push("apps: is empty; list at least one app with a name and endpoints".into());
@@ -101,7 +96,10 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     for (i, app) in file.apps.into_iter().enumerate() {
         let at = format!("apps[{i}]");
         if !names.insert(app.name.clone()) {
-            errs.push(format!("{at}.name: `{}` is used twice; app names are /health/<name> keys and must be unique", app.name));
+            errs.push(format!(
+                "{at}.name: `{}` is used twice; app names are /health/<name> keys and must be unique",
+                app.name
+            ));
         }
         if let Some(app) = validate_app(&at, app, &mut errs) {
             apps.push(app);
@@ -120,17 +118,10 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     })
 }
 
-fn listen_addr(
-    field: &str,
-    given: Option<&str>,
-    default: &str,
-    errs: &mut Vec<String>,
-) -> SocketAddr {
+fn listen_addr(field: &str, given: Option<&str>, default: &str, errs: &mut Vec<String>) -> SocketAddr {
     let text = given.unwrap_or(default);
     text.parse().unwrap_or_else(|_| {
-        errs.push(format!(
-            "{field}: `{text}` is not IP:PORT; write e.g. `{default}`"
-        ));
+        errs.push(format!("{field}: `{text}` is not IP:PORT; write e.g. `{default}`"));
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
     })
 }
@@ -167,7 +158,9 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
     let interval = p.interval_seconds.unwrap_or(DEFAULT_INTERVAL);
     let timeout = p.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT);
     if !(0.1..=3600.0).contains(&interval) {
-        errs.push(format!("{at}.probe.intervalSeconds: {interval} is out of range; use 0.1 to 3600 (default {DEFAULT_INTERVAL})"));
+        errs.push(format!(
+            "{at}.probe.intervalSeconds: {interval} is out of range; use 0.1 to 3600 (default {DEFAULT_INTERVAL})"
+        ));
     }
     if !(timeout >= 0.01 && timeout <= interval) {
         errs.push(format!("{at}.probe.timeoutSeconds: {timeout} must be at least 0.01 and at most intervalSeconds ({interval}); lower it or raise the interval"));
@@ -248,10 +241,7 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
                 "{at}.endpoints[{j}]: `{ep}` is listed twice; remove the duplicate"
             )),
             Ok(t) => targets.push(t),
-            Err(why) => errs.push(format!(
-                "{at}.endpoints[{j}]: `{}` {why}",
-                ep.escape_debug()
-            )),
+            Err(why) => errs.push(format!("{at}.endpoints[{j}]: `{}` {why}", ep.escape_debug())),
         }
     }
     if errs.len() > before {

@@ -25,10 +25,7 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot listen on {addr}: {source} (pick other ports with --base-port)")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start a demo pod: {0}")]
     Pod(std::io::Error),
     #[error("demo config is invalid (a bug): {0}")]
@@ -69,10 +66,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub fn region_config(region: &str, pods: &BTreeMap<(usize, &str), Vec<Pod>>, r: usize) -> String {
     let mut y = format!("region: {region}\napps:\n");
     for app in APPS {
-        let eps: Vec<String> = pods[&(r, app)]
-            .iter()
-            .map(|p| format!("\"{}\"", p.url()))
-            .collect();
+        let eps: Vec<String> = pods[&(r, app)].iter().map(|p| format!("\"{}\"", p.url())).collect();
         y += &format!(
             "  - name: {app}\n    endpoints: [{}]\n    probe: {{ intervalSeconds: 1, timeoutSeconds: 0.5 }}\n    policy: {{ minHealthyEndpoints: 1, fallCount: 2, riseCount: 2 }}\n",
             eps.join(", ")
@@ -112,9 +106,7 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
     let pods = Arc::new(pods);
     let handler = {
         let pods = pods.clone();
-        move |req: http::Request<hyper::body::Incoming>, _peer| {
-            std::future::ready(control_handle(&req, &pods))
-        }
+        move |req: http::Request<hyper::body::Incoming>, _peer| std::future::ready(control_handle(&req, &pods))
     };
     let ctl = tokio::spawn(serve::serve(
         control,
@@ -132,19 +124,13 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
 
 /// `POST /break/<region>/<app>` stops the app's pods in that Region;
 /// `POST /fix/<region>/<app>` starts them again; `GET /` lists pod states.
-fn control_handle<B>(
-    req: &http::Request<B>,
-    pods: &BTreeMap<(usize, &str), Vec<Pod>>,
-) -> http::Response<serve::Body> {
+fn control_handle<B>(req: &http::Request<B>, pods: &BTreeMap<(usize, &str), Vec<Pod>>) -> http::Response<serve::Body> {
     let segs: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
     match (req.method(), segs.as_slice()) {
         (&Method::GET, [""]) => {
             let mut s = String::new();
             for ((r, app), ps) in pods {
-                let modes: Vec<String> = ps
-                    .iter()
-                    .map(|p| format!("{}={:?}", p.addr, p.mode()))
-                    .collect();
+                let modes: Vec<String> = ps.iter().map(|p| format!("{}={:?}", p.addr, p.mode())).collect();
                 s += &format!("{} {app}: {}\n", REGIONS[*r], modes.join(" "));
             }
             text(StatusCode::OK, s)
@@ -157,16 +143,9 @@ fn control_handle<B>(
                 );
             };
             let Some(ps) = pods.get(&(r, *app)) else {
-                return text(
-                    StatusCode::NOT_FOUND,
-                    format!("unknown app; use one of {APPS:?}\n"),
-                );
+                return text(StatusCode::NOT_FOUND, format!("unknown app; use one of {APPS:?}\n"));
             };
-            let mode = if *action == "break" {
-                Mode::Down
-            } else {
-                Mode::Healthy
-            };
+            let mode = if *action == "break" { Mode::Down } else { Mode::Healthy };
             ps.iter().for_each(|p| p.set_mode(mode));
             tracing::warn!(
                 region = *region,
@@ -176,10 +155,7 @@ fn control_handle<B>(
             );
             text(
                 StatusCode::OK,
-                format!(
-                    "{action}: {app} in {region}: {} pods now {mode:?}\n",
-                    ps.len()
-                ),
+                format!("{action}: {app} in {region}: {} pods now {mode:?}\n", ps.len()),
             )
         }
         _ => text(
@@ -190,9 +166,8 @@ fn control_handle<B>(
 }
 
 fn print_banner(p: &Ports) {
-    let mut s = String::from(
-        "\nfailover-agent demo: two Regions, one agent each, two demo pods per app per Region.\n\n",
-    );
+    let mut s =
+        String::from("\nfailover-agent demo: two Regions, one agent each, two demo pods per app per Region.\n\n");
     for (r, region) in REGIONS.iter().enumerate() {
         s += &format!(
             "  {region:<13} health  http://{h}/health/app1   http://{h}/health/app2\n",

@@ -61,12 +61,7 @@ impl Drop for Pod {
     }
 }
 
-async fn run(
-    first: TcpListener,
-    addr: SocketAddr,
-    mut mode: watch::Receiver<Mode>,
-    stop: CancellationToken,
-) {
+async fn run(first: TcpListener, addr: SocketAddr, mut mode: watch::Receiver<Mode>, stop: CancellationToken) {
     let mut listener = Some(first);
     let limits = Limits {
         drain: Duration::ZERO,
@@ -94,9 +89,7 @@ async fn run(
                         let m = *rx.borrow_and_update();
                         match m {
                             Mode::Healthy => return text(StatusCode::OK, "ok\n"),
-                            Mode::Failing | Mode::Down => {
-                                return text(StatusCode::SERVICE_UNAVAILABLE, "failing\n")
-                            }
+                            Mode::Failing | Mode::Down => return text(StatusCode::SERVICE_UNAVAILABLE, "failing\n"),
                             Mode::Hanging => {
                                 if rx.changed().await.is_err() {
                                     return text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");

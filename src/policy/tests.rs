@@ -23,35 +23,17 @@ fn reasons_read_like_the_contract() {
     let d = evaluate(c, &p, false, OverrideMode::None);
     assert_eq!(d.health, Health::Unhealthy);
     assert_eq!(d.reason, "1/2 endpoints healthy, need 2");
-    let d = evaluate(
-        Counts {
-            up: 2,
-            down: 0,
-            ..c
-        },
-        &p,
-        false,
-        OverrideMode::None,
-    );
+    let d = evaluate(Counts { up: 2, down: 0, ..c }, &p, false, OverrideMode::None);
     assert_eq!(
         (d.health, d.reason.as_str()),
         (Health::Healthy, "2/2 endpoints healthy")
     );
     let d = evaluate(c, &p, false, OverrideMode::Fail);
-    assert_eq!(
-        (d.health, d.reason.as_str()),
-        (Health::Unhealthy, "override: fail")
-    );
+    assert_eq!((d.health, d.reason.as_str()), (Health::Unhealthy, "override: fail"));
     let d = evaluate(Counts::default(), &p, false, OverrideMode::Pass);
-    assert_eq!(
-        (d.health, d.reason.as_str()),
-        (Health::Healthy, "override: pass")
-    );
+    assert_eq!((d.health, d.reason.as_str()), (Health::Healthy, "override: pass"));
     let d = evaluate(Counts::default(), &p, true, OverrideMode::None);
-    assert_eq!(
-        (d.health, d.reason.as_str()),
-        (Health::Unhealthy, "no endpoints")
-    );
+    assert_eq!((d.health, d.reason.as_str()), (Health::Unhealthy, "no endpoints"));
 }
 
 #[test]
@@ -65,14 +47,8 @@ fn grace_gives_unknown_endpoints_the_benefit_of_the_doubt() {
     };
     let d = evaluate(c, &p, true, OverrideMode::None);
     assert_eq!(d.health, Health::Healthy);
-    assert_eq!(
-        d.reason,
-        "0/2 endpoints healthy, 2 awaiting samples (start-up grace)"
-    );
-    assert_eq!(
-        evaluate(c, &p, false, OverrideMode::None).health,
-        Health::Unhealthy
-    );
+    assert_eq!(d.reason, "0/2 endpoints healthy, 2 awaiting samples (start-up grace)");
+    assert_eq!(evaluate(c, &p, false, OverrideMode::None).health, Health::Unhealthy);
     // A Down endpoint is not forgiven by grace.
     let c = Counts {
         total: 1,
@@ -80,10 +56,7 @@ fn grace_gives_unknown_endpoints_the_benefit_of_the_doubt() {
         down: 1,
         unknown: 0,
     };
-    assert_eq!(
-        evaluate(c, &p, true, OverrideMode::None).health,
-        Health::Unhealthy
-    );
+    assert_eq!(evaluate(c, &p, true, OverrideMode::None).health, Health::Unhealthy);
 }
 
 #[test]
@@ -122,15 +95,9 @@ fn evaluate_exhaustively_matches_the_rules() {
                             let expect = match ovr {
                                 OverrideMode::Fail => false,
                                 OverrideMode::Pass => true,
-                                OverrideMode::None => {
-                                    total > 0 && (up >= need || (in_grace && up + unknown >= need))
-                                }
+                                OverrideMode::None => total > 0 && (up >= need || (in_grace && up + unknown >= need)),
                             };
-                            assert_eq!(
-                                d.health.is_healthy(),
-                                expect,
-                                "{c:?} {min:?} grace={in_grace} {ovr:?}"
-                            );
+                            assert_eq!(d.health.is_healthy(), expect, "{c:?} {min:?} grace={in_grace} {ovr:?}");
                             assert!(d.reason.len() < 200);
                         }
                     }

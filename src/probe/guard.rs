@@ -10,16 +10,12 @@ use std::net::IpAddr;
 /// IPv6 link-local fe80::/10, unspecified, broadcast and multicast addresses.
 pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
     match ip {
-        IpAddr::V4(v4) if v4.is_link_local() => {
-            Some("a link-local/metadata address (169.254.0.0/16)")
-        }
+        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local/metadata address (169.254.0.0/16)"),
         IpAddr::V4(v4) if v4.is_broadcast() => Some("the broadcast address"),
         IpAddr::V6(v6) if v6.segments()[0] == 0xfd00 && v6.segments()[1] == 0x0ec2 => {
             Some("the EC2 IPv6 metadata range (fd00:ec2::/32)")
         }
-        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => {
-            Some("an IPv6 link-local address (fe80::/10)")
-        }
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("an IPv6 link-local address (fe80::/10)"),
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local()) => {
             Some("a link-local/metadata address (169.254.0.0/16)")
         }
@@ -46,10 +42,7 @@ mod tests {
             "224.0.0.1",
             "255.255.255.255",
         ] {
-            assert!(
-                forbidden(bad.parse().unwrap()).is_some(),
-                "{bad} must be refused"
-            );
+            assert!(forbidden(bad.parse().unwrap()).is_some(), "{bad} must be refused");
         }
         for ok in [
             "127.0.0.1",
@@ -59,10 +52,7 @@ mod tests {
             "fd00:ec3::1",
             "2001:db8::1",
         ] {
-            assert!(
-                forbidden(ok.parse().unwrap()).is_none(),
-                "{ok} must be allowed"
-            );
+            assert!(forbidden(ok.parse().unwrap()).is_none(), "{ok} must be allowed");
         }
     }
 }

@@ -66,12 +66,8 @@ pub fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
 
 /// Runs the scheduler over `jobs` until `shutdown` is cancelled, calling
 /// `on_result` with each finished probe.
-pub async fn run<T, F>(
-    jobs: Vec<Job<T>>,
-    concurrency: usize,
-    mut on_result: F,
-    shutdown: CancellationToken,
-) where
+pub async fn run<T, F>(jobs: Vec<Job<T>>, concurrency: usize, mut on_result: F, shutdown: CancellationToken)
+where
     F: FnMut(&Job<T>, ProbeResult),
 {
     let http = http::HttpProber::new();
@@ -95,8 +91,7 @@ pub async fn run<T, F>(
                     heap.push(Reverse((next_due(due, jobs[i].spec.interval, now), i)));
                     let job = &jobs[i];
                     let http = &http;
-                    inflight
-                        .push(async move { (i, probe_once(http, &job.target, &job.spec).await) });
+                    inflight.push(async move { (i, probe_once(http, &job.target, &job.spec).await) });
                 }
                 _ => break,
             }

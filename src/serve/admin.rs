@@ -5,11 +5,9 @@
 //! loopback peers (`kubectl port-forward` and `kubectl exec` arrive that way); set
 //! `allowRemoteOverride: true` to accept them from anywhere the port is reachable.
 
-use super::{text, Body, Context};
+use super::{respond, text, Body, Context};
 use crate::model::OverrideMode;
-use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -28,14 +26,11 @@ pub fn handle<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context) -> Response<
         (&Method::GET, ["healthz"]) => text(StatusCode::OK, "ok\n"),
         (&Method::GET, ["readyz"]) if ctx.ready.is_ready() => text(StatusCode::OK, "ready\n"),
         (&Method::GET, ["readyz"]) => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-        (&Method::GET, ["metrics"]) => {
-            let mut r = text(StatusCode::OK, ctx.metrics.encode());
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            r
-        }
+        (&Method::GET, ["metrics"]) => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            ctx.metrics.encode(),
+        ),
         (&Method::GET, ["apps"]) => {
             let now = Instant::now();
             let views: Vec<_> = ctx.apps.list().iter().map(|a| a.view(now)).collect();
@@ -45,9 +40,7 @@ pub fn handle<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context) -> Response<
             Some(app) => json(StatusCode::OK, &app.view(Instant::now())),
             None => json_error(StatusCode::NOT_FOUND, "unknown app"),
         },
-        (&Method::POST | &Method::DELETE, ["apps", name, "override"]) => {
-            override_(req, peer, name, ctx)
-        }
+        (&Method::POST | &Method::DELETE, ["apps", name, "override"]) => override_(req, peer, name, ctx),
         (_, ["apps", _, "override"]) => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "use POST ?mode=fail|pass|none|clear, or DELETE",
@@ -58,7 +51,10 @@ pub fn handle<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context) -> Response<
 
 fn override_<B>(req: &Request<B>, peer: SocketAddr, name: &str, ctx: &Context) -> Response<Body> {
     if !ctx.allow_remote_override && !peer.ip().is_loopback() {
-        return json_error(StatusCode::FORBIDDEN, "overrides are accepted from loopback only; set allowRemoteOverride: true to change that");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "overrides are accepted from loopback only; set allowRemoteOverride: true to change that",
+        );
     }
     let Some(app) = ctx.apps.get(name) else {
         return json_error(StatusCode::NOT_FOUND, "unknown app");
@@ -78,24 +74,19 @@ fn override_<B>(req: &Request<B>, peer: SocketAddr, name: &str, ctx: &Context) -
             Some("clear") => None,
             Some(m) => match OverrideMode::parse(m) {
                 Some(mode) => Some(mode),
-                None => {
-                    return json_error(
-                        StatusCode::BAD_REQUEST,
-                        "mode must be fail, pass, none or clear",
-                    )
-                }
+                None => return json_error(StatusCode::BAD_REQUEST, "mode must be fail, pass, none or clear"),
             },
-            None => return json_error(
-                StatusCode::BAD_REQUEST,
-                "missing mode: POST /apps/<app>/override?mode=fail|pass|none|clear[&ttlSeconds=N]",
-            ),
+            None => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "missing mode: POST /apps/<app>/override?mode=fail|pass|none|clear[&ttlSeconds=N]",
+                )
+            }
         }
     };
     let ttl = match param("ttlSeconds").map(str::parse::<u64>) {
         None => None,
-        Some(Ok(s)) if s > 0 && Duration::from_secs(s) <= MAX_OVERRIDE_TTL => {
-            Some(Duration::from_secs(s))
-        }
+        Some(Ok(s)) if s > 0 && Duration::from_secs(s) <= MAX_OVERRIDE_TTL => Some(Duration::from_secs(s)),
         Some(_) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
@@ -110,21 +101,8 @@ fn override_<B>(req: &Request<B>, peer: SocketAddr, name: &str, ctx: &Context) -
 
 fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response<Body> {
     match serde_json::to_vec_pretty(v) {
-        Ok(body) => {
-            let mut r = Response::new(Full::new(Bytes::from(body)));
-            *r.status_mut() = status;
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(e) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("encoding failed: {e}\n"),
-        ),
+        Ok(body) => respond(status, "application/json", body),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding failed: {e}\n")),
     }
 }
 
@@ -133,17 +111,9 @@ fn json_error(status: StatusCode, msg: &str) -> Response<Body> {
 }
 
 fn html(body: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-    );
+    let mut r = respond(StatusCode::OK, "text/html; charset=utf-8", body);
+    let csp = HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'");
+    r.headers_mut().insert("content-security-policy", csp);
     r
 }
 
@@ -156,10 +126,8 @@ mod tests {
     use std::sync::Arc;
 
     fn ctx(allow_remote_override: bool) -> Context {
-        let cfg = crate::config::parse(
-            "region: r\napps:\n  - name: app1\n    endpoints: [\"tcp://127.0.0.1:9\"]\n",
-        )
-        .unwrap();
+        let cfg =
+            crate::config::parse("region: r\napps:\n  - name: app1\n    endpoints: [\"tcp://127.0.0.1:9\"]\n").unwrap();
         let metrics = Metrics::new("r").unwrap();
         Context {
             apps: Arc::new(Apps::from_config(&cfg.apps, &metrics)),
@@ -202,14 +170,7 @@ mod tests {
     #[tokio::test]
     async fn readyz_follows_readiness() {
         let c = ctx(false);
-        let get = |p: &str| {
-            handle(
-                &Request::get(p).body(()).unwrap(),
-                "127.0.0.1:1".parse().unwrap(),
-                &c,
-            )
-            .status()
-        };
+        let get = |p: &str| handle(&Request::get(p).body(()).unwrap(), "127.0.0.1:1".parse().unwrap(), &c).status();
         assert_eq!(get("/readyz"), StatusCode::SERVICE_UNAVAILABLE);
         c.ready.set_ready();
         assert_eq!(get("/readyz"), StatusCode::OK);

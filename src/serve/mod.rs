@@ -148,27 +148,24 @@ pub async fn serve<H, F>(
         ));
     }
     drop(listener);
-    if tokio::time::timeout(limits.drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(limits.drain, graceful.shutdown()).await.is_err() {
         tracing::info!("drain period ended with connections still open");
     }
 }
 
-/// A plain-text response with the headers every answer carries.
-pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+/// A response with the headers every answer carries: its content type,
+/// `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.
+pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     r
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    respond(status, "text/plain; charset=utf-8", body)
 }

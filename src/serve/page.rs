@@ -30,10 +30,7 @@ table{border-collapse:collapse;margin:.3em 0 1.2em}td,th{border:1px solid #ccc;p
 /// Renders the whole page.
 pub fn render(ctx: &Context, now: Instant) -> String {
     let views: Vec<AppView> = ctx.apps.list().iter().map(|a| a.view(now)).collect();
-    let healthy = views
-        .iter()
-        .filter(|v| v.verdict == Health::Healthy)
-        .count();
+    let healthy = views.iter().filter(|v| v.verdict == Health::Healthy).count();
     let mut h = String::with_capacity(4096 + views.len() * 2048);
     let _ = write!(
         h,

@@ -19,9 +19,7 @@ pub fn handle<B>(req: &Request<B>, ctx: &Context) -> Response<Body> {
         // Same status and headers as GET, including Content-Length, and no body.
         let (mut parts, body) = resp.into_parts();
         let len = http_body::Body::size_hint(&body).exact().unwrap_or(0);
-        parts
-            .headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         return Response::from_parts(parts, Body::new(Bytes::new()));
     }
     resp

@@ -27,19 +27,11 @@ fn check_config_accepts_the_example_and_exits_64_naming_the_field() {
         .args(["check-config", "deploy/examples/static.yaml"])
         .output()
         .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("OK"));
 
     let bad = write_config("region: r\napps:\n  - name: a\n    endpoints: [\"http://127.0.0.1:1/\"]\n    probe: { intervalSeconds: 1, timeoutSeconds: 3 }\n");
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(bad.path())
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).arg("check-config").arg(bad.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -52,11 +44,7 @@ fn check_config_accepts_the_example_and_exits_64_naming_the_field() {
         .arg(bad.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(64),
-        "run refuses bad config with 64"
-    );
+    assert_eq!(out.status.code(), Some(64), "run refuses bad config with 64");
     let out = Command::new(BIN)
         .args(["run", "--config", "/nonexistent.yaml"])
         .output()
@@ -66,11 +54,7 @@ fn check_config_accepts_the_example_and_exits_64_naming_the_field() {
         .args(["run", "--health-listen", "not-an-address"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(64),
-        "bad flags are usage errors too"
-    );
+    assert_eq!(out.status.code(), Some(64), "bad flags are usage errors too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,10 +79,7 @@ async fn run_honours_listen_flags_over_config_and_stops_on_sigterm() {
         tokio::net::TcpStream::connect(health).await.is_ok()
     })
     .await;
-    assert!(
-        up.is_some(),
-        "agent did not listen on the --health-listen port"
-    );
+    assert!(up.is_some(), "agent did not listen on the --health-listen port");
     assert_eq!(get(health, "/health/app1").await.0, 200);
     assert_eq!(get(admin, "/readyz").await.0, 200);
 
@@ -114,10 +95,7 @@ async fn run_honours_listen_flags_over_config_and_stops_on_sigterm() {
     })
     .await
     .unwrap();
-    assert!(
-        status.0.success(),
-        "SIGTERM must be a clean exit: {status:?}"
-    );
+    assert!(status.0.success(), "SIGTERM must be a clean exit: {status:?}");
     let log = status.1;
     assert!(
         log.lines().all(|l| l.starts_with('{')),

@@ -9,9 +9,7 @@ use tokio_util::sync::CancellationToken;
 /// A base port with five free consecutive ports after it.
 fn free_base() -> u16 {
     for base in (20000..60000).step_by(97) {
-        let all: Vec<_> = (0..5)
-            .map(|i| TcpListener::bind(("127.0.0.1", base + i)))
-            .collect();
+        let all: Vec<_> = (0..5).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
         if all.iter().all(|l| l.is_ok()) {
             return base;
         }
@@ -57,10 +55,7 @@ async fn demo_break_moves_only_app1_in_region_1() {
     .await;
     let others_bad = others_bad.into_inner().unwrap();
     assert!(moved.is_some(), "app1 in eu-west-1 never turned 503");
-    assert!(
-        others_bad.is_empty(),
-        "other verdicts moved: {others_bad:?}"
-    );
+    assert!(others_bad.is_empty(), "other verdicts moved: {others_bad:?}");
 
     request(ports.control(), "POST", "/fix/eu-west-1/app1").await;
     let back = wait_until(Duration::from_secs(10), || async {

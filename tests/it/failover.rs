@@ -78,11 +78,9 @@ async fn kill_and_recover(mode: Mode) {
     let (stop, app2_samples) = watch_stays_healthy(&agent, "app2");
     p1.iter().for_each(|p| p.set_mode(mode));
     let budget = secs(INTERVAL * fall as f64 + TIMEOUT);
-    let took = wait_until(budget + SLACK * 2, || async {
-        agent.health("app1").await.0 == 503
-    })
-    .await
-    .expect("app1 never turned 503");
+    let took = wait_until(budget + SLACK * 2, || async { agent.health("app1").await.0 == 503 })
+        .await
+        .expect("app1 never turned 503");
     assert!(
         took <= budget + SLACK,
         "app1 took {took:?} to turn 503; budget interval × fallCount + timeout = {budget:?}"
@@ -155,11 +153,11 @@ async fn one_pod_down_fails_an_app_that_needs_two_and_the_reason_says_so() {
         "{ minHealthyEndpoints: 2, fallCount: 2, riseCount: 1 }",
     );
     let agent = TestAgent::start(&yaml).await;
-    assert!(wait_until(secs(5.0), || async {
-        agent.health("app1").await.1 == "HEALTHY app1\n"
-    })
-    .await
-    .is_some());
+    assert!(
+        wait_until(secs(5.0), || async { agent.health("app1").await.1 == "HEALTHY app1\n" })
+            .await
+            .is_some()
+    );
     p[1].set_mode(Mode::Failing);
     let body = "UNHEALTHY app1: 1/2 endpoints healthy, need 2\n";
     assert!(

@@ -10,10 +10,7 @@ use std::time::Duration;
 async fn metrics_carry_the_contract_and_pass_promtool() {
     let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
     let a = TestAgent::start(&config(
-        &[
-            ("app1", vec![pod.url()]),
-            ("app2", vec!["tcp://127.0.0.1:9".into()]),
-        ],
+        &[("app1", vec![pod.url()]), ("app2", vec!["tcp://127.0.0.1:9".into()])],
         "{ intervalSeconds: 0.2, timeoutSeconds: 0.1 }",
         "{ riseCount: 1, fallCount: 1 }",
     ))
@@ -48,13 +45,10 @@ async fn metrics_carry_the_contract_and_pass_promtool() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {promtool} ({e}); install it with `apt-get install prometheus` or set PROMTOOL"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!("cannot run {promtool} ({e}); install it with `apt-get install prometheus` or set PROMTOOL")
+        });
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

@@ -1,23 +1,12 @@
 //! Game-day overrides through the admin API, and the JSON views.
 
-use crate::support::{config, request, wait_until, TestAgent};
-use failover_agent::demo::pod::Pod;
+use crate::support::{pod_and_agent, request, wait_until};
+use failover_agent::demo::pod::Mode;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn override_forces_fail_and_pass_and_clears() {
-    let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
-    let a = TestAgent::start(&config(
-        &[("app1", vec![pod.url()]), ("app2", vec![pod.url()])],
-        "{ intervalSeconds: 0.2, timeoutSeconds: 0.1 }",
-        "{ riseCount: 1 }",
-    ))
-    .await;
-    assert!(wait_until(Duration::from_secs(5), || async {
-        a.health("app1").await.0 == 200
-    })
-    .await
-    .is_some());
+    let (pod, a) = pod_and_agent(&["app1", "app2"], "{ riseCount: 1 }").await;
 
     let (code, body) = request(a.admin, "POST", "/apps/app1/override?mode=fail").await;
     assert_eq!(code, 200, "{body}");
@@ -27,35 +16,19 @@ async fn override_forces_fail_and_pass_and_clears() {
     assert_eq!(
         a.health("app1").await,
         (503, "UNHEALTHY app1: override: fail\n".into()),
-        "the override applies at once"
+        "applies at once"
     );
-    assert_eq!(
-        a.health("app2").await.0,
-        200,
-        "an override touches only its app"
-    );
+    assert_eq!(a.health("app2").await.0, 200, "an override touches only its app");
 
     request(a.admin, "POST", "/apps/app1/override?mode=clear").await;
     assert_eq!(a.health("app1").await.0, 200);
 
     // A drill with a time limit ends by itself.
-    pod.set_mode(failover_agent::demo::pod::Mode::Failing);
-    assert!(wait_until(Duration::from_secs(5), || async {
-        a.health("app2").await.0 == 503
-    })
-    .await
-    .is_some());
-    request(
-        a.admin,
-        "POST",
-        "/apps/app2/override?mode=pass&ttlSeconds=1",
-    )
-    .await;
+    pod.set_mode(Mode::Failing);
+    assert!(a.wait_for("app2", 503).await);
+    request(a.admin, "POST", "/apps/app2/override?mode=pass&ttlSeconds=1").await;
     assert_eq!(a.health("app2").await, (200, "HEALTHY app2\n".into()));
-    let back = wait_until(Duration::from_secs(4), || async {
-        a.health("app2").await.0 == 503
-    })
-    .await;
+    let back = wait_until(Duration::from_secs(4), || async { a.health("app2").await.0 == 503 }).await;
     assert!(
         back.is_some_and(|t| t >= Duration::from_millis(500)),
         "ttl override should last ~1 s, lasted {back:?}"
@@ -63,64 +36,27 @@ async fn override_forces_fail_and_pass_and_clears() {
 
     // DELETE clears too; bad input is refused with a reason.
     request(a.admin, "POST", "/apps/app2/override?mode=pass").await;
-    assert_eq!(
-        request(a.admin, "DELETE", "/apps/app2/override").await.0,
-        200
-    );
+    assert_eq!(request(a.admin, "DELETE", "/apps/app2/override").await.0, 200);
     assert_eq!(a.health("app2").await.0, 503);
+    assert_eq!(request(a.admin, "POST", "/apps/app2/override?mode=maybe").await.0, 400);
     assert_eq!(
-        request(a.admin, "POST", "/apps/app2/override?mode=maybe")
+        request(a.admin, "POST", "/apps/app2/override?mode=fail&ttlSeconds=0")
             .await
             .0,
         400
     );
-    assert_eq!(
-        request(
-            a.admin,
-            "POST",
-            "/apps/app2/override?mode=fail&ttlSeconds=0"
-        )
-        .await
-        .0,
-        400
-    );
-    assert_eq!(
-        request(a.admin, "POST", "/apps/nope/override?mode=fail")
-            .await
-            .0,
-        404
-    );
+    assert_eq!(request(a.admin, "POST", "/apps/nope/override?mode=fail").await.0, 404);
     assert_eq!(request(a.admin, "GET", "/apps/app2/override").await.0, 405);
     // The public port cannot set overrides.
-    assert_eq!(
-        request(a.health, "POST", "/apps/app2/override?mode=pass")
-            .await
-            .0,
-        405
-    );
+    assert_eq!(request(a.health, "POST", "/apps/app2/override?mode=pass").await.0, 405);
     a.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_json_and_status_page_show_verdict_reason_signals_and_transitions() {
-    let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
-    let a = TestAgent::start(&config(
-        &[("app1", vec![pod.url()])],
-        "{ intervalSeconds: 0.2, timeoutSeconds: 0.1 }",
-        "{ riseCount: 1, fallCount: 1 }",
-    ))
-    .await;
-    assert!(wait_until(Duration::from_secs(5), || async {
-        a.health("app1").await.0 == 200
-    })
-    .await
-    .is_some());
-    pod.set_mode(failover_agent::demo::pod::Mode::Failing);
-    assert!(wait_until(Duration::from_secs(5), || async {
-        a.health("app1").await.0 == 503
-    })
-    .await
-    .is_some());
+    let (pod, a) = pod_and_agent(&["app1"], "{ riseCount: 1, fallCount: 1 }").await;
+    pod.set_mode(Mode::Failing);
+    assert!(a.wait_for("app1", 503).await);
 
     let (code, body) = request(a.admin, "GET", "/apps").await;
     assert_eq!(code, 200);

@@ -52,10 +52,7 @@ async fn head_has_the_get_status_and_length_but_no_body() {
     let text = String::from_utf8_lossy(&resp).to_ascii_lowercase();
     assert_eq!(status_of(&resp), 200);
     assert!(text.contains("content-length: 13\r\n"), "{text}");
-    assert!(
-        text.ends_with("\r\n\r\n"),
-        "HEAD must have no body: {text:?}"
-    );
+    assert!(text.ends_with("\r\n\r\n"), "HEAD must have no body: {text:?}");
 }
 
 #[tokio::test]
@@ -93,11 +90,7 @@ async fn hostile_paths_get_a_4xx_and_the_agent_keeps_serving() {
             "input echoed back"
         );
     }
-    assert_eq!(
-        a.health("app1").await.0,
-        200,
-        "the agent must survive hostile input"
-    );
+    assert_eq!(a.health("app1").await.0, 200, "the agent must survive hostile input");
 }
 
 #[tokio::test]
@@ -117,9 +110,7 @@ async fn oversized_headers_are_refused() {
 async fn a_slow_header_writer_is_cut_off() {
     let a = agent().await;
     let mut s = TcpStream::connect(a.health).await.unwrap();
-    s.write_all(b"GET /health/app1 HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    s.write_all(b"GET /health/app1 HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     let start = Instant::now();
     let mut buf = Vec::new();
     // The header-read timeout is 5 s; the server must close well before 15 s.
@@ -164,10 +155,7 @@ async fn connections_past_the_cap_are_closed_at_once_and_counted() {
         text.contains("failover_agent_public_connections_rejected_total 1"),
         "{text}"
     );
-    assert!(
-        text.contains("failover_agent_public_connections_open 2"),
-        "{text}"
-    );
+    assert!(text.contains("failover_agent_public_connections_open 2"), "{text}");
     drop((_a, _b));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(

@@ -42,10 +42,7 @@ impl TestAgent {
         self.shutdown.cancel();
         let task = self.task.take().expect("running");
         let done = tokio::time::timeout(Duration::from_secs(10), task).await;
-        assert!(
-            matches!(done, Ok(Ok(Ok(())))),
-            "agent did not stop cleanly: {done:?}"
-        );
+        assert!(matches!(done, Ok(Ok(Ok(())))), "agent did not stop cleanly: {done:?}");
     }
 
     pub async fn health(&self, app: &str) -> (u16, String) {
@@ -76,10 +73,7 @@ pub async fn raw(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
 /// Parses the status code of a raw HTTP/1.1 response.
 pub fn status_of(resp: &[u8]) -> u16 {
     let text = String::from_utf8_lossy(resp);
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 /// Splits a raw response into headers and body.
@@ -91,9 +85,7 @@ pub fn body_of(resp: &[u8]) -> String {
 }
 
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     let resp = raw(addr, req.as_bytes()).await;
     (status_of(&resp), body_of(&resp))
 }
@@ -129,4 +121,27 @@ pub fn config(apps: &[(&str, Vec<String>)], probe: &str, policy: &str) -> String
         );
     }
     y
+}
+
+impl TestAgent {
+    /// Waits up to 5 s for `app` to answer `code`.
+    pub async fn wait_for(&self, app: &str, code: u16) -> bool {
+        wait_until(Duration::from_secs(5), || async { self.health(app).await.0 == code })
+            .await
+            .is_some()
+    }
+}
+
+/// One healthy pod behind every app in `apps`, probed every 0.2 s with `policy`;
+/// returns once every app answers 200.
+pub async fn pod_and_agent(apps: &[&str], policy: &str) -> (failover_agent::demo::pod::Pod, TestAgent) {
+    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let list: Vec<(&str, Vec<String>)> = apps.iter().map(|a| (*a, vec![pod.url()])).collect();
+    let agent = TestAgent::start(&config(&list, "{ intervalSeconds: 0.2, timeoutSeconds: 0.1 }", policy)).await;
+    for app in apps {
+        assert!(agent.wait_for(app, 200).await, "{app} never became healthy");
+    }
+    (pod, agent)
 }
