@@ -7,5 +7,6 @@ mod demo;
 mod failover;
 mod metrics;
 mod overrides;
+mod probe;
 mod public;
 mod support;

@@ -1,0 +1,120 @@
+//! The probers against real servers: status and body checks, TCP, timeouts, and
+//! keep-alive reuse.
+
+use failover_agent::config::ProbeSpec;
+use failover_agent::demo::pod::{Mode, Pod};
+use failover_agent::model::{ProbeOutcome, Target};
+use failover_agent::probe::{http::HttpProber, probe_once};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn spec(expected_status: Option<Vec<u16>>, body_contains: Option<&str>) -> ProbeSpec {
+    ProbeSpec {
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_millis(300),
+        expected_status,
+        body_contains: body_contains.map(String::from),
+    }
+}
+
+fn http_target(addr: std::net::SocketAddr, path: &str) -> Target {
+    Target::Http {
+        uri: format!("http://{addr}{path}").parse().unwrap(),
+        addr,
+    }
+}
+
+#[tokio::test]
+async fn http_outcomes_follow_status_body_and_timeout() {
+    let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
+    let t = http_target(pod.addr, "/healthz");
+    let http = HttpProber::new();
+    let r = probe_once(&http, &t, &spec(None, Some("ok"))).await;
+    assert_eq!((r.outcome, r.status), (ProbeOutcome::Success, Some(200)));
+    assert_eq!(
+        probe_once(&http, &t, &spec(Some(vec![204]), None)).await.outcome,
+        ProbeOutcome::BadStatus
+    );
+    assert_eq!(
+        probe_once(&http, &t, &spec(None, Some("READY"))).await.outcome,
+        ProbeOutcome::BodyMismatch
+    );
+    pod.set_mode(Mode::Failing);
+    let r = probe_once(&http, &t, &spec(None, None)).await;
+    assert_eq!((r.outcome, r.status), (ProbeOutcome::BadStatus, Some(503)));
+    assert_eq!(
+        probe_once(&http, &t, &spec(Some(vec![503]), None)).await.outcome,
+        ProbeOutcome::Success
+    );
+    pod.set_mode(Mode::Hanging);
+    let r = probe_once(&http, &t, &spec(None, None)).await;
+    assert_eq!(r.outcome, ProbeOutcome::Timeout);
+    assert!(r.latency >= Duration::from_millis(300));
+    pod.set_mode(Mode::Down);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        probe_once(&http, &t, &spec(None, None)).await.outcome,
+        ProbeOutcome::ConnectError
+    );
+}
+
+#[tokio::test]
+async fn tcp_probes_pass_on_connect_and_fail_on_refusal() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let http = HttpProber::new();
+    assert_eq!(
+        probe_once(&http, &Target::Tcp { addr }, &spec(None, None))
+            .await
+            .outcome,
+        ProbeOutcome::Success
+    );
+    drop(listener);
+    assert_eq!(
+        probe_once(&http, &Target::Tcp { addr }, &spec(None, None))
+            .await
+            .outcome,
+        ProbeOutcome::ConnectError
+    );
+}
+
+#[tokio::test]
+async fn http_probes_reuse_one_keep_alive_connection() {
+    // A bare keep-alive HTTP server that counts the connections it accepts.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0
+                        || s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let http = HttpProber::new();
+    let t = http_target(addr, "/");
+    for _ in 0..20 {
+        assert_eq!(
+            probe_once(&http, &t, &spec(None, None)).await.outcome,
+            ProbeOutcome::Success
+        );
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "20 sequential probes should share one connection"
+    );
+}
