@@ -7,7 +7,6 @@ use clap::Parser;
 use failover_agent::cli::{Cli, Command, EXIT_CONFIG};
 use failover_agent::{agent, config, demo, telemetry};
 use std::process::ExitCode;
-use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -48,7 +47,7 @@ fn main() -> ExitCode {
         }
         Command::Demo(args) => report(runtime().and_then(|rt| {
             rt.block_on(async {
-                let shutdown = until_signal();
+                let shutdown = agent::cancel_on_signal();
                 demo::run(demo::Ports { base: args.base_port }, shutdown)
                     .await
                     .context("demo failed")
@@ -69,30 +68,8 @@ async fn run(cfg: config::AgentConfig) -> anyhow::Result<()> {
     };
     tracing::info!(health = %cfg.health_listen, admin = %cfg.admin_listen, "listening");
     let metrics = telemetry::Metrics::new(&cfg.region)?;
-    agent::run(cfg, listeners, metrics, until_signal()).await?;
+    agent::run(cfg, listeners, metrics, agent::cancel_on_signal()).await?;
     Ok(())
-}
-
-/// A token cancelled on the first SIGTERM or SIGINT.
-fn until_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let sigterm = async {
-            match term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = sigterm => {},
-        }
-        tracing::info!("signal received: shutting down gracefully");
-        t.cancel();
-    });
-    token
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
