@@ -37,6 +37,8 @@ pub enum Command {
         /// The YAML config file.
         file: PathBuf,
     },
+    /// Print the AppHealth CustomResourceDefinition as YAML (kubectl apply -f -).
+    Crd,
     /// Two simulated Regions with demo pods on loopback; break one app and watch it fail over alone.
     Demo(DemoArgs),
 }

@@ -29,5 +29,6 @@ pub mod model;
 pub mod policy;
 pub mod probe;
 pub mod serve;
+pub mod sources;
 pub mod state;
 pub mod telemetry;

@@ -32,6 +32,13 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(e),
         },
+        Command::Crd => match failover_agent::sources::kube::crd::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(Err(e.into())),
+        },
         Command::Run(args) => {
             let Some(path) = args.config else {
                 eprintln!("error: --config FILE is required (in-cluster mode is not available yet)");

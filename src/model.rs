@@ -16,7 +16,7 @@ pub struct AppKey {
 }
 
 /// The agent's verdict on an app.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     Healthy,
@@ -36,7 +36,7 @@ impl Health {
 }
 
 /// A game-day override: force an app's verdict regardless of its signals.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OverrideMode {
     #[default]

@@ -1,0 +1,221 @@
+//! The `AppHealth` custom resource, `failover-agent.io/v1alpha1`, namespaced.
+//!
+//! Each tenant team declares its app's health policy in its own namespace. The
+//! CRD manifest is generated from these types (`failover-agent crd`), and a test
+//! checks that the committed copy under `deploy/crd/` matches it.
+
+// The derive's repeated `printcolumn(...)` entries trip this lint; they are distinct.
+#![allow(clippy::duplicated_attributes)]
+
+use crate::model::{Health, OverrideMode};
+use kube::CustomResource;
+use kube::CustomResourceExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Declares one app's health: which Services' endpoints make it up, how to probe
+/// them, and the policy that turns the signals into the verdict served at
+/// `/health/<app>`.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "failover-agent.io",
+    version = "v1alpha1",
+    kind = "AppHealth",
+    plural = "apphealths",
+    shortname = "ah",
+    namespaced,
+    status = "AppHealthStatus",
+    doc = "Per-app health policy for failover-agent: one verdict per app at /health/<app>.",
+    printcolumn(name = "App", type_ = "string", json_path = ".status.app"),
+    printcolumn(name = "Verdict", type_ = "string", json_path = ".status.verdict"),
+    printcolumn(name = "Healthy", type_ = "integer", json_path = ".status.healthyEndpoints"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyEndpoints"),
+    printcolumn(name = "Total", type_ = "integer", json_path = ".status.totalEndpoints"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AppHealthSpec {
+    /// The `/health/<app>` key. Defaults to `metadata.name`. Unique per cluster: when
+    /// two objects claim one key, the older wins and the other gets `Conflict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub app: Option<String>,
+    /// Names of the Services (in this namespace) whose EndpointSlices are the app's endpoints.
+    #[schemars(length(min = 1, max = 32))]
+    pub services: Vec<String>,
+    /// How the agent on each endpoint's node probes it.
+    #[serde(default)]
+    pub probe: AppProbe,
+    /// How the signals become a verdict.
+    #[serde(default)]
+    pub policy: AppPolicy,
+    /// Game-day override: `none`, `fail` or `pass`.
+    #[serde(default, rename = "override")]
+    pub override_mode: OverrideMode,
+    /// ALB target groups whose health is a signal (used from a later release;
+    /// otherwise discovered from TargetGroupBindings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arns: Option<Vec<String>>,
+    /// Route 53 health check and alias record settings (used from a later release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form")]
+    pub route53: Option<serde_json::Value>,
+}
+
+fn free_form(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true })
+}
+
+/// The probe each agent runs against the endpoints on its own node.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppProbe {
+    /// `HTTP` (default) or `TCP`.
+    #[serde(default)]
+    pub scheme: ProbeScheme,
+    /// HTTP path. Default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = "^/"))]
+    pub path: Option<String>,
+    /// Port to probe. Default: the EndpointSlice's first port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// Seconds between probes of one endpoint. Default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.1, max = 3600.0))]
+    pub interval_seconds: Option<f64>,
+    /// Seconds before a probe fails. Default 1; at most intervalSeconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.01, max = 3600.0))]
+    pub timeout_seconds: Option<f64>,
+    /// Passing HTTP status codes. Default: any 2xx or 3xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(range(min = 100, max = 599)))]
+    pub expected_status: Option<Vec<u16>>,
+    /// A string the first 64 KiB of the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub body_contains: Option<String>,
+}
+
+/// Probe protocol.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ProbeScheme {
+    #[default]
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "TCP")]
+    Tcp,
+}
+
+/// The same keys as the static config's `policy`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPolicy {
+    /// Healthy endpoints needed. Default 1. Set this or minHealthyPercent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub min_healthy_endpoints: Option<u32>,
+    /// Healthy endpoints needed as a percentage (rounded up, at least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub min_healthy_percent: Option<u32>,
+    /// Consecutive failures before an endpoint is down. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub fall_count: Option<u32>,
+    /// Consecutive successes before an endpoint is up. Default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub rise_count: Option<u32>,
+    /// Start-up grace. Default riseCount × interval + timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 86400.0))]
+    pub startup_grace_seconds: Option<f64>,
+}
+
+/// What the agent concluded, written by the cluster's leader on transitions.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppHealthStatus {
+    /// The resolved `/health/<app>` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// `healthy` or `unhealthy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Health>,
+    /// Why, in words: e.g. `1/3 endpoints healthy, need 2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Endpoints in the app's EndpointSlices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_endpoints: Option<u32>,
+    /// Endpoints Kubernetes reports ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_endpoints: Option<u32>,
+    /// Endpoints with a probe result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_endpoints: Option<u32>,
+    /// Endpoints both ready and passing probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_endpoints: Option<u32>,
+    /// When the verdict last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Healthy`, `Conflict` and `Stale`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A standard Kubernetes condition.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Healthy`, `Conflict` or `Stale`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The CRD manifest as YAML, exactly as `failover-agent crd` prints it.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&AppHealth::crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_crd_matches_the_rust_types() {
+        let committed = include_str!("../../../deploy/crd/apphealth.yaml");
+        let generated = crd_yaml().unwrap();
+        assert!(
+            committed == generated,
+            "deploy/crd/apphealth.yaml is out of date: run `cargo run -- crd > deploy/crd/apphealth.yaml`"
+        );
+    }
+
+    #[test]
+    fn the_example_parses_with_defaults() {
+        let ah: AppHealth = serde_yaml::from_str(include_str!("../../../deploy/examples/apphealth.yaml")).unwrap();
+        assert_eq!(ah.spec.services, ["app1"]);
+        assert_eq!(ah.spec.probe.scheme, ProbeScheme::Http);
+        assert_eq!(ah.spec.probe.port, Some(8080));
+        assert_eq!(ah.spec.policy.min_healthy_percent, Some(50));
+        assert_eq!(ah.spec.override_mode, OverrideMode::None);
+        assert!(ah.spec.app.is_none(), "app defaults to metadata.name");
+    }
+}

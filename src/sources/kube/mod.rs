@@ -1,0 +1,3 @@
+//! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
+
+pub mod crd;
