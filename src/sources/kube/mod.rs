@@ -1,3 +1,5 @@
 //! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
 
 pub mod crd;
+pub mod resolve;
+pub mod slices;

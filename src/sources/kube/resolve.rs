@@ -1,0 +1,114 @@
+//! The Conflict rule: one `/health/<app>` key, one `AppHealth`.
+//!
+//! When two objects claim one key, the older (by `creationTimestamp`, then by
+//! namespace and name, so every replica decides alike) is served and the others
+//! get a `Conflict` condition. Pure: every replica runs it on its own cache and
+//! reaches the same answer.
+
+use super::crd::AppHealth;
+use crate::config::valid_app_name;
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The `/health/<app>` key an object claims: `spec.app`, or its name.
+pub fn app_key(ah: &AppHealth) -> String {
+    ah.spec.app.clone().unwrap_or_else(|| ah.name_any())
+}
+
+/// Why an object is not served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Another, older object claims the same key: `namespace/name` of the winner.
+    Conflict { key: String, winner: String },
+    /// The key cannot be a `/health/<app>` key.
+    InvalidKey { key: String },
+}
+
+/// Served objects by key, and the rejected ones with the reason.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    pub served: BTreeMap<String, Arc<AppHealth>>,
+    pub rejected: Vec<(Arc<AppHealth>, Rejected)>,
+}
+
+fn age_order(ah: &AppHealth) -> (Option<k8s_openapi::jiff::Timestamp>, String, String) {
+    (ah.metadata.creation_timestamp.as_ref().map(|t| t.0), ah.namespace().unwrap_or_default(), ah.name_any())
+}
+
+/// Applies the Conflict rule to every `AppHealth` in the cache.
+pub fn resolve(objects: impl IntoIterator<Item = Arc<AppHealth>>) -> Resolution {
+    let mut all: Vec<Arc<AppHealth>> = objects.into_iter().filter(|o| o.metadata.deletion_timestamp.is_none()).collect();
+    // Objects without a timestamp (not yet stamped) sort last: they are the newest.
+    all.sort_by(|a, b| {
+        let (ka, kb) = (age_order(a), age_order(b));
+        (ka.0.is_none(), ka).cmp(&(kb.0.is_none(), kb))
+    });
+    let mut r = Resolution::default();
+    for ah in all {
+        let key = app_key(&ah);
+        if !valid_app_name(&key) {
+            r.rejected.push((ah, Rejected::InvalidKey { key }));
+            continue;
+        }
+        match r.served.get(&key) {
+            Some(winner) => {
+                let winner = format!("{}/{}", winner.namespace().unwrap_or_default(), winner.name_any());
+                r.rejected.push((ah, Rejected::Conflict { key, winner }));
+            }
+            None => {
+                r.served.insert(key, ah);
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ah(ns: &str, name: &str, app: Option<&str>, created: Option<&str>) -> Arc<AppHealth> {
+        let mut v = serde_json::json!({
+            "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth",
+            "metadata": { "name": name, "namespace": ns },
+            "spec": { "services": ["s"] },
+        });
+        if let Some(a) = app {
+            v["spec"]["app"] = a.into();
+        }
+        if let Some(c) = created {
+            v["metadata"]["creationTimestamp"] = c.into();
+        }
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn the_older_claim_wins_whatever_the_order() {
+        let old = ah("team-a", "web", Some("shop"), Some("2026-01-01T00:00:00Z"));
+        let new = ah("team-b", "shop", None, Some("2026-02-01T00:00:00Z"));
+        let other = ah("team-c", "api", None, Some("2026-03-01T00:00:00Z"));
+        for input in [vec![old.clone(), new.clone(), other.clone()], vec![other.clone(), new.clone(), old.clone()]] {
+            let r = resolve(input);
+            assert_eq!(r.served.keys().collect::<Vec<_>>(), ["api", "shop"]);
+            assert_eq!(r.served["shop"].namespace().as_deref(), Some("team-a"));
+            assert_eq!(r.rejected.len(), 1);
+            assert_eq!(r.rejected[0].1, Rejected::Conflict { key: "shop".into(), winner: "team-a/web".into() });
+        }
+    }
+
+    #[test]
+    fn ties_break_by_namespace_then_name_and_unstamped_objects_lose() {
+        let t = Some("2026-01-01T00:00:00Z");
+        let r = resolve([ah("b", "x", Some("k"), t), ah("a", "y", Some("k"), t), ah("0", "z", Some("k"), None)]);
+        assert_eq!(r.served["k"].namespace().as_deref(), Some("a"));
+        assert_eq!(r.rejected.len(), 2);
+    }
+
+    #[test]
+    fn invalid_keys_are_rejected() {
+        let r = resolve([ah("a", "x", Some("Bad_Key"), None)]);
+        assert!(r.served.is_empty());
+        assert_eq!(r.rejected[0].1, Rejected::InvalidKey { key: "Bad_Key".into() });
+    }
+}
