@@ -8,6 +8,7 @@
 mod endpoint;
 mod validate;
 
+pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
 
 use crate::model::OverrideMode;

@@ -155,6 +155,103 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
     }
 
     let p = &app.probe;
+    let expected_status = p.expected_status.clone().map(|s| match s {
+        OneOrMany::One(c) => vec![c],
+        OneOrMany::Many(v) => v,
+    });
+    let probe = RawProbe {
+        interval_seconds: p.interval_seconds,
+        timeout_seconds: p.timeout_seconds,
+        expected_status,
+        body_contains: p.body_contains.clone(),
+        path: p.path.clone(),
+    };
+    let pol = &app.policy;
+    let raw_policy = RawPolicy {
+        min_healthy_endpoints: pol.min_healthy_endpoints,
+        min_healthy_percent: pol.min_healthy_percent,
+        fall_count: pol.fall_count,
+        rise_count: pol.rise_count,
+        startup_grace_seconds: pol.startup_grace_seconds,
+    };
+    let (probe, policy, grace) = probe_and_policy(at, &probe, &raw_policy, errs);
+    if let MinHealthy::Count(n) = policy.min_healthy {
+        if n as usize > app.endpoints.len() && !app.endpoints.is_empty() {
+            errs.push(format!(
+                "{at}.policy.minHealthyEndpoints: {n} is more than the {} endpoints listed, so the app could never be healthy; lower it or add endpoints",
+                app.endpoints.len()
+            ));
+        }
+    }
+
+    if app.endpoints.is_empty() {
+        errs.push(format!(
+            "{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path or tcp://IP:PORT"
+        ));
+    }
+    let mut targets = Vec::with_capacity(app.endpoints.len());
+    for (j, ep) in app.endpoints.iter().enumerate() {
+        match super::endpoint::parse(ep, app.probe.path.as_deref()) {
+            Ok(t) if targets.contains(&t) => errs.push(format!(
+                "{at}.endpoints[{j}]: `{ep}` is listed twice; remove the duplicate"
+            )),
+            Ok(t) => targets.push(t),
+            Err(why) => errs.push(format!("{at}.endpoints[{j}]: `{}` {why}", ep.escape_debug())),
+        }
+    }
+    if errs.len() > before {
+        return None;
+    }
+    Some(AppConfig {
+        key: AppKey {
+            namespace,
+            name: app.name,
+        },
+        targets,
+        probe: Arc::new(probe),
+        policy,
+        startup_grace: grace,
+        override_mode: pol.override_mode.unwrap_or_default(),
+    })
+}
+
+fn count_field(at: &str, field: &str, v: Option<u32>, default: u32, errs: &mut Vec<String>) -> u32 {
+    let v = v.unwrap_or(default);
+    if !(1..=100).contains(&v) {
+        errs.push(format!(
+            "{at}.policy.{field}: {v} is out of range; use 1 to 100 (default {default})"
+        ));
+        return default;
+    }
+    v
+}
+
+/// Probe keys shared by the static file and the `AppHealth` resource.
+pub(crate) struct RawProbe {
+    pub interval_seconds: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub expected_status: Option<Vec<u16>>,
+    pub body_contains: Option<String>,
+    pub path: Option<String>,
+}
+
+/// Policy keys shared by the static file and the `AppHealth` resource.
+pub(crate) struct RawPolicy {
+    pub min_healthy_endpoints: Option<u32>,
+    pub min_healthy_percent: Option<u32>,
+    pub fall_count: Option<u32>,
+    pub rise_count: Option<u32>,
+    pub startup_grace_seconds: Option<f64>,
+}
+
+/// Validates the probe and policy keys of one app, with defaults. Problems go to
+/// `errs`, prefixed with `at` (e.g. `apps[0]` or `spec`).
+pub(crate) fn probe_and_policy(
+    at: &str,
+    p: &RawProbe,
+    pol: &RawPolicy,
+    errs: &mut Vec<String>,
+) -> (ProbeSpec, Policy, Duration) {
     let interval = p.interval_seconds.unwrap_or(DEFAULT_INTERVAL);
     let timeout = p.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT);
     if !(0.1..=3600.0).contains(&interval) {
@@ -165,11 +262,7 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
     if !(timeout >= 0.01 && timeout <= interval) {
         errs.push(format!("{at}.probe.timeoutSeconds: {timeout} must be at least 0.01 and at most intervalSeconds ({interval}); lower it or raise the interval"));
     }
-    let expected_status = p.expected_status.clone().map(|s| match s {
-        OneOrMany::One(c) => vec![c],
-        OneOrMany::Many(v) => v,
-    });
-    if let Some(list) = &expected_status {
+    if let Some(list) = &p.expected_status {
         if list.is_empty() || list.iter().any(|c| !(100..=599).contains(c)) {
             errs.push(format!("{at}.probe.expectedStatus: {list:?} must list HTTP status codes between 100 and 599, e.g. 200 or [200, 204]"));
         }
@@ -187,8 +280,6 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
             "{at}.probe.bodyContains: must be 1 to 1024 bytes; remove it to skip the body check"
         ));
     }
-
-    let pol = &app.policy;
     let min_healthy = match (pol.min_healthy_endpoints, pol.min_healthy_percent) {
         (Some(_), Some(_)) => {
             errs.push(format!(
@@ -210,14 +301,6 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
         (Some(n), _) => MinHealthy::Count(n),
         (None, None) => MinHealthy::Count(1),
     };
-    if let MinHealthy::Count(n) = min_healthy {
-        if n as usize > app.endpoints.len() && !app.endpoints.is_empty() {
-            errs.push(format!(
-                "{at}.policy.minHealthyEndpoints: {n} is more than the {} endpoints listed, so the app could never be healthy; lower it or add endpoints",
-                app.endpoints.len()
-            ));
-        }
-    }
     let fall_count = count_field(at, "fallCount", pol.fall_count, DEFAULT_FALL, errs);
     let rise_count = count_field(at, "riseCount", pol.rise_count, DEFAULT_RISE, errs);
     let grace = pol
@@ -228,54 +311,16 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
             "{at}.policy.startupGraceSeconds: {grace} is out of range; use 0 to 86400"
         ));
     }
-
-    if app.endpoints.is_empty() {
-        errs.push(format!(
-            "{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path or tcp://IP:PORT"
-        ));
-    }
-    let mut targets = Vec::with_capacity(app.endpoints.len());
-    for (j, ep) in app.endpoints.iter().enumerate() {
-        match super::endpoint::parse(ep, p.path.as_deref()) {
-            Ok(t) if targets.contains(&t) => errs.push(format!(
-                "{at}.endpoints[{j}]: `{ep}` is listed twice; remove the duplicate"
-            )),
-            Ok(t) => targets.push(t),
-            Err(why) => errs.push(format!("{at}.endpoints[{j}]: `{}` {why}", ep.escape_debug())),
-        }
-    }
-    if errs.len() > before {
-        return None;
-    }
-    Some(AppConfig {
-        key: AppKey {
-            namespace,
-            name: app.name,
-        },
-        targets,
-        probe: Arc::new(ProbeSpec {
-            interval: Duration::from_secs_f64(interval),
-            timeout: Duration::from_secs_f64(timeout),
-            expected_status,
-            body_contains: p.body_contains.clone(),
-        }),
-        policy: Policy {
-            min_healthy,
-            fall_count,
-            rise_count,
-        },
-        startup_grace: Duration::from_secs_f64(grace),
-        override_mode: pol.override_mode.unwrap_or_default(),
-    })
-}
-
-fn count_field(at: &str, field: &str, v: Option<u32>, default: u32, errs: &mut Vec<String>) -> u32 {
-    let v = v.unwrap_or(default);
-    if !(1..=100).contains(&v) {
-        errs.push(format!(
-            "{at}.policy.{field}: {v} is out of range; use 1 to 100 (default {default})"
-        ));
-        return default;
-    }
-    v
+    let probe = ProbeSpec {
+        interval: Duration::from_secs_f64(interval.clamp(0.1, 3600.0)),
+        timeout: Duration::from_secs_f64(timeout.clamp(0.01, 3600.0)),
+        expected_status: p.expected_status.clone(),
+        body_contains: p.body_contains.clone(),
+    };
+    let policy = Policy {
+        min_healthy,
+        fall_count,
+        rise_count,
+    };
+    (probe, policy, Duration::from_secs_f64(grace.clamp(0.0, 86_400.0)))
 }

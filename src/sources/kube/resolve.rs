@@ -33,12 +33,19 @@ pub struct Resolution {
 }
 
 fn age_order(ah: &AppHealth) -> (Option<k8s_openapi::jiff::Timestamp>, String, String) {
-    (ah.metadata.creation_timestamp.as_ref().map(|t| t.0), ah.namespace().unwrap_or_default(), ah.name_any())
+    (
+        ah.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        ah.namespace().unwrap_or_default(),
+        ah.name_any(),
+    )
 }
 
 /// Applies the Conflict rule to every `AppHealth` in the cache.
 pub fn resolve(objects: impl IntoIterator<Item = Arc<AppHealth>>) -> Resolution {
-    let mut all: Vec<Arc<AppHealth>> = objects.into_iter().filter(|o| o.metadata.deletion_timestamp.is_none()).collect();
+    let mut all: Vec<Arc<AppHealth>> = objects
+        .into_iter()
+        .filter(|o| o.metadata.deletion_timestamp.is_none())
+        .collect();
     // Objects without a timestamp (not yet stamped) sort last: they are the newest.
     all.sort_by(|a, b| {
         let (ka, kb) = (age_order(a), age_order(b));
@@ -88,19 +95,32 @@ mod tests {
         let old = ah("team-a", "web", Some("shop"), Some("2026-01-01T00:00:00Z"));
         let new = ah("team-b", "shop", None, Some("2026-02-01T00:00:00Z"));
         let other = ah("team-c", "api", None, Some("2026-03-01T00:00:00Z"));
-        for input in [vec![old.clone(), new.clone(), other.clone()], vec![other.clone(), new.clone(), old.clone()]] {
+        for input in [
+            vec![old.clone(), new.clone(), other.clone()],
+            vec![other.clone(), new.clone(), old.clone()],
+        ] {
             let r = resolve(input);
             assert_eq!(r.served.keys().collect::<Vec<_>>(), ["api", "shop"]);
             assert_eq!(r.served["shop"].namespace().as_deref(), Some("team-a"));
             assert_eq!(r.rejected.len(), 1);
-            assert_eq!(r.rejected[0].1, Rejected::Conflict { key: "shop".into(), winner: "team-a/web".into() });
+            assert_eq!(
+                r.rejected[0].1,
+                Rejected::Conflict {
+                    key: "shop".into(),
+                    winner: "team-a/web".into()
+                }
+            );
         }
     }
 
     #[test]
     fn ties_break_by_namespace_then_name_and_unstamped_objects_lose() {
         let t = Some("2026-01-01T00:00:00Z");
-        let r = resolve([ah("b", "x", Some("k"), t), ah("a", "y", Some("k"), t), ah("0", "z", Some("k"), None)]);
+        let r = resolve([
+            ah("b", "x", Some("k"), t),
+            ah("a", "y", Some("k"), t),
+            ah("0", "z", Some("k"), None),
+        ]);
         assert_eq!(r.served["k"].namespace().as_deref(), Some("a"));
         assert_eq!(r.rejected.len(), 2);
     }

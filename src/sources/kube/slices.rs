@@ -71,7 +71,14 @@ pub fn endpoints_of<'a>(
                 if guard::forbidden(ip).is_some() {
                     continue;
                 }
-                let e = Endpoint { ip, port, node: ep.node_name.clone(), ready, serving, terminating };
+                let e = Endpoint {
+                    ip,
+                    port,
+                    node: ep.node_name.clone(),
+                    ready,
+                    serving,
+                    terminating,
+                };
                 // During a slice rebalance one address may appear twice; a ready copy wins.
                 match out.get(&ip) {
                     Some(old) if Endpoint::is_ready(old) => {}
@@ -115,7 +122,11 @@ mod tests {
         let other = slice("ns", "other", 80, serde_json::json!([{ "addresses": ["10.0.0.9"] }]));
         let elsewhere = slice("ns2", "app1", 80, serde_json::json!([{ "addresses": ["10.0.0.8"] }]));
         let eps = endpoints_of("ns", "app1", [&s, &other, &elsewhere]);
-        assert_eq!(eps.len(), 3, "metadata address dropped, other services and namespaces skipped");
+        assert_eq!(
+            eps.len(),
+            3,
+            "metadata address dropped, other services and namespaces skipped"
+        );
         let e1 = &eps[&"10.0.0.1".parse().unwrap()];
         assert!(e1.ready && e1.serving && !e1.terminating && e1.is_ready());
         assert_eq!(e1.node.as_deref(), Some("a"));
@@ -129,8 +140,18 @@ mod tests {
 
     #[test]
     fn an_address_in_two_slices_counts_once_and_ready_wins() {
-        let a = slice("ns", "s", 80, serde_json::json!([{ "addresses": ["10.0.0.1"], "conditions": { "ready": false } }]));
-        let b = slice("ns", "s", 80, serde_json::json!([{ "addresses": ["10.0.0.1"], "conditions": { "ready": true } }]));
+        let a = slice(
+            "ns",
+            "s",
+            80,
+            serde_json::json!([{ "addresses": ["10.0.0.1"], "conditions": { "ready": false } }]),
+        );
+        let b = slice(
+            "ns",
+            "s",
+            80,
+            serde_json::json!([{ "addresses": ["10.0.0.1"], "conditions": { "ready": true } }]),
+        );
         for order in [[&a, &b], [&b, &a]] {
             let eps = endpoints_of("ns", "s", order);
             assert_eq!(eps.len(), 1);

@@ -1,0 +1,107 @@
+//! An `AppHealth` spec, validated with the same rules and defaults as the static
+//! config, into the settings the prober and the policy use.
+
+use super::crd::{AppHealthSpec, ProbeScheme};
+use crate::config::{probe_and_policy, ProbeSpec, RawPolicy, RawProbe};
+use crate::model::OverrideMode;
+use crate::policy::Policy;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The validated settings of one `AppHealth`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppSettings {
+    pub services: Vec<String>,
+    pub scheme: ProbeScheme,
+    /// HTTP path, default `/`.
+    pub path: String,
+    /// Probe port; `None` means the EndpointSlice's first port.
+    pub port: Option<u16>,
+    pub probe: Arc<ProbeSpec>,
+    pub policy: Policy,
+    pub startup_grace: Duration,
+    pub override_mode: OverrideMode,
+}
+
+/// Validates `spec`; on failure, every problem with its `spec.` field path.
+pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Vec<String>> {
+    let mut errs = Vec::new();
+    let p = &spec.probe;
+    let raw_probe = RawProbe {
+        interval_seconds: p.interval_seconds,
+        timeout_seconds: p.timeout_seconds,
+        expected_status: p.expected_status.clone(),
+        body_contains: p.body_contains.clone(),
+        path: p.path.clone(),
+    };
+    let q = &spec.policy;
+    let raw_policy = RawPolicy {
+        min_healthy_endpoints: q.min_healthy_endpoints,
+        min_healthy_percent: q.min_healthy_percent,
+        fall_count: q.fall_count,
+        rise_count: q.rise_count,
+        startup_grace_seconds: q.startup_grace_seconds,
+    };
+    let (probe, policy, startup_grace) = probe_and_policy("spec", &raw_probe, &raw_policy, &mut errs);
+    if spec.services.is_empty() {
+        errs.push("spec.services: is empty; name the Services whose endpoints make up the app".into());
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(AppSettings {
+        services: spec.services.clone(),
+        scheme: p.scheme,
+        path: p.path.clone().unwrap_or_else(|| "/".into()),
+        port: p.port,
+        probe: Arc::new(probe),
+        policy,
+        startup_grace,
+        override_mode: spec.override_mode,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::MinHealthy;
+
+    fn spec(v: serde_json::Value) -> AppHealthSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn defaults_match_the_static_config() {
+        let s = settings(&spec(serde_json::json!({ "services": ["web"] }))).unwrap();
+        assert_eq!(s.probe.interval, Duration::from_secs(2));
+        assert_eq!(s.probe.timeout, Duration::from_secs(1));
+        assert_eq!(
+            s.policy,
+            Policy {
+                min_healthy: MinHealthy::Count(1),
+                fall_count: 3,
+                rise_count: 2
+            }
+        );
+        assert_eq!(s.startup_grace, Duration::from_secs(5));
+        assert_eq!((s.scheme, s.path.as_str(), s.port), (ProbeScheme::Http, "/", None));
+    }
+
+    #[test]
+    fn problems_name_the_spec_field() {
+        let e = settings(&spec(serde_json::json!({
+            "services": [],
+            "probe": { "intervalSeconds": 1, "timeoutSeconds": 2 },
+            "policy": { "minHealthyEndpoints": 1, "minHealthyPercent": 50 },
+        })))
+        .unwrap_err()
+        .join("\n");
+        for want in [
+            "spec.probe.timeoutSeconds",
+            "spec.policy: set only one of",
+            "spec.services: is empty",
+        ] {
+            assert!(e.contains(want), "missing {want} in {e}");
+        }
+    }
+}
