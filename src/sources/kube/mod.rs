@@ -1,6 +1,7 @@
 //! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
 
 pub mod crd;
+pub mod fold;
 pub mod resolve;
 pub mod slices;
 pub mod spec;

@@ -1,0 +1,167 @@
+//! The leader's verdict: the pure fold of one app's signals.
+//!
+//! Inputs are the app's endpoints from its EndpointSlices (readiness) and the
+//! debounced probe state of each endpoint from the report of the agent on its node.
+//! An endpoint is healthy when Kubernetes says it is ready and not terminating,
+//! and its node's agent says its probes pass. An endpoint whose node has no live
+//! agent report is judged on readiness alone and counted as unprobed: the agent's
+//! own trouble never fails an app.
+
+use super::slices::Endpoint;
+use crate::model::OverrideMode;
+use crate::policy::{self, Counts, Decision, EndpointState, Policy};
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// The counts written to `AppHealth.status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub total: u32,
+    pub ready: u32,
+    /// Ready endpoints with a probe state from a live agent.
+    pub probed: u32,
+    pub healthy: u32,
+    /// Ready endpoints whose node has no live agent report.
+    pub unprobed: u32,
+}
+
+/// Folds one app's signals into a decision and the tally.
+///
+/// `probe` gives the debounced probe state of an endpoint from its node's live
+/// agent, or `None` when no live agent reports on it.
+pub fn fold<'a>(
+    endpoints: impl IntoIterator<Item = &'a Endpoint>,
+    probe: impl Fn(IpAddr) -> Option<EndpointState>,
+    policy: &Policy,
+    in_grace: bool,
+    ovr: OverrideMode,
+) -> (Decision, Tally) {
+    let mut t = Tally::default();
+    let mut states = Vec::new();
+    for e in endpoints {
+        t.total += 1;
+        let state = if !e.is_ready() {
+            EndpointState::Down
+        } else {
+            t.ready += 1;
+            match probe(e.ip) {
+                Some(s) => {
+                    t.probed += 1;
+                    s
+                }
+                None => {
+                    t.unprobed += 1;
+                    EndpointState::Up
+                }
+            }
+        };
+        if state == EndpointState::Up {
+            t.healthy += 1;
+        }
+        states.push(state);
+    }
+    let mut d = policy::evaluate(Counts::of(states.iter()), policy, in_grace, ovr);
+    if ovr == OverrideMode::None && t.total > 0 {
+        // Healthy endpoints are the unprobed ready ones plus the probed ones that pass.
+        let passing = t.healthy - t.unprobed;
+        d.reason = format!("{} ({} ready, {passing} passing probes", d.reason, t.ready);
+        if t.unprobed > 0 {
+            d.reason.push_str(&format!(", {} unprobed", t.unprobed));
+        }
+        d.reason.push(')');
+    }
+    (d, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Health;
+    use crate::policy::MinHealthy;
+    use std::collections::HashMap;
+
+    fn ep(ip: &str, ready: bool) -> Endpoint {
+        Endpoint {
+            ip: ip.parse().unwrap(),
+            port: Some(80),
+            node: Some("n".into()),
+            ready,
+            serving: ready,
+            terminating: false,
+        }
+    }
+
+    const P: Policy = Policy {
+        min_healthy: MinHealthy::Count(2),
+        fall_count: 3,
+        rise_count: 2,
+    };
+
+    fn run(eps: &[Endpoint], probes: &[(&str, EndpointState)], grace: bool) -> (Decision, Tally) {
+        let m: HashMap<IpAddr, EndpointState> = probes.iter().map(|(ip, s)| (ip.parse().unwrap(), *s)).collect();
+        fold(eps, |ip| m.get(&ip).copied(), &P, grace, OverrideMode::None)
+    }
+
+    #[test]
+    fn healthy_means_ready_and_passing() {
+        let eps = [ep("10.0.0.1", true), ep("10.0.0.2", true), ep("10.0.0.3", true)];
+        let (d, t) = run(
+            &eps,
+            &[
+                ("10.0.0.1", EndpointState::Up),
+                ("10.0.0.2", EndpointState::Down),
+                ("10.0.0.3", EndpointState::Down),
+            ],
+            false,
+        );
+        assert_eq!(d.health, Health::Unhealthy);
+        assert_eq!(d.reason, "1/3 endpoints healthy, need 2 (3 ready, 1 passing probes)");
+        assert_eq!(
+            t,
+            Tally {
+                total: 3,
+                ready: 3,
+                probed: 3,
+                healthy: 1,
+                unprobed: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_not_ready_endpoint_is_down_whatever_its_probes_say() {
+        let eps = [ep("10.0.0.1", true), ep("10.0.0.2", false)];
+        let (d, t) = run(
+            &eps,
+            &[("10.0.0.1", EndpointState::Up), ("10.0.0.2", EndpointState::Up)],
+            false,
+        );
+        assert_eq!(d.health, Health::Unhealthy);
+        assert_eq!((t.ready, t.healthy), (1, 1));
+        assert_eq!(d.reason, "1/2 endpoints healthy, need 2 (1 ready, 1 passing probes)");
+    }
+
+    #[test]
+    fn endpoints_without_a_live_agent_count_on_readiness_alone() {
+        let eps = [ep("10.0.0.1", true), ep("10.0.0.2", true)];
+        let (d, t) = run(&eps, &[], false);
+        assert_eq!(d.health, Health::Healthy, "a missing agent must not fail the app");
+        assert_eq!(t.unprobed, 2);
+        assert_eq!(
+            d.reason,
+            "2/2 endpoints healthy (2 ready, 0 passing probes, 2 unprobed)"
+        );
+    }
+
+    #[test]
+    fn grace_and_overrides_apply() {
+        let eps = [ep("10.0.0.1", true), ep("10.0.0.2", true)];
+        let probes = [("10.0.0.1", EndpointState::Unknown), ("10.0.0.2", EndpointState::Up)];
+        assert_eq!(run(&eps, &probes, true).0.health, Health::Healthy);
+        assert_eq!(run(&eps, &probes, false).0.health, Health::Unhealthy);
+        let (d, _) = fold(&eps, |_| Some(EndpointState::Up), &P, false, OverrideMode::Fail);
+        assert_eq!((d.health, d.reason.as_str()), (Health::Unhealthy, "override: fail"));
+        let (d, _) = fold(&[], |_| None, &P, false, OverrideMode::None);
+        assert_eq!(d.reason, "no endpoints");
+    }
+}
