@@ -58,9 +58,11 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
     let n_jobs = jobs.len();
     // Spawned tasks carry the caller's span (the demo's Region) into their logs.
     let span = tracing::Span::current();
+    // The static source never changes the job set; the sender lives as long as the agent.
+    let (_jobs_tx, jobs_rx) = tokio::sync::watch::channel(Arc::new(jobs));
     let prober = tokio::spawn(
         probe::run(
-            jobs,
+            jobs_rx,
             cfg.probe_concurrency,
             |job, result| job.tag.0.observe(job.tag.1, result, tokio::time::Instant::now()),
             shutdown.clone(),

@@ -64,7 +64,7 @@ impl OverrideMode {
 }
 
 /// One address the agent probes for an app.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// `GET` of an absolute `http://` URI.
     Http { uri: http::Uri, addr: SocketAddr },

@@ -22,9 +22,10 @@ use crate::config::ProbeSpec;
 use crate::model::{ProbeOutcome, ProbeResult, Target};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -64,23 +65,52 @@ pub fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
     }
 }
 
-/// Runs the scheduler over `jobs` until `shutdown` is cancelled, calling
-/// `on_result` with each finished probe.
-pub async fn run<T, F>(jobs: Vec<Job<T>>, concurrency: usize, mut on_result: F, shutdown: CancellationToken)
-where
+/// The whole set of jobs. The source replaces it when targets change.
+pub type JobSet<T> = Arc<Vec<Job<T>>>;
+
+type Heap = BinaryHeap<Reverse<(Instant, usize)>>;
+
+/// Due times for `new`: a target already scheduled (same target and interval) keeps
+/// its due time, so a change elsewhere never resets its cadence; a new target gets a
+/// random phase within its interval.
+fn reschedule<T>(old: &[Job<T>], heap: &Heap, new: &[Job<T>], now: Instant) -> Heap {
+    let due: HashMap<(&Target, Duration), Instant> = heap
+        .iter()
+        .map(|Reverse((due, i))| ((&old[*i].target, old[*i].spec.interval), *due))
+        .collect();
+    new.iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let at = due.get(&(&j.target, j.spec.interval)).copied();
+            Reverse((at.unwrap_or_else(|| now + j.spec.interval.mul_f64(fastrand::f64())), i))
+        })
+        .collect()
+}
+
+async fn probe_job<T>(http: http::HttpProber, set: JobSet<T>, i: usize) -> (JobSet<T>, usize, ProbeResult) {
+    let result = probe_once(&http, &set[i].target, &set[i].spec).await;
+    (set, i, result)
+}
+
+/// Runs the scheduler until `shutdown` is cancelled, probing the latest job set
+/// from `jobs` and calling `on_result` with each finished probe (a probe started
+/// before a change still reports, with the job it was started for).
+pub async fn run<T, F>(
+    mut jobs: watch::Receiver<JobSet<T>>,
+    concurrency: usize,
+    mut on_result: F,
+    shutdown: CancellationToken,
+) where
     F: FnMut(&Job<T>, ProbeResult),
 {
     let http = http::HttpProber::new();
-    let start = Instant::now();
-    let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| Reverse((start + j.spec.interval.mul_f64(fastrand::f64()), i)))
-        .collect();
+    let mut set: JobSet<T> = jobs.borrow_and_update().clone();
+    let mut heap = reschedule(&[], &Heap::new(), &set, Instant::now());
     let mut inflight = FuturesUnordered::new();
-    let timer = tokio::time::sleep_until(start);
+    let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     let concurrency = concurrency.max(1);
+    let mut source_open = true;
     loop {
         let now = Instant::now();
         while inflight.len() < concurrency {
@@ -88,10 +118,8 @@ where
                 Some(Reverse((due, i))) if *due <= now => {
                     let (due, i) = (*due, *i);
                     heap.pop();
-                    heap.push(Reverse((next_due(due, jobs[i].spec.interval, now), i)));
-                    let job = &jobs[i];
-                    let http = &http;
-                    inflight.push(async move { (i, probe_once(http, &job.target, &job.spec).await) });
+                    heap.push(Reverse((next_due(due, set[i].spec.interval, now), i)));
+                    inflight.push(probe_job(http.clone(), set.clone(), i));
                 }
                 _ => break,
             }
@@ -105,7 +133,16 @@ where
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return,
-            Some((i, result)) = inflight.next(), if !inflight.is_empty() => on_result(&jobs[i], result),
+            Some((done, i, result)) = inflight.next(), if !inflight.is_empty() => on_result(&done[i], result),
+            changed = jobs.changed(), if source_open => match changed {
+                Ok(()) => {
+                    let new = jobs.borrow_and_update().clone();
+                    heap = reschedule(&set, &heap, &new, Instant::now());
+                    set = new;
+                }
+                // The source is gone: keep probing the last set.
+                Err(_) => source_open = false,
+            },
             _ = &mut timer, if wait_for_timer && !heap.is_empty() => {}
         }
     }
@@ -125,5 +162,43 @@ mod tests {
         // More than an interval behind: skip ahead, no burst of catch-up probes.
         let now = t0 + Duration::from_secs(10);
         assert_eq!(next_due(t0, i, now), now + i);
+    }
+
+    fn job(port: u16, interval_ms: u64) -> Job<()> {
+        let spec = ProbeSpec {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(10),
+            expected_status: None,
+            body_contains: None,
+        };
+        Job {
+            target: Target::Tcp {
+                addr: ([127, 0, 0, 1], port).into(),
+            },
+            spec: Arc::new(spec),
+            tag: (),
+        }
+    }
+
+    #[test]
+    fn a_changed_job_set_keeps_the_cadence_of_targets_it_still_has() {
+        let now = Instant::now();
+        let old = vec![job(1, 1000), job(2, 1000)];
+        let heap: Heap = [
+            Reverse((now + Duration::from_millis(300), 0)),
+            Reverse((now + Duration::from_millis(700), 1)),
+        ]
+        .into();
+        // Target 1 goes, 2 stays, 3 arrives; 2 with a new interval counts as new.
+        let new = vec![job(3, 1000), job(2, 1000), job(2, 500)];
+        let h = reschedule(&old, &heap, &new, now);
+        let due: HashMap<usize, Instant> = h.iter().map(|Reverse((d, i))| (*i, *d)).collect();
+        assert_eq!(due.len(), 3);
+        assert_eq!(due[&1], now + Duration::from_millis(700), "kept its due time");
+        assert!(
+            due[&0] >= now && due[&0] < now + Duration::from_secs(1),
+            "new target within one interval"
+        );
+        assert!(due[&2] < now + Duration::from_millis(500));
     }
 }
