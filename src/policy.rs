@@ -53,7 +53,7 @@ pub struct Policy {
 }
 
 /// The debounced state of one endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EndpointState {
     #[default]

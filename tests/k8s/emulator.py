@@ -206,7 +206,10 @@ class ApiError(Exception):
 
 
 def parse_resource_spec(spec: str) -> Res:
-    """`group/version/plural=Kind[,cluster][,status][,crd]`; core: `v1/plural=Kind`."""
+    """`group/version/plural=Kind[,cluster][,status][,crd|,nocrd]`; core: `v1/plural=Kind`.
+
+    Groups with a dot that are not *.k8s.io count as custom resources unless `nocrd` is given.
+    """
     path, _, rest = spec.partition("=")
     flags = rest.split(",")
     kind, flags = flags[0], set(flags[1:])
@@ -219,12 +222,19 @@ def parse_resource_spec(spec: str) -> Res:
         raise SystemExit(f"--resource {spec!r}: expected group/version/plural=Kind[,cluster][,status][,crd]")
     if not kind:
         raise SystemExit(f"--resource {spec!r}: missing =Kind")
+    builtin = group == "" or "." not in group or group.endswith(".k8s.io")
     return Res(group, version, plural, kind, namespaced="cluster" not in flags, status="status" in flags,
-               crd="crd" in flags or ("." in group and "nocrd" not in flags))
+               crd="crd" in flags or (not builtin and "nocrd" not in flags))
 
 
 # ---------------------------------------------------------------------------------------------
 # The emulator: kmock.KubernetesEmulator + the semantics kube-rs relies on.
+
+def header(request, name: str) -> str:
+    """A request header, case-insensitively (kmock's `Request.headers` is a plain dict)."""
+    raw = request._raw_request
+    return (raw.headers.get(name) if raw is not None else None) or ""
+
 
 def build_emulator_class():  # defined lazily: kmock is only importable after _bootstrap_kmock()
     import aiohttp.web
@@ -269,6 +279,17 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
         async def _serve_api(self, request):
             return {"kind": "APIVersions", "versions": ["v1"],
                     "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.url.host + ":" + str(request.url.port)}]}
+
+        # kmock's APIResourceList says groupVersion "/v1" for the core group and gives
+        # subresources the verbs of their parent resource.
+        async def _serve_version(self, request):
+            doc = await super()._serve_version(request)
+            doc["groupVersion"] = doc["groupVersion"].lstrip("/")
+            for entry in doc["resources"]:
+                if "/" in entry["name"]:
+                    entry["verbs"] = ["get", "patch", "update"]
+            doc["resources"].sort(key=lambda entry: entry["name"])
+            return doc
 
         # ----- request entry point ------------------------------------------------------------
 
@@ -326,7 +347,7 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
         @staticmethod
         def shape(request, body: dict) -> dict:
             """Honour `Accept: ...;as=PartialObjectMetadata[List]` (kube-rs metadata_watcher & co)."""
-            if "as=PartialObjectMetadata" not in request.headers.get("Accept", "") or body.get("kind") == "Status":
+            if "as=PartialObjectMetadata" not in header(request, "Accept") or body.get("kind") == "Status":
                 return body
             def partial(o: dict) -> dict:
                 return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": o.get("metadata", {})}
@@ -474,11 +495,12 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
             epoch = self.epoch
 
             async def send(events: list[dict]) -> None:
-                if events:
-                    await response.write(b"".join(
-                        json.dumps(self.shape(request, e["object"]) if e["type"] != "BOOKMARK" else e["object"],
-                                   separators=(",", ":")).join(['{"type":"%s","object":' % e["type"], "}\n"]).encode()
-                        for e in events))
+                lines = []
+                for e in events:
+                    obj = e["object"] if e["type"] in ("BOOKMARK", "ERROR") else self.shape(request, e["object"])
+                    lines.append(json.dumps({"type": e["type"], "object": obj}, separators=(",", ":")) + "\n")
+                if lines:
+                    await response.write("".join(lines).encode())
 
             try:
                 await send(initial)
@@ -507,8 +529,8 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
                     except asyncio.TimeoutError:
                         pass
                 await response.write_eof()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
+            except ConnectionError:
+                pass  # the client went away
             finally:
                 self.watches.pop(wid, None)
             return response
@@ -633,7 +655,7 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
             return self.write(request, res, old, self.updated(res, old, body, request.subresource))
 
         def patch(self, request, res: Res) -> tuple[dict, bool]:
-            ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            ctype = header(request, "Content-Type").split(";")[0].strip().lower()
             ptype = PATCH_TYPES.get(ctype)
             if ptype is None:
                 raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: {', '.join(PATCH_TYPES)}")
@@ -784,13 +806,13 @@ async def serve(args: argparse.Namespace, extra: Iterable[Res]) -> None:
         sys.stdout.write(f"READY {port}\n")
         sys.stdout.flush()
         await stop.wait()
-        emulator.stopping = True
+        emulator.stopping = True  # open watches end their streams cleanly
         emulator.notify()
-        await asyncio.sleep(0.05)
-    # Leave without waiting for lingering client connections.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+        await asyncio.sleep(0.1)
+        # Leave without waiting for lingering client connections (aiohttp would wait up to 60 s).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def main() -> None:

@@ -189,9 +189,11 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
-/// The CRD manifest as YAML, exactly as `failover-agent crd` prints it.
+/// Both CRD manifests as one YAML stream, exactly as `failover-agent crd` prints it.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(&AppHealth::crd())
+    let app = serde_yaml::to_string(&AppHealth::crd())?;
+    let report = serde_yaml::to_string(&super::report::ProbeReport::crd())?;
+    Ok(format!("{app}---\n{report}"))
 }
 
 #[cfg(test)]
@@ -200,11 +202,11 @@ mod tests {
 
     #[test]
     fn committed_crd_matches_the_rust_types() {
-        let committed = include_str!("../../../deploy/crd/apphealth.yaml");
+        let committed = include_str!("../../../deploy/crd/crds.yaml");
         let generated = crd_yaml().unwrap();
         assert!(
             committed == generated,
-            "deploy/crd/apphealth.yaml is out of date: run `cargo run -- crd > deploy/crd/apphealth.yaml`"
+            "deploy/crd/apphealth.yaml is out of date: run `cargo run -- crd > deploy/crd/crds.yaml`"
         );
     }
 

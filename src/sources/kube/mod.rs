@@ -2,6 +2,7 @@
 
 pub mod crd;
 pub mod fold;
+pub mod report;
 pub mod resolve;
 pub mod slices;
 pub mod spec;
