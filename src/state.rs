@@ -52,6 +52,11 @@ impl Apps {
         }
     }
 
+    /// Replaces the whole app set (dynamic sources).
+    pub fn replace(&self, apps: HashMap<String, Arc<App>>) {
+        self.by_name.store(Arc::new(apps));
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<App>> {
         self.by_name.load().get(name).cloned()
     }
@@ -88,6 +93,8 @@ pub struct App {
     config_override: OverrideMode,
     public: ArcSwap<PublicAnswer>,
     metrics: AppMetrics,
+    /// The verdict is decided elsewhere and set with [`App::publish`].
+    remote: bool,
     inner: Mutex<Inner>,
 }
 
@@ -98,6 +105,8 @@ struct Inner {
     since: SystemTime,
     transitions: VecDeque<view::Transition>,
     runtime_override: Option<RuntimeOverride>,
+    /// Counts published with a remote verdict.
+    remote_counts: Counts,
 }
 
 impl App {
@@ -125,6 +134,7 @@ impl App {
             grace_until: now + cfg.startup_grace,
             config_override: cfg.override_mode,
             metrics,
+            remote: false,
             inner: Mutex::new(Inner {
                 trackers,
                 last: vec![None; n],
@@ -132,8 +142,49 @@ impl App {
                 since: SystemTime::now(),
                 transitions: VecDeque::with_capacity(TRANSITIONS_KEPT),
                 runtime_override: None,
+                remote_counts: Counts::default(),
             }),
         }
+    }
+
+    /// An app whose verdict is decided elsewhere. It answers `initial` until the
+    /// first [`App::publish`].
+    pub fn remote(key: AppKey, initial: Decision, metrics: AppMetrics) -> App {
+        let policy = Policy {
+            min_healthy: crate::policy::MinHealthy::Count(1),
+            fall_count: 1,
+            rise_count: 1,
+        };
+        App {
+            public: ArcSwap::from_pointee(render(&key.name, &initial)),
+            key,
+            policy,
+            probe: Arc::new(ProbeSpec {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                expected_status: None,
+                body_contains: None,
+            }),
+            targets: Vec::new(),
+            grace_until: Instant::now(),
+            config_override: OverrideMode::None,
+            metrics,
+            remote: true,
+            inner: Mutex::new(Inner {
+                trackers: Vec::new(),
+                last: Vec::new(),
+                decision: initial,
+                since: SystemTime::now(),
+                transitions: VecDeque::with_capacity(TRANSITIONS_KEPT),
+                runtime_override: None,
+                remote_counts: Counts::default(),
+            }),
+        }
+    }
+
+    /// True for apps whose verdict is decided elsewhere.
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     /// The current public answer. Never blocks.
@@ -183,10 +234,26 @@ impl App {
     }
 
     fn reevaluate(&self, inner: &mut Inner, now: Instant) {
+        if self.remote {
+            return;
+        }
         let ovr = self.effective_override(inner, now);
         let counts = Counts::of(inner.trackers.iter().map(|t| &t.state));
         let decision = policy::evaluate(counts, &self.policy, now < self.grace_until, ovr);
         self.metrics.verdict(decision.health, counts, ovr);
+        self.apply(inner, decision);
+    }
+
+    /// Publishes a verdict decided elsewhere (the cluster's leader, through
+    /// `AppHealth.status`). Only for apps made with [`App::remote`].
+    pub fn publish(&self, decision: Decision, counts: Counts, ovr: OverrideMode) {
+        let mut inner = self.inner.lock();
+        self.metrics.verdict(decision.health, counts, ovr);
+        inner.remote_counts = counts;
+        self.apply(&mut inner, decision);
+    }
+
+    fn apply(&self, inner: &mut Inner, decision: Decision) {
         if decision == inner.decision {
             return;
         }

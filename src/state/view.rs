@@ -82,6 +82,7 @@ impl App {
             since,
             transitions,
             runtime_override,
+            remote_counts,
         } = &*inner;
         let override_ = match runtime_override {
             Some(o) => OverrideView {
@@ -119,7 +120,11 @@ impl App {
             last_transition_time: rfc3339(*since),
             in_startup_grace: now < self.grace_until,
             override_,
-            counts: Counts::of(trackers.iter().map(|t| &t.state)),
+            counts: if self.remote {
+                *remote_counts
+            } else {
+                Counts::of(trackers.iter().map(|t| &t.state))
+            },
             policy: self.policy,
             probe: (*self.probe).clone(),
             endpoints,

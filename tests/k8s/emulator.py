@@ -400,12 +400,14 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
             return obj
 
         def compact(self, n: int | None = None) -> None:
-            n = len(self.log) if n is None else n
-            if n:
+            """Forget the oldest `n` watch events (all of them, and expire every issued RV, if None)."""
+            if n is None:
+                self.rv += 1  # a tick with no event: lists now say rv+1, anything older gets 410
+                self.compacted_rv = self.rv
+                self.log.clear(), self.log_rvs.clear()
+            elif n:
                 self.compacted_rv = self.log_rvs[n - 1]
                 del self.log[:n], self.log_rvs[:n]
-            else:
-                self.compacted_rv = self.rv
 
         def notify(self) -> None:
             changed, self.changed = self.changed, asyncio.Event()
