@@ -87,16 +87,37 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
         )
     };
 
+    let (public, admin) = serve_listeners(ctx, listeners, &shutdown);
+    // Static sources are complete once loaded: ready as soon as we serve.
+    ready.set_ready();
+    tracing::info!(region = %cfg.region, apps = cfg.apps.len(), endpoints = n_jobs, "agent running");
+    let (a, b, c, d) = tokio::join!(prober, ticker, public, admin);
+    a?;
+    b?;
+    c?;
+    d?;
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+/// Serves the public and admin listeners for `ctx` until `shutdown`, in tasks that
+/// carry the caller's span.
+pub fn serve_listeners(
+    ctx: Context,
+    listeners: Listeners,
+    shutdown: &CancellationToken,
+) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
+    let span = tracing::Span::current();
     let public_ctx = ctx.clone();
-    let public = tokio::spawn({
-        let m = metrics.clone();
-        let shutdown = shutdown.clone();
+    let metrics = ctx.metrics.clone();
+    let sd = shutdown.clone();
+    let public = tokio::spawn(
         async move {
             let h = move |req, _peer| std::future::ready(public::handle(&req, &public_ctx));
-            serve::serve(listeners.health, Limits::default(), h, Some(&m), shutdown).await
+            serve::serve(listeners.health, Limits::default(), h, Some(&metrics), sd).await
         }
-        .instrument(span.clone())
-    });
+        .instrument(span.clone()),
+    );
     let admin_limits = Limits {
         max_connections: 256,
         ..Limits::default()
@@ -111,17 +132,7 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
         )
         .instrument(span),
     );
-
-    // Static sources are complete once loaded: ready as soon as we serve.
-    ready.set_ready();
-    tracing::info!(region = %cfg.region, apps = cfg.apps.len(), endpoints = n_jobs, "agent running");
-    let (a, b, c, d) = tokio::join!(prober, ticker, public, admin);
-    a?;
-    b?;
-    c?;
-    d?;
-    tracing::info!("agent stopped");
-    Ok(())
+    (public, admin)
 }
 
 /// A token cancelled on the first SIGTERM or SIGINT. Must be called inside a

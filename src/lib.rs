@@ -32,3 +32,4 @@ pub mod serve;
 pub mod sources;
 pub mod state;
 pub mod telemetry;
+pub mod tls;

@@ -4,17 +4,18 @@
 
 use anyhow::Context;
 use clap::Parser;
-use failover_agent::cli::{Cli, Command, EXIT_CONFIG};
-use failover_agent::{agent, config, demo, telemetry};
+use failover_agent::cli::{Cli, Command, RunArgs, EXIT_CONFIG};
+use failover_agent::sources::kube::{crd, run as cluster};
+use failover_agent::{agent, config, demo, telemetry, tls};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { 0 });
         }
     };
     telemetry::init_tracing(cli.log_format);
@@ -22,53 +23,40 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 let endpoints: usize = cfg.apps.iter().map(|a| a.targets.len()).sum();
+                let (region, apps) = (&cfg.region, cfg.apps.len());
                 println!(
-                    "{}: OK: region {}, {} apps, {endpoints} endpoints",
-                    file.display(),
-                    cfg.region,
-                    cfg.apps.len()
+                    "{}: OK: region {region}, {apps} apps, {endpoints} endpoints",
+                    file.display()
                 );
                 ExitCode::SUCCESS
             }
-            Err(e) => config_error(e),
+            Err(e) => usage_error(e),
         },
-        Command::Crd => match failover_agent::sources::kube::crd::crd_yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => report(Err(e.into())),
+        Command::Crd => report(crd::crd_yaml().map(|y| print!("{y}")).map_err(Into::into)),
+        Command::Run(args) => match &args.config {
+            None => match cluster::Env::from_env() {
+                Ok(env) => report(runtime().and_then(|rt| rt.block_on(run_cluster(env, &args)))),
+                Err(e) => usage_error(e),
+            },
+            Some(path) => match config::load(path) {
+                Ok(mut cfg) => {
+                    cfg.health_listen = args.health_listen.unwrap_or(cfg.health_listen);
+                    cfg.admin_listen = args.admin_listen.unwrap_or(cfg.admin_listen);
+                    report(runtime().and_then(|rt| rt.block_on(run_static(cfg))))
+                }
+                Err(e) => usage_error(e),
+            },
         },
-        Command::Run(args) => {
-            let Some(path) = args.config else {
-                eprintln!("error: --config FILE is required (in-cluster mode is not available yet)");
-                return ExitCode::from(EXIT_CONFIG);
-            };
-            let mut cfg = match config::load(&path) {
-                Ok(c) => c,
-                Err(e) => return config_error(e),
-            };
-            cfg.health_listen = args.health_listen.unwrap_or(cfg.health_listen);
-            cfg.admin_listen = args.admin_listen.unwrap_or(cfg.admin_listen);
-            report(runtime().and_then(|rt| rt.block_on(run(cfg))))
-        }
         Command::Demo(args) => report(runtime().and_then(|rt| {
             rt.block_on(async {
-                let shutdown = agent::cancel_on_signal();
-                demo::run(demo::Ports { base: args.base_port }, shutdown)
-                    .await
-                    .context("demo failed")
+                let ports = demo::Ports { base: args.base_port };
+                demo::run(ports, agent::cancel_on_signal()).await.context("demo failed")
             })
         })),
     }
 }
 
-async fn run(cfg: config::AgentConfig) -> anyhow::Result<()> {
-    let bind = |addr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))
-    };
+async fn run_static(cfg: config::AgentConfig) -> anyhow::Result<()> {
     let listeners = agent::Listeners {
         health: bind(cfg.health_listen).await?,
         admin: bind(cfg.admin_listen).await?,
@@ -79,11 +67,30 @@ async fn run(cfg: config::AgentConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_cluster(env: cluster::Env, args: &RunArgs) -> anyhow::Result<()> {
+    tls::install_crypto_provider();
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let health = bind(args.health_listen.unwrap_or(cluster::HEALTH_LISTEN)).await?;
+    let admin = bind(args.admin_listen.unwrap_or(cluster::ADMIN_LISTEN)).await?;
+    let metrics = telemetry::Metrics::new(&env.region)?;
+    let listeners = agent::Listeners { health, admin };
+    cluster::run(client, env, listeners, metrics, agent::cancel_on_signal()).await?;
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-fn config_error(e: config::Error) -> ExitCode {
+fn usage_error(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(EXIT_CONFIG)
 }

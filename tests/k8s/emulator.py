@@ -306,7 +306,7 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
             except ApiError as e:
                 response = aiohttp.web.json_response(e.status(), status=e.code)
             if self.verbose:
-                sys.stderr.write(f"k8s-emulator: {request.method} {request.url.path_qs} -> {response.status}\n")
+                sys.stderr.write(f"k8s-emulator: {request.method.value} {request.url.path_qs} -> {response.status}\n")
                 sys.stderr.flush()
             return response
 

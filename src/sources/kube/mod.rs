@@ -7,5 +7,7 @@ pub mod leader;
 pub mod node;
 pub mod report;
 pub mod resolve;
+pub mod run;
 pub mod slices;
 pub mod spec;
+pub mod status;

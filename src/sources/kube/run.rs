@@ -1,0 +1,234 @@
+//! In-cluster mode: one replica of the DaemonSet.
+//!
+//! ```text
+//!            every replica                                   the leader (Lease)
+//!  AppHealth ─┐                                     ProbeReports ─┐
+//!  Endpoint-  ├─► caches ─► local probe jobs ─► probes ─► own     ├─► fold ─► AppHealth.status
+//!  Slices ────┘      │      (endpoints on       (debounced) Probe-┘          (+ Event on transitions)
+//!                    │       this node only)                Report
+//!                    └────────► served apps ◄── AppHealth.status.verdict ──► /health/<app>
+//! ```
+//!
+//! Every replica serves the verdict the leader wrote into `AppHealth.status`, so
+//! all replicas answer alike, from memory.
+
+use super::caches::{self, Caches};
+use super::crd::AppHealth;
+use super::leader;
+use super::node::{self, local_jobs, NodeProbes};
+use super::report::ProbeReport;
+use super::resolve::{resolve, Resolution};
+use super::status;
+use crate::agent::{serve_listeners, Listeners};
+use crate::model::{AppKey, Health, OverrideMode};
+use crate::policy::{Counts, Decision};
+use crate::probe;
+use crate::serve::{Context, Readiness};
+use crate::state::{App, Apps};
+use crate::telemetry::Metrics;
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// This replica's identity, from the downward API.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// `NODE_NAME` (`spec.nodeName`): only this node's endpoints are probed here.
+    pub node: String,
+    /// `POD_NAME`: the Lease holder identity and the report's writer.
+    pub pod: String,
+    /// `POD_NAMESPACE`: where the Lease and ProbeReports live.
+    pub namespace: String,
+    pub region: String,
+    pub probe_concurrency: usize,
+}
+
+impl Env {
+    /// Reads `NODE_NAME`, `POD_NAME` and `POD_NAMESPACE` (set from the downward
+    /// API) and `AWS_REGION` (optional, shown on the status page).
+    pub fn from_env() -> Result<Env, MissingEnv> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingEnv(name));
+        Ok(Env {
+            node: var("NODE_NAME")?,
+            pod: var("POD_NAME")?,
+            namespace: var("POD_NAMESPACE")?,
+            region: std::env::var("AWS_REGION").unwrap_or_else(|_| "unknown".into()),
+            probe_concurrency: 512,
+        })
+    }
+}
+
+/// A downward-API variable in-cluster mode needs is not set.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not set: in-cluster mode reads it from the downward API (see deploy/daemonset.yaml); for static mode pass --config FILE")]
+pub struct MissingEnv(pub &'static str);
+
+/// Default public listener in the cluster.
+pub const HEALTH_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);
+/// Default admin listener in the cluster: every interface, so Prometheus on other nodes can scrape it.
+pub const ADMIN_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9090);
+
+/// The Lease every replica competes for.
+pub const LEASE_NAME: &str = "failover-agent-leader";
+/// The reason served for an app the leader has not judged yet.
+pub const AWAITING: &str = "awaiting the first verdict from the leader";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("an agent task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs this replica until `shutdown`.
+pub async fn run(
+    client: Client,
+    env: Env,
+    listeners: Listeners,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let caches = caches::start(&client, &shutdown);
+    let apps = Arc::new(Apps::default());
+    let ready = Arc::new(Readiness::default());
+    let ctx = Context {
+        apps: apps.clone(),
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+        region: env.region.clone(),
+        allow_remote_override: false,
+    };
+    let (public, admin) = serve_listeners(ctx, listeners, &shutdown);
+
+    let probes = Arc::new(NodeProbes::default());
+    let (jobs_tx, jobs_rx) = watch::channel(Arc::new(Vec::new()));
+    let p = probes.clone();
+    let prober = tokio::spawn(probe::run(
+        jobs_rx,
+        env.probe_concurrency,
+        move |job, r| p.observe(&job.tag, r),
+        shutdown.clone(),
+    ));
+    let reports = Api::<ProbeReport>::namespaced(client.clone(), &env.namespace);
+    let writer = tokio::spawn(node::write_reports(
+        reports,
+        env.node.clone(),
+        env.pod.clone(),
+        probes.clone(),
+        shutdown.clone(),
+    ));
+    let (lead_tx, lead_rx) = watch::channel(false);
+    let leases = Api::namespaced(client.clone(), &env.namespace);
+    let election = tokio::spawn(leader::run(
+        leases,
+        LEASE_NAME.into(),
+        env.pod.clone(),
+        lead_tx,
+        shutdown.clone(),
+    ));
+    let duties = tokio::spawn(status::run(
+        client,
+        caches.clone(),
+        env.namespace.clone(),
+        env.pod.clone(),
+        lead_rx,
+        shutdown.clone(),
+    ));
+
+    tracing::info!(node = %env.node, pod = %env.pod, namespace = %env.namespace, "in-cluster agent starting; waiting for caches");
+    let mut changed = caches.changed.clone();
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        r = caches.synced() => {
+            if r.is_ok() {
+                sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env.node);
+                ready.set_ready();
+                tracing::info!(apps = apps.list().len(), "caches synced; ready");
+            }
+        }
+    }
+    while !shutdown.is_cancelled() {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = changed.changed() => if r.is_err() { break },
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        changed.borrow_and_update();
+        sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env.node);
+    }
+    for t in [public, admin, prober, writer, election, duties] {
+        t.await?;
+    }
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+/// Brings the served apps and this node's probe jobs in line with the caches.
+fn sync(
+    caches: &Caches,
+    apps: &Apps,
+    metrics: &Metrics,
+    probes: &NodeProbes,
+    jobs: &watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
+    node: &str,
+) {
+    let resolution = resolve(caches.apps.state());
+    publish(apps, &resolution, metrics);
+    let local = local_jobs(&resolution, &caches.slices.state(), node);
+    probes.retain(&local);
+    jobs.send_replace(Arc::new(local));
+}
+
+/// Serves every app the Conflict rule lets through, with the verdict in its status.
+pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
+    let mut next = HashMap::with_capacity(resolution.served.len());
+    for (key, ah) in &resolution.served {
+        let app_key = AppKey {
+            namespace: ah.namespace().unwrap_or_default(),
+            name: key.clone(),
+        };
+        let app = match apps.get(key) {
+            Some(a) if a.is_remote() && a.key == app_key => a,
+            _ => Arc::new(App::remote(
+                app_key.clone(),
+                Decision {
+                    health: Health::Healthy,
+                    reason: AWAITING.into(),
+                },
+                metrics.for_app(&app_key),
+            )),
+        };
+        if let Some((decision, counts, ovr)) = verdict_of(ah) {
+            app.publish(decision, counts, ovr);
+        }
+        next.insert(key.clone(), app);
+    }
+    apps.replace(next);
+}
+
+/// The verdict the leader wrote, if any.
+fn verdict_of(ah: &AppHealth) -> Option<(Decision, Counts, OverrideMode)> {
+    let s = ah.status.as_ref()?;
+    let health = s.verdict?;
+    let total = s.total_endpoints.unwrap_or(0) as usize;
+    let up = s.healthy_endpoints.unwrap_or(0) as usize;
+    let counts = Counts {
+        total,
+        up,
+        down: total.saturating_sub(up),
+        unknown: 0,
+    };
+    Some((
+        Decision {
+            health,
+            reason: s.reason.clone().unwrap_or_default(),
+        },
+        counts,
+        ah.spec.override_mode,
+    ))
+}
