@@ -59,6 +59,13 @@ fn override_<B>(req: &Request<B>, peer: SocketAddr, name: &str, ctx: &Context) -
     let Some(app) = ctx.apps.get(name) else {
         return json_error(StatusCode::NOT_FOUND, "unknown app");
     };
+    if app.is_remote() {
+        // One replica's override would make replicas disagree; the resource is shared.
+        return json_error(
+            StatusCode::CONFLICT,
+            "this app comes from an AppHealth resource: set spec.override there, e.g. kubectl patch apphealth NAME -n NAMESPACE --type merge -p '{\"spec\":{\"override\":\"fail\"}}'",
+        );
+    }
     let query = req.uri().query().unwrap_or("");
     let param = |key: &str| {
         query
