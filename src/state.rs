@@ -37,6 +37,8 @@ pub struct PublicAnswer {
 #[derive(Default)]
 pub struct Apps {
     by_name: ArcSwap<HashMap<String, Arc<App>>>,
+    /// True while the source that defines the apps cannot be read (see [`Apps::set_stale`]).
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl Apps {
@@ -49,12 +51,22 @@ impl Apps {
             .collect();
         Apps {
             by_name: ArcSwap::from_pointee(map),
+            stale: Default::default(),
         }
     }
 
     /// Replaces the whole app set (dynamic sources).
     pub fn replace(&self, apps: HashMap<String, Arc<App>>) {
         self.by_name.store(Arc::new(apps));
+    }
+
+    /// Marks the verdicts as stale: kept from the last data the source gave.
+    pub fn set_stale(&self, stale: bool) {
+        self.stale.store(stale, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<App>> {

@@ -26,6 +26,8 @@ pub struct Metrics {
     override_active: IntGaugeVec,
     health_answers: [IntCounter; 4],
     pub public_connections_open: IntGauge,
+    /// 1 while the named source's data is stale (its watch is failing).
+    pub source_stale: IntGaugeVec,
     pub public_connections_rejected: IntCounter,
 }
 
@@ -112,6 +114,13 @@ impl Metrics {
                 "public_connections_rejected_total",
                 "Public connections closed at once because the connection cap was reached.",
             ))?,
+            source_stale: IntGaugeVec::new(
+                opts(
+                    "source_stale",
+                    "1 while a source's data is stale: verdicts are kept from its last known data.",
+                ),
+                &["source"],
+            )?,
             registry,
         };
         let build = IntGaugeVec::new(
@@ -129,6 +138,7 @@ impl Metrics {
         r.register(Box::new(m.override_active.clone()))?;
         r.register(Box::new(health_requests))?;
         r.register(Box::new(m.public_connections_open.clone()))?;
+        r.register(Box::new(m.source_stale.clone()))?;
         r.register(Box::new(m.public_connections_rejected.clone()))?;
         Ok(m)
     }

@@ -33,7 +33,12 @@ pub struct Pod {
 impl Pod {
     /// Starts a healthy pod on `ip` with a free port.
     pub async fn start(ip: std::net::IpAddr) -> std::io::Result<Pod> {
-        let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
+        Pod::start_at(SocketAddr::new(ip, 0)).await
+    }
+
+    /// Starts a healthy pod on `addr` (port 0 picks a free one).
+    pub async fn start_at(addr: SocketAddr) -> std::io::Result<Pod> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (mode, rx) = watch::channel(Mode::Healthy);
         let stop = CancellationToken::new();

@@ -33,11 +33,16 @@ pub fn handle<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context) -> Response<
         ),
         (&Method::GET, ["apps"]) => {
             let now = Instant::now();
-            let views: Vec<_> = ctx.apps.list().iter().map(|a| a.view(now)).collect();
+            let views: Vec<_> = ctx
+                .apps
+                .list()
+                .iter()
+                .map(|a| a.view(now).stale(ctx.apps.is_stale()))
+                .collect();
             json(StatusCode::OK, &views)
         }
         (&Method::GET, ["apps", name]) => match ctx.apps.get(name) {
-            Some(app) => json(StatusCode::OK, &app.view(Instant::now())),
+            Some(app) => json(StatusCode::OK, &app.view(Instant::now()).stale(ctx.apps.is_stale())),
             None => json_error(StatusCode::NOT_FOUND, "unknown app"),
         },
         (&Method::POST | &Method::DELETE, ["apps", name, "override"]) => override_(req, peer, name, ctx),

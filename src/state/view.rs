@@ -25,6 +25,9 @@ pub struct AppView {
     pub reason: String,
     pub last_transition_time: String,
     pub in_startup_grace: bool,
+    /// True while the source of this app (the Kubernetes API) cannot be read: the
+    /// verdict is the last one known and is kept until the source is back.
+    pub stale: bool,
     #[serde(rename = "override")]
     pub override_: OverrideView,
     pub counts: Counts,
@@ -65,6 +68,14 @@ pub struct TransitionView {
     pub at: String,
     pub to: Health,
     pub reason: String,
+}
+
+impl AppView {
+    /// Sets the stale mark.
+    pub fn stale(mut self, stale: bool) -> AppView {
+        self.stale = stale;
+        self
+    }
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -119,6 +130,7 @@ impl App {
             reason: decision.reason.clone(),
             last_transition_time: rfc3339(*since),
             in_startup_grace: now < self.grace_until,
+            stale: false,
             override_,
             counts: if self.remote {
                 *remote_counts

@@ -152,9 +152,17 @@ pub async fn run(
             }
         }
     }
+    let stale_gauge = metrics.source_stale.with_label_values(&["kubernetes"]);
+    let mut every = tokio::time::interval(Duration::from_secs(1));
     while !shutdown.is_cancelled() {
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = every.tick() => {
+                let stale = caches.is_stale();
+                apps.set_stale(stale);
+                stale_gauge.set(stale as i64);
+                continue;
+            }
             r = changed.changed() => if r.is_err() { break },
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
