@@ -2,6 +2,7 @@
 //! area. Every test runs real agents against real HTTP servers on loopback.
 
 mod cli;
+mod cluster;
 mod dashboards;
 mod demo;
 mod failover;

@@ -1,0 +1,348 @@
+//! In-cluster mode end to end: two real agent processes (nodes A and B) against
+//! kmock's Kubernetes emulator, probing pods that are loopback HTTP servers on
+//! distinct 127.0.0.x addresses named in EndpointSlices with their nodeName.
+
+use crate::support::{get, wait_until};
+use failover_agent::demo::pod::{Mode, Pod};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
+
+/// The emulator process; killed on drop.
+struct Emulator {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Emulator {
+    fn start() -> Emulator {
+        let mut child = Command::new("python3")
+            .args(["tests/k8s/emulator.py", "--port", "0", "--exit-on-stdin-eof"])
+            .args(["--resource", "failover-agent.io/v1alpha1/probereports=ProbeReport"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs tests/k8s/emulator.py (bash .ci/run installs kmock)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("emulator did not start: {line:?}"));
+        Emulator {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    fn kubeconfig(&self) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        write!(
+            f,
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"http://{}\"}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: default}}}}]\ncurrent-context: c\n",
+            self.addr
+        )
+        .unwrap();
+        f
+    }
+
+    async fn send(&self, method: &str, path: &str, ctype: &str, body: &Value) -> (u16, Value) {
+        let body = body.to_string();
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: e\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let (code, body) = (crate::support::status_of(&out), crate::support::body_of(&out));
+        (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    async fn create(&self, path: &str, obj: Value) {
+        let (code, body) = self.send("POST", path, "application/json", &obj).await;
+        assert!((200..300).contains(&code), "create {path}: {code} {body}");
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.send("GET", path, "application/json", &Value::Null).await.1
+    }
+
+    async fn merge(&self, path: &str, patch: Value) {
+        let (code, body) = self.send("PATCH", path, "application/merge-patch+json", &patch).await;
+        assert!((200..300).contains(&code), "patch {path}: {code} {body}");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An agent process on one "node".
+struct Agent {
+    child: Child,
+    health: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
+    let (health, admin) = (free_addr(), free_addr());
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            "--health-listen",
+            &health.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .env("NODE_NAME", node)
+        .env("POD_NAME", format!("agent-{node}"))
+        .env("POD_NAMESPACE", "failover-agent")
+        .env("RUST_LOG", "warn,kube=error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Agent { child, health, admin }
+}
+
+fn app_health(ns: &str, name: &str, app: Option<&str>, services: &[&str], min: u32) -> Value {
+    let mut spec = json!({
+        "services": services,
+        "probe": { "path": "/healthz", "intervalSeconds": 0.5, "timeoutSeconds": 0.25 },
+        "policy": { "minHealthyEndpoints": min, "fallCount": 2, "riseCount": 2 },
+    });
+    if let Some(a) = app {
+        spec["app"] = a.into();
+    }
+    json!({ "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth", "metadata": { "name": name, "namespace": ns }, "spec": spec })
+}
+
+fn slice(ns: &str, name: &str, service: &str, port: u16, eps: &[(&str, &str, bool)]) -> Value {
+    let endpoints: Vec<Value> = eps
+        .iter()
+        .map(|(ip, node, ready)| json!({ "addresses": [ip], "nodeName": node, "conditions": { "ready": ready } }))
+        .collect();
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": { "name": name, "namespace": ns, "labels": { "kubernetes.io/service-name": service } },
+        "addressType": "IPv4",
+        "ports": [{ "name": "http", "port": port, "protocol": "TCP" }],
+        "endpoints": endpoints,
+    })
+}
+
+async fn both(agents: &[&Agent], app: &str, code: u16, limit: Duration) -> Option<Duration> {
+    wait_until(limit, || async {
+        for a in agents {
+            if get(a.health, &format!("/health/{app}")).await.0 != code {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_verdict_status_events_conflict_and_stale() {
+    let emu = Emulator::start();
+    // Pods: app1 on node-a (127.0.0.2) and node-b (127.0.0.3); app2 on node-a (127.0.0.4).
+    let a1 = Pod::start_at("127.0.0.2:0".parse().unwrap()).await.unwrap();
+    let port = a1.addr.port();
+    let b1 = Pod::start_at(SocketAddr::from(([127, 0, 0, 3], port))).await.unwrap();
+    let c2 = Pod::start_at(SocketAddr::from(([127, 0, 0, 4], port))).await.unwrap();
+    let ah = "/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths";
+    let es = "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices";
+    emu.create(ah, app_health("team", "app1", None, &["app1"], 2)).await;
+    emu.create(ah, app_health("team", "app2", None, &["app2"], 1)).await;
+    let app1_eps = |a_ready: bool| {
+        slice(
+            "team",
+            "app1-x",
+            "app1",
+            port,
+            &[("127.0.0.2", "node-a", a_ready), ("127.0.0.3", "node-b", true)],
+        )
+    };
+    emu.create(es, app1_eps(true)).await;
+    emu.create(
+        es,
+        slice("team", "app2-x", "app2", port, &[("127.0.0.4", "node-a", true)]),
+    )
+    .await;
+
+    let kc = emu.kubeconfig();
+    let (a, b) = (agent(kc.path(), "node-a"), agent(kc.path(), "node-b"));
+    let agents = [&a, &b];
+    assert!(
+        both(&agents, "app1", 200, Duration::from_secs(30)).await.is_some(),
+        "replicas never served app1"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            emu.get(&format!("{ah}/app1")).await["status"]["probedEndpoints"] == 2
+        })
+        .await
+        .is_some(),
+        "the leader never folded both nodes' probe reports: {}",
+        emu.get(&format!("{ah}/app1")).await["status"]
+    );
+    for ag in agents {
+        assert_eq!(get(ag.health, "/readyz").await.0, 200);
+    }
+
+    // app2 must answer 200 on both replicas at every sample from here on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let bad = Arc::new(Mutex::new(Vec::new()));
+    let sampler = {
+        let (stop, bad, addrs) = (stop.clone(), bad.clone(), [a.health, b.health]);
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                for h in addrs {
+                    let r = get(h, "/health/app2").await;
+                    if r.0 != 200 {
+                        bad.lock().unwrap().push((h, r));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    // A pod on node B dies: only B probes it, yet both replicas turn app1 503.
+    b1.set_mode(Mode::Down);
+    let took = both(&agents, "app1", 503, Duration::from_secs(15))
+        .await
+        .expect("app1 never 503 on both replicas");
+    eprintln!("pod death on node B to 503 on both replicas: {took:?}");
+    let (_, body) = get(a.health, "/health/app1").await;
+    assert!(
+        body.starts_with("UNHEALTHY app1: 1/2 endpoints healthy, need 2"),
+        "{body}"
+    );
+    let st = &emu.get(&format!("{ah}/app1")).await["status"];
+    assert_eq!(st["verdict"], "unhealthy", "{st}");
+    let healthy_cond = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Healthy")
+        .unwrap()
+        .clone();
+    assert_eq!(healthy_cond["status"], "False");
+    let events = emu.get("/apis/events.k8s.io/v1/namespaces/team/events").await;
+    let found = wait_until(Duration::from_secs(5), || async {
+        let ev = emu.get("/apis/events.k8s.io/v1/namespaces/team/events").await;
+        ev["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|e| e["reason"] == "Unhealthy" && e["regarding"]["name"] == "app1")
+        })
+    })
+    .await;
+    assert!(found.is_some(), "no Unhealthy event for app1: {events}");
+
+    b1.set_mode(Mode::Healthy);
+    assert!(
+        both(&agents, "app1", 200, Duration::from_secs(15)).await.is_some(),
+        "app1 never recovered"
+    );
+
+    // A not-ready endpoint turns the app 503, whatever its probes say.
+    emu.merge(
+        &format!("{es}/app1-x"),
+        json!({ "endpoints": app1_eps(false)["endpoints"] }),
+    )
+    .await;
+    assert!(
+        both(&agents, "app1", 503, Duration::from_secs(15)).await.is_some(),
+        "not-ready endpoint did not fail app1"
+    );
+    let (_, body) = get(b.health, "/health/app1").await;
+    assert!(body.contains("(1 ready,"), "{body}");
+    emu.merge(
+        &format!("{es}/app1-x"),
+        json!({ "endpoints": app1_eps(true)["endpoints"] }),
+    )
+    .await;
+    assert!(both(&agents, "app1", 200, Duration::from_secs(15)).await.is_some());
+
+    stop.store(true, Ordering::Relaxed);
+    sampler.await.unwrap();
+    assert!(
+        bad.lock().unwrap().is_empty(),
+        "app2 was not 200 at every sample: {:?}",
+        bad.lock().unwrap()
+    );
+
+    // Conflict: a newer object claiming app1 is not served and says why.
+    emu.create(
+        "/apis/failover-agent.io/v1alpha1/namespaces/other/apphealths",
+        app_health("other", "copycat", Some("app1"), &["x"], 1),
+    )
+    .await;
+    let conflict = wait_until(Duration::from_secs(15), || async {
+        let s = emu
+            .get("/apis/failover-agent.io/v1alpha1/namespaces/other/apphealths/copycat")
+            .await;
+        s["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Conflict" && c["status"] == "True"))
+    })
+    .await;
+    assert!(conflict.is_some(), "copycat never got a Conflict condition");
+    let view: Value = serde_json::from_str(&get(a.admin, "/apps/app1").await.1).unwrap();
+    assert_eq!(view["namespace"], "team", "the older claim keeps the key");
+
+    // The API server goes away: both replicas keep their verdicts, marked stale.
+    drop(emu);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for ag in agents {
+        assert_eq!(get(ag.health, "/health/app1").await.0, 200);
+        assert_eq!(get(ag.health, "/health/app2").await.0, 200);
+    }
+    let stale = wait_until(Duration::from_secs(15), || async {
+        let v: Value = serde_json::from_str(&get(a.admin, "/apps/app1").await.1).unwrap_or(Value::Null);
+        v["stale"] == true
+    })
+    .await;
+    assert!(stale.is_some(), "verdicts were not marked stale");
+    let metrics = get(a.admin, "/metrics").await.1;
+    assert!(
+        metrics.contains("failover_agent_source_stale{source=\"kubernetes\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        get(b.health, "/health/app1").await.0,
+        200,
+        "still serving after the API server left"
+    );
+    drop((a1, c2));
+}
