@@ -27,6 +27,7 @@ import random
 import re
 import signal
 import string
+import subprocess
 import sys
 import threading
 import uuid
@@ -85,8 +86,10 @@ def _bootstrap_kmock() -> None:
     except ImportError:
         pass
     if not os.environ.get("K8S_EMULATOR_REEXEC"):
-        for candidate in (os.environ.get("KMOCK_PYTHON"), "/tmp/kvenv/bin/python3", str(HERE / ".venv/bin/python3")):
-            if candidate and os.access(candidate, os.X_OK):
+        for candidate in (os.environ.get("KMOCK_PYTHON"), str(HERE.parent.parent / ".venv/bin/python3"),
+                          str(HERE / ".venv/bin/python3"), "/tmp/kvenv/bin/python3"):
+            if candidate and os.access(candidate, os.X_OK) and subprocess.run(
+                    [candidate, "-c", "import kmock"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
                 os.environ["K8S_EMULATOR_REEXEC"] = "1"
                 os.execv(candidate, [candidate, str(pathlib.Path(__file__).resolve()), *sys.argv[1:]])
     sys.stderr.write(

@@ -127,6 +127,105 @@ async fn step(api: &Api<Lease>, name: &str, me: &str) -> kube::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{Method, Request, Response, StatusCode};
+    use kube::client::Body;
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    /// A kube client whose requests the test answers one by one.
+    fn mock_client() -> (kube::Client, Handle) {
+        let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        (kube::Client::new(svc, "default"), handle)
+    }
+
+    async fn expect(
+        handle: &mut Handle,
+        method: Method,
+        path: &str,
+        status: StatusCode,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let (req, send) = handle.next_request().await.expect("a request");
+        assert_eq!(req.method(), method);
+        assert_eq!(req.uri().path(), path);
+        let bytes = http_body_util::BodyExt::collect(req.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let sent = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .body(Body::from(body.to_string().into_bytes()))
+                .unwrap(),
+        );
+        sent
+    }
+
+    const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l";
+
+    fn lease_json(holder: &str, renewed: Timestamp) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": { "name": "l", "namespace": "ns", "resourceVersion": "7" },
+            "spec": { "holderIdentity": holder, "leaseDurationSeconds": 15, "renewTime": MicroTime(renewed) },
+        })
+    }
+
+    fn conflict() -> serde_json::Value {
+        serde_json::json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409, "message": "the object has been modified" })
+    }
+
+    #[tokio::test]
+    async fn losing_the_race_for_an_expired_lease_is_not_an_error() {
+        let (client, mut h) = mock_client();
+        let api: Api<Lease> = Api::namespaced(client, "ns");
+        let task = tokio::spawn(async move { step(&api, "l", "me").await });
+        let expired = Timestamp::now() - SignedDuration::from_secs(60);
+        expect(&mut h, Method::GET, PATH, StatusCode::OK, lease_json("other", expired)).await;
+        let sent = expect(&mut h, Method::PUT, PATH, StatusCode::CONFLICT, conflict()).await;
+        assert_eq!(sent["spec"]["holderIdentity"], "me");
+        assert_eq!(
+            sent["metadata"]["resourceVersion"], "7",
+            "a takeover is conditional on the version read"
+        );
+        assert_eq!(sent["spec"]["leaseTransitions"], 1);
+        assert!(!task.await.unwrap().unwrap(), "a 409 means someone else took it");
+    }
+
+    #[tokio::test]
+    async fn creates_a_missing_lease_and_follows_a_live_holder() {
+        let (client, mut h) = mock_client();
+        let api: Api<Lease> = Api::namespaced(client, "ns");
+        let a2 = api.clone();
+        let task = tokio::spawn(async move { step(&a2, "l", "me").await });
+        let not_found = serde_json::json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found" });
+        expect(&mut h, Method::GET, PATH, StatusCode::NOT_FOUND, not_found).await;
+        let sent = expect(
+            &mut h,
+            Method::POST,
+            "/apis/coordination.k8s.io/v1/namespaces/ns/leases",
+            StatusCode::CREATED,
+            lease_json("me", Timestamp::now()),
+        )
+        .await;
+        assert_eq!(sent["spec"]["holderIdentity"], "me");
+        assert!(task.await.unwrap().unwrap());
+
+        let task = tokio::spawn(async move { step(&api, "l", "me").await });
+        expect(
+            &mut h,
+            Method::GET,
+            PATH,
+            StatusCode::OK,
+            lease_json("other", Timestamp::now()),
+        )
+        .await;
+        assert!(
+            !task.await.unwrap().unwrap(),
+            "a valid lease of another holder is followed, with no write"
+        );
+    }
 
     fn spec(holder: Option<&str>, renewed_secs_ago: i64) -> LeaseSpec {
         LeaseSpec {
