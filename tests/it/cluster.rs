@@ -321,28 +321,61 @@ async fn two_replicas_one_verdict_status_events_conflict_and_stale() {
     let view: Value = serde_json::from_str(&get(a.admin, "/apps/app1").await.1).unwrap();
     assert_eq!(view["namespace"], "team", "the older claim keeps the key");
 
-    // The API server goes away: both replicas keep their verdicts, marked stale.
+    // The leader stops: the other replica takes over and verdicts still move.
+    let lease = emu
+        .get("/apis/coordination.k8s.io/v1/namespaces/failover-agent/leases/failover-agent-leader")
+        .await;
+    let holder = lease["spec"]["holderIdentity"]
+        .as_str()
+        .expect("a leader holds the lease")
+        .to_string();
+    let (mut leader, survivor, survivor_pod) = if holder == "agent-node-a" {
+        (a, b, &b1)
+    } else {
+        (b, a, &a1)
+    };
+    Command::new("kill")
+        .args(["-TERM", &leader.child.id().to_string()])
+        .status()
+        .unwrap();
+    let exited = tokio::task::spawn_blocking(move || leader.child.wait().map(|s| s.success()))
+        .await
+        .unwrap();
+    assert!(matches!(exited, Ok(true)), "the leader did not stop cleanly on SIGTERM");
+    assert_eq!(
+        get(survivor.health, "/health/app1").await.0,
+        200,
+        "losing the leader changes no verdict"
+    );
+    survivor_pod.set_mode(Mode::Down);
+    let took = both(&[&survivor], "app1", 503, Duration::from_secs(20))
+        .await
+        .expect("no verdict change after the leader left");
+    eprintln!("leader stopped; a pod death was judged by the new leader after {took:?}");
+    survivor_pod.set_mode(Mode::Healthy);
+    assert!(both(&[&survivor], "app1", 200, Duration::from_secs(15)).await.is_some());
+
+    // The API server goes away: the replica keeps its verdicts, marked stale.
     drop(emu);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for ag in agents {
-        assert_eq!(get(ag.health, "/health/app1").await.0, 200);
-        assert_eq!(get(ag.health, "/health/app2").await.0, 200);
-    }
+    assert_eq!(get(survivor.health, "/health/app1").await.0, 200);
+    assert_eq!(get(survivor.health, "/health/app2").await.0, 200);
     let stale = wait_until(Duration::from_secs(15), || async {
-        let v: Value = serde_json::from_str(&get(a.admin, "/apps/app1").await.1).unwrap_or(Value::Null);
+        let v: Value = serde_json::from_str(&get(survivor.admin, "/apps/app1").await.1).unwrap_or(Value::Null);
         v["stale"] == true
     })
     .await;
     assert!(stale.is_some(), "verdicts were not marked stale");
-    let metrics = get(a.admin, "/metrics").await.1;
+    let metrics = get(survivor.admin, "/metrics").await.1;
     assert!(
         metrics.contains("failover_agent_source_stale{source=\"kubernetes\"} 1"),
         "{metrics}"
     );
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        get(b.health, "/health/app1").await.0,
+        get(survivor.health, "/health/app1").await.0,
         200,
         "still serving after the API server left"
     );
-    drop((a1, c2));
+    drop(c2);
 }

@@ -67,6 +67,7 @@ pub fn start(client: &Client, shutdown: &CancellationToken) -> Caches {
         "apphealths",
         tx.clone(),
         shutdown.clone(),
+        |_| {},
     );
     let (slices, slices_health) = reflect(
         Api::<EndpointSlice>::all(client.clone()),
@@ -74,6 +75,7 @@ pub fn start(client: &Client, shutdown: &CancellationToken) -> Caches {
         "endpointslices",
         tx,
         shutdown.clone(),
+        trim_slice,
     );
     Caches {
         apps,
@@ -84,13 +86,28 @@ pub fn start(client: &Client, shutdown: &CancellationToken) -> Caches {
     }
 }
 
-/// Runs one reflector into a new store, bumping `changed` on every event.
+/// Drops the parts of an EndpointSlice the agent never reads (topology hints,
+/// zones, target references), so 10,000 endpoints cost little memory.
+fn trim_slice(s: &mut EndpointSlice) {
+    for e in &mut s.endpoints {
+        e.hints = None;
+        e.zone = None;
+        e.target_ref = None;
+        e.deprecated_topology = None;
+        e.hostname = None;
+    }
+}
+
+/// Runs one reflector into a new store, bumping `changed` on every event. `trim`
+/// drops fields the agent never reads before an object is cached; `managedFields`
+/// and annotations are always dropped.
 pub fn reflect<K>(
     api: Api<K>,
     cfg: watcher::Config,
     what: &'static str,
     changed: Arc<watch::Sender<u64>>,
     shutdown: CancellationToken,
+    trim: fn(&mut K),
 ) -> (Store<K>, Arc<SourceHealth>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -105,6 +122,7 @@ where
             .modify(|o: &mut K| {
                 o.managed_fields_mut().clear();
                 o.annotations_mut().clear();
+                trim(o);
             })
             .reflect(writer);
         futures_util::pin_mut!(stream);

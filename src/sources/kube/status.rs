@@ -61,6 +61,7 @@ pub async fn run(
             "probereports",
             Arc::new(tx),
             stop.clone(),
+            |_| {},
         );
         let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
         let mut changed = caches.changed.clone();
