@@ -25,7 +25,6 @@ impl Emulator {
     fn start() -> Emulator {
         let mut child = Command::new("python3")
             .args(["tests/k8s/emulator.py", "--port", "0", "--exit-on-stdin-eof"])
-            .args(["--resource", "failover-agent.io/v1alpha1/probereports=ProbeReport"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

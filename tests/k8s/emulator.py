@@ -64,7 +64,7 @@ RESOURCES: list[Res] = [
 # Custom resources. Add a line here (or pass --resource at run time) to serve another one.
 CUSTOM_RESOURCES: list[Res] = [
     Res("failover-agent.io", "v1alpha1", "apphealths", "AppHealth", status=True, crd=True, shortnames=("ah",)),
-    # Res("failover-agent.io", "v1alpha1", "nodereports", "NodeReport", status=True, crd=True),
+    Res("failover-agent.io", "v1alpha1", "probereports", "ProbeReport", crd=True),
 ]
 
 HERE = pathlib.Path(__file__).resolve().parent
