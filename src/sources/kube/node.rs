@@ -7,7 +7,7 @@
 use super::crd::ProbeScheme;
 use super::report::{app_ref, ProbeReport, ProbeReportSpec};
 use super::resolve::Resolution;
-use super::slices::{endpoints_of, service_of};
+use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
 use crate::model::{ProbeResult, Target};
 use crate::policy::{EndpointState, EndpointTracker, Policy};
@@ -34,39 +34,29 @@ pub struct Tag {
 
 /// The probe jobs for the endpoints on `node` of every served app.
 pub fn local_jobs(resolution: &Resolution, slices: &[Arc<EndpointSlice>], node: &str) -> Vec<Job<Tag>> {
-    let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
-    for s in slices {
-        if let (Some(ns), Some(svc)) = (s.metadata.namespace.as_deref(), service_of(s)) {
-            by_service.entry((ns, svc)).or_default().push(s);
-        }
-    }
+    let index = by_service(slices.iter().map(|s| s.as_ref()));
     let mut jobs = Vec::new();
     for (key, ah) in &resolution.served {
         let Ok(set) = settings(&ah.spec) else { continue };
         let ns = ah.namespace().unwrap_or_default();
         let app: Arc<str> = app_ref(&ns, key).into();
-        for svc in &set.services {
-            let Some(slices) = by_service.get(&(ns.as_str(), svc.as_str())) else {
+        for ep in endpoints_of_services(&index, &ns, &set.services).into_values() {
+            if ep.node.as_deref() != Some(node) {
+                continue;
+            }
+            let Some(target) = ep.probe_addr(set.port).and_then(|a| target(a, set.scheme, &set.path)) else {
                 continue;
             };
-            for ep in endpoints_of(&ns, svc, slices.iter().copied()).into_values() {
-                if ep.node.as_deref() != Some(node) {
-                    continue;
-                }
-                let Some(addr) = ep.probe_addr(set.port) else { continue };
-                let Some(target) = target(addr, set.scheme, &set.path) else {
-                    continue;
-                };
-                jobs.push(Job {
-                    target,
-                    spec: set.probe.clone(),
-                    tag: Tag {
-                        app: app.clone(),
-                        ip: ep.ip,
-                        policy: set.policy,
-                    },
-                });
-            }
+            let tag = Tag {
+                app: app.clone(),
+                ip: ep.ip,
+                policy: set.policy,
+            };
+            jobs.push(Job {
+                target,
+                spec: set.probe.clone(),
+                tag,
+            });
         }
     }
     jobs
@@ -200,4 +190,91 @@ async fn put(api: &Api<ProbeReport>, name: &str, spec: ProbeReportSpec) -> kube:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::kube::resolve::resolve;
+
+    fn objects() -> (Resolution, Vec<Arc<EndpointSlice>>) {
+        let ah = |name: &str, probe: serde_json::Value| {
+            Arc::new(
+                serde_json::from_value::<super::super::crd::AppHealth>(serde_json::json!({
+                    "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth",
+                    "metadata": { "name": name, "namespace": "ns" },
+                    "spec": { "services": [name], "probe": probe },
+                }))
+                .unwrap(),
+            )
+        };
+        let slice = |svc: &str, eps: serde_json::Value| {
+            Arc::new(
+                serde_json::from_value::<EndpointSlice>(serde_json::json!({
+                    "metadata": { "name": format!("{svc}-1"), "namespace": "ns", "labels": { "kubernetes.io/service-name": svc } },
+                    "addressType": "IPv4", "ports": [{ "port": 8080 }], "endpoints": eps,
+                }))
+                .unwrap(),
+            )
+        };
+        let apps = resolve([
+            ah("web", serde_json::json!({ "path": "/ready" })),
+            ah("db", serde_json::json!({ "scheme": "TCP", "port": 5432 })),
+        ]);
+        let slices = vec![
+            slice(
+                "web",
+                serde_json::json!([{ "addresses": ["10.0.0.1"], "nodeName": "a" }, { "addresses": ["10.0.0.2"], "nodeName": "b" }]),
+            ),
+            slice(
+                "db",
+                serde_json::json!([{ "addresses": ["10.0.0.3"], "nodeName": "a" }]),
+            ),
+        ];
+        (apps, slices)
+    }
+
+    #[test]
+    fn a_node_probes_only_its_own_endpoints() {
+        let (apps, slices) = objects();
+        let mut jobs: Vec<String> = local_jobs(&apps, &slices, "a")
+            .iter()
+            .map(|j| format!("{} {}", j.tag.app, j.target))
+            .collect();
+        jobs.sort();
+        assert_eq!(jobs, ["ns/db tcp://10.0.0.3:5432", "ns/web http://10.0.0.1:8080/ready"]);
+        let b: Vec<String> = local_jobs(&apps, &slices, "b")
+            .iter()
+            .map(|j| j.target.to_string())
+            .collect();
+        assert_eq!(b, ["http://10.0.0.2:8080/ready"]);
+        assert!(local_jobs(&apps, &slices, "c").is_empty());
+    }
+
+    #[test]
+    fn reports_change_only_on_debounced_transitions() {
+        let (apps, slices) = objects();
+        let jobs = local_jobs(&apps, &slices, "a");
+        let probes = NodeProbes::default();
+        let dirty = probes.subscribe();
+        let ok = ProbeResult {
+            outcome: crate::model::ProbeOutcome::Success,
+            latency: Duration::ZERO,
+            status: Some(200),
+        };
+        probes.observe(&jobs[0].tag, ok);
+        assert!(!dirty.has_changed().unwrap(), "one success is not yet riseCount 2");
+        probes.observe(&jobs[0].tag, ok);
+        assert!(dirty.has_changed().unwrap());
+        let report = probes.report();
+        assert_eq!(
+            report[&*jobs[0].tag.app][&jobs[0].tag.ip.to_string()],
+            EndpointState::Up
+        );
+        probes.retain(&jobs[1..]);
+        assert!(
+            probes.report().get(&*jobs[0].tag.app).is_none(),
+            "gone endpoints leave the report"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 
 use crate::probe::guard;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 /// The label that ties an EndpointSlice to its Service.
@@ -40,6 +40,34 @@ impl Endpoint {
 /// The Service a slice belongs to, from its label.
 pub fn service_of(slice: &EndpointSlice) -> Option<&str> {
     slice.metadata.labels.as_ref()?.get(SERVICE_LABEL).map(String::as_str)
+}
+
+/// Slices grouped by `(namespace, service)`, so each app looks only at its own.
+pub fn by_service<'a>(
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>> {
+    let mut m: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+    for s in slices {
+        if let (Some(ns), Some(svc)) = (s.metadata.namespace.as_deref(), service_of(s)) {
+            m.entry((ns, svc)).or_default().push(s);
+        }
+    }
+    m
+}
+
+/// The endpoints of every service in `services` of `namespace`, by IP, from an index.
+pub fn endpoints_of_services(
+    index: &HashMap<(&str, &str), Vec<&EndpointSlice>>,
+    namespace: &str,
+    services: &[String],
+) -> BTreeMap<IpAddr, Endpoint> {
+    let mut out = BTreeMap::new();
+    for svc in services {
+        if let Some(slices) = index.get(&(namespace, svc.as_str())) {
+            out.extend(endpoints_of(namespace, svc, slices.iter().copied()));
+        }
+    }
+    out
 }
 
 /// All endpoints of `service` in `namespace` from `slices` (any slices may be

@@ -7,7 +7,7 @@ use super::crd::{AppHealth, AppHealthStatus, Condition};
 use super::fold::{fold, Tally};
 use super::report::{app_ref, ProbeReport};
 use super::resolve::{resolve, Rejected};
-use super::slices::{endpoints_of, Endpoint};
+use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
 use crate::model::Health;
 use crate::policy::EndpointState;
@@ -17,7 +17,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,16 +98,14 @@ fn probe_states(reports: &Store<ProbeReport>) -> HashMap<(String, IpAddr), Endpo
 async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>, recorder: &Recorder) {
     let resolution = resolve(caches.apps.state());
     let slices = caches.slices.state();
+    let index = by_service(slices.iter().map(|s| s.as_ref()));
     let probes = probe_states(reports);
     let now = Timestamp::now().to_string();
     for (key, ah) in &resolution.served {
         let ns = ah.namespace().unwrap_or_default();
         let desired = match settings(&ah.spec) {
             Ok(set) => {
-                let mut eps: BTreeMap<IpAddr, Endpoint> = BTreeMap::new();
-                for svc in &set.services {
-                    eps.extend(endpoints_of(&ns, svc, slices.iter().map(|s| s.as_ref())));
-                }
+                let eps = endpoints_of_services(&index, &ns, &set.services);
                 let aref = app_ref(&ns, key);
                 // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
                 let (d, tally) = fold(
