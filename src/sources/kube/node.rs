@@ -273,7 +273,7 @@ mod tests {
         );
         probes.retain(&jobs[1..]);
         assert!(
-            probes.report().get(&*jobs[0].tag.app).is_none(),
+            !probes.report().contains_key(&*jobs[0].tag.app),
             "gone endpoints leave the report"
         );
     }
