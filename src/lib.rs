@@ -18,6 +18,9 @@
 //! - [`serve`]: the hardened public listener and the admin listener.
 //! - [`telemetry`]: the Prometheus registry (passed in, never global) and tracing setup.
 //! - [`agent`]: wires the above together: `agent::run(config, listeners, shutdown)`.
+//! - [`sources`]: in-cluster mode: the `AppHealth` resource, EndpointSlices, node
+//!   probe reports, the Lease leader that folds them into `AppHealth.status`.
+//! - [`tls`]: the rustls crypto provider, settled once at start-up.
 //! - [`demo`]: two simulated Regions with demo pods, for a newcomer's first run.
 #![forbid(unsafe_code)]
 
