@@ -216,6 +216,16 @@ async fn two_replicas_one_verdict_status_events_conflict_and_stale() {
     for ag in agents {
         assert_eq!(get(ag.health, "/readyz").await.0, 200);
     }
+    // Start-up judged nothing down: the leader never folds from unsynced caches.
+    let events = emu.get("/apis/events.k8s.io/v1/namespaces/team/events").await;
+    let early: Vec<&Value> = events["items"]
+        .as_array()
+        .map(|v| v.iter().filter(|e| e["reason"] == "Unhealthy").collect())
+        .unwrap_or_default();
+    assert!(
+        early.is_empty(),
+        "an app was judged unhealthy during start-up: {early:?}"
+    );
 
     // app2 must answer 200 on both replicas at every sample from here on.
     let stop = Arc::new(AtomicBool::new(false));

@@ -165,7 +165,7 @@ pub async fn run(
             }
             r = changed.changed() => if r.is_err() { break },
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
         changed.borrow_and_update();
         sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env.node);
     }

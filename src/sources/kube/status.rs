@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How long changes are gathered before one fold.
-pub const FOLD_COALESCE: Duration = Duration::from_millis(50);
+pub const FOLD_COALESCE: Duration = Duration::from_millis(10);
 /// A full fold also runs this often, to retry failed writes.
 pub const RESYNC: Duration = Duration::from_secs(10);
 
@@ -52,6 +52,12 @@ pub async fn run(
                 _ = shutdown.cancelled() => return,
                 r = leading.changed() => if r.is_err() { return },
             }
+        }
+        // Never fold from half-filled caches: an EndpointSlice cache that has not
+        // listed yet would make every app look like it has no endpoints.
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = caches.synced() => if r.is_err() { return },
         }
         let stop = shutdown.child_token();
         let (tx, mut reports_changed) = watch::channel(0u64);
