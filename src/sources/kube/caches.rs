@@ -42,6 +42,9 @@ pub struct Caches {
     pub changed: watch::Receiver<u64>,
     pub apps_health: Arc<SourceHealth>,
     pub slices_health: Arc<SourceHealth>,
+    /// True once both caches have listed. A watch channel rather than the stores'
+    /// own `wait_until_ready`, which wakes only one of several concurrent waiters.
+    synced: watch::Receiver<bool>,
 }
 
 impl Caches {
@@ -50,10 +53,9 @@ impl Caches {
         self.apps_health.is_stale() || self.slices_health.is_stale()
     }
 
-    /// Waits until both caches have listed once.
-    pub async fn synced(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.apps.wait_until_ready().await?;
-        self.slices.wait_until_ready().await
+    /// Waits until both caches have listed once. Any number of tasks may wait.
+    pub async fn synced(&self) -> Result<(), watch::error::RecvError> {
+        self.synced.clone().wait_for(|s| *s).await.map(|_| ())
     }
 }
 
@@ -77,12 +79,21 @@ pub fn start(client: &Client, shutdown: &CancellationToken) -> Caches {
         shutdown.clone(),
         trim_slice,
     );
+    let (synced_tx, synced) = watch::channel(false);
+    let (a, b) = (apps.clone(), slices.clone());
+    tokio::spawn(async move {
+        // The only waiter on the stores' readiness; everyone else waits on `synced`.
+        if a.wait_until_ready().await.is_ok() && b.wait_until_ready().await.is_ok() {
+            synced_tx.send_replace(true);
+        }
+    });
     Caches {
         apps,
         slices,
         changed,
         apps_health,
         slices_health,
+        synced,
     }
 }
 
