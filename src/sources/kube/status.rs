@@ -132,45 +132,29 @@ async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>
         write(client, ah, desired, recorder).await;
     }
     for (ah, why) in &resolution.rejected {
-        let Rejected::Conflict { key, winner } = why else {
-            let Rejected::InvalidKey { key } = why else { continue };
-            let reason = format!("app key `{key}` is not a valid /health/<app> key");
-            write(
-                client,
-                ah,
-                status(
-                    ah,
-                    key,
-                    None,
-                    reason.clone(),
-                    Tally::default(),
-                    false,
-                    Some(("InvalidKey", reason)),
-                    &now,
-                ),
-                recorder,
-            )
-            .await;
-            continue;
-        };
-        let reason =
-            format!("app key `{key}` is already claimed by {winner}, which is older; this object is not served");
-        write(
-            client,
-            ah,
-            status(
-                ah,
+        let (key, kind, reason) = match why {
+            Rejected::Conflict { key, winner } => (
                 key,
-                None,
-                reason.clone(),
-                Tally::default(),
-                false,
-                Some(("Conflict", reason)),
-                &now,
+                "Conflict",
+                format!("app key `{key}` is already claimed by {winner}, which is older; this object is not served"),
             ),
-            recorder,
-        )
-        .await;
+            Rejected::InvalidKey { key } => (
+                key,
+                "InvalidKey",
+                format!("app key `{key}` is not a valid /health/<app> key"),
+            ),
+        };
+        let desired = status(
+            ah,
+            key,
+            None,
+            reason.clone(),
+            Tally::default(),
+            false,
+            Some((kind, reason)),
+            &now,
+        );
+        write(client, ah, desired, recorder).await;
     }
 }
 
