@@ -123,6 +123,7 @@ fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
         .env("NODE_NAME", node)
         .env("POD_NAME", format!("agent-{node}"))
         .env("POD_NAMESPACE", "failover-agent")
+        .env("POD_UID", format!("uid-{node}"))
         .env("RUST_LOG", "warn,kube=error")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -216,6 +217,15 @@ async fn two_replicas_one_verdict_status_events_conflict_and_stale() {
     for ag in agents {
         assert_eq!(get(ag.health, "/readyz").await.0, 200);
     }
+    // Each node's report is owned by its agent Pod, for garbage collection.
+    let report = emu
+        .get("/apis/failover-agent.io/v1alpha1/namespaces/failover-agent/probereports/node-b")
+        .await;
+    assert_eq!(
+        report["metadata"]["ownerReferences"][0]["uid"], "uid-node-b",
+        "{report}"
+    );
+    assert_eq!(report["spec"]["apps"]["team/app1"]["127.0.0.3"], "up", "{report}");
     // Start-up judged nothing down: the leader never folds from unsynced caches.
     let events = emu.get("/apis/events.k8s.io/v1/namespaces/team/events").await;
     let early: Vec<&Value> = events["items"]

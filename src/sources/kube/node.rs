@@ -13,6 +13,7 @@ use crate::model::{ProbeResult, Target};
 use crate::policy::{EndpointState, EndpointTracker, Policy};
 use crate::probe::Job;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, PostParams};
 use kube::ResourceExt;
 use parking_lot::Mutex;
@@ -128,11 +129,14 @@ pub const REPORT_COALESCE: Duration = Duration::from_millis(100);
 
 /// Writes this node's report whenever its content changes, until `shutdown`.
 /// A failed write is retried with backoff; nothing is dropped, because each write
-/// carries the whole current state.
+/// carries the whole current state. The report is owned by `owner` (this agent's
+/// Pod), so Kubernetes garbage-collects it when the Pod is deleted and the leader
+/// then judges that node's endpoints on readiness alone.
 pub async fn write_reports(
     api: Api<ProbeReport>,
     node: String,
     pod: String,
+    owner: Option<OwnerReference>,
     probes: Arc<NodeProbes>,
     shutdown: CancellationToken,
 ) {
@@ -158,7 +162,7 @@ pub async fn write_reports(
             pod: pod.clone(),
             apps,
         };
-        match put(&api, &node, spec.clone()).await {
+        match put(&api, &node, spec.clone(), owner.clone()).await {
             Ok(()) => {
                 written = Some(spec.apps);
                 backoff = Duration::from_millis(200);
@@ -177,19 +181,39 @@ pub async fn write_reports(
     }
 }
 
-async fn put(api: &Api<ProbeReport>, name: &str, spec: ProbeReportSpec) -> kube::Result<()> {
+async fn put(
+    api: &Api<ProbeReport>,
+    name: &str,
+    spec: ProbeReportSpec,
+    owner: Option<OwnerReference>,
+) -> kube::Result<()> {
+    let owners = owner.map(|o| vec![o]);
     match api.get_opt(name).await? {
         None => {
-            api.create(&PostParams::default(), &ProbeReport::new(name, spec))
-                .await?;
+            let mut obj = ProbeReport::new(name, spec);
+            obj.metadata.owner_references = owners;
+            api.create(&PostParams::default(), &obj).await?;
         }
         Some(mut obj) => {
             obj.spec = spec;
             obj.metadata.managed_fields = None;
+            // A new agent Pod on the node takes the report over.
+            obj.metadata.owner_references = owners;
             api.replace(name, &PostParams::default(), &obj).await?;
         }
     }
     Ok(())
+}
+
+/// The owner reference to this agent's Pod, when its UID is known.
+pub fn pod_owner(pod: &str, uid: Option<&str>) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name: pod.into(),
+        uid: uid?.into(),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct Env {
     pub pod: String,
     /// `POD_NAMESPACE`: where the Lease and ProbeReports live.
     pub namespace: String,
+    /// `POD_UID` (`metadata.uid`), optional: owns this node's ProbeReport.
+    pub pod_uid: Option<String>,
     pub region: String,
     pub probe_concurrency: usize,
 }
@@ -56,6 +58,7 @@ impl Env {
             node: var("NODE_NAME")?,
             pod: var("POD_NAME")?,
             namespace: var("POD_NAMESPACE")?,
+            pod_uid: std::env::var("POD_UID").ok().filter(|u| !u.is_empty()),
             region: std::env::var("AWS_REGION").unwrap_or_else(|_| "unknown".into()),
             probe_concurrency: 512,
         })
@@ -119,6 +122,7 @@ pub async fn run(
         reports,
         env.node.clone(),
         env.pod.clone(),
+        node::pod_owner(&env.pod, env.pod_uid.as_deref()),
         probes.clone(),
         shutdown.clone(),
     ));
