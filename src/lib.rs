@@ -20,17 +20,23 @@
 //! - [`agent`]: wires the above together: `agent::run(config, listeners, shutdown)`.
 //! - [`sources`]: in-cluster mode: the `AppHealth` resource, EndpointSlices, node
 //!   probe reports, the Lease leader that folds them into `AppHealth.status`.
+//! - [`aws`]: AWS access (standard credential chain, token buckets, retries) and
+//!   the ALB target-health signal, polled by one agent per cluster.
+//! - [`route53`]: per-app Route 53 health checks and alias records: a pure `plan`
+//!   and an `apply`.
 //! - [`tls`]: the rustls crypto provider, settled once at start-up.
 //! - [`demo`]: two simulated Regions with demo pods, for a newcomer's first run.
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod model;
 pub mod policy;
 pub mod probe;
+pub mod route53;
 pub mod serve;
 pub mod sources;
 pub mod state;

@@ -50,6 +50,9 @@ pub struct Policy {
     pub min_healthy: MinHealthy,
     pub fall_count: u32,
     pub rise_count: u32,
+    /// Healthy ALB targets needed, over the app's target groups. Used only for apps
+    /// with target groups. Default one.
+    pub min_healthy_targets: MinHealthy,
 }
 
 /// The debounced state of one endpoint.
@@ -143,7 +146,8 @@ pub struct Decision {
 /// use failover_agent::model::{Health, OverrideMode};
 /// use failover_agent::policy::{evaluate, Counts, MinHealthy, Policy};
 ///
-/// let policy = Policy { min_healthy: MinHealthy::Count(2), fall_count: 3, rise_count: 2 };
+/// let policy = Policy { min_healthy: MinHealthy::Count(2), fall_count: 3, rise_count: 2,
+///                       min_healthy_targets: MinHealthy::Count(1) };
 /// let counts = Counts { total: 2, up: 1, down: 1, unknown: 0 };
 /// let d = evaluate(counts, &policy, false, OverrideMode::None);
 /// assert_eq!(d.health, Health::Unhealthy);
@@ -173,6 +177,52 @@ pub fn evaluate(counts: Counts, policy: &Policy, in_grace: bool, ovr: OverrideMo
         );
     }
     decision(Health::Unhealthy, format!("{summary}, need {need}"))
+}
+
+/// The ALB's view of an app: healthy targets out of all non-draining targets over
+/// its target groups, as last read from AWS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TargetCounts {
+    pub healthy: u32,
+    pub total: u32,
+    /// The last read failed (or some target group was never read): these are the
+    /// last known counts, kept so that an AWS outage never flips a verdict.
+    pub stale: bool,
+}
+
+/// Adds the ALB signal to the endpoint decision `d`.
+///
+/// With no ALB data (`None`: no target groups, or never read) or an override, `d`
+/// stands. Otherwise the app also needs `policy.min_healthy_targets`, and when the
+/// two views disagree the reason says so.
+///
+/// ```
+/// use failover_agent::model::{Health, OverrideMode};
+/// use failover_agent::policy::{evaluate, with_targets, Counts, MinHealthy, Policy, TargetCounts};
+///
+/// let policy = Policy { min_healthy: MinHealthy::Count(1), fall_count: 3, rise_count: 2,
+///                       min_healthy_targets: MinHealthy::Count(1) };
+/// let pods = evaluate(Counts { total: 3, up: 3, down: 0, unknown: 0 }, &policy, false, OverrideMode::None);
+/// let alb = TargetCounts { healthy: 0, total: 3, stale: false };
+/// let d = with_targets(pods, Some(alb), &policy, OverrideMode::None);
+/// assert_eq!(d.health, Health::Unhealthy);
+/// assert_eq!(d.reason, "3/3 endpoints healthy but ALB healthy targets 0/3, need 1");
+/// ```
+pub fn with_targets(d: Decision, alb: Option<TargetCounts>, policy: &Policy, ovr: OverrideMode) -> Decision {
+    let Some(alb) = alb else { return d };
+    if ovr != OverrideMode::None {
+        return d;
+    }
+    let need = policy.min_healthy_targets.required(alb.total as usize);
+    let ok = alb.healthy as usize >= need;
+    let stale = if alb.stale { " (stale)" } else { "" };
+    let view = format!("ALB healthy targets {}/{}{stale}", alb.healthy, alb.total);
+    match (d.health, ok) {
+        (Health::Healthy, true) => decision(Health::Healthy, format!("{}; {view}", d.reason)),
+        (Health::Healthy, false) => decision(Health::Unhealthy, format!("{} but {view}, need {need}", d.reason)),
+        (Health::Unhealthy, true) => decision(Health::Unhealthy, format!("{} but {view}", d.reason)),
+        (Health::Unhealthy, false) => decision(Health::Unhealthy, format!("{}; {view}, need {need}", d.reason)),
+    }
 }
 
 fn decision(health: Health, reason: String) -> Decision {

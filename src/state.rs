@@ -166,6 +166,7 @@ impl App {
             min_healthy: crate::policy::MinHealthy::Count(1),
             fall_count: 1,
             rise_count: 1,
+            min_healthy_targets: crate::policy::MinHealthy::Count(1),
         };
         App {
             public: ArcSwap::from_pointee(render(&key.name, &initial)),

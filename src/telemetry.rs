@@ -29,6 +29,8 @@ pub struct Metrics {
     /// 1 while the named source's data is stale (its watch is failing).
     pub source_stale: IntGaugeVec,
     pub public_connections_rejected: IntCounter,
+    /// AWS calls, the ALB signal, Route 53's view and the reconciler.
+    pub aws: crate::aws::AwsMetrics,
 }
 
 /// The result class of a public `/health/<app>` request: a metric label.
@@ -121,6 +123,7 @@ impl Metrics {
                 ),
                 &["source"],
             )?,
+            aws: crate::aws::AwsMetrics::register(&registry)?,
             registry,
         };
         let build = IntGaugeVec::new(

@@ -5,10 +5,13 @@
 //! Unknown keys are errors, so a typo such as `fallcount` never silently falls
 //! back to a default.
 
+mod aws;
 mod endpoint;
 mod validate;
 
 pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
+pub use aws::{valid_target_group_arn, AwsSettings};
+pub(crate) use aws::target_groups;
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
 
 use crate::model::OverrideMode;
@@ -48,7 +51,31 @@ pub struct FileConfig {
     /// Accept `POST /apps/<app>/override` from non-loopback peers. Default false.
     #[serde(default)]
     pub allow_remote_override: bool,
+    /// Unique per cluster (per Region); tags the Route 53 health checks this agent
+    /// owns. Required when any app has a `route53` block.
+    pub cluster_id: Option<String>,
+    /// This Region's public agent hostname, which Route 53's checkers call.
+    /// Required when any app has a `route53` block.
+    pub public_hostname: Option<String>,
+    #[serde(default)]
+    pub aws: FileAws,
     pub apps: Vec<FileApp>,
+}
+
+/// AWS pacing. Defaults keep the agent to a quarter of each account limit.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileAws {
+    /// Seconds between reads of each target group. Default 10.
+    pub target_health_interval_seconds: Option<f64>,
+    /// Seconds between full Route 53 reconciles. Default 60.
+    pub reconcile_interval_seconds: Option<f64>,
+    /// Seconds between reads of each owned check's status. Default 30.
+    pub check_status_interval_seconds: Option<f64>,
+    /// ELBv2 Describe calls per second. Default 2.5 (AWS allows 10 per account).
+    pub elbv2_calls_per_second: Option<f64>,
+    /// Route 53 calls per second. Default 2.5 (AWS allows about 10 per account).
+    pub route53_calls_per_second: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +91,11 @@ pub struct FileApp {
     pub probe: FileProbe,
     #[serde(default)]
     pub policy: FilePolicy,
+    /// ALB target groups whose target health is a signal of the app.
+    #[serde(default)]
+    pub target_group_arns: Vec<String>,
+    /// The app's Route 53 health check and alias record, owned by the agent.
+    pub route53: Option<crate::route53::spec::Route53Block>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +134,10 @@ pub struct FilePolicy {
     pub rise_count: Option<u32>,
     /// Start-up grace. Default: riseCount × interval + timeout.
     pub startup_grace_seconds: Option<f64>,
+    /// Healthy ALB targets needed, over the app's target groups. Default 1.
+    pub min_healthy_targets: Option<u32>,
+    /// Healthy ALB targets needed, as a percent of all (rounded up, at least one).
+    pub min_healthy_target_percent: Option<u32>,
     /// `none`, `fail` or `pass`. Default `none`.
     #[serde(rename = "override")]
     pub override_mode: Option<OverrideMode>,

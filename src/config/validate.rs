@@ -17,6 +17,7 @@ pub struct AgentConfig {
     pub admin_listen: SocketAddr,
     pub probe_concurrency: usize,
     pub allow_remote_override: bool,
+    pub aws: super::aws::AwsSettings,
     pub apps: Vec<AppConfig>,
 }
 
@@ -29,6 +30,10 @@ pub struct AppConfig {
     pub policy: Policy,
     pub startup_grace: Duration,
     pub override_mode: OverrideMode,
+    /// ALB target groups read as a third signal; empty for none.
+    pub target_groups: Vec<String>,
+    /// The app's Route 53 objects, when the agent manages them.
+    pub route53: Option<crate::route53::spec::Settings>,
 }
 
 /// How an app's endpoints are probed.
@@ -91,6 +96,8 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     if file.apps.is_empty() {
         errs.push("apps: is empty; list at least one app with a name and endpoints".into());
     }
+    let needs_owner = file.apps.iter().any(|a| a.route53.is_some());
+    let aws = super::aws::settings(file.cluster_id, file.public_hostname, &file.aws, needs_owner, &mut errs);
     let mut names = HashSet::new();
     let mut apps = Vec::with_capacity(file.apps.len());
     for (i, app) in file.apps.into_iter().enumerate() {
@@ -101,7 +108,7 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
                 app.name
             ));
         }
-        if let Some(app) = validate_app(&at, app, &mut errs) {
+        if let Some(app) = validate_app(&at, app, &file.region, &mut errs) {
             apps.push(app);
         }
     }
@@ -114,6 +121,7 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
         admin_listen,
         probe_concurrency,
         allow_remote_override: file.allow_remote_override,
+        aws,
         apps,
     })
 }
@@ -138,8 +146,10 @@ pub fn valid_app_name(name: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
 
-fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppConfig> {
+fn validate_app(at: &str, app: FileApp, region: &str, errs: &mut Vec<String>) -> Option<AppConfig> {
     let before = errs.len();
+    let target_groups = super::aws::target_groups(at, &app.target_group_arns, errs);
+    let route53 = super::aws::route53(at, app.route53.as_ref(), region, errs);
     if !valid_app_name(&app.name) {
         errs.push(format!(
             "{at}.name: `{}` is not a valid app name; use 1-63 lowercase letters, digits, `-` or `.`, starting and ending with a letter or digit",
@@ -173,6 +183,8 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
         fall_count: pol.fall_count,
         rise_count: pol.rise_count,
         startup_grace_seconds: pol.startup_grace_seconds,
+        min_healthy_targets: pol.min_healthy_targets,
+        min_healthy_target_percent: pol.min_healthy_target_percent,
     };
     let (probe, policy, grace) = probe_and_policy(at, &probe, &raw_policy, errs);
     if let MinHealthy::Count(n) = policy.min_healthy {
@@ -212,6 +224,8 @@ fn validate_app(at: &str, app: FileApp, errs: &mut Vec<String>) -> Option<AppCon
         policy,
         startup_grace: grace,
         override_mode: pol.override_mode.unwrap_or_default(),
+        target_groups,
+        route53,
     })
 }
 
@@ -242,6 +256,8 @@ pub(crate) struct RawPolicy {
     pub fall_count: Option<u32>,
     pub rise_count: Option<u32>,
     pub startup_grace_seconds: Option<f64>,
+    pub min_healthy_targets: Option<u32>,
+    pub min_healthy_target_percent: Option<u32>,
 }
 
 /// Validates the probe and policy keys of one app, with defaults. Problems go to
@@ -301,6 +317,27 @@ pub(crate) fn probe_and_policy(
         (Some(n), _) => MinHealthy::Count(n),
         (None, None) => MinHealthy::Count(1),
     };
+    let min_healthy_targets = match (pol.min_healthy_targets, pol.min_healthy_target_percent) {
+        (Some(_), Some(_)) => {
+            errs.push(format!(
+                "{at}.policy: set only one of minHealthyTargets and minHealthyTargetPercent"
+            ));
+            MinHealthy::Count(1)
+        }
+        (_, Some(pct)) if !(1..=100).contains(&pct) => {
+            errs.push(format!(
+                "{at}.policy.minHealthyTargetPercent: {pct} is out of range; use 1 to 100"
+            ));
+            MinHealthy::Count(1)
+        }
+        (_, Some(pct)) => MinHealthy::Percent(pct as u8),
+        (Some(0), _) => {
+            errs.push(format!("{at}.policy.minHealthyTargets: 0 would ignore the ALB; use 1 or more, or remove targetGroupArns"));
+            MinHealthy::Count(1)
+        }
+        (Some(n), _) => MinHealthy::Count(n),
+        (None, None) => MinHealthy::Count(1),
+    };
     let fall_count = count_field(at, "fallCount", pol.fall_count, DEFAULT_FALL, errs);
     let rise_count = count_field(at, "riseCount", pol.rise_count, DEFAULT_RISE, errs);
     let grace = pol
@@ -321,6 +358,7 @@ pub(crate) fn probe_and_policy(
         min_healthy,
         fall_count,
         rise_count,
+        min_healthy_targets,
     };
     (probe, policy, Duration::from_secs_f64(grace.clamp(0.0, 86_400.0)))
 }

@@ -8,6 +8,7 @@ fn policy(min: MinHealthy, fall: u32, rise: u32) -> Policy {
         min_healthy: min,
         fall_count: fall,
         rise_count: rise,
+        min_healthy_targets: MinHealthy::Count(1),
     }
 }
 

@@ -134,6 +134,15 @@ pub struct AppPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 86400.0))]
     pub startup_grace_seconds: Option<f64>,
+    /// Healthy ALB targets needed over the app's target groups. Default 1 when the
+    /// app has target groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub min_healthy_targets: Option<u32>,
+    /// Healthy ALB targets needed, as a percent of all targets (rounded up, at least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub min_healthy_target_percent: Option<u32>,
 }
 
 /// What the agent concluded, written by the cluster's leader on transitions.

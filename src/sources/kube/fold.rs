@@ -95,6 +95,7 @@ mod tests {
         min_healthy: MinHealthy::Count(2),
         fall_count: 3,
         rise_count: 2,
+        min_healthy_targets: MinHealthy::Count(1),
     };
 
     fn run(eps: &[Endpoint], probes: &[(&str, EndpointState)], grace: bool) -> (Decision, Tally) {

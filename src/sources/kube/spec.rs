@@ -41,6 +41,8 @@ pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Vec<String>> {
         fall_count: q.fall_count,
         rise_count: q.rise_count,
         startup_grace_seconds: q.startup_grace_seconds,
+        min_healthy_targets: q.min_healthy_targets,
+        min_healthy_target_percent: q.min_healthy_target_percent,
     };
     let (probe, policy, startup_grace) = probe_and_policy("spec", &raw_probe, &raw_policy, &mut errs);
     if spec.services.is_empty() {
@@ -80,7 +82,8 @@ mod tests {
             Policy {
                 min_healthy: MinHealthy::Count(1),
                 fall_count: 3,
-                rise_count: 2
+                rise_count: 2,
+                min_healthy_targets: MinHealthy::Count(1),
             }
         );
         assert_eq!(s.startup_grace, Duration::from_secs(5));

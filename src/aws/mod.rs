@@ -1,0 +1,52 @@
+//! AWS access, shared by the ALB signal ([`targets`]) and the Route 53
+//! reconciler ([`crate::route53`]).
+//!
+//! Credentials and endpoints come from aws-config's standard chain: environment
+//! variables, IRSA (web identity), EKS Pod Identity, then the instance role. The
+//! standard `AWS_ENDPOINT_URL` and its per-service variants
+//! (`AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2`) are
+//! honoured, which is how the tests point the agent at moto.
+
+mod bucket;
+mod call;
+mod metrics;
+pub mod targets;
+
+pub use bucket::TokenBucket;
+pub use call::{Api, Budget, CallError, Caller, Kind};
+pub use metrics::{AwsMetrics, ChangeKind};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use std::time::Duration;
+
+/// The SDK clients the agent uses.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub route53: aws_sdk_route53::Client,
+}
+
+/// Loads the SDK configuration for `region` from the standard chain.
+///
+/// The SDK's own retries are off: [`Caller`] retries instead, so that every
+/// attempt takes a token from the agent's bucket and every throttle is counted.
+pub async fn load(region: &str) -> Clients {
+    crate::tls::install_crypto_provider();
+    let cfg = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .load()
+        .await;
+    Clients {
+        elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&cfg),
+        route53: aws_sdk_route53::Client::new(&cfg),
+    }
+}

@@ -1,0 +1,123 @@
+//! Validation of the AWS keys: `clusterId`, `publicHostname`, the `aws` pacing
+//! block, and each app's `targetGroupArns` and `route53` block.
+
+use super::FileAws;
+use crate::aws::Budget;
+use crate::route53::spec::{self, Route53Block, Settings};
+use crate::route53::Owner;
+use std::time::Duration;
+
+/// Validated AWS settings of one agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AwsSettings {
+    /// Set when any app has a `route53` block.
+    pub owner: Option<Owner>,
+    pub target_health_interval: Duration,
+    pub reconcile_interval: Duration,
+    pub check_status_interval: Duration,
+    pub budget: Budget,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            owner: None,
+            target_health_interval: Duration::from_secs(10),
+            reconcile_interval: Duration::from_secs(60),
+            check_status_interval: Duration::from_secs(30),
+            budget: Budget::default(),
+        }
+    }
+}
+
+fn secs(field: &str, v: Option<f64>, default: Duration, range: (f64, f64), errs: &mut Vec<String>) -> Duration {
+    let Some(v) = v else { return default };
+    if !(range.0..=range.1).contains(&v) {
+        errs.push(format!("aws.{field}: {v} is out of range; use {} to {} (default {})", range.0, range.1, default.as_secs_f64()));
+        return default;
+    }
+    Duration::from_secs_f64(v)
+}
+
+fn rate(field: &str, v: Option<f64>, default: f64, max: f64, errs: &mut Vec<String>) -> f64 {
+    let Some(v) = v else { return default };
+    if !(v > 0.0 && v <= max) {
+        errs.push(format!("aws.{field}: {v} is out of range; use more than 0 and at most {max} (default {default}, a quarter of the account limit)"));
+        return default;
+    }
+    v
+}
+
+/// Validates the global keys. `needs_owner` is true when any app has `route53`.
+pub(super) fn settings(
+    cluster_id: Option<String>,
+    public_hostname: Option<String>,
+    a: &FileAws,
+    needs_owner: bool,
+    errs: &mut Vec<String>,
+) -> AwsSettings {
+    let d = AwsSettings::default();
+    let mut budget = Budget::default();
+    budget.elbv2_rate = rate("elbv2CallsPerSecond", a.elbv2_calls_per_second, budget.elbv2_rate, 10.0, errs);
+    budget.route53_rate = rate("route53CallsPerSecond", a.route53_calls_per_second, budget.route53_rate, 10.0, errs);
+    let owner = match (cluster_id, public_hostname) {
+        (Some(c), Some(h)) => {
+            if !super::valid_app_name(&c) {
+                errs.push(format!("clusterId: `{}` is not valid; use 1-63 lowercase letters, digits, `-` or `.`, unique per cluster, e.g. prod-eu-west-1", c.escape_debug()));
+            }
+            if !h.contains('.') || h.parse::<std::net::IpAddr>().is_ok() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+                errs.push(format!("publicHostname: `{}` is not a DNS name; use the hostname Route 53's checkers reach this Region's agents at, e.g. health.eu-west-1.example.com", h.escape_debug()));
+            }
+            Some(Owner { cluster_id: c, public_hostname: h })
+        }
+        (None, _) if needs_owner => {
+            errs.push("clusterId: is required when an app has a route53 block; set a name unique per cluster, e.g. prod-eu-west-1".into());
+            None
+        }
+        (_, None) if needs_owner => {
+            errs.push("publicHostname: is required when an app has a route53 block; set this Region's public agent hostname, e.g. health.eu-west-1.example.com".into());
+            None
+        }
+        _ => None,
+    };
+    AwsSettings {
+        owner,
+        target_health_interval: secs("targetHealthIntervalSeconds", a.target_health_interval_seconds, d.target_health_interval, (1.0, 3600.0), errs),
+        reconcile_interval: secs("reconcileIntervalSeconds", a.reconcile_interval_seconds, d.reconcile_interval, (10.0, 86_400.0), errs),
+        check_status_interval: secs("checkStatusIntervalSeconds", a.check_status_interval_seconds, d.check_status_interval, (5.0, 3600.0), errs),
+        budget,
+    }
+}
+
+/// True if `arn` looks like an ELBv2 target group ARN.
+pub fn valid_target_group_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "elasticloadbalancing"
+        && parts[5].starts_with("targetgroup/")
+}
+
+/// Validates an app's target groups.
+pub(crate) fn target_groups(at: &str, arns: &[String], errs: &mut Vec<String>) -> Vec<String> {
+    for (i, a) in arns.iter().enumerate() {
+        if !valid_target_group_arn(a) {
+            errs.push(format!("{at}.targetGroupArns[{i}]: `{}` is not a target group ARN; use arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>", a.escape_debug()));
+        }
+    }
+    let mut v = arns.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Validates an app's `route53` block (static config: `aliasTarget` required).
+pub(super) fn route53(at: &str, b: Option<&Route53Block>, region: &str, errs: &mut Vec<String>) -> Option<Settings> {
+    let b = b?;
+    let at = format!("{at}.route53");
+    if b.alias_target.is_none() {
+        errs.push(format!("{at}.aliasTarget: is required in the static config; give the ALB's dnsName and canonical hostedZoneId"));
+    }
+    spec::validate(&at, b, region, errs)
+}

@@ -1,0 +1,318 @@
+//! Carries out a [`Plan`]: checks first, then each zone's record changes in
+//! batches, then deletes of checks that no record uses any more.
+//!
+//! Every failure is kept in the [`Outcome`] (and logged and counted); nothing is
+//! dropped. A failed step is simply planned again on the next run, because
+//! [`plan`](super::plan::plan) starts from what Route 53 really holds.
+
+use super::objects::CheckConfig;
+use super::plan::{CheckRef, DesiredRecord, Plan, Step};
+use super::spec::{FailoverRole, Protocol, Routing};
+use crate::aws::{Api, CallError, Caller, ChangeKind};
+use crate::model::AppKey;
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecordSet,
+    ResourceRecordSetFailover, ResourceRecordSetRegion, RrType, Tag, TagResourceType,
+};
+use aws_sdk_route53::Client;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use tracing::instrument;
+
+/// Route 53 counts an UPSERT twice against the 1,000-record limit of one change batch.
+const BATCH_WEIGHT: usize = 1000;
+
+/// A step that failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub app: AppKey,
+    /// The step, as printed by the plan.
+    pub step: String,
+    pub error: String,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Each applied step, as printed by the plan.
+    pub applied: Vec<String>,
+    /// Each step that failed, with why. Retried on the next run.
+    pub failed: Vec<Failure>,
+    /// The health check ID of each app that has one now.
+    pub check_ids: HashMap<AppKey, String>,
+}
+
+impl Outcome {
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+    fn fail(&mut self, caller: &Caller, kind: ChangeKind, step: &Step, why: String) {
+        caller.metrics().change(kind, false);
+        tracing::error!(step = %step, error = %why, "Route 53 change failed; it will be retried");
+        self.failed.push(Failure { app: step.app().clone(), step: step.to_string(), error: why });
+    }
+    fn done(&mut self, caller: &Caller, kind: ChangeKind, step: &Step) {
+        caller.metrics().change(kind, true);
+        tracing::info!(step = %step, "Route 53 change applied");
+        self.applied.push(step.to_string());
+    }
+}
+
+/// Applies `plan`. `check_ids` of the outcome also include the checks that
+/// already existed and were kept.
+#[instrument(skip_all, fields(steps = plan.steps.len()))]
+pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
+    let mut out = Outcome::default();
+    let mut failed_apps: HashSet<AppKey> = HashSet::new();
+    for step in &plan.steps {
+        match step {
+            Step::CreateCheck { app, caller_reference, config, tags } => {
+                match create_check(r53, caller, caller_reference, config).await {
+                    Ok(id) => {
+                        out.check_ids.insert(app.clone(), id.clone());
+                        out.done(caller, ChangeKind::CreateCheck, step);
+                        // An untagged check is adopted by the next plan (its CallerReference
+                        // is ours), so a failure here is reported and retried, never lost.
+                        if let Err(e) = tag_check(r53, caller, &id, tags).await {
+                            out.fail(caller, ChangeKind::TagCheck, step, e.to_string());
+                        }
+                    }
+                    Err(e) => {
+                        failed_apps.insert(app.clone());
+                        out.fail(caller, ChangeKind::CreateCheck, step, e.to_string());
+                    }
+                }
+            }
+            Step::AdoptCheck { app, id, tags } => {
+                out.check_ids.insert(app.clone(), id.clone());
+                match tag_check(r53, caller, id, tags).await {
+                    Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
+                    Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
+                }
+            }
+            Step::UpdateCheck { app, id, version, to, .. } => {
+                out.check_ids.insert(app.clone(), id.clone());
+                match update_check(r53, caller, id, *version, to).await {
+                    Ok(()) => out.done(caller, ChangeKind::UpdateCheck, step),
+                    Err(e) => out.fail(caller, ChangeKind::UpdateCheck, step, e.to_string()),
+                }
+            }
+            _ => {}
+        }
+    }
+    for step in &plan.steps {
+        if let Step::UpsertRecord { app, check: CheckRef::Id(id), .. } = step {
+            out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
+        }
+    }
+    // Record changes, per zone, in batches.
+    let mut by_zone: BTreeMap<&str, Vec<(&Step, Change)>> = BTreeMap::new();
+    for step in &plan.steps {
+        let change = match step {
+            Step::UpsertRecord { app, record, check, before } => {
+                let id = match check {
+                    CheckRef::Id(id) => Some(id.clone()),
+                    CheckRef::NewFor(k) => out.check_ids.get(k).cloned(),
+                };
+                let Some(id) = id else {
+                    out.fail(caller, ChangeKind::UpsertRecord, step, "its health check could not be created".into());
+                    failed_apps.insert(app.clone());
+                    continue;
+                };
+                let action = if before.is_some() { ChangeAction::Upsert } else { ChangeAction::Create };
+                (&record.key.zone, change(action, desired_record(record, &id)))
+            }
+            Step::DeleteRecord { record, .. } => match &record.raw {
+                Some(raw) => (&record.key.zone, change(ChangeAction::Delete, Ok(raw.clone()))),
+                None => continue,
+            },
+            _ => continue,
+        };
+        match change.1 {
+            Ok(c) => by_zone.entry(change.0.as_str()).or_default().push((step, c)),
+            Err(e) => out.fail(caller, ChangeKind::UpsertRecord, step, e),
+        }
+    }
+    for (zone, changes) in by_zone {
+        for (step, res) in change_zone(r53, caller, zone, changes).await {
+            let kind = if matches!(step, Step::DeleteRecord { .. }) { ChangeKind::DeleteRecord } else { ChangeKind::UpsertRecord };
+            match res {
+                Ok(()) => out.done(caller, kind, step),
+                Err(e) => {
+                    if let Step::UpsertRecord { app, .. } | Step::DeleteRecord { app, .. } = step {
+                        failed_apps.insert(app.clone());
+                    }
+                    out.fail(caller, kind, step, e.to_string());
+                }
+            }
+        }
+    }
+    // Checks last: only once no record of the app can still point at them.
+    for step in &plan.steps {
+        let Step::DeleteCheck { app, id, .. } = step else { continue };
+        if failed_apps.contains(app) {
+            out.fail(caller, ChangeKind::DeleteCheck, step, "kept until the app's record change succeeds".into());
+            continue;
+        }
+        match caller.call(Api::DeleteHealthCheck, || r53.delete_health_check().health_check_id(id).send()).await {
+            Ok(_) => out.done(caller, ChangeKind::DeleteCheck, step),
+            Err(e) if e.is("NoSuchHealthCheck") => out.done(caller, ChangeKind::DeleteCheck, step),
+            Err(e) => out.fail(caller, ChangeKind::DeleteCheck, step, e.to_string()),
+        }
+    }
+    out
+}
+
+fn change(action: ChangeAction, rrs: Result<ResourceRecordSet, String>) -> Result<Change, String> {
+    Change::builder().action(action).resource_record_set(rrs?).build().map_err(|e| e.to_string())
+}
+
+/// Sends one zone's changes in batches under the record limit. A rejected batch
+/// (one bad change fails the whole batch) is split into single changes, so one
+/// conflict cannot hold back the other apps.
+async fn change_zone<'a>(
+    r53: &Client,
+    caller: &Caller,
+    zone: &str,
+    changes: Vec<(&'a Step, Change)>,
+) -> Vec<(&'a Step, Result<(), CallError>)> {
+    let mut results = Vec::new();
+    let mut batch: Vec<(&Step, Change)> = Vec::new();
+    let mut weight = 0;
+    let mut batches = Vec::new();
+    for (s, c) in changes {
+        let w = if *c.action() == ChangeAction::Upsert { 2 } else { 1 };
+        if weight + w > BATCH_WEIGHT {
+            batches.push(std::mem::take(&mut batch));
+            weight = 0;
+        }
+        weight += w;
+        batch.push((s, c));
+    }
+    batches.push(batch);
+    for batch in batches.into_iter().filter(|b| !b.is_empty()) {
+        match send(r53, caller, zone, batch.iter().map(|(_, c)| c.clone()).collect()).await {
+            Ok(()) => results.extend(batch.into_iter().map(|(s, _)| (s, Ok(())))),
+            Err(e) if batch.len() == 1 || e.kind != crate::aws::Kind::Fatal => {
+                results.extend(batch.into_iter().map(|(s, _)| (s, Err(e.clone()))))
+            }
+            Err(_) => {
+                for (s, c) in batch {
+                    let r = send(r53, caller, zone, vec![c]).await;
+                    results.push((s, r));
+                }
+            }
+        }
+    }
+    results
+}
+
+async fn send(r53: &Client, caller: &Caller, zone: &str, changes: Vec<Change>) -> Result<(), CallError> {
+    let batch = ChangeBatch::builder()
+        .comment("failover-agent")
+        .set_changes(Some(changes))
+        .build()
+        .map_err(|e| build_error(Api::ChangeResourceRecordSets, e))?;
+    caller
+        .call(Api::ChangeResourceRecordSets, || {
+            r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch.clone()).send()
+        })
+        .await
+        .map(|_| ())
+}
+
+fn desired_record(r: &DesiredRecord, check_id: &str) -> Result<ResourceRecordSet, String> {
+    let alias = AliasTarget::builder()
+        .dns_name(&r.alias.dns_name)
+        .hosted_zone_id(&r.alias.zone_id)
+        .evaluate_target_health(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let b = ResourceRecordSet::builder()
+        .name(&r.key.name)
+        .r#type(RrType::A)
+        .set_identifier(&r.key.set_identifier)
+        .alias_target(alias)
+        .health_check_id(check_id);
+    let b = match &r.routing {
+        Routing::Latency(region) => b.region(ResourceRecordSetRegion::from(region.as_str())),
+        Routing::Failover(FailoverRole::Primary) => b.failover(ResourceRecordSetFailover::Primary),
+        Routing::Failover(FailoverRole::Secondary) => b.failover(ResourceRecordSetFailover::Secondary),
+        Routing::Weighted(w) => b.weight(i64::from(*w)),
+    };
+    b.build().map_err(|e| e.to_string())
+}
+
+fn check_type(c: &CheckConfig) -> HealthCheckType {
+    HealthCheckType::from(c.type_name())
+}
+
+fn build_error(api: Api, e: impl std::fmt::Display) -> CallError {
+    CallError { api, kind: crate::aws::Kind::Fatal, code: None, message: e.to_string(), attempts: 0 }
+}
+
+/// Creates the check. If AWS says the CallerReference was used by a check that
+/// has since been deleted, a timestamped reference (same prefix, so still
+/// recognised as ours) is used instead.
+async fn create_check(r53: &Client, caller: &Caller, reference: &str, c: &CheckConfig) -> Result<String, CallError> {
+    let cfg = HealthCheckConfig::builder()
+        .r#type(check_type(c))
+        .fully_qualified_domain_name(&c.fqdn)
+        .port(i32::from(c.port))
+        .resource_path(&c.path)
+        .set_search_string(c.search_string.clone())
+        .request_interval(c.interval as i32)
+        .failure_threshold(c.failure_threshold as i32)
+        .set_enable_sni((c.protocol == Protocol::Https).then_some(true))
+        .build()
+        .map_err(|e| build_error(Api::CreateHealthCheck, e))?;
+    let mut reference = reference.to_owned();
+    for _ in 0..2 {
+        let r = caller
+            .call(Api::CreateHealthCheck, || {
+                r53.create_health_check().caller_reference(&reference).health_check_config(cfg.clone()).send()
+            })
+            .await;
+        match r {
+            Ok(o) => return o.health_check().map(|h| h.id().to_owned()).ok_or_else(|| build_error(Api::CreateHealthCheck, "no health check in the answer")),
+            Err(e) if e.is("HealthCheckAlreadyExists") => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                reference = format!("{}-{now}", &reference[..reference.len().min(20)]);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(build_error(Api::CreateHealthCheck, "CallerReference already used twice"))
+}
+
+async fn tag_check(r53: &Client, caller: &Caller, id: &str, tags: &[(String, String)]) -> Result<(), CallError> {
+    let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    caller
+        .call(Api::ChangeTagsForResource, || {
+            r53.change_tags_for_resource()
+                .resource_type(TagResourceType::Healthcheck)
+                .resource_id(id)
+                .set_add_tags(Some(tags.clone()))
+                .send()
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Updates the mutable settings in place. `version` makes it fail, rather than
+/// overwrite, if someone else changed the check since it was read.
+async fn update_check(r53: &Client, caller: &Caller, id: &str, version: i64, c: &CheckConfig) -> Result<(), CallError> {
+    caller
+        .call(Api::UpdateHealthCheck, || {
+            r53.update_health_check()
+                .health_check_id(id)
+                .health_check_version(version)
+                .fully_qualified_domain_name(&c.fqdn)
+                .port(i32::from(c.port))
+                .resource_path(&c.path)
+                .set_search_string(c.search_string.clone())
+                .failure_threshold(c.failure_threshold as i32)
+                .send()
+        })
+        .await
+        .map(|_| ())
+}

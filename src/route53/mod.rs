@@ -1,0 +1,109 @@
+//! Route 53, per app: the agent owns one health check of this Region's
+//! `/health/<app>` and the app's alias record that uses it.
+//!
+//! It reads the way external-dns does: what the apps want ([`DesiredApp`]) and
+//! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
+//! carries out. [`run`] does that continuously; the CLI does it once.
+
+mod apply;
+pub mod objects;
+pub mod plan;
+mod read;
+pub mod spec;
+pub mod status;
+
+pub use apply::{apply, Failure, Outcome};
+pub use objects::{DesiredApp, Owner};
+pub use plan::{plan, Plan};
+pub use read::read;
+
+use crate::aws::{CallError, Caller};
+use crate::model::AppKey;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Reads Route 53, plans and applies, once.
+pub async fn reconcile(
+    r53: &aws_sdk_route53::Client,
+    caller: &Caller,
+    owner: &Owner,
+    desired: &[DesiredApp],
+) -> Result<(Plan, Outcome), CallError> {
+    let actual = read(r53, caller, desired).await?;
+    let p = plan(owner, desired, &actual);
+    for c in &p.conflicts {
+        tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
+    }
+    caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
+    let out = apply(r53, caller, &p).await;
+    Ok((p, out))
+}
+
+/// What one continuous reconcile reports.
+#[derive(Debug)]
+pub struct Report {
+    /// The check ID of every app that has one.
+    pub check_ids: BTreeMap<AppKey, String>,
+    /// Failures and conflicts per app, for status.
+    pub problems: BTreeMap<AppKey, Vec<String>>,
+    pub complete: bool,
+}
+
+/// Reconciles whenever `desired` changes and at least every `every`. After a
+/// failure it retries sooner, backing off from 5 s up to `every`.
+pub async fn run(
+    r53: aws_sdk_route53::Client,
+    caller: Arc<Caller>,
+    owner: Owner,
+    mut desired: watch::Receiver<Vec<DesiredApp>>,
+    every: Duration,
+    on_report: impl Fn(Report),
+    shutdown: CancellationToken,
+) {
+    let mut retry = Duration::from_secs(5);
+    loop {
+        let want = desired.borrow_and_update().clone();
+        let wait = match reconcile(&r53, &caller, &owner, &want).await {
+            Ok((p, out)) => {
+                let mut problems: BTreeMap<AppKey, Vec<String>> = BTreeMap::new();
+                for c in &p.conflicts {
+                    problems.entry(c.app.clone()).or_default().push(c.message.clone());
+                }
+                for f in &out.failed {
+                    problems.entry(f.app.clone()).or_default().push(format!("{}: {}", f.step, f.error));
+                }
+                let complete = out.is_complete();
+                if complete {
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                    caller.metrics().route53_last_success.set(now as i64);
+                } else {
+                    caller.metrics().route53_reconciles_failed.inc();
+                }
+                on_report(Report { check_ids: out.check_ids.into_iter().collect(), problems, complete });
+                if complete {
+                    retry = Duration::from_secs(5);
+                    every
+                } else {
+                    let w = retry;
+                    retry = (retry * 2).min(every);
+                    w
+                }
+            }
+            Err(e) => {
+                caller.metrics().route53_reconciles_failed.inc();
+                tracing::error!(error = %e, "cannot read Route 53; will retry");
+                let w = retry;
+                retry = (retry * 2).min(every);
+                w
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            r = desired.changed() => if r.is_err() { return },
+        }
+    }
+}
