@@ -39,6 +39,9 @@ pub enum Command {
     },
     /// Print the AppHealth CustomResourceDefinition as YAML (kubectl apply -f -).
     Crd,
+    /// Route 53: print (`plan`) or make (`apply`) the changes to the apps' health checks and records.
+    #[command(subcommand)]
+    Route53(Route53Command),
     /// Two simulated Regions with demo pods on loopback; break one app and watch it fail over alone.
     Demo(DemoArgs),
 }
@@ -54,6 +57,21 @@ pub struct RunArgs {
     /// Admin listener, e.g. 127.0.0.1:9090. Overrides `adminListen` in the config.
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Route53Command {
+    /// Read Route 53 and print the changes that `apply` would make. Changes nothing.
+    Plan(ConfigArg),
+    /// Make the changes; exit 1 if any failed (each is printed; run again to retry).
+    Apply(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Static YAML config file.
+    #[arg(long, short, env = "FAILOVER_AGENT_CONFIG")]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Args)]

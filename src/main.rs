@@ -4,9 +4,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use failover_agent::cli::{Cli, Command, RunArgs, EXIT_CONFIG};
+use failover_agent::cli::{Cli, Command, Route53Command, RunArgs, EXIT_CONFIG};
 use failover_agent::sources::kube::{crd, run as cluster};
-use failover_agent::{agent, config, demo, telemetry, tls};
+use failover_agent::{agent, config, demo, route53, telemetry, tls};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -47,6 +47,22 @@ fn main() -> ExitCode {
                 Err(e) => usage_error(e),
             },
         },
+        Command::Route53(cmd) => {
+            let (apply, path) = match cmd {
+                Route53Command::Plan(a) => (false, a.config),
+                Route53Command::Apply(a) => (true, a.config),
+            };
+            match config::load(&path) {
+                Ok(cfg) => match runtime().map(|rt| rt.block_on(route53::cmd::run(&cfg, apply, &mut std::io::stdout()))) {
+                    Ok(Ok(true)) => ExitCode::SUCCESS,
+                    Ok(Err(e @ route53::cmd::Error::NoOwner)) => usage_error(e),
+                    Ok(Ok(false)) => ExitCode::FAILURE,
+                    Ok(Err(e)) => report(Err(e.into())),
+                    Err(e) => report(Err(e)),
+                },
+                Err(e) => usage_error(e),
+            }
+        }
         Command::Demo(args) => report(runtime().and_then(|rt| {
             rt.block_on(async {
                 let ports = demo::Ports { base: args.base_port };

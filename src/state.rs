@@ -8,11 +8,11 @@
 
 mod view;
 
-pub use view::{AppView, EndpointView, TransitionView};
+pub use view::{AppView, EndpointView, Route53View, TransitionView};
 
 use crate::config::{AppConfig, ProbeSpec};
 use crate::model::{AppKey, Health, OverrideMode, ProbeResult, Target};
-use crate::policy::{self, Counts, Decision, EndpointTracker, Policy};
+use crate::policy::{self, Counts, Decision, EndpointTracker, Policy, TargetCounts};
 use crate::telemetry::{AppMetrics, Metrics};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -101,6 +101,8 @@ pub struct App {
     pub policy: Policy,
     pub probe: Arc<ProbeSpec>,
     pub targets: Vec<Target>,
+    /// ALB target groups whose health is a signal (static config).
+    pub target_groups: Vec<String>,
     grace_until: Instant,
     config_override: OverrideMode,
     public: ArcSwap<PublicAnswer>,
@@ -119,6 +121,9 @@ struct Inner {
     runtime_override: Option<RuntimeOverride>,
     /// Counts published with a remote verdict.
     remote_counts: Counts,
+    /// The ALB's view, once read.
+    alb: Option<TargetCounts>,
+    route53: Option<Route53View>,
 }
 
 impl App {
@@ -143,6 +148,7 @@ impl App {
             policy: cfg.policy,
             probe: cfg.probe.clone(),
             targets: cfg.targets.clone(),
+            target_groups: cfg.target_groups.clone(),
             grace_until: now + cfg.startup_grace,
             config_override: cfg.override_mode,
             metrics,
@@ -155,6 +161,8 @@ impl App {
                 transitions: VecDeque::with_capacity(TRANSITIONS_KEPT),
                 runtime_override: None,
                 remote_counts: Counts::default(),
+                alb: None,
+                route53: None,
             }),
         }
     }
@@ -179,6 +187,7 @@ impl App {
                 body_contains: None,
             }),
             targets: Vec::new(),
+            target_groups: Vec::new(),
             grace_until: Instant::now(),
             config_override: OverrideMode::None,
             metrics,
@@ -191,6 +200,8 @@ impl App {
                 transitions: VecDeque::with_capacity(TRANSITIONS_KEPT),
                 runtime_override: None,
                 remote_counts: Counts::default(),
+                alb: None,
+                route53: None,
             }),
         }
     }
@@ -215,6 +226,19 @@ impl App {
         tracker.observe(result.outcome.is_success(), &self.policy);
         inner.last[idx] = Some((result, SystemTime::now()));
         self.reevaluate(&mut inner, now);
+    }
+
+    /// Sets the ALB's view of the app's targets and re-evaluates.
+    pub fn set_targets(&self, alb: Option<TargetCounts>, now: Instant) {
+        let mut inner = self.inner.lock();
+        inner.alb = alb;
+        self.reevaluate(&mut inner, now);
+    }
+
+    /// Updates what the agent knows of the app's Route 53 objects.
+    pub fn update_route53(&self, f: impl FnOnce(&mut Route53View)) {
+        let mut inner = self.inner.lock();
+        f(inner.route53.get_or_insert_with(Route53View::default));
     }
 
     /// Re-evaluates without a new observation (grace end, override expiry).
@@ -253,6 +277,7 @@ impl App {
         let ovr = self.effective_override(inner, now);
         let counts = Counts::of(inner.trackers.iter().map(|t| &t.state));
         let decision = policy::evaluate(counts, &self.policy, now < self.grace_until, ovr);
+        let decision = policy::with_targets(decision, inner.alb, &self.policy, ovr);
         self.metrics.verdict(decision.health, counts, ovr);
         self.apply(inner, decision);
     }

@@ -6,6 +6,7 @@
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
 mod apply;
+pub mod cmd;
 pub mod objects;
 pub mod plan;
 mod read;

@@ -34,6 +34,12 @@ pub struct AppView {
     pub policy: crate::policy::Policy,
     pub probe: crate::config::ProbeSpec,
     pub endpoints: Vec<EndpointView>,
+    /// The ALB's view over the app's target groups, once read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<crate::policy::TargetCounts>,
+    /// The app's Route 53 objects, when the agent manages them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route53: Option<Route53View>,
     /// Most recent last.
     pub transitions: Vec<TransitionView>,
 }
@@ -60,6 +66,18 @@ pub struct EndpointView {
     pub last_status: Option<u16>,
     pub last_latency_ms: Option<f64>,
     pub last_probe_time: Option<String>,
+}
+
+/// What the agent knows of an app's Route 53 objects.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route53View {
+    /// The ID of the app's health check, once it exists.
+    pub health_check_id: Option<String>,
+    /// Route 53's own verdict (more than 18% of its checkers pass), once read.
+    pub route53_healthy: Option<bool>,
+    /// Conflicts and failed changes of the last reconcile (retried).
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +112,8 @@ impl App {
             transitions,
             runtime_override,
             remote_counts,
+            alb,
+            route53,
         } = &*inner;
         let override_ = match runtime_override {
             Some(o) => OverrideView {
@@ -140,6 +160,8 @@ impl App {
             policy: self.policy,
             probe: (*self.probe).clone(),
             endpoints,
+            targets: *alb,
+            route53: route53.clone(),
             transitions: transitions
                 .iter()
                 .map(|t| TransitionView {

@@ -33,9 +33,11 @@ def _rr_values(r):  # what a DELETE must match; alias DNS names compare like DNS
 
 def _change_resource_record_sets(self, zoneid, change_list):
     zone = self.get_hosted_zone(zoneid)
-    rrsets = list(zone.rrsets)  # work on a copy: all changes or none
+    rrsets, errors = list(zone.rrsets), []  # work on a copy: all changes or none
     for change in change_list:
         action, rs = change["Action"], copy.deepcopy(change["ResourceRecordSet"])
+        if action not in ("CREATE", "UPSERT", "DELETE"):
+            raise InvalidActionValue(action)
         validate_domain_name(rs["Name"], code="InvalidChangeBatch")
         if not rs["Name"].rstrip(".").endswith(zone.name.rstrip(".")):
             raise DnsNameInvalidForZone(name=rs["Name"], zone_name=zone.name)
@@ -44,8 +46,6 @@ def _change_resource_record_sets(self, zoneid, change_list):
             rs["ResourceRecords"] = [x["Value"] for x in rs["ResourceRecords"]]
         new = RecordSet(rs)
         i = next((i for i, r in enumerate(rrsets) if _rr_key(r) == _rr_key(new)), None)
-        if action not in ("CREATE", "UPSERT", "DELETE"):
-            raise InvalidActionValue(action)
         fail = None
         if action == "CREATE" and i is not None:
             fail = "but it already exists"
@@ -55,15 +55,16 @@ def _change_resource_record_sets(self, zoneid, change_list):
             fail = "but the values provided do not match the current values"
         if fail:
             ident = f", set-identifier='{new.set_identifier}'" if new.set_identifier else ""
-            raise Route53ClientError("InvalidChangeBatch", (
-                f"Tried to {action.lower()} resource record set "
-                f"[name='{new.name}', type='{new.type}'{ident}] {fail}"))
-        if action == "DELETE":
+            errors.append(f"Tried to {action.lower()} resource record set "
+                          f"[name='{new.name}', type='{new.type}'{ident}] {fail}")
+        elif action == "DELETE":
             del rrsets[i]
         elif i is None:
             rrsets.append(new)
         else:
             rrsets[i] = new
+    if errors:  # AWS lists every failed change: "[msg1, msg2]"
+        raise Route53ClientError("InvalidChangeBatch", f"[{', '.join(errors)}]")
     zone.rrsets = rrsets
 
 
@@ -114,10 +115,11 @@ Route53.update_health_check = _update_health_check
 
 
 # ---- fix 4: ListHealthChecks. moto ignores Marker/MaxItems and omits
-# IsTruncated/MaxItems; paginate like AWS (default page size 100).
+# IsTruncated/MaxItems; paginate like AWS (page size 100 by default, 1000 max).
 def _list_health_checks(self):
     checks = self.backend.list_health_checks()
-    marker, max_items = self._get_param("Marker"), int(self._get_param("MaxItems") or 100)
+    marker = self._get_param("Marker")
+    max_items = min(int(self._get_param("MaxItems") or 100), 1000)  # AWS caps at 1000
     start = next((i for i, h in enumerate(checks) if h.id == marker), 0) if marker else 0
     end = start + max_items
     result = {"HealthChecks": checks[start:end], "Marker": marker or "",

@@ -171,7 +171,16 @@ def main():
     assert got["AliasTarget"]["DNSName"] == f"dualstack.{info['alb_dns']}"  # as sent
     assert rec[("fo.example.com.", "A", "primary")]["Failover"] == "PRIMARY"
     assert rec[("w.example.com.", "A", "w1")]["Weight"] == 10
-    assert error_of(change, ("CREATE", eu))[0] == "InvalidChangeBatch"
+    try:
+        change(("CREATE", eu), ("DELETE", alias("nope.example.com", "eu-west-1")))
+        raise AssertionError("CREATE of an existing record succeeded")
+    except ClientError as e:  # AWS's format: every failed change, in brackets
+        assert e.response["Error"]["Code"] == "InvalidChangeBatch"
+        assert e.response["Error"]["Message"] == (
+            "[Tried to create resource record set [name='api.example.com.', type='A', "
+            "set-identifier='eu-west-1'] but it already exists, Tried to delete resource "
+            "record set [name='nope.example.com.', type='A', set-identifier='eu-west-1'] "
+            "but it was not found]"), e.response["Error"]["Message"]
     assert error_of(change, ("DELETE", dict(eu, HealthCheckId=others[0])))[0] == \
         "InvalidChangeBatch"
     assert error_of(change, ("DELETE", alias("nope.example.com", "eu-west-1")))[0] == \

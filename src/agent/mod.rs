@@ -1,6 +1,10 @@
 //! Wires one agent together: the verdict store, the probe scheduler, the tick that
 //! ends start-up grace and expired overrides, and both listeners.
 
+mod aws;
+
+pub use aws::{desired as route53_desired, ELBV2_SOURCE};
+
 use crate::config::AgentConfig;
 use crate::probe;
 use crate::serve::{self, admin, public, Context, Limits, Readiness};
@@ -87,6 +91,7 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
         )
     };
 
+    let aws_tasks = aws::spawn(&cfg, apps.clone(), &metrics, &shutdown).await;
     let (public, admin) = serve_listeners(ctx, listeners, &shutdown);
     // Static sources are complete once loaded: ready as soon as we serve.
     ready.set_ready();
@@ -96,6 +101,9 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
     b?;
     c?;
     d?;
+    for t in aws_tasks {
+        t.await?;
+    }
     tracing::info!("agent stopped");
     Ok(())
 }

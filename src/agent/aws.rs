@@ -1,0 +1,113 @@
+//! The AWS side of a static agent, which is the leader of one: it polls its apps'
+//! target groups, reconciles their Route 53 objects, and reads Route 53's view.
+
+use crate::aws::{self, targets, Caller};
+use crate::config::AgentConfig;
+use crate::route53::{self, DesiredApp};
+use crate::state::Apps;
+use crate::telemetry::Metrics;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// The `source` label of the ALB signal in `failover_agent_source_stale`.
+pub const ELBV2_SOURCE: &str = "aws_elbv2";
+
+/// The Route 53 objects the static config asks for.
+pub fn desired(cfg: &AgentConfig) -> Vec<DesiredApp> {
+    cfg.apps
+        .iter()
+        .filter_map(|a| {
+            Some(DesiredApp {
+                key: a.key.clone(),
+                incarnation: "static".into(),
+                settings: a.route53.clone()?,
+            })
+        })
+        .collect()
+}
+
+/// Starts the AWS tasks `cfg` needs, if any. They stop at `shutdown`.
+pub async fn spawn(cfg: &AgentConfig, apps: Arc<Apps>, metrics: &Metrics, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+    let arns: BTreeSet<String> = cfg.apps.iter().flat_map(|a| a.target_groups.iter().cloned()).collect();
+    let want = desired(cfg);
+    if arns.is_empty() && cfg.aws.owner.is_none() {
+        return Vec::new();
+    }
+    let clients = aws::load(&cfg.region).await;
+    let caller = Arc::new(Caller::new(cfg.aws.budget, metrics.aws.clone()));
+    let span = tracing::Span::current();
+    let mut tasks = Vec::new();
+    if !arns.is_empty() {
+        let store = Arc::new(targets::TargetStore::default());
+        let (_tx, rx) = watch::channel(arns);
+        let (apps, m, s) = (apps.clone(), metrics.clone(), store.clone());
+        m.source_stale.with_label_values(&[ELBV2_SOURCE]).set(0);
+        let on_change = move || {
+            for app in apps.list().into_iter().filter(|a| !a.target_groups.is_empty()) {
+                let view = s.view(&app.target_groups);
+                if let Some(v) = view {
+                    m.aws.targets(&app.key, v.healthy, v.total);
+                }
+                app.set_targets(view, tokio::time::Instant::now());
+            }
+            m.source_stale.with_label_values(&[ELBV2_SOURCE]).set(i64::from(s.any_stale()));
+        };
+        let poll = targets::poll(clients.elbv2.clone(), caller.clone(), rx, cfg.aws.target_health_interval, store, on_change, shutdown.clone());
+        tasks.push(tokio::spawn(
+            async move {
+                // The sender lives as long as the poller: the static set never changes.
+                let _tx = _tx;
+                poll.await
+            }
+            .instrument(span.clone()),
+        ));
+    }
+    // With an owner, the static agent also garbage-collects what it owns and no app wants.
+    if let Some(owner) = cfg.aws.owner.clone() {
+        let (_tx, rx) = watch::channel(want);
+        let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
+        let a = apps.clone();
+        let managed: BTreeSet<_> = rx.borrow().iter().map(|d| d.key.clone()).collect();
+        let on_report = move |r: route53::Report| {
+            for app in a.list().into_iter().filter(|app| managed.contains(&app.key)) {
+                let id = r.check_ids.get(&app.key).cloned();
+                let problems = r.problems.get(&app.key).cloned().unwrap_or_default();
+                app.update_route53(|v| {
+                    v.health_check_id = id.clone();
+                    v.problems = problems;
+                });
+            }
+            ids_tx.send_if_modified(|ids| {
+                let changed = *ids != r.check_ids;
+                *ids = r.check_ids.clone();
+                changed
+            });
+        };
+        let run = route53::run(clients.route53.clone(), caller.clone(), owner, rx, cfg.aws.reconcile_interval, on_report, shutdown.clone());
+        tasks.push(tokio::spawn(
+            async move {
+                let _tx = _tx;
+                run.await
+            }
+            .instrument(span.clone()),
+        ));
+        let (a, m) = (apps.clone(), metrics.clone());
+        let on_status = move |key: &crate::model::AppKey, healthy: Option<bool>| {
+            if let Some(h) = healthy {
+                m.aws.route53_healthy(key, h);
+            }
+            if let Some(app) = a.get(&key.name) {
+                app.update_route53(|v| v.route53_healthy = healthy);
+            }
+        };
+        tasks.push(tokio::spawn(
+            route53::status::watch(clients.route53, caller, ids_rx, cfg.aws.check_status_interval, on_status, shutdown.clone())
+                .instrument(span),
+        ));
+    }
+    tasks
+}
