@@ -11,7 +11,6 @@ mod validate;
 
 pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
 pub use aws::{valid_target_group_arn, AwsSettings};
-pub(crate) use aws::target_groups;
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
 
 use crate::model::OverrideMode;

@@ -124,7 +124,12 @@ async fn records_named(r53: &Client, caller: &Caller, zone: &str, name: &str) ->
         }
         match (page.is_truncated(), page.next_record_name()) {
             (true, Some(n)) if !past && fqdn(n) == name => {
-                next = Some((n.to_owned(), page.next_record_identifier().map(str::to_owned)));
+                let token = Some((n.to_owned(), page.next_record_identifier().map(str::to_owned)));
+                // A service that ignores the identifier would hand back the same page forever.
+                if token == next {
+                    return Ok(out);
+                }
+                next = token;
             }
             _ => return Ok(out),
         }

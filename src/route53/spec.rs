@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// What the agent keeps in Route 53 for one app: a health check of this Region's
 /// `/health/<app>` and the app's alias record that uses it.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Route53Block {
     /// The hosted zone of the record, e.g. `Z0123456789ABC`.
     #[schemars(length(min = 1, max = 64))]
@@ -29,7 +29,7 @@ pub struct Route53Block {
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RoutingBlock {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyBlock>,
@@ -40,7 +40,7 @@ pub struct RoutingBlock {
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LatencyBlock {
     /// Default: this Region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +48,7 @@ pub struct LatencyBlock {
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FailoverBlock {
     pub role: FailoverRole,
 }
@@ -60,13 +61,14 @@ pub enum FailoverRole {
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WeightedBlock {
     #[schemars(range(min = 0, max = 255))]
     pub weight: u32,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AliasBlock {
     /// The ALB's DNS name.
     pub dns_name: String,
@@ -75,7 +77,7 @@ pub struct AliasBlock {
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HealthCheckBlock {
     /// 10 or 30. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,7 +108,7 @@ pub enum Protocol {
 
 /// A validated `route53` block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// The bare zone ID (no `/hostedzone/` prefix).
     pub zone_id: String,
@@ -124,7 +126,7 @@ pub struct Settings {
 
 /// A record's routing policy.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub enum Routing {
     Latency(String),
     Failover(FailoverRole),
@@ -133,7 +135,7 @@ pub enum Routing {
 
 /// An alias target, normalised for comparison: lowercase, trailing dot, no `dualstack.`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Alias {
     pub dns_name: String,
     pub zone_id: String,

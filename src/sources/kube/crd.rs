@@ -53,19 +53,17 @@ pub struct AppHealthSpec {
     /// Game-day override: `none`, `fail` or `pass`.
     #[serde(default, rename = "override")]
     pub override_mode: OverrideMode,
-    /// ALB target groups whose health is a signal (used from a later release;
-    /// otherwise discovered from TargetGroupBindings).
+    /// ALB target groups whose target health is a signal of the app. When absent,
+    /// they are discovered from the AWS Load Balancer Controller's
+    /// TargetGroupBindings for `services`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
     pub target_group_arns: Option<Vec<String>>,
-    /// Route 53 health check and alias record settings (used from a later release).
+    /// The app's Route 53 health check and alias record, kept by the leader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
-    pub route53: Option<serde_json::Value>,
+    pub route53: Option<crate::route53::spec::Route53Block>,
 }
 
-fn free_form(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true })
-}
 
 /// The probe each agent runs against the endpoints on its own node.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -171,6 +169,18 @@ pub struct AppHealthStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_endpoints: Option<u32>,
     /// When the verdict last changed (RFC 3339).
+    /// Healthy ALB targets over the app's target groups, as last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_targets: Option<u32>,
+    /// All non-draining ALB targets over the app's target groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_targets: Option<u32>,
+    /// The ID of the app's Route 53 health check, once the leader made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
+    /// Route 53's own verdict on the check (more than 18% of checkers pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route53_healthy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
     /// The `metadata.generation` this status describes.
