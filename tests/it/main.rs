@@ -1,6 +1,7 @@
 //! The integration tests: one binary (link time matters on 2 cores), one module per
 //! area. Every test runs real agents against real HTTP servers on loopback.
 
+mod alb;
 mod cli;
 mod cluster;
 mod dashboards;
