@@ -89,6 +89,19 @@ pub(super) fn settings(
     }
 }
 
+/// The in-cluster settings: `CLUSTER_ID` and `PUBLIC_HOSTNAME` (both or neither)
+/// turn on Route 53 management; pacing keeps its defaults.
+pub fn from_env(cluster_id: Option<String>, public_hostname: Option<String>) -> Result<AwsSettings, Vec<String>> {
+    let mut errs = Vec::new();
+    let both = cluster_id.is_some() || public_hostname.is_some();
+    let s = settings(cluster_id, public_hostname, &FileAws::default(), both, &mut errs);
+    if errs.is_empty() {
+        Ok(s)
+    } else {
+        Err(errs.into_iter().map(|e| e.replace("clusterId:", "CLUSTER_ID:").replace("publicHostname:", "PUBLIC_HOSTNAME:")).collect())
+    }
+}
+
 /// True if `arn` looks like an ELBv2 target group ARN.
 pub fn valid_target_group_arn(arn: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();

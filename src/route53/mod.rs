@@ -44,13 +44,16 @@ pub async fn reconcile(
 }
 
 /// What one continuous reconcile reports.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Report {
     /// The check ID of every app that has one.
     pub check_ids: BTreeMap<AppKey, String>,
     /// Failures and conflicts per app, for status.
     pub problems: BTreeMap<AppKey, Vec<String>>,
     pub complete: bool,
+    /// The incarnations of the apps this reconcile wanted: an app missing here had
+    /// its objects deleted (unless it has problems).
+    pub incarnations: std::collections::BTreeSet<String>,
 }
 
 /// Reconciles whenever `desired` changes and at least every `every`. After a
@@ -83,7 +86,8 @@ pub async fn run(
                 } else {
                     caller.metrics().route53_reconciles_failed.inc();
                 }
-                on_report(Report { check_ids: out.check_ids.into_iter().collect(), problems, complete });
+                let incarnations = want.iter().map(|d| d.incarnation.clone()).collect();
+                on_report(Report { check_ids: out.check_ids.into_iter().collect(), problems, complete, incarnations });
                 if complete {
                     retry = Duration::from_secs(5);
                     every

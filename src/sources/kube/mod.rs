@@ -1,7 +1,9 @@
 //! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
 
+pub mod aws;
 pub mod caches;
 pub mod crd;
+pub mod finalizer;
 pub mod fold;
 pub mod leader;
 pub mod node;
@@ -11,3 +13,5 @@ pub mod run;
 pub mod slices;
 pub mod spec;
 pub mod status;
+pub mod tgb;
+pub mod writer;

@@ -47,13 +47,17 @@ pub struct Env {
     pub pod_uid: Option<String>,
     pub region: String,
     pub probe_concurrency: usize,
+    /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME`: Route 53 is managed when both are set.
+    pub aws: crate::config::AwsSettings,
 }
 
 impl Env {
     /// Reads `NODE_NAME`, `POD_NAME` and `POD_NAMESPACE` (set from the downward
     /// API) and `AWS_REGION` (optional, shown on the status page).
     pub fn from_env() -> Result<Env, MissingEnv> {
-        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingEnv(name));
+        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingEnv(format!("{name} is not set")));
+        let opt = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let aws = crate::config::aws_from_env(opt("CLUSTER_ID"), opt("PUBLIC_HOSTNAME")).map_err(|e| MissingEnv(e.join("; ")))?;
         Ok(Env {
             node: var("NODE_NAME")?,
             pod: var("POD_NAME")?,
@@ -61,14 +65,15 @@ impl Env {
             pod_uid: std::env::var("POD_UID").ok().filter(|u| !u.is_empty()),
             region: std::env::var("AWS_REGION").unwrap_or_else(|_| "unknown".into()),
             probe_concurrency: 512,
+            aws,
         })
     }
 }
 
-/// A downward-API variable in-cluster mode needs is not set.
+/// A variable in-cluster mode needs is missing or wrong.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} is not set: in-cluster mode reads it from the downward API (see deploy/daemonset.yaml); for static mode pass --config FILE")]
-pub struct MissingEnv(pub &'static str);
+#[error("{0}: in-cluster mode reads NODE_NAME, POD_NAME and POD_NAMESPACE from the downward API, and optional CLUSTER_ID and PUBLIC_HOSTNAME (see deploy/daemonset.yaml); for static mode pass --config FILE")]
+pub struct MissingEnv(pub String);
 
 /// Default public listener in the cluster.
 pub const HEALTH_LISTEN: std::net::SocketAddr =
@@ -135,14 +140,14 @@ pub async fn run(
         lead_tx,
         shutdown.clone(),
     ));
-    let duties = tokio::spawn(status::run(
-        client,
-        caches.clone(),
-        env.namespace.clone(),
-        env.pod.clone(),
-        lead_rx,
-        shutdown.clone(),
-    ));
+    let duties = status::Duties {
+        namespace: env.namespace.clone(),
+        pod: env.pod.clone(),
+        region: env.region.clone(),
+        aws: env.aws.clone(),
+        metrics: metrics.clone(),
+    };
+    let duties = tokio::spawn(status::run(client, caches.clone(), duties, lead_rx, shutdown.clone()));
 
     tracing::info!(node = %env.node, pod = %env.pod, namespace = %env.namespace, "in-cluster agent starting; waiting for caches");
     let mut changed = caches.changed.clone();
@@ -217,6 +222,15 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
         };
         if let Some((decision, counts, ovr)) = verdict_of(ah) {
             app.publish(decision, counts, ovr);
+        }
+        // Every replica exports the leader's AWS results, as it serves its verdicts.
+        if let Some(s) = &ah.status {
+            if let (Some(h), Some(t)) = (s.healthy_targets, s.total_targets) {
+                metrics.aws.targets(&app_key, h, t);
+            }
+            if let Some(h) = s.route53_healthy {
+                metrics.aws.route53_healthy(&app_key, h);
+            }
         }
         next.insert(key.clone(), app);
     }

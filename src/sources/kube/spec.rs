@@ -48,6 +48,13 @@ pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Vec<String>> {
     if spec.services.is_empty() {
         errs.push("spec.services: is empty; name the Services whose endpoints make up the app".into());
     }
+    if let Some(arns) = &spec.target_group_arns {
+        for (i, a) in arns.iter().enumerate() {
+            if !crate::config::valid_target_group_arn(a) {
+                errs.push(format!("spec.targetGroupArns[{i}]: `{}` is not a target group ARN; use arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>", a.escape_debug()));
+            }
+        }
+    }
     if !errs.is_empty() {
         return Err(errs);
     }

@@ -2,21 +2,25 @@
 //! writing only when something changed, with an Event on every verdict transition,
 //! and mark objects that lose the Conflict rule.
 
+use super::aws::LeaderAws;
 use super::caches::{self, Caches};
-use super::crd::{AppHealth, AppHealthStatus, Condition};
+use super::finalizer;
 use super::fold::{fold, Tally};
 use super::report::{app_ref, ProbeReport};
-use super::resolve::{resolve, Rejected};
+use super::resolve::{app_key, resolve, Rejected};
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
-use crate::model::Health;
-use crate::policy::EndpointState;
+use super::writer::{status, write};
+use crate::config::AwsSettings;
+use crate::model::{AppKey, Health};
+use crate::policy::{with_targets, EndpointState};
+use crate::telemetry::Metrics;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::api::Api;
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,15 +33,18 @@ pub const FOLD_COALESCE: Duration = Duration::from_millis(10);
 /// A full fold also runs this often, to retry failed writes.
 pub const RESYNC: Duration = Duration::from_secs(10);
 
+/// What the leader needs besides the caches.
+pub struct Duties {
+    pub namespace: String,
+    pub pod: String,
+    pub region: String,
+    pub aws: AwsSettings,
+    pub metrics: Metrics,
+}
+
 /// Runs the leader's duties whenever this replica leads, until `shutdown`.
-pub async fn run(
-    client: Client,
-    caches: Caches,
-    namespace: String,
-    pod: String,
-    mut leading: watch::Receiver<bool>,
-    shutdown: CancellationToken,
-) {
+pub async fn run(client: Client, caches: Caches, d: Duties, mut leading: watch::Receiver<bool>, shutdown: CancellationToken) {
+    let Duties { namespace, pod, region, aws, metrics } = d;
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -71,14 +78,17 @@ pub async fn run(
         );
         let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
         let mut changed = caches.changed.clone();
-        tracing::info!("leading: folding probe reports into AppHealth status");
+        let (refold, mut aws_changed) = watch::channel(0u64);
+        let leader_aws = LeaderAws::start(client.clone(), aws.clone(), region.clone(), &metrics, Arc::new(refold), stop.clone()).await;
+        tracing::info!("leading: folding probe reports and AWS signals into AppHealth status");
         loop {
-            fold_all(&client, &caches, &reports, &recorder).await;
+            fold_all(&client, &caches, &reports, &recorder, &leader_aws, &metrics).await;
             tokio::select! {
                 _ = shutdown.cancelled() => { stop.cancel(); return; }
                 r = leading.changed() => if r.is_err() || !*leading.borrow() { stop.cancel(); break; },
                 _ = changed.changed() => {}
                 _ = reports_changed.changed() => {}
+                _ = aws_changed.changed() => {}
                 _ = tokio::time::sleep(RESYNC) => {}
             }
             tokio::time::sleep(FOLD_COALESCE).await;
@@ -101,15 +111,18 @@ fn probe_states(reports: &Store<ProbeReport>) -> HashMap<(String, IpAddr), Endpo
     m
 }
 
-async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>, recorder: &Recorder) {
+async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>, recorder: &Recorder, aws: &LeaderAws, metrics: &Metrics) {
     let resolution = resolve(caches.apps.state());
     let slices = caches.slices.state();
     let index = by_service(slices.iter().map(|s| s.as_ref()));
     let probes = probe_states(reports);
     let now = Timestamp::now().to_string();
+    let mut served_aws = Vec::with_capacity(resolution.served.len());
     for (key, ah) in &resolution.served {
         let ns = ah.namespace().unwrap_or_default();
-        let desired = match settings(&ah.spec) {
+        let akey = AppKey { namespace: ns.clone(), name: key.clone() };
+        let old = ah.status.clone().unwrap_or_default();
+        let mut desired = match settings(&ah.spec) {
             Ok(set) => {
                 let eps = endpoints_of_services(&index, &ns, &set.services);
                 let aref = app_ref(&ns, key);
@@ -121,16 +134,28 @@ async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>
                     true,
                     set.override_mode,
                 );
-                status(ah, key, Some(d.health), d.reason, tally, caches.is_stale(), None, &now)
+                let arns = aws.arns_of(ah, &set.services);
+                let alb = aws.view(&arns);
+                let d = with_targets(d, alb, &set.policy, set.override_mode);
+                let mut st = status(ah, key, Some(d.health), d.reason, tally, caches.is_stale(), None, &now);
+                aws.annotate(&mut st, &old, &akey, ah, alb, &now);
+                served_aws.push((akey, ah.as_ref(), arns));
+                st
             }
             Err(errs) => {
-                let old = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
+                let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
                 let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
-                status(ah, key, old, reason, Tally::default(), caches.is_stale(), None, &now)
+                status(ah, key, old_verdict, reason, Tally::default(), caches.is_stale(), None, &now)
             }
         };
+        if let (Some(a), Some(b)) = (&desired.healthy_targets, &desired.total_targets) {
+            metrics.aws.targets(&AppKey { namespace: ns.clone(), name: key.clone() }, *a, *b);
+        }
+        desired.health_check_id = desired.health_check_id.or(old.health_check_id);
         write(client, ah, desired, recorder).await;
     }
+    aws.update(&served_aws, metrics);
+    finalizers(client, caches, &resolution.served, aws).await;
     for (ah, why) in &resolution.rejected {
         let (key, kind, reason) = match why {
             Rejected::Conflict { key, winner } => (
@@ -158,129 +183,17 @@ async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>
     }
 }
 
-/// The status an object should have.
-#[allow(clippy::too_many_arguments)]
-fn status(
-    ah: &AppHealth,
-    key: &str,
-    verdict: Option<Health>,
-    reason: String,
-    t: Tally,
-    stale: bool,
-    conflict: Option<(&str, String)>,
-    now: &str,
-) -> AppHealthStatus {
-    let old = ah.status.clone().unwrap_or_default();
-    let since = match (old.verdict, verdict) {
-        (Some(a), Some(b)) if a == b => old.last_transition_time.clone(),
-        (_, None) => None,
-        _ => Some(now.to_string()),
-    };
-    let gen = ah.metadata.generation;
-    let cond = |type_: &str, on: bool, why: &str, message: String| {
-        let status = if on { "True" } else { "False" };
-        let prev = old.conditions.iter().find(|c| c.type_ == type_);
-        let at = match prev {
-            Some(p) if p.status == status => p.last_transition_time.clone(),
-            _ => now.to_string(),
-        };
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: why.into(),
-            message,
-            last_transition_time: at,
-            observed_generation: gen,
-        }
-    };
-    let mut conditions = Vec::new();
-    if let Some(v) = verdict {
-        let healthy = v == Health::Healthy;
-        conditions.push(cond(
-            "Healthy",
-            healthy,
-            if healthy { "Healthy" } else { "Unhealthy" },
-            reason.clone(),
-        ));
-    }
-    let (c_on, c_why, c_msg) = match &conflict {
-        Some((why, msg)) => (true, *why, msg.clone()),
-        None => (false, "Unique", String::new()),
-    };
-    conditions.push(cond("Conflict", c_on, c_why, c_msg));
-    let stale_msg = if stale {
-        "Kubernetes watch failing; verdict from last known data".to_string()
-    } else if t.unprobed > 0 {
-        format!(
-            "{} ready endpoints have no probe report from their node's agent; judged on readiness alone",
-            t.unprobed
-        )
-    } else {
-        String::new()
-    };
-    conditions.push(cond(
-        "Stale",
-        !stale_msg.is_empty(),
-        if stale_msg.is_empty() { "Fresh" } else { "Stale" },
-        stale_msg,
-    ));
-    AppHealthStatus {
-        app: Some(key.to_string()),
-        verdict,
-        reason: Some(reason),
-        total_endpoints: Some(t.total),
-        ready_endpoints: Some(t.ready),
-        probed_endpoints: Some(t.probed),
-        healthy_endpoints: Some(t.healthy),
-        healthy_targets: None,
-        total_targets: None,
-        health_check_id: None,
-        route53_healthy: None,
-        last_transition_time: since,
-        observed_generation: gen,
-        conditions,
-    }
-}
 
-/// Writes `desired` if it differs from the object's status, with an Event when the
-/// verdict changes. A failed write is logged and retried on the next fold.
-async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, recorder: &Recorder) {
-    let old = ah.status.clone().unwrap_or_default();
-    if old == desired {
-        return;
-    }
-    let ns = ah.namespace().unwrap_or_default();
-    let api = Api::<AppHealth>::namespaced(client.clone(), &ns);
-    // A merge patch replaces lists and sets absent fields to null.
-    let patch = serde_json::json!({ "status": {
-        "app": desired.app, "verdict": desired.verdict, "reason": desired.reason,
-        "totalEndpoints": desired.total_endpoints, "readyEndpoints": desired.ready_endpoints,
-        "probedEndpoints": desired.probed_endpoints, "healthyEndpoints": desired.healthy_endpoints,
-        "lastTransitionTime": desired.last_transition_time, "observedGeneration": desired.observed_generation,
-        "conditions": desired.conditions,
-    }});
-    if let Err(e) = api
-        .patch_status(&ah.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        tracing::warn!(namespace = %ns, name = %ah.name_any(), error = %e, "writing AppHealth status failed; will retry");
-        return;
-    }
-    if old.verdict != desired.verdict {
-        if let Some(v) = desired.verdict {
-            let (type_, reason) = match v {
-                Health::Healthy => (EventType::Normal, "Healthy"),
-                Health::Unhealthy => (EventType::Warning, "Unhealthy"),
-            };
-            let ev = Event {
-                type_,
-                reason: reason.into(),
-                note: desired.reason.clone().map(|r| r.chars().take(1000).collect()),
-                action: "Verdict".into(),
-                secondary: None,
-            };
-            if let Err(e) = recorder.publish(&ev, &ah.object_ref(&())).await {
-                tracing::warn!(namespace = %ns, name = %ah.name_any(), error = %e, "publishing the verdict Event failed");
+/// Adds or removes the Route 53 finalizer where [`finalizer::decide`] says so.
+async fn finalizers(client: &Client, caches: &Caches, served: &std::collections::BTreeMap<String, Arc<super::crd::AppHealth>>, aws: &LeaderAws) {
+    let last = aws.last_report();
+    for ah in caches.apps.state() {
+        let key = app_key(&ah);
+        let akey = AppKey { namespace: ah.namespace().unwrap_or_default(), name: key.clone() };
+        let is_served = served.get(&key).is_some_and(|s| s.uid() == ah.uid());
+        if let Some(action) = finalizer::decide(&ah, &akey, is_served, aws.manages_route53(), last.as_ref()) {
+            if let Err(e) = finalizer::apply(client, &ah, action).await {
+                tracing::warn!(namespace = %akey.namespace, name = %ah.name_any(), error = %e, "updating the finalizer failed; will retry");
             }
         }
     }

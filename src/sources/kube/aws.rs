@@ -1,0 +1,245 @@
+//! The leader's AWS duties in the cluster: poll the target groups of the served
+//! apps, keep their Route 53 objects, and read Route 53's view of the checks.
+//! Results reach every replica the way probe results do: the leader folds them
+//! into `AppHealth.status`, which every replica serves.
+//!
+//! One [`LeaderAws`] lives for one term of leadership; its tasks stop with it.
+
+use super::crd::{AppHealth, AppHealthStatus, Condition};
+use super::tgb::{self, Bindings};
+use crate::aws::{self, targets, Caller};
+use crate::config::AwsSettings;
+use crate::model::AppKey;
+use crate::policy::TargetCounts;
+use crate::route53::{self, spec, DesiredApp, Report};
+use crate::telemetry::Metrics;
+use kube::{Client, ResourceExt};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Route 53 results of this term.
+#[derive(Debug, Default)]
+pub struct Route53State {
+    /// The last reconcile's report; `None` until the first one of this term.
+    pub last: Option<Report>,
+    /// Route 53's own view, by app.
+    pub healthy: BTreeMap<AppKey, bool>,
+    /// Route 53 blocks that failed validation, by app.
+    pub invalid: BTreeMap<AppKey, String>,
+}
+
+/// The leader's AWS state for one term.
+pub struct LeaderAws {
+    pub targets: Arc<targets::TargetStore>,
+    pub route53: Arc<Mutex<Route53State>>,
+    bindings: Arc<Mutex<Bindings>>,
+    arns: watch::Sender<BTreeSet<String>>,
+    desired: Mutex<Option<watch::Sender<Vec<DesiredApp>>>>,
+    clients: aws::Clients,
+    caller: Arc<Caller>,
+    settings: AwsSettings,
+    region: String,
+    refold: Arc<watch::Sender<u64>>,
+    stop: CancellationToken,
+}
+
+impl LeaderAws {
+    /// Starts the target poller and the TargetGroupBinding lister. The Route 53
+    /// reconciler starts on the first [`LeaderAws::update`], so it never plans
+    /// from an app list that is not loaded yet. `refold` is bumped on new results.
+    pub async fn start(
+        client: Client,
+        settings: AwsSettings,
+        region: String,
+        metrics: &Metrics,
+        refold: Arc<watch::Sender<u64>>,
+        stop: CancellationToken,
+    ) -> LeaderAws {
+        let clients = aws::load(&region).await;
+        let caller = Arc::new(Caller::new(settings.budget, metrics.aws.clone()));
+        let store = Arc::new(targets::TargetStore::default());
+        let (arns, rx) = watch::channel(BTreeSet::new());
+        let (s, r, m) = (store.clone(), refold.clone(), metrics.clone());
+        let on_change = move || {
+            m.source_stale.with_label_values(&[crate::agent::ELBV2_SOURCE]).set(i64::from(s.any_stale()));
+            r.send_modify(|g| *g += 1);
+        };
+        tokio::spawn(targets::poll(clients.elbv2.clone(), caller.clone(), rx, settings.target_health_interval, store.clone(), on_change, stop.clone()));
+        let bindings = Arc::new(Mutex::new(Bindings::new()));
+        let (b, r, st) = (bindings.clone(), refold.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                match tgb::list(&client).await {
+                    Ok(found) => {
+                        let changed = *b.lock() != found;
+                        *b.lock() = found;
+                        if changed {
+                            r.send_modify(|g| *g += 1);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot list TargetGroupBindings; keeping the last list"),
+                }
+                tokio::select! {
+                    _ = st.cancelled() => return,
+                    _ = tokio::time::sleep(tgb::REFRESH) => {}
+                }
+            }
+        });
+        LeaderAws {
+            targets: store,
+            route53: Arc::default(),
+            bindings,
+            arns,
+            desired: Mutex::new(None),
+            clients,
+            caller,
+            settings,
+            region,
+            refold,
+            stop,
+        }
+    }
+
+    /// The target groups of an app.
+    pub fn arns_of(&self, ah: &AppHealth, services: &[String]) -> Vec<String> {
+        tgb::of_app(ah.spec.target_group_arns.as_ref(), &ah.namespace().unwrap_or_default(), services, &self.bindings.lock())
+    }
+
+    /// The ALB view of an app with target groups `arns` (`None` without any).
+    pub fn view(&self, arns: &[String]) -> Option<TargetCounts> {
+        if arns.is_empty() {
+            return None;
+        }
+        self.targets.view(arns)
+    }
+
+    /// Sets what to poll and what Route 53 should hold, from every served app
+    /// (key, object, target groups). Only call it with synced caches.
+    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], metrics: &Metrics) {
+        let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a)| a.iter().cloned()).collect();
+        self.arns.send_if_modified(|cur| {
+            let changed = *cur != arns;
+            *cur = arns;
+            changed
+        });
+        let Some(owner) = self.settings.owner.clone() else { return };
+        let mut invalid = BTreeMap::new();
+        let mut want = Vec::new();
+        for (key, ah, _) in served {
+            let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else { continue };
+            let mut errs = Vec::new();
+            match spec::validate("spec.route53", block, &self.region, &mut errs) {
+                Some(settings) => want.push(DesiredApp { key: key.clone(), incarnation: ah.uid().unwrap_or_default(), settings }),
+                None => {
+                    // An invalid block keeps what exists: it is neither wanted nor collected.
+                    invalid.insert(key.clone(), errs.join("; "));
+                }
+            }
+        }
+        self.route53.lock().invalid = invalid;
+        let mut slot = self.desired.lock();
+        match &*slot {
+            Some(tx) => {
+                tx.send_if_modified(|cur| {
+                    let changed = *cur != want;
+                    *cur = want;
+                    changed
+                });
+            }
+            None => *slot = Some(self.start_route53(owner, want, metrics)),
+        }
+    }
+
+    fn start_route53(&self, owner: route53::Owner, want: Vec<DesiredApp>, metrics: &Metrics) -> watch::Sender<Vec<DesiredApp>> {
+        let (tx, rx) = watch::channel(want);
+        let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
+        let (state, refold) = (self.route53.clone(), self.refold.clone());
+        let on_report = move |r: Report| {
+            ids_tx.send_if_modified(|ids| {
+                let changed = *ids != r.check_ids;
+                ids.clone_from(&r.check_ids);
+                changed
+            });
+            state.lock().last = Some(r);
+            refold.send_modify(|g| *g += 1);
+        };
+        tokio::spawn(route53::run(self.clients.route53.clone(), self.caller.clone(), owner, rx, self.settings.reconcile_interval, on_report, self.stop.clone()));
+        let (state, refold, m) = (self.route53.clone(), self.refold.clone(), metrics.clone());
+        let on_status = move |key: &AppKey, healthy: Option<bool>| {
+            let Some(h) = healthy else { return };
+            m.aws.route53_healthy(key, h);
+            if state.lock().healthy.insert(key.clone(), h) != Some(h) {
+                refold.send_modify(|g| *g += 1);
+            }
+        };
+        tokio::spawn(route53::status::watch(self.clients.route53.clone(), self.caller.clone(), ids_rx, self.settings.check_status_interval, on_status, self.stop.clone()));
+        tx
+    }
+
+    /// Adds the ALB counts and the Route 53 state of `key` to `st`.
+    pub fn annotate(&self, st: &mut AppHealthStatus, old: &AppHealthStatus, key: &AppKey, ah: &AppHealth, alb: Option<TargetCounts>, now: &str) {
+        st.healthy_targets = alb.map(|a| a.healthy);
+        st.total_targets = alb.map(|a| a.total);
+        if alb.is_some_and(|a| a.stale) {
+            if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == "Stale") {
+                let msg = "ALB target health unavailable (AWS errors or throttling); last known counts kept";
+                if c.status != "True" {
+                    c.status = "True".into();
+                    c.reason = "Stale".into();
+                    c.last_transition_time = now.into();
+                }
+                c.message = if c.message.is_empty() { msg.into() } else { format!("{}; {msg}", c.message) };
+            }
+        }
+        if ah.spec.route53.is_none() {
+            return;
+        }
+        let r = self.route53.lock();
+        let (on, why, msg) = if self.settings.owner.is_none() {
+            ("False", "NotConfigured", "Route 53 is not managed in this cluster: set CLUSTER_ID and PUBLIC_HOSTNAME on the DaemonSet".to_string())
+        } else if let Some(e) = r.invalid.get(key) {
+            ("False", "InvalidSpec", e.clone())
+        } else {
+            match &r.last {
+                None => ("Unknown", "Pending", "waiting for the first reconcile".to_string()),
+                Some(rep) => match rep.problems.get(key) {
+                    Some(p) => ("False", "Error", p.join("; ")),
+                    None if rep.check_ids.contains_key(key) => ("True", "Synced", String::new()),
+                    None => ("Unknown", "Pending", "waiting for the next reconcile".to_string()),
+                },
+            }
+        };
+        st.health_check_id = r.last.as_ref().and_then(|rep| rep.check_ids.get(key).cloned()).or_else(|| old.health_check_id.clone());
+        st.route53_healthy = r.healthy.get(key).copied().or(old.route53_healthy);
+        let at = match old.conditions.iter().find(|c| c.type_ == "Route53Synced") {
+            Some(p) if p.status == on => p.last_transition_time.clone(),
+            _ => now.to_string(),
+        };
+        st.conditions.push(Condition {
+            type_: "Route53Synced".into(),
+            status: on.into(),
+            reason: why.into(),
+            message: msg,
+            last_transition_time: at,
+            observed_generation: ah.metadata.generation,
+        });
+    }
+
+    /// True when Route 53 is managed (a cluster ID and public hostname are set).
+    pub fn manages_route53(&self) -> bool {
+        self.settings.owner.is_some()
+    }
+
+    /// The last reconcile's report, if any this term.
+    pub fn last_report(&self) -> Option<Report> {
+        self.route53.lock().last.as_ref().map(|r| Report {
+            check_ids: r.check_ids.clone(),
+            problems: r.problems.clone(),
+            complete: r.complete,
+            incarnations: r.incarnations.clone(),
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! What the leader writes: the status an `AppHealth` should have, and the patch
+//! (plus an Event on a verdict change) that writes it when it differs.
+
+use super::crd::{AppHealth, AppHealthStatus, Condition};
+use super::fold::Tally;
+use crate::model::Health;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+
+/// The status an object should have.
+#[allow(clippy::too_many_arguments)]
+pub fn status(
+    ah: &AppHealth,
+    key: &str,
+    verdict: Option<Health>,
+    reason: String,
+    t: Tally,
+    stale: bool,
+    conflict: Option<(&str, String)>,
+    now: &str,
+) -> AppHealthStatus {
+    let old = ah.status.clone().unwrap_or_default();
+    let since = match (old.verdict, verdict) {
+        (Some(a), Some(b)) if a == b => old.last_transition_time.clone(),
+        (_, None) => None,
+        _ => Some(now.to_string()),
+    };
+    let gen = ah.metadata.generation;
+    let cond = |type_: &str, on: bool, why: &str, message: String| {
+        let status = if on { "True" } else { "False" };
+        let prev = old.conditions.iter().find(|c| c.type_ == type_);
+        let at = match prev {
+            Some(p) if p.status == status => p.last_transition_time.clone(),
+            _ => now.to_string(),
+        };
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: why.into(),
+            message,
+            last_transition_time: at,
+            observed_generation: gen,
+        }
+    };
+    let mut conditions = Vec::new();
+    if let Some(v) = verdict {
+        let healthy = v == Health::Healthy;
+        conditions.push(cond(
+            "Healthy",
+            healthy,
+            if healthy { "Healthy" } else { "Unhealthy" },
+            reason.clone(),
+        ));
+    }
+    let (c_on, c_why, c_msg) = match &conflict {
+        Some((why, msg)) => (true, *why, msg.clone()),
+        None => (false, "Unique", String::new()),
+    };
+    conditions.push(cond("Conflict", c_on, c_why, c_msg));
+    let stale_msg = if stale {
+        "Kubernetes watch failing; verdict from last known data".to_string()
+    } else if t.unprobed > 0 {
+        format!(
+            "{} ready endpoints have no probe report from their node's agent; judged on readiness alone",
+            t.unprobed
+        )
+    } else {
+        String::new()
+    };
+    conditions.push(cond(
+        "Stale",
+        !stale_msg.is_empty(),
+        if stale_msg.is_empty() { "Fresh" } else { "Stale" },
+        stale_msg,
+    ));
+    AppHealthStatus {
+        app: Some(key.to_string()),
+        verdict,
+        reason: Some(reason),
+        total_endpoints: Some(t.total),
+        ready_endpoints: Some(t.ready),
+        probed_endpoints: Some(t.probed),
+        healthy_endpoints: Some(t.healthy),
+        healthy_targets: None,
+        total_targets: None,
+        health_check_id: None,
+        route53_healthy: None,
+        last_transition_time: since,
+        observed_generation: gen,
+        conditions,
+    }
+}
+
+/// Writes `desired` if it differs from the object's status, with an Event when the
+/// verdict changes. A failed write is logged and retried on the next fold.
+pub async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, recorder: &Recorder) {
+    let old = ah.status.clone().unwrap_or_default();
+    if old == desired {
+        return;
+    }
+    let ns = ah.namespace().unwrap_or_default();
+    let api = Api::<AppHealth>::namespaced(client.clone(), &ns);
+    // A merge patch replaces lists and sets absent fields to null.
+    let patch = serde_json::json!({ "status": {
+        "app": desired.app, "verdict": desired.verdict, "reason": desired.reason,
+        "totalEndpoints": desired.total_endpoints, "readyEndpoints": desired.ready_endpoints,
+        "probedEndpoints": desired.probed_endpoints, "healthyEndpoints": desired.healthy_endpoints,
+        "lastTransitionTime": desired.last_transition_time, "observedGeneration": desired.observed_generation,
+        "conditions": desired.conditions,
+        "healthyTargets": desired.healthy_targets, "totalTargets": desired.total_targets,
+        "healthCheckId": desired.health_check_id, "route53Healthy": desired.route53_healthy,
+    }});
+    if let Err(e) = api
+        .patch_status(&ah.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(namespace = %ns, name = %ah.name_any(), error = %e, "writing AppHealth status failed; will retry");
+        return;
+    }
+    if old.verdict != desired.verdict {
+        if let Some(v) = desired.verdict {
+            let (type_, reason) = match v {
+                Health::Healthy => (EventType::Normal, "Healthy"),
+                Health::Unhealthy => (EventType::Warning, "Unhealthy"),
+            };
+            let ev = Event {
+                type_,
+                reason: reason.into(),
+                note: desired.reason.clone().map(|r| r.chars().take(1000).collect()),
+                action: "Verdict".into(),
+                secondary: None,
+            };
+            if let Err(e) = recorder.publish(&ev, &ah.object_ref(&())).await {
+                tracing::warn!(namespace = %ns, name = %ah.name_any(), error = %e, "publishing the verdict Event failed");
+            }
+        }
+    }
+}
