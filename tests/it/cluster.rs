@@ -16,13 +16,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
 
 /// The emulator process; killed on drop.
-struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Emulator {
-    fn start() -> Emulator {
+    pub(crate) fn start() -> Emulator {
         let mut child = Command::new("python3")
             .args(["tests/k8s/emulator.py", "--port", "0", "--exit-on-stdin-eof"])
             .stdin(Stdio::piped())
@@ -44,7 +44,7 @@ impl Emulator {
         }
     }
 
-    fn kubeconfig(&self) -> tempfile::NamedTempFile {
+    pub(crate) fn kubeconfig(&self) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         write!(
             f,
@@ -55,7 +55,7 @@ impl Emulator {
         f
     }
 
-    async fn send(&self, method: &str, path: &str, ctype: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn send(&self, method: &str, path: &str, ctype: &str, body: &Value) -> (u16, Value) {
         let body = body.to_string();
         let req = format!("{method} {path} HTTP/1.1\r\nHost: e\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
@@ -66,12 +66,12 @@ impl Emulator {
         (code, serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 
-    async fn create(&self, path: &str, obj: Value) {
+    pub(crate) async fn create(&self, path: &str, obj: Value) {
         let (code, body) = self.send("POST", path, "application/json", &obj).await;
         assert!((200..300).contains(&code), "create {path}: {code} {body}");
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         self.send("GET", path, "application/json", &Value::Null).await.1
     }
 
@@ -89,10 +89,10 @@ impl Drop for Emulator {
 }
 
 /// An agent process on one "node".
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
-    health: SocketAddr,
-    admin: SocketAddr,
+    pub(crate) health: SocketAddr,
+    pub(crate) admin: SocketAddr,
 }
 
 impl Drop for Agent {
@@ -110,6 +110,11 @@ fn free_addr() -> SocketAddr {
 }
 
 fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
+    agent_with(kubeconfig, node, &[])
+}
+
+/// An agent process on `node` with extra environment variables.
+pub(crate) fn agent_with(kubeconfig: &std::path::Path, node: &str, env: &[(&str, String)]) -> Agent {
     let (health, admin) = (free_addr(), free_addr());
     let child = Command::new(BIN)
         .args([
@@ -125,6 +130,7 @@ fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
         .env("POD_NAMESPACE", "failover-agent")
         .env("POD_UID", format!("uid-{node}"))
         .env("RUST_LOG", "warn,kube=error")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -132,7 +138,7 @@ fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
     Agent { child, health, admin }
 }
 
-fn app_health(ns: &str, name: &str, app: Option<&str>, services: &[&str], min: u32) -> Value {
+pub(crate) fn app_health(ns: &str, name: &str, app: Option<&str>, services: &[&str], min: u32) -> Value {
     let mut spec = json!({
         "services": services,
         "probe": { "path": "/healthz", "intervalSeconds": 0.5, "timeoutSeconds": 0.25 },
@@ -144,7 +150,7 @@ fn app_health(ns: &str, name: &str, app: Option<&str>, services: &[&str], min: u
     json!({ "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth", "metadata": { "name": name, "namespace": ns }, "spec": spec })
 }
 
-fn slice(ns: &str, name: &str, service: &str, port: u16, eps: &[(&str, &str, bool)]) -> Value {
+pub(crate) fn slice(ns: &str, name: &str, service: &str, port: u16, eps: &[(&str, &str, bool)]) -> Value {
     let endpoints: Vec<Value> = eps
         .iter()
         .map(|(ip, node, ready)| json!({ "addresses": [ip], "nodeName": node, "conditions": { "ready": ready } }))

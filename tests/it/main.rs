@@ -4,6 +4,7 @@
 mod alb;
 mod cli;
 mod cluster;
+mod cluster_aws;
 mod dashboards;
 mod demo;
 mod failover;
