@@ -140,3 +140,28 @@ pub async fn poll(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{Api, Kind};
+
+    #[test]
+    fn a_failed_read_keeps_the_last_counts_and_marks_them_stale() {
+        let s = TargetStore::default();
+        let (a, b) = ("tg-a".to_string(), "tg-b".to_string());
+        assert_eq!(s.view(std::slice::from_ref(&a)), None, "never read: no ALB signal");
+        assert!(s.update(&a, Ok(GroupHealth { healthy: 2, total: 3 })));
+        assert_eq!(s.view(std::slice::from_ref(&a)), Some(TargetCounts { healthy: 2, total: 3, stale: false }));
+        let err = CallError { api: Api::DescribeTargetHealth, kind: Kind::Throttled, code: Some("Throttling".into()), message: String::new(), attempts: 5 };
+        assert!(s.update(&a, Err(&err)));
+        assert_eq!(s.view(std::slice::from_ref(&a)), Some(TargetCounts { healthy: 2, total: 3, stale: true }));
+        assert!(!s.update(&a, Err(&err)), "nothing new to report");
+        assert!(s.update(&a, Ok(GroupHealth { healthy: 3, total: 3 })));
+        assert!(!s.any_stale());
+        // Summed over groups; a group not read yet makes the sum stale.
+        assert_eq!(s.view(&[a.clone(), b.clone()]), Some(TargetCounts { healthy: 3, total: 3, stale: true }));
+        s.update(&b, Ok(GroupHealth { healthy: 0, total: 2 }));
+        assert_eq!(s.view(&[a, b]), Some(TargetCounts { healthy: 3, total: 5, stale: false }));
+    }
+}
