@@ -143,3 +143,54 @@ fn load_names_the_missing_file() {
         .to_string();
     assert!(e.contains("/nonexistent/agent.yaml"), "{e}");
 }
+
+#[test]
+fn the_aws_example_parses_with_its_route53_block() {
+    let cfg = parse(include_str!("../../deploy/examples/static-aws.yaml")).unwrap();
+    let owner = cfg.aws.owner.as_ref().unwrap();
+    assert_eq!((owner.cluster_id.as_str(), owner.public_hostname.as_str()), ("prod-eu-west-1", "health.eu-west-1.example.com"));
+    let app = &cfg.apps[0];
+    assert_eq!(app.target_groups.len(), 1);
+    let r = app.route53.as_ref().unwrap();
+    assert_eq!(r.record_name, "app1.example.com.");
+    assert_eq!(r.routing, crate::route53::spec::Routing::Latency("eu-west-1".into()));
+    assert_eq!((r.interval, r.failure_threshold, r.port), (10, 3, 80));
+    assert_eq!(app.policy.min_healthy_targets, MinHealthy::Count(1));
+}
+
+#[test]
+fn bad_aws_keys_name_the_field_and_the_fix() {
+    let e = errors(
+        r#"
+region: eu-west-1
+aws: { elbv2CallsPerSecond: 50 }
+apps:
+  - name: a
+    endpoints: ["tcp://127.0.0.1:1"]
+    targetGroupArns: ["tg-1"]
+    policy: { minHealthyTargets: 1, minHealthyTargetPercent: 50 }
+    route53:
+      hostedZoneId: "/hostedzone/Z 1"
+      recordName: "bad name"
+      routing: { latency: {}, weighted: { weight: 1 } }
+      healthCheck: { intervalSeconds: 15, failureThreshold: 11 }
+"#,
+    );
+    for want in [
+        "aws.elbv2CallsPerSecond: 50 is out of range",
+        "clusterId: is required when an app has a route53 block",
+        "apps[0].targetGroupArns[0]: `tg-1` is not a target group ARN",
+        "apps[0].policy: set only one of minHealthyTargets and minHealthyTargetPercent",
+        "apps[0].route53.aliasTarget: is required in the static config",
+        "apps[0].route53.hostedZoneId: `/hostedzone/Z 1` is not a hosted zone ID",
+        "apps[0].route53.recordName: `bad name` is not a DNS name",
+        "apps[0].route53.routing: set exactly one of",
+        "apps[0].route53.healthCheck.intervalSeconds: 15 is not allowed; Route 53 checks every 10 or 30 seconds",
+        "apps[0].route53.healthCheck.failureThreshold: 11 is out of range; use 1 to 10",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    // Unknown keys inside the block are errors too.
+    let e = errors("region: r\nclusterId: c\npublicHostname: h.example.com\napps:\n  - name: a\n    endpoints: [\"tcp://127.0.0.1:1\"]\n    route53: { hostedZoneId: Z1, recordName: a.example.com, routing: { latency: {} }, ttl: 60 }\n");
+    assert!(e.contains("unknown field `ttl`"), "{e}");
+}

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from urllib.parse import parse_qs
@@ -38,6 +39,8 @@ CHECK_STATUS: dict = {}  # health check id -> number of failing checkers
 THROTTLE: dict = {}  # operation -> [remaining, error code]
 OUTAGE = False
 STATS: Counter = Counter()  # operation -> requests seen, plus "throttled"
+CALLS: dict = {}  # operation -> monotonic times of its requests since stats_reset
+BUCKETS: dict = {}  # operation -> AccountBucket (aws_bucket command)
 CONTROL_HEADER = "X-Moto-Control"  # marks create_alb's own calls: not counted/failed
 
 # ---- patch 1: ELBv2 target health. moto reports every registered IP target
@@ -86,7 +89,7 @@ def _get_health_check_status(self):
 Route53.get_health_check_status = _get_health_check_status
 
 
-# ---- middleware: operation names, stats, throttling, outage
+# ---- middleware: operation names, stats, throttling, account buckets, outage
 R53_OPS = [(m, re.compile(rx), op) for m, rx, op in [  # paths after /2013-04-01
     ("POST", r"/hostedzone", "CreateHostedZone"),
     ("GET", r"/hostedzone", "ListHostedZones"),
@@ -155,8 +158,45 @@ def error_response(start_response, service, status, code, err_type):
     return [body]
 
 
+class AccountBucket:
+    """AWS's account-wide token bucket for one operation: `burst` tokens, refilled
+    at `rate`/s, while the rest of the account takes `others`/s continuously."""
+
+    def __init__(self, burst, rate, others):
+        self.burst, self.rate, self.others = float(burst), float(rate), float(others)
+        if not (self.burst >= 1 and self.rate > 0 and self.others >= 0):
+            raise ValueError("need burst >= 1, rate > 0, others >= 0")
+        self.tokens, self.at = self.burst, time.monotonic()  # starts full
+
+    def take(self):
+        """Takes a token for one request; False if there is none (throttled)."""
+        now = time.monotonic()
+        net = (now - self.at) * (self.rate - self.others)
+        self.tokens, self.at = min(self.burst, max(0.0, self.tokens + net)), now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def rate_of(times):
+    """The rate command's reply for sorted request times."""
+    def most_within(window):  # max requests in any `window` seconds
+        best = first = 0
+        for last, t in enumerate(times):
+            while t - times[first] >= window:
+                first += 1
+            best = max(best, last - first + 1)
+        return best
+    span = times[-1] - times[0] if times else 0.0
+    return {"calls": len(times), "seconds": round(span, 3),
+            "per_second": round(len(times) / span, 3) if span else 0.0,
+            "max_in_any_1s": most_within(1.0), "max_in_any_10s": most_within(10.0)}
+
+
 def middleware(app):
-    """Count every AWS request; fail it if an outage or a throttle is armed."""
+    """Count every AWS request; fail it if an outage, a throttle or an empty
+    account bucket says so."""
     def wrapped(environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/moto-api") or \
                 environ.get("HTTP_" + CONTROL_HEADER.upper().replace("-", "_")):
@@ -164,13 +204,17 @@ def middleware(app):
         service, op = classify(environ)
         with LOCK:
             STATS[op] += 1
-            pending = THROTTLE.get(op)
+            CALLS.setdefault(op, []).append(time.monotonic())
+            pending, bucket = THROTTLE.get(op), BUCKETS.get(op)
             if OUTAGE:
                 return error_response(start_response, service, 503, "ServiceUnavailable", "Receiver")
             if pending and pending[0] > 0:
                 pending[0] -= 1
                 STATS["throttled"] += 1
                 return error_response(start_response, service, 400, pending[1], "Sender")
+            if bucket and not bucket.take():
+                STATS["throttled"] += 1
+                return error_response(start_response, service, 400, "Throttling", "Sender")
         return app(environ, start_response)
     return wrapped
 
@@ -238,15 +282,24 @@ def handle(c, endpoint):
             CHECK_STATUS[c["id"]] = int(failing)
         elif cmd == "throttle":
             THROTTLE[c["action"]] = [int(c.get("count", 1)), c.get("code", "Throttling")]
+        elif cmd == "aws_bucket":
+            if c.get("off"):
+                BUCKETS.pop(c["action"], None)
+            else:
+                BUCKETS[c["action"]] = AccountBucket(
+                    c.get("burst", 40), c.get("rate", 10), c.get("others", 0))
+        elif cmd == "rate":
+            return rate_of(CALLS.get(c["action"], []))
         elif cmd == "outage":
             OUTAGE = bool(c["on"])
         elif cmd == "stats":
             return dict(STATS, throttled=STATS["throttled"])
         elif cmd == "stats_reset":
             STATS.clear()
+            CALLS.clear()
         elif cmd == "reset":
             moto_api_backend.reset()
-            for state in (TARGET_HEALTH, CHECK_STATUS, THROTTLE, STATS):
+            for state in (TARGET_HEALTH, CHECK_STATUS, THROTTLE, STATS, CALLS, BUCKETS):
                 state.clear()
             OUTAGE = False
         else:

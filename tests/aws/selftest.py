@@ -230,6 +230,23 @@ def main():
     m.ok(cmd="outage", on=False)
     r53.list_health_checks()
 
+    # -- aws_bucket (refill 1/s, all of it taken by the rest of the account: 2
+    # tokens, then Throttling for good) and rate, over the calls since stats_reset
+    m.ok(cmd="stats_reset")
+    m.ok(cmd="aws_bucket", action="DescribeTargetHealth", burst=2, rate=1, others=1)
+    health(tg0), health(tg0)
+    for _ in range(2):
+        assert error_of(elb.describe_target_health, TargetGroupArn=tg0) == \
+            ("Throttling", 400, "Sender")
+    m.ok(cmd="aws_bucket", action="DescribeTargetHealth", off=True)
+    health(tg0)
+    assert m.ok(cmd="stats") == {"DescribeTargetHealth": 5, "throttled": 2}
+    got = m.ok(cmd="rate", action="DescribeTargetHealth")
+    assert got["calls"] == 5 and got["max_in_any_10s"] == 5 and got["seconds"] < 10, got
+    assert 1 <= got["max_in_any_1s"] <= 5 and got["per_second"] > 0.5, got
+    assert m.ok(cmd="rate", action="ListHealthChecks")["calls"] == 0
+    assert m.send('{"cmd":"aws_bucket","action":"X","rate":0}').startswith("ERR ")
+
     # -- stats: every AWS request, throttled and outage ones included
     m.ok(cmd="stats_reset")
     assert m.ok(cmd="stats") == {"throttled": 0}
