@@ -53,13 +53,15 @@ fn main() -> ExitCode {
                 Route53Command::Apply(a) => (true, a.config),
             };
             match config::load(&path) {
-                Ok(cfg) => match runtime().map(|rt| rt.block_on(route53::cmd::run(&cfg, apply, &mut std::io::stdout()))) {
-                    Ok(Ok(true)) => ExitCode::SUCCESS,
-                    Ok(Err(e @ route53::cmd::Error::NoOwner)) => usage_error(e),
-                    Ok(Ok(false)) => ExitCode::FAILURE,
-                    Ok(Err(e)) => report(Err(e.into())),
-                    Err(e) => report(Err(e)),
-                },
+                Ok(cfg) => {
+                    match runtime().map(|rt| rt.block_on(route53::cmd::run(&cfg, apply, &mut std::io::stdout()))) {
+                        Ok(Ok(true)) => ExitCode::SUCCESS,
+                        Ok(Err(e @ route53::cmd::Error::NoOwner)) => usage_error(e),
+                        Ok(Ok(false)) => ExitCode::FAILURE,
+                        Ok(Err(e)) => report(Err(e.into())),
+                        Err(e) => report(Err(e)),
+                    }
+                }
                 Err(e) => usage_error(e),
             }
         }

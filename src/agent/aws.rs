@@ -31,7 +31,12 @@ pub fn desired(cfg: &AgentConfig) -> Vec<DesiredApp> {
 }
 
 /// Starts the AWS tasks `cfg` needs, if any. They stop at `shutdown`.
-pub async fn spawn(cfg: &AgentConfig, apps: Arc<Apps>, metrics: &Metrics, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+pub async fn spawn(
+    cfg: &AgentConfig,
+    apps: Arc<Apps>,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
     let arns: BTreeSet<String> = cfg.apps.iter().flat_map(|a| a.target_groups.iter().cloned()).collect();
     let want = desired(cfg);
     if arns.is_empty() && cfg.aws.owner.is_none() {
@@ -54,9 +59,19 @@ pub async fn spawn(cfg: &AgentConfig, apps: Arc<Apps>, metrics: &Metrics, shutdo
                 }
                 app.set_targets(view, tokio::time::Instant::now());
             }
-            m.source_stale.with_label_values(&[ELBV2_SOURCE]).set(i64::from(s.any_stale()));
+            m.source_stale
+                .with_label_values(&[ELBV2_SOURCE])
+                .set(i64::from(s.any_stale()));
         };
-        let poll = targets::poll(clients.elbv2.clone(), caller.clone(), rx, cfg.aws.target_health_interval, store, on_change, shutdown.clone());
+        let poll = targets::poll(
+            clients.elbv2.clone(),
+            caller.clone(),
+            rx,
+            cfg.aws.target_health_interval,
+            store,
+            on_change,
+            shutdown.clone(),
+        );
         tasks.push(tokio::spawn(
             async move {
                 // The sender lives as long as the poller: the static set never changes.
@@ -87,7 +102,15 @@ pub async fn spawn(cfg: &AgentConfig, apps: Arc<Apps>, metrics: &Metrics, shutdo
                 changed
             });
         };
-        let run = route53::run(clients.route53.clone(), caller.clone(), owner, rx, cfg.aws.reconcile_interval, on_report, shutdown.clone());
+        let run = route53::run(
+            clients.route53.clone(),
+            caller.clone(),
+            owner,
+            rx,
+            cfg.aws.reconcile_interval,
+            on_report,
+            shutdown.clone(),
+        );
         tasks.push(tokio::spawn(
             async move {
                 let _tx = _tx;
@@ -105,8 +128,15 @@ pub async fn spawn(cfg: &AgentConfig, apps: Arc<Apps>, metrics: &Metrics, shutdo
             }
         };
         tasks.push(tokio::spawn(
-            route53::status::watch(clients.route53, caller, ids_rx, cfg.aws.check_status_interval, on_status, shutdown.clone())
-                .instrument(span),
+            route53::status::watch(
+                clients.route53,
+                caller,
+                ids_rx,
+                cfg.aws.check_status_interval,
+                on_status,
+                shutdown.clone(),
+            )
+            .instrument(span),
         ));
     }
     tasks

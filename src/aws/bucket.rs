@@ -105,7 +105,13 @@ mod tests {
         // with the rest of the account (the Load Balancer Controller) using half of it.
         let ours = TokenBucket::new(2.5, 10);
         let start = Instant::now();
-        let mut aws = AwsBucket { tokens: 40.0, at: start, rate: 5.0, burst: 40.0, throttled: 0 };
+        let mut aws = AwsBucket {
+            tokens: 40.0,
+            at: start,
+            rate: 5.0,
+            burst: 40.0,
+            throttled: 0,
+        };
         for _round in 0..3 {
             for _tg in 0..500 {
                 ours.take().await;

@@ -185,9 +185,18 @@ impl Caller {
                 tracing::warn!(api = api.as_str(), code = err.code.as_deref().unwrap_or(""), attempts = attempt, error = %err.message, "AWS call failed");
                 return Err(err);
             }
-            let cap = self.backoff.saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(20));
+            let cap = self
+                .backoff
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(Duration::from_secs(20));
             let wait = cap.mul_f64(0.5 + fastrand::f64() / 2.0);
-            tracing::debug!(api = api.as_str(), code = err.code.as_deref().unwrap_or(""), attempt, wait_ms = wait.as_millis() as u64, "AWS call will be retried");
+            tracing::debug!(
+                api = api.as_str(),
+                code = err.code.as_deref().unwrap_or(""),
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "AWS call will be retried"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -250,15 +259,29 @@ where
             (kind, code, message)
         }
         SdkError::TimeoutError(_) => (Kind::Transient, None, "timed out".to_owned()),
-        SdkError::DispatchFailure(d) => (Kind::Transient, None, format!("connection failed: {:?}", d.as_connector_error())),
+        SdkError::DispatchFailure(d) => (
+            Kind::Transient,
+            None,
+            format!("connection failed: {:?}", d.as_connector_error()),
+        ),
         SdkError::ResponseError(r) => (
-            if r.raw().status_code() >= 500 { Kind::Transient } else { Kind::Fatal },
+            if r.raw().status_code() >= 500 {
+                Kind::Transient
+            } else {
+                Kind::Fatal
+            },
             None,
             format!("unreadable response (HTTP {})", r.raw().status_code()),
         ),
         other => (Kind::Fatal, None, other.to_string()),
     };
-    CallError { api, kind, code, message, attempts }
+    CallError {
+        api,
+        kind,
+        code,
+        message,
+        attempts,
+    }
 }
 
 #[cfg(test)]
@@ -273,12 +296,22 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()))
+            .flat_map(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+            })
             .collect();
         let used: BTreeSet<String> = Api::ALL
             .iter()
             .map(|a| {
-                let prefix = if a.service() == "elbv2" { "elasticloadbalancing" } else { "route53" };
+                let prefix = if a.service() == "elbv2" {
+                    "elasticloadbalancing"
+                } else {
+                    "route53"
+                };
                 format!("{prefix}:{}", a.as_str())
             })
             .collect();

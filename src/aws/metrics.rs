@@ -55,11 +55,17 @@ impl AwsMetrics {
         let m = AwsMetrics {
             calls: IntCounterVec::new(opts("aws_calls_total", "AWS API attempts, by API."), &["api"])?,
             errors: IntCounterVec::new(
-                opts("aws_errors_total", "AWS API calls that failed after their retries, by API."),
+                opts(
+                    "aws_errors_total",
+                    "AWS API calls that failed after their retries, by API.",
+                ),
                 &["api"],
             )?,
             throttles: IntCounterVec::new(
-                opts("aws_throttles_total", "AWS API attempts answered with a throttle, by API."),
+                opts(
+                    "aws_throttles_total",
+                    "AWS API attempts answered with a throttle, by API.",
+                ),
                 &["api"],
             )?,
             targets: IntGaugeVec::new(
@@ -148,9 +154,13 @@ impl AwsMetrics {
 
     /// Drops the per-app series of an app that is gone.
     pub fn forget(&self, app: &AppKey) {
-        let _ = self.route53_healthy.remove_label_values(&[app.namespace.as_str(), app.name.as_str()]);
+        let _ = self
+            .route53_healthy
+            .remove_label_values(&[app.namespace.as_str(), app.name.as_str()]);
         for s in ["healthy", "total"] {
-            let _ = self.targets.remove_label_values(&[app.namespace.as_str(), app.name.as_str(), s]);
+            let _ = self
+                .targets
+                .remove_label_values(&[app.namespace.as_str(), app.name.as_str(), s]);
         }
     }
 }

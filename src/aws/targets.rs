@@ -89,7 +89,9 @@ impl TargetStore {
 #[instrument(skip(elb, caller))]
 pub async fn describe(elb: &Client, caller: &Caller, arn: &str) -> Result<GroupHealth, CallError> {
     let out = caller
-        .call(Api::DescribeTargetHealth, || elb.describe_target_health().target_group_arn(arn).send())
+        .call(Api::DescribeTargetHealth, || {
+            elb.describe_target_health().target_group_arn(arn).send()
+        })
         .await?;
     let mut h = GroupHealth::default();
     for d in out.target_health_descriptions() {
@@ -152,16 +154,50 @@ mod tests {
         let (a, b) = ("tg-a".to_string(), "tg-b".to_string());
         assert_eq!(s.view(std::slice::from_ref(&a)), None, "never read: no ALB signal");
         assert!(s.update(&a, Ok(GroupHealth { healthy: 2, total: 3 })));
-        assert_eq!(s.view(std::slice::from_ref(&a)), Some(TargetCounts { healthy: 2, total: 3, stale: false }));
-        let err = CallError { api: Api::DescribeTargetHealth, kind: Kind::Throttled, code: Some("Throttling".into()), message: String::new(), attempts: 5 };
+        assert_eq!(
+            s.view(std::slice::from_ref(&a)),
+            Some(TargetCounts {
+                healthy: 2,
+                total: 3,
+                stale: false
+            })
+        );
+        let err = CallError {
+            api: Api::DescribeTargetHealth,
+            kind: Kind::Throttled,
+            code: Some("Throttling".into()),
+            message: String::new(),
+            attempts: 5,
+        };
         assert!(s.update(&a, Err(&err)));
-        assert_eq!(s.view(std::slice::from_ref(&a)), Some(TargetCounts { healthy: 2, total: 3, stale: true }));
+        assert_eq!(
+            s.view(std::slice::from_ref(&a)),
+            Some(TargetCounts {
+                healthy: 2,
+                total: 3,
+                stale: true
+            })
+        );
         assert!(!s.update(&a, Err(&err)), "nothing new to report");
         assert!(s.update(&a, Ok(GroupHealth { healthy: 3, total: 3 })));
         assert!(!s.any_stale());
         // Summed over groups; a group not read yet makes the sum stale.
-        assert_eq!(s.view(&[a.clone(), b.clone()]), Some(TargetCounts { healthy: 3, total: 3, stale: true }));
+        assert_eq!(
+            s.view(&[a.clone(), b.clone()]),
+            Some(TargetCounts {
+                healthy: 3,
+                total: 3,
+                stale: true
+            })
+        );
         s.update(&b, Ok(GroupHealth { healthy: 0, total: 2 }));
-        assert_eq!(s.view(&[a, b]), Some(TargetCounts { healthy: 3, total: 5, stale: false }));
+        assert_eq!(
+            s.view(&[a, b]),
+            Some(TargetCounts {
+                healthy: 3,
+                total: 5,
+                stale: false
+            })
+        );
     }
 }

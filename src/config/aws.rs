@@ -33,7 +33,12 @@ impl Default for AwsSettings {
 fn secs(field: &str, v: Option<f64>, default: Duration, range: (f64, f64), errs: &mut Vec<String>) -> Duration {
     let Some(v) = v else { return default };
     if !(range.0..=range.1).contains(&v) {
-        errs.push(format!("aws.{field}: {v} is out of range; use {} to {} (default {})", range.0, range.1, default.as_secs_f64()));
+        errs.push(format!(
+            "aws.{field}: {v} is out of range; use {} to {} (default {})",
+            range.0,
+            range.1,
+            default.as_secs_f64()
+        ));
         return default;
     }
     Duration::from_secs_f64(v)
@@ -58,17 +63,35 @@ pub(super) fn settings(
 ) -> AwsSettings {
     let d = AwsSettings::default();
     let mut budget = Budget::default();
-    budget.elbv2_rate = rate("elbv2CallsPerSecond", a.elbv2_calls_per_second, budget.elbv2_rate, 10.0, errs);
-    budget.route53_rate = rate("route53CallsPerSecond", a.route53_calls_per_second, budget.route53_rate, 10.0, errs);
+    budget.elbv2_rate = rate(
+        "elbv2CallsPerSecond",
+        a.elbv2_calls_per_second,
+        budget.elbv2_rate,
+        10.0,
+        errs,
+    );
+    budget.route53_rate = rate(
+        "route53CallsPerSecond",
+        a.route53_calls_per_second,
+        budget.route53_rate,
+        10.0,
+        errs,
+    );
     let owner = match (cluster_id, public_hostname) {
         (Some(c), Some(h)) => {
             if !super::valid_app_name(&c) {
                 errs.push(format!("clusterId: `{}` is not valid; use 1-63 lowercase letters, digits, `-` or `.`, unique per cluster, e.g. prod-eu-west-1", c.escape_debug()));
             }
-            if !h.contains('.') || h.parse::<std::net::IpAddr>().is_ok() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            if !h.contains('.')
+                || h.parse::<std::net::IpAddr>().is_ok()
+                || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
                 errs.push(format!("publicHostname: `{}` is not a DNS name; use the hostname Route 53's checkers reach this Region's agents at, e.g. health.eu-west-1.example.com", h.escape_debug()));
             }
-            Some(Owner { cluster_id: c, public_hostname: h })
+            Some(Owner {
+                cluster_id: c,
+                public_hostname: h,
+            })
         }
         (None, _) if needs_owner => {
             errs.push("clusterId: is required when an app has a route53 block; set a name unique per cluster, e.g. prod-eu-west-1".into());
@@ -82,9 +105,27 @@ pub(super) fn settings(
     };
     AwsSettings {
         owner,
-        target_health_interval: secs("targetHealthIntervalSeconds", a.target_health_interval_seconds, d.target_health_interval, (1.0, 3600.0), errs),
-        reconcile_interval: secs("reconcileIntervalSeconds", a.reconcile_interval_seconds, d.reconcile_interval, (10.0, 86_400.0), errs),
-        check_status_interval: secs("checkStatusIntervalSeconds", a.check_status_interval_seconds, d.check_status_interval, (5.0, 3600.0), errs),
+        target_health_interval: secs(
+            "targetHealthIntervalSeconds",
+            a.target_health_interval_seconds,
+            d.target_health_interval,
+            (1.0, 3600.0),
+            errs,
+        ),
+        reconcile_interval: secs(
+            "reconcileIntervalSeconds",
+            a.reconcile_interval_seconds,
+            d.reconcile_interval,
+            (10.0, 86_400.0),
+            errs,
+        ),
+        check_status_interval: secs(
+            "checkStatusIntervalSeconds",
+            a.check_status_interval_seconds,
+            d.check_status_interval,
+            (5.0, 3600.0),
+            errs,
+        ),
         budget,
     }
 }
@@ -98,7 +139,13 @@ pub fn from_env(cluster_id: Option<String>, public_hostname: Option<String>) -> 
     if errs.is_empty() {
         Ok(s)
     } else {
-        Err(errs.into_iter().map(|e| e.replace("clusterId:", "CLUSTER_ID:").replace("publicHostname:", "PUBLIC_HOSTNAME:")).collect())
+        Err(errs
+            .into_iter()
+            .map(|e| {
+                e.replace("clusterId:", "CLUSTER_ID:")
+                    .replace("publicHostname:", "PUBLIC_HOSTNAME:")
+            })
+            .collect())
     }
 }
 
@@ -130,7 +177,9 @@ pub(super) fn route53(at: &str, b: Option<&Route53Block>, region: &str, errs: &m
     let b = b?;
     let at = format!("{at}.route53");
     if b.alias_target.is_none() {
-        errs.push(format!("{at}.aliasTarget: is required in the static config; give the ALB's dnsName and canonical hostedZoneId"));
+        errs.push(format!(
+            "{at}.aliasTarget: is required in the static config; give the ALB's dnsName and canonical hostedZoneId"
+        ));
     }
     spec::validate(&at, b, region, errs)
 }

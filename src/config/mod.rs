@@ -9,8 +9,8 @@ mod aws;
 mod endpoint;
 mod validate;
 
-pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
 pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings};
+pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
 
 use crate::model::OverrideMode;

@@ -148,7 +148,10 @@ fn load_names_the_missing_file() {
 fn the_aws_example_parses_with_its_route53_block() {
     let cfg = parse(include_str!("../../deploy/examples/static-aws.yaml")).unwrap();
     let owner = cfg.aws.owner.as_ref().unwrap();
-    assert_eq!((owner.cluster_id.as_str(), owner.public_hostname.as_str()), ("prod-eu-west-1", "health.eu-west-1.example.com"));
+    assert_eq!(
+        (owner.cluster_id.as_str(), owner.public_hostname.as_str()),
+        ("prod-eu-west-1", "health.eu-west-1.example.com")
+    );
     let app = &cfg.apps[0];
     assert_eq!(app.target_groups.len(), 1);
     let r = app.route53.as_ref().unwrap();

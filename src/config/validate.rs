@@ -332,7 +332,9 @@ pub(crate) fn probe_and_policy(
         }
         (_, Some(pct)) => MinHealthy::Percent(pct as u8),
         (Some(0), _) => {
-            errs.push(format!("{at}.policy.minHealthyTargets: 0 would ignore the ALB; use 1 or more, or remove targetGroupArns"));
+            errs.push(format!(
+                "{at}.policy.minHealthyTargets: 0 would ignore the ALB; use 1 or more, or remove targetGroupArns"
+            ));
             MinHealthy::Count(1)
         }
         (Some(n), _) => MinHealthy::Count(n),

@@ -48,7 +48,11 @@ impl Outcome {
     fn fail(&mut self, caller: &Caller, kind: ChangeKind, step: &Step, why: String) {
         caller.metrics().change(kind, false);
         tracing::error!(step = %step, error = %why, "Route 53 change failed; it will be retried");
-        self.failed.push(Failure { app: step.app().clone(), step: step.to_string(), error: why });
+        self.failed.push(Failure {
+            app: step.app().clone(),
+            step: step.to_string(),
+            error: why,
+        });
     }
     fn done(&mut self, caller: &Caller, kind: ChangeKind, step: &Step) {
         caller.metrics().change(kind, true);
@@ -65,7 +69,12 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
     let mut failed_apps: HashSet<AppKey> = HashSet::new();
     for step in &plan.steps {
         match step {
-            Step::CreateCheck { app, caller_reference, config, tags } => {
+            Step::CreateCheck {
+                app,
+                caller_reference,
+                config,
+                tags,
+            } => {
                 match create_check(r53, caller, caller_reference, config).await {
                     Ok(id) => {
                         out.check_ids.insert(app.clone(), id.clone());
@@ -89,7 +98,9 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
                     Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
                 }
             }
-            Step::UpdateCheck { app, id, version, to, .. } => {
+            Step::UpdateCheck {
+                app, id, version, to, ..
+            } => {
                 out.check_ids.insert(app.clone(), id.clone());
                 match update_check(r53, caller, id, *version, to).await {
                     Ok(()) => out.done(caller, ChangeKind::UpdateCheck, step),
@@ -100,7 +111,12 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
         }
     }
     for step in &plan.steps {
-        if let Step::UpsertRecord { app, check: CheckRef::Id(id), .. } = step {
+        if let Step::UpsertRecord {
+            app,
+            check: CheckRef::Id(id),
+            ..
+        } = step
+        {
             out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
         }
     }
@@ -108,17 +124,31 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
     let mut by_zone: BTreeMap<&str, Vec<(&Step, Change)>> = BTreeMap::new();
     for step in &plan.steps {
         let change = match step {
-            Step::UpsertRecord { app, record, check, before } => {
+            Step::UpsertRecord {
+                app,
+                record,
+                check,
+                before,
+            } => {
                 let id = match check {
                     CheckRef::Id(id) => Some(id.clone()),
                     CheckRef::NewFor(k) => out.check_ids.get(k).cloned(),
                 };
                 let Some(id) = id else {
-                    out.fail(caller, ChangeKind::UpsertRecord, step, "its health check could not be created".into());
+                    out.fail(
+                        caller,
+                        ChangeKind::UpsertRecord,
+                        step,
+                        "its health check could not be created".into(),
+                    );
                     failed_apps.insert(app.clone());
                     continue;
                 };
-                let action = if before.is_some() { ChangeAction::Upsert } else { ChangeAction::Create };
+                let action = if before.is_some() {
+                    ChangeAction::Upsert
+                } else {
+                    ChangeAction::Create
+                };
                 (&record.key.zone, change(action, desired_record(record, &id)))
             }
             Step::DeleteRecord { record, .. } => match &record.raw {
@@ -134,7 +164,11 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
     }
     for (zone, changes) in by_zone {
         for (step, res) in change_zone(r53, caller, zone, changes).await {
-            let kind = if matches!(step, Step::DeleteRecord { .. }) { ChangeKind::DeleteRecord } else { ChangeKind::UpsertRecord };
+            let kind = if matches!(step, Step::DeleteRecord { .. }) {
+                ChangeKind::DeleteRecord
+            } else {
+                ChangeKind::UpsertRecord
+            };
             match res {
                 Ok(()) => out.done(caller, kind, step),
                 Err(e) => {
@@ -148,12 +182,24 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
     }
     // Checks last: only once no record of the app can still point at them.
     for step in &plan.steps {
-        let Step::DeleteCheck { app, id, .. } = step else { continue };
+        let Step::DeleteCheck { app, id, .. } = step else {
+            continue;
+        };
         if failed_apps.contains(app) {
-            out.fail(caller, ChangeKind::DeleteCheck, step, "kept until the app's record change succeeds".into());
+            out.fail(
+                caller,
+                ChangeKind::DeleteCheck,
+                step,
+                "kept until the app's record change succeeds".into(),
+            );
             continue;
         }
-        match caller.call(Api::DeleteHealthCheck, || r53.delete_health_check().health_check_id(id).send()).await {
+        match caller
+            .call(Api::DeleteHealthCheck, || {
+                r53.delete_health_check().health_check_id(id).send()
+            })
+            .await
+        {
             Ok(_) => out.done(caller, ChangeKind::DeleteCheck, step),
             Err(e) if e.is("NoSuchHealthCheck") => out.done(caller, ChangeKind::DeleteCheck, step),
             Err(e) => out.fail(caller, ChangeKind::DeleteCheck, step, e.to_string()),
@@ -163,7 +209,11 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
 }
 
 fn change(action: ChangeAction, rrs: Result<ResourceRecordSet, String>) -> Result<Change, String> {
-    Change::builder().action(action).resource_record_set(rrs?).build().map_err(|e| e.to_string())
+    Change::builder()
+        .action(action)
+        .resource_record_set(rrs?)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Sends one zone's changes in batches under the record limit. A rejected batch
@@ -214,7 +264,10 @@ async fn send(r53: &Client, caller: &Caller, zone: &str, changes: Vec<Change>) -
         .map_err(|e| build_error(Api::ChangeResourceRecordSets, e))?;
     caller
         .call(Api::ChangeResourceRecordSets, || {
-            r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch.clone()).send()
+            r53.change_resource_record_sets()
+                .hosted_zone_id(zone)
+                .change_batch(batch.clone())
+                .send()
         })
         .await
         .map(|_| ())
@@ -247,7 +300,13 @@ fn check_type(c: &CheckConfig) -> HealthCheckType {
 }
 
 fn build_error(api: Api, e: impl std::fmt::Display) -> CallError {
-    CallError { api, kind: crate::aws::Kind::Fatal, code: None, message: e.to_string(), attempts: 0 }
+    CallError {
+        api,
+        kind: crate::aws::Kind::Fatal,
+        code: None,
+        message: e.to_string(),
+        attempts: 0,
+    }
 }
 
 /// Creates the check. If AWS says the CallerReference was used by a check that
@@ -269,23 +328,40 @@ async fn create_check(r53: &Client, caller: &Caller, reference: &str, c: &CheckC
     for _ in 0..2 {
         let r = caller
             .call(Api::CreateHealthCheck, || {
-                r53.create_health_check().caller_reference(&reference).health_check_config(cfg.clone()).send()
+                r53.create_health_check()
+                    .caller_reference(&reference)
+                    .health_check_config(cfg.clone())
+                    .send()
             })
             .await;
         match r {
-            Ok(o) => return o.health_check().map(|h| h.id().to_owned()).ok_or_else(|| build_error(Api::CreateHealthCheck, "no health check in the answer")),
+            Ok(o) => {
+                return o
+                    .health_check()
+                    .map(|h| h.id().to_owned())
+                    .ok_or_else(|| build_error(Api::CreateHealthCheck, "no health check in the answer"))
+            }
             Err(e) if e.is("HealthCheckAlreadyExists") => {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
                 reference = format!("{}-{now}", &reference[..reference.len().min(20)]);
             }
             Err(e) => return Err(e),
         }
     }
-    Err(build_error(Api::CreateHealthCheck, "CallerReference already used twice"))
+    Err(build_error(
+        Api::CreateHealthCheck,
+        "CallerReference already used twice",
+    ))
 }
 
 async fn tag_check(r53: &Client, caller: &Caller, id: &str, tags: &[(String, String)]) -> Result<(), CallError> {
-    let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    let tags: Vec<Tag> = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
     caller
         .call(Api::ChangeTagsForResource, || {
             r53.change_tags_for_resource()

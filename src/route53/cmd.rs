@@ -33,7 +33,13 @@ pub async fn run(cfg: &AgentConfig, apply_it: bool, out: &mut impl Write) -> Res
     let caller = Caller::new(cfg.aws.budget, metrics.aws.clone());
     let actual = read(&clients.route53, &caller, &desired).await?;
     let p = plan(&owner, &desired, &actual);
-    writeln!(out, "# cluster {} ({}), {} app(s) with route53", owner.cluster_id, owner.public_hostname, desired.len())?;
+    writeln!(
+        out,
+        "# cluster {} ({}), {} app(s) with route53",
+        owner.cluster_id,
+        owner.public_hostname,
+        desired.len()
+    )?;
     write!(out, "{p}")?;
     if !apply_it || p.is_empty() {
         return Ok(true);

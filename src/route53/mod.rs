@@ -77,17 +77,28 @@ pub async fn run(
                     problems.entry(c.app.clone()).or_default().push(c.message.clone());
                 }
                 for f in &out.failed {
-                    problems.entry(f.app.clone()).or_default().push(format!("{}: {}", f.step, f.error));
+                    problems
+                        .entry(f.app.clone())
+                        .or_default()
+                        .push(format!("{}: {}", f.step, f.error));
                 }
                 let complete = out.is_complete();
                 if complete {
-                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
                     caller.metrics().route53_last_success.set(now as i64);
                 } else {
                     caller.metrics().route53_reconciles_failed.inc();
                 }
                 let incarnations = want.iter().map(|d| d.incarnation.clone()).collect();
-                on_report(Report { check_ids: out.check_ids.into_iter().collect(), problems, complete, incarnations });
+                on_report(Report {
+                    check_ids: out.check_ids.into_iter().collect(),
+                    problems,
+                    complete,
+                    incarnations,
+                });
                 if complete {
                     retry = Duration::from_secs(5);
                     every

@@ -181,7 +181,10 @@ impl Owner {
             (TAG_ZONE.into(), s.zone_id.clone()),
             (TAG_RECORD.into(), s.record_name.clone()),
             (TAG_SET.into(), s.set_identifier.clone()),
-            ("Name".into(), format!("failover-agent {} {}", self.cluster_id, app.key.name)),
+            (
+                "Name".into(),
+                format!("failover-agent {} {}", self.cluster_id, app.key.name),
+            ),
         ]
     }
 

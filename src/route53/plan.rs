@@ -10,7 +10,9 @@
 //! - nothing else is changed or deleted. A wanted record that exists and is not
 //!   ours is a [`Conflict`], reported and left alone.
 
-use super::objects::{app_tag, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Owner, RecordKey, TAG_APP};
+use super::objects::{
+    app_tag, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Owner, RecordKey, TAG_APP,
+};
 use super::spec::{Alias, Routing};
 use crate::model::AppKey;
 use std::collections::{BTreeMap, HashSet};
@@ -34,14 +36,41 @@ pub enum CheckRef {
 /// One change.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    CreateCheck { app: AppKey, caller_reference: String, config: CheckConfig, tags: Vec<(String, String)> },
+    CreateCheck {
+        app: AppKey,
+        caller_reference: String,
+        config: CheckConfig,
+        tags: Vec<(String, String)>,
+    },
     /// Tag an untagged check that we created (a create cut short before tagging).
-    AdoptCheck { app: AppKey, id: String, tags: Vec<(String, String)> },
-    UpdateCheck { app: AppKey, id: String, version: i64, from: CheckConfig, to: CheckConfig },
+    AdoptCheck {
+        app: AppKey,
+        id: String,
+        tags: Vec<(String, String)>,
+    },
+    UpdateCheck {
+        app: AppKey,
+        id: String,
+        version: i64,
+        from: CheckConfig,
+        to: CheckConfig,
+    },
     /// `before` is the record being replaced, or `None` to create it.
-    UpsertRecord { app: AppKey, record: DesiredRecord, check: CheckRef, before: Option<ActualRecord> },
-    DeleteRecord { app: AppKey, record: ActualRecord },
-    DeleteCheck { app: AppKey, id: String, why: &'static str },
+    UpsertRecord {
+        app: AppKey,
+        record: DesiredRecord,
+        check: CheckRef,
+        before: Option<ActualRecord>,
+    },
+    DeleteRecord {
+        app: AppKey,
+        record: ActualRecord,
+    },
+    DeleteCheck {
+        app: AppKey,
+        id: String,
+        why: &'static str,
+    },
 }
 
 /// A wanted object that the plan leaves alone, and why.
@@ -112,7 +141,11 @@ pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
                 let mut sorted = tags.clone();
                 sorted.sort();
                 if !owner.owns(c) || c.tags != sorted {
-                    p.steps.push(Step::AdoptCheck { app: d.key.clone(), id: c.id.clone(), tags: tags.clone() });
+                    p.steps.push(Step::AdoptCheck {
+                        app: d.key.clone(),
+                        id: c.id.clone(),
+                        tags: tags.clone(),
+                    });
                 }
                 match &c.config {
                     Some(have) if *have == want => {}
@@ -125,7 +158,10 @@ pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
                     }),
                     _ => p.conflicts.push(Conflict {
                         app: d.key.clone(),
-                        message: format!("health check {} has a type the agent does not make; delete it by hand", c.id),
+                        message: format!(
+                            "health check {} has a type the agent does not make; delete it by hand",
+                            c.id
+                        ),
                     }),
                 }
                 CheckRef::Id(c.id.clone())
@@ -153,7 +189,11 @@ pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
             });
             continue;
         };
-        let record = DesiredRecord { key, routing: d.settings.routing.clone(), alias };
+        let record = DesiredRecord {
+            key,
+            routing: d.settings.routing.clone(),
+            alias,
+        };
         let existing = actual.records.iter().find(|r| r.key == record.key);
         match existing {
             Some(r) if !ours(r) => {
@@ -171,13 +211,27 @@ pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
             }
             Some(r) => {
                 wanted_records.insert(&r.key);
-                p.steps.push(Step::UpsertRecord { app: d.key.clone(), record, check, before: Some(r.clone()) });
+                p.steps.push(Step::UpsertRecord {
+                    app: d.key.clone(),
+                    record,
+                    check,
+                    before: Some(r.clone()),
+                });
             }
-            None => p.steps.push(Step::UpsertRecord { app: d.key.clone(), record, check, before: None }),
+            None => p.steps.push(Step::UpsertRecord {
+                app: d.key.clone(),
+                record,
+                check,
+                before: None,
+            }),
         }
     }
     // Owned records nobody wants (an app gone, or its record renamed).
-    for r in actual.records.iter().filter(|r| ours(r) && !wanted_records.contains(&r.key)) {
+    for r in actual
+        .records
+        .iter()
+        .filter(|r| ours(r) && !wanted_records.contains(&r.key))
+    {
         let app = owned
             .iter()
             .find(|c| Some(c.id.as_str()) == r.health_check_id.as_deref())
@@ -185,7 +239,10 @@ pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
             .and_then(parse_app_tag);
         if let Some(app) = app {
             // A record being re-pointed by an upsert above is replaced, not deleted.
-            let upserted = p.steps.iter().any(|s| matches!(s, Step::UpsertRecord { before: Some(b), .. } if b.key == r.key));
+            let upserted = p
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::UpsertRecord { before: Some(b), .. } if b.key == r.key));
             if !upserted {
                 p.steps.push(Step::DeleteRecord { app, record: r.clone() });
             }
@@ -194,9 +251,22 @@ pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
     // Owned checks nobody uses: the app is gone, or its check was replaced.
     let mut gone: BTreeMap<String, Step> = BTreeMap::new();
     for c in owned.iter().filter(|c| !kept.contains(c.id.as_str())) {
-        let Some(app) = c.tag(TAG_APP).and_then(parse_app_tag) else { continue };
-        let why = if desired_keys.contains(&app) { "replaced by a new check" } else { "the app is gone" };
-        gone.insert(c.id.clone(), Step::DeleteCheck { app, id: c.id.clone(), why });
+        let Some(app) = c.tag(TAG_APP).and_then(parse_app_tag) else {
+            continue;
+        };
+        let why = if desired_keys.contains(&app) {
+            "replaced by a new check"
+        } else {
+            "the app is gone"
+        };
+        gone.insert(
+            c.id.clone(),
+            Step::DeleteCheck {
+                app,
+                id: c.id.clone(),
+                why,
+            },
+        );
     }
     p.steps.extend(gone.into_values());
     p
@@ -222,7 +292,14 @@ impl fmt::Display for CheckRef {
 fn routing_text(r: &Routing) -> String {
     match r {
         Routing::Latency(region) => format!("latency {region}"),
-        Routing::Failover(role) => format!("failover {}", if *role == super::spec::FailoverRole::Primary { "PRIMARY" } else { "SECONDARY" }),
+        Routing::Failover(role) => format!(
+            "failover {}",
+            if *role == super::spec::FailoverRole::Primary {
+                "PRIMARY"
+            } else {
+                "SECONDARY"
+            }
+        ),
         Routing::Weighted(w) => format!("weighted {w}"),
     }
 }
@@ -231,14 +308,24 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = |k: &AppKey| format!("{}/{}", k.namespace, k.name);
         match self {
-            Step::CreateCheck { app, config, caller_reference, .. } => {
+            Step::CreateCheck {
+                app,
+                config,
+                caller_reference,
+                ..
+            } => {
                 write!(f, "+ health check  {:<20} {config} (ref {caller_reference})", who(app))
             }
             Step::AdoptCheck { app, id, .. } => write!(f, "~ health check  {:<20} {id}: tag as owned", who(app)),
             Step::UpdateCheck { app, id, from, to, .. } => {
                 write!(f, "~ health check  {:<20} {id}: {from}  ->  {to}", who(app))
             }
-            Step::UpsertRecord { app, record, check, before } => write!(
+            Step::UpsertRecord {
+                app,
+                record,
+                check,
+                before,
+            } => write!(
                 f,
                 "{} record        {:<20} {} {} -> alias {} ({}), {check}",
                 if before.is_some() { "~" } else { "+" },
@@ -260,14 +347,22 @@ impl fmt::Display for Plan {
             writeln!(f, "{s}")?;
         }
         for c in &self.conflicts {
-            writeln!(f, "! conflict      {:<20} {}", format!("{}/{}", c.app.namespace, c.app.name), c.message)?;
+            writeln!(
+                f,
+                "! conflict      {:<20} {}",
+                format!("{}/{}", c.app.namespace, c.app.name),
+                c.message
+            )?;
         }
         let n = |pred: fn(&Step) -> bool| self.steps.iter().filter(|s| pred(s)).count();
         writeln!(
             f,
             "Plan: {} to create, {} to change, {} to delete; {} conflict(s) left alone.",
             n(|s| matches!(s, Step::CreateCheck { .. } | Step::UpsertRecord { before: None, .. })),
-            n(|s| matches!(s, Step::AdoptCheck { .. } | Step::UpdateCheck { .. } | Step::UpsertRecord { before: Some(_), .. })),
+            n(|s| matches!(
+                s,
+                Step::AdoptCheck { .. } | Step::UpdateCheck { .. } | Step::UpsertRecord { before: Some(_), .. }
+            )),
             n(|s| matches!(s, Step::DeleteRecord { .. } | Step::DeleteCheck { .. })),
             self.conflicts.len()
         )

@@ -5,12 +5,18 @@ use crate::route53::objects::{ActualCheck, TAG_CLUSTER};
 use crate::route53::spec::{Alias, Protocol, Settings};
 
 fn owner() -> Owner {
-    Owner { cluster_id: "prod-eu".into(), public_hostname: "health.eu.example.com".into() }
+    Owner {
+        cluster_id: "prod-eu".into(),
+        public_hostname: "health.eu.example.com".into(),
+    }
 }
 
 fn app(name: &str) -> DesiredApp {
     DesiredApp {
-        key: AppKey { namespace: "team".into(), name: name.into() },
+        key: AppKey {
+            namespace: "team".into(),
+            name: name.into(),
+        },
         incarnation: "static".into(),
         settings: Settings {
             zone_id: "Z1".into(),
@@ -31,7 +37,12 @@ fn app(name: &str) -> DesiredApp {
 fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> Actual {
     for s in &p.steps {
         match s {
-            Step::CreateCheck { app, caller_reference, config, tags } => {
+            Step::CreateCheck {
+                app,
+                caller_reference,
+                config,
+                tags,
+            } => {
                 let mut tags = tags.clone();
                 tags.sort();
                 actual.checks.push(ActualCheck {
@@ -60,7 +71,13 @@ fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> A
                     CheckRef::NewFor(k) => {
                         let d = desired.iter().find(|d| &d.key == k).unwrap();
                         let r = o.caller_reference(d, &o.check_for(d));
-                        actual.checks.iter().find(|c| c.caller_reference == r).unwrap().id.clone()
+                        actual
+                            .checks
+                            .iter()
+                            .find(|c| c.caller_reference == r)
+                            .unwrap()
+                            .id
+                            .clone()
                     }
                 };
                 let _ = app;
@@ -98,9 +115,15 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
 fn creates_then_converges_to_an_empty_plan() {
     let (o, want) = (owner(), vec![app("app1"), app("app2")]);
     let p = plan(&o, &want, &Actual::default());
-    assert_eq!(kinds(&p), ["create-check", "create-record", "create-check", "create-record"]);
+    assert_eq!(
+        kinds(&p),
+        ["create-check", "create-record", "create-check", "create-record"]
+    );
     let text = p.to_string();
-    assert!(text.contains("HTTP health.eu.example.com:80/health/app1 every 10s, unhealthy after 3"), "{text}");
+    assert!(
+        text.contains("HTTP health.eu.example.com:80/health/app1 every 10s, unhealthy after 3"),
+        "{text}"
+    );
     assert!(text.contains("Plan: 4 to create, 0 to change, 0 to delete"), "{text}");
     let after = applied(&o, &want, Actual::default(), &p);
     assert!(plan(&o, &want, &after).is_empty(), "a second run changes nothing");
@@ -109,7 +132,12 @@ fn creates_then_converges_to_an_empty_plan() {
 #[test]
 fn a_threshold_change_updates_in_place_and_an_interval_change_replaces() {
     let o = owner();
-    let before = applied(&o, &[app("app1")], Actual::default(), &plan(&o, &[app("app1")], &Actual::default()));
+    let before = applied(
+        &o,
+        &[app("app1")],
+        Actual::default(),
+        &plan(&o, &[app("app1")], &Actual::default()),
+    );
     let id = before.checks[0].id.clone();
     let mut changed = app("app1");
     changed.settings.failure_threshold = 5;
@@ -143,7 +171,11 @@ fn what_it_does_not_own_is_left_alone() {
     let mut actual = Actual::default();
     // A hand-made record at the same name and set identifier, and two foreign checks.
     actual.records.push(ActualRecord {
-        key: RecordKey { zone: "Z1".into(), name: "app1.example.com.".into(), set_identifier: "eu-west-1".into() },
+        key: RecordKey {
+            zone: "Z1".into(),
+            name: "app1.example.com.".into(),
+            set_identifier: "eu-west-1".into(),
+        },
         routing: Some(Routing::Latency("eu-west-1".into())),
         alias: None,
         health_check_id: Some("manual-hc".into()),
@@ -155,12 +187,23 @@ fn what_it_does_not_own_is_left_alone() {
         caller_reference: "fa1-0000000000000000".into(),
         version: 1,
         config: None,
-        tags: vec![(TAG_CLUSTER.into(), "prod-us".into()), (crate::route53::objects::TAG_APP.into(), "team/app9".into())],
+        tags: vec![
+            (TAG_CLUSTER.into(), "prod-us".into()),
+            (crate::route53::objects::TAG_APP.into(), "team/app9".into()),
+        ],
     });
     let p = plan(&o, &want, &actual);
-    assert_eq!(kinds(&p), ["create-check"], "the record is not ours, and nothing is deleted");
+    assert_eq!(
+        kinds(&p),
+        ["create-check"],
+        "the record is not ours, and nothing is deleted"
+    );
     assert_eq!(p.conflicts.len(), 1);
-    assert!(p.conflicts[0].message.contains("not owned by this agent"), "{:?}", p.conflicts);
+    assert!(
+        p.conflicts[0].message.contains("not owned by this agent"),
+        "{:?}",
+        p.conflicts
+    );
     // With no apps at all, still nothing foreign is touched.
     assert!(plan(&o, &[], &actual).is_empty());
 }
@@ -194,6 +237,10 @@ fn caller_references_are_stable_and_distinct() {
     assert_ne!(r(&a), r(&b));
     let mut again = app("app1");
     again.incarnation = "uid-2".into();
-    assert_ne!(r(&a), r(&again), "a re-created app never reuses a deleted check's reference");
+    assert_ne!(
+        r(&a),
+        r(&again),
+        "a re-created app never reuses a deleted check's reference"
+    );
     assert!(r(&a).len() <= 64 && r(&a).starts_with("fa1-"));
 }

@@ -1,10 +1,14 @@
 //! Reads what Route 53 holds: the health checks with our CallerReference prefix
 //! and their tags, and the A records at the names the plan looks at.
 
-use super::objects::{Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, RecordKey, REF_PREFIX, TAG_RECORD, TAG_ZONE};
+use super::objects::{
+    Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, RecordKey, REF_PREFIX, TAG_RECORD, TAG_ZONE,
+};
 use super::spec::{bare_zone, fqdn, Alias, FailoverRole, Protocol, Routing};
 use crate::aws::{Api, CallError, Caller};
-use aws_sdk_route53::types::{HealthCheck, HealthCheckType, ResourceRecordSet, ResourceRecordSetFailover, RrType, TagResourceType};
+use aws_sdk_route53::types::{
+    HealthCheck, HealthCheckType, ResourceRecordSet, ResourceRecordSetFailover, RrType, TagResourceType,
+};
 use aws_sdk_route53::Client;
 use std::collections::BTreeSet;
 use tracing::instrument;
@@ -35,9 +39,19 @@ async fn list_checks(r53: &Client, caller: &Caller) -> Result<Vec<ActualCheck>, 
     let mut marker: Option<String> = None;
     loop {
         let page = caller
-            .call(Api::ListHealthChecks, || r53.list_health_checks().set_marker(marker.clone()).max_items(1000).send())
+            .call(Api::ListHealthChecks, || {
+                r53.list_health_checks()
+                    .set_marker(marker.clone())
+                    .max_items(1000)
+                    .send()
+            })
             .await?;
-        out.extend(page.health_checks().iter().filter(|c| c.caller_reference().starts_with(REF_PREFIX)).map(to_check));
+        out.extend(
+            page.health_checks()
+                .iter()
+                .filter(|c| c.caller_reference().starts_with(REF_PREFIX))
+                .map(to_check),
+        );
         match (page.is_truncated(), page.next_marker()) {
             (true, Some(m)) if !m.is_empty() => marker = Some(m.to_owned()),
             _ => return Ok(out),
@@ -60,10 +74,18 @@ fn to_check(c: &HealthCheck) -> ActualCheck {
             };
             Some(CheckConfig {
                 protocol,
-                fqdn: h.fully_qualified_domain_name().unwrap_or("").trim_end_matches('.').to_ascii_lowercase(),
+                fqdn: h
+                    .fully_qualified_domain_name()
+                    .unwrap_or("")
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase(),
                 port: h.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
                 path: h.resource_path().unwrap_or("").to_owned(),
-                search_string: if matches { h.search_string().map(str::to_owned) } else { None },
+                search_string: if matches {
+                    h.search_string().map(str::to_owned)
+                } else {
+                    None
+                },
                 interval: h.request_interval().unwrap_or(30) as u32,
                 failure_threshold: h.failure_threshold().unwrap_or(3) as u32,
             })
@@ -85,7 +107,9 @@ async fn tag_checks(r53: &Client, caller: &Caller, checks: &mut [ActualCheck]) -
             })
             .await?;
         for set in out.resource_tag_sets() {
-            let Some(c) = chunk.iter_mut().find(|c| Some(c.id.as_str()) == set.resource_id()) else { continue };
+            let Some(c) = chunk.iter_mut().find(|c| Some(c.id.as_str()) == set.resource_id()) else {
+                continue;
+            };
             c.tags = set
                 .tags()
                 .iter()

@@ -202,7 +202,10 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
         (Some(l), _, _) => Some(Routing::Latency(l.region.clone().unwrap_or_else(|| region.to_owned()))),
         (_, Some(f), _) => Some(Routing::Failover(f.role)),
         (_, _, Some(w)) if w.weight > 255 => {
-            errs.push(format!("{at}.routing.weighted.weight: {} is out of range; use 0 to 255", w.weight));
+            errs.push(format!(
+                "{at}.routing.weighted.weight: {} is out of range; use 0 to 255",
+                w.weight
+            ));
             None
         }
         (_, _, Some(w)) => Some(Routing::Weighted(w.weight)),
@@ -210,7 +213,9 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
     };
     let set_identifier = b.set_identifier.clone().unwrap_or_else(|| region.to_owned());
     if set_identifier.is_empty() || set_identifier.len() > 128 {
-        errs.push(format!("{at}.setIdentifier: must be 1 to 128 characters (default: the Region)"));
+        errs.push(format!(
+            "{at}.setIdentifier: must be 1 to 128 characters (default: the Region)"
+        ));
     }
     let alias = b.alias_target.as_ref().map(|a| {
         if !is_dns_name(&a.dns_name) || a.hosted_zone_id.trim().is_empty() {
@@ -237,10 +242,14 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
         Protocol::Https => 443,
     });
     if port == 0 {
-        errs.push(format!("{at}.healthCheck.port: 0 is not a port; use the public health port, e.g. 80"));
+        errs.push(format!(
+            "{at}.healthCheck.port: 0 is not a port; use the public health port, e.g. 80"
+        ));
     }
     if matches!(&h.search_string, Some(s) if s.is_empty() || s.len() > 255) {
-        errs.push(format!("{at}.healthCheck.searchString: must be 1 to 255 characters; remove it to judge on the status code alone"));
+        errs.push(format!(
+            "{at}.healthCheck.searchString: must be 1 to 255 characters; remove it to judge on the status code alone"
+        ));
     }
     if errs.len() > before {
         return None;

@@ -28,7 +28,9 @@ pub fn judge<'a>(reports: impl IntoIterator<Item = &'a str>) -> Option<bool> {
 /// Reads one check's status.
 pub async fn read(r53: &Client, caller: &Caller, id: &str) -> Result<Option<bool>, CallError> {
     let out = caller
-        .call(Api::GetHealthCheckStatus, || r53.get_health_check_status().health_check_id(id).send())
+        .call(Api::GetHealthCheckStatus, || {
+            r53.get_health_check_status().health_check_id(id).send()
+        })
         .await?;
     Ok(judge(
         out.health_check_observations()
@@ -75,7 +77,15 @@ mod tests {
     #[test]
     fn healthy_when_more_than_18_percent_of_checkers_succeed() {
         let s = |ok: usize, n: usize| {
-            let v: Vec<&str> = (0..n).map(|i| if i < ok { "Success: HTTP Status Code 200" } else { "Failure: HTTP Status Code 503" }).collect();
+            let v: Vec<&str> = (0..n)
+                .map(|i| {
+                    if i < ok {
+                        "Success: HTTP Status Code 200"
+                    } else {
+                        "Failure: HTTP Status Code 503"
+                    }
+                })
+                .collect();
             judge(v)
         };
         assert_eq!(s(3, 16), Some(true), "3/16 = 18.75%");

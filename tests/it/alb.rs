@@ -24,7 +24,10 @@ impl Drop for Agent {
 }
 
 fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 impl Agent {
@@ -33,7 +36,9 @@ impl Agent {
     }
     async fn metric(&self, line_start: &str) -> Option<f64> {
         let (_, text) = get(self.admin, "/metrics").await;
-        text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     }
     async fn app(&self, app: &str) -> Value {
         serde_json::from_str(&get(self.admin, &format!("/apps/{app}")).await.1).unwrap_or(Value::Null)
@@ -45,7 +50,9 @@ async fn alb_targets_turn_the_app_503_and_aws_trouble_never_flips_it() {
     let mut moto = Moto::start();
     let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10", "10.0.1.11"], "zone": "example.com"}));
     let tg = alb["tg_arn"].as_str().unwrap().to_owned();
-    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
+    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("agent.yaml");
     std::fs::write(
@@ -80,7 +87,12 @@ apps:
     let child = Command::new(BIN)
         .args(["run", "--config"])
         .arg(&cfg)
-        .args(["--health-listen", &health.to_string(), "--admin-listen", &admin.to_string()])
+        .args([
+            "--health-listen",
+            &health.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
+        ])
         .envs(moto.env())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -91,48 +103,111 @@ apps:
     let long = Duration::from_secs(15);
     let both_ok = || async { agent.code("app1").await.0 == 200 && agent.code("app2").await.0 == 200 };
     assert!(wait_until(long, both_ok).await.is_some(), "both apps healthy at start");
-    assert!(wait_until(long, || async { agent.app("app1").await["targets"]["total"] == 2 }).await.is_some());
+    assert!(
+        wait_until(long, || async { agent.app("app1").await["targets"]["total"] == 2 })
+            .await
+            .is_some()
+    );
 
     // The ALB sees no healthy target although the pod passes its probes.
-    moto.cmd(json!({"cmd": "target_health", "arn": tg, "targets": {"10.0.1.10": "unhealthy", "10.0.1.11": "unhealthy"}}));
-    assert!(wait_until(long, || async { agent.code("app1").await.0 == 503 }).await.is_some(), "app1 fails over on the ALB's view");
+    moto.cmd(
+        json!({"cmd": "target_health", "arn": tg, "targets": {"10.0.1.10": "unhealthy", "10.0.1.11": "unhealthy"}}),
+    );
+    assert!(
+        wait_until(long, || async { agent.code("app1").await.0 == 503 })
+            .await
+            .is_some(),
+        "app1 fails over on the ALB's view"
+    );
     let (_, body) = agent.code("app1").await;
-    assert!(body.contains("endpoints healthy but ALB healthy targets 0/2, need 1"), "{body}");
+    assert!(
+        body.contains("endpoints healthy but ALB healthy targets 0/2, need 1"),
+        "{body}"
+    );
     assert_eq!(agent.code("app2").await.0, 200, "app2 has no ALB signal and stays up");
-    assert_eq!(agent.metric("failover_agent_app_targets{app=\"app1\",namespace=\"static\",state=\"healthy\"}").await, Some(0.0));
+    assert_eq!(
+        agent
+            .metric("failover_agent_app_targets{app=\"app1\",namespace=\"static\",state=\"healthy\"}")
+            .await,
+        Some(0.0)
+    );
     moto.cmd(json!({"cmd": "target_health", "arn": tg, "targets": {}}));
-    assert!(wait_until(long, || async { agent.code("app1").await.0 == 200 }).await.is_some(), "app1 recovers");
+    assert!(
+        wait_until(long, || async { agent.code("app1").await.0 == 200 })
+            .await
+            .is_some(),
+        "app1 recovers"
+    );
 
     // Throttling: counted, retried, and the verdict holds.
     moto.cmd(json!({"cmd": "throttle", "action": "DescribeTargetHealth", "count": 3}));
     let throttles = "failover_agent_aws_throttles_total{api=\"DescribeTargetHealth\"}";
-    assert!(wait_until(long, || async { agent.metric(throttles).await >= Some(3.0) }).await.is_some());
+    assert!(
+        wait_until(long, || async { agent.metric(throttles).await >= Some(3.0) })
+            .await
+            .is_some()
+    );
     assert_eq!(agent.code("app1").await.0, 200);
 
     // An AWS outage: the ALB signal goes stale, the verdict is kept, even when the
     // (invisible) targets go bad meanwhile.
     moto.cmd(json!({"cmd": "outage", "on": true}));
-    moto.cmd(json!({"cmd": "target_health", "arn": tg, "targets": {"10.0.1.10": "unhealthy", "10.0.1.11": "unhealthy"}}));
+    moto.cmd(
+        json!({"cmd": "target_health", "arn": tg, "targets": {"10.0.1.10": "unhealthy", "10.0.1.11": "unhealthy"}}),
+    );
     let stale = "failover_agent_source_stale{source=\"aws_elbv2\"}";
-    assert!(wait_until(long, || async { agent.metric(stale).await == Some(1.0) }).await.is_some(), "ALB data marked stale");
+    assert!(
+        wait_until(long, || async { agent.metric(stale).await == Some(1.0) })
+            .await
+            .is_some(),
+        "ALB data marked stale"
+    );
     assert_eq!(agent.app("app1").await["targets"]["stale"], true);
     for _ in 0..10 {
         assert_eq!(agent.code("app1").await.0, 200, "an outage never flips the verdict");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(agent.metric("failover_agent_aws_errors_total{api=\"DescribeTargetHealth\"}").await >= Some(1.0));
+    assert!(
+        agent
+            .metric("failover_agent_aws_errors_total{api=\"DescribeTargetHealth\"}")
+            .await
+            >= Some(1.0)
+    );
     // AWS is back: the real state shows.
     moto.cmd(json!({"cmd": "outage", "on": false}));
-    assert!(wait_until(long, || async { agent.code("app1").await.0 == 503 }).await.is_some());
-    assert!(wait_until(long, || async { agent.metric(stale).await == Some(0.0) }).await.is_some());
+    assert!(wait_until(long, || async { agent.code("app1").await.0 == 503 })
+        .await
+        .is_some());
+    assert!(wait_until(long, || async { agent.metric(stale).await == Some(0.0) })
+        .await
+        .is_some());
 
     // Route 53's own view of app1's check, next to the agent's.
-    let id = wait_until(long, || async { agent.app("app1").await["route53"]["healthCheckId"].is_string() }).await;
-    assert!(id.is_some(), "the running agent made app1's check: {}", agent.app("app1").await);
-    let hc = agent.app("app1").await["route53"]["healthCheckId"].as_str().unwrap().to_owned();
+    let id = wait_until(long, || async {
+        agent.app("app1").await["route53"]["healthCheckId"].is_string()
+    })
+    .await;
+    assert!(
+        id.is_some(),
+        "the running agent made app1's check: {}",
+        agent.app("app1").await
+    );
+    let hc = agent.app("app1").await["route53"]["healthCheckId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r53 = "failover_agent_route53_healthy{app=\"app1\",namespace=\"static\"}";
-    assert!(wait_until(long, || async { agent.metric(r53).await == Some(1.0) }).await.is_some());
+    assert!(wait_until(long, || async { agent.metric(r53).await == Some(1.0) })
+        .await
+        .is_some());
     moto.cmd(json!({"cmd": "check_status", "id": hc, "status": "Failure"}));
-    assert!(wait_until(Duration::from_secs(20), || async { agent.metric(r53).await == Some(0.0) }).await.is_some(), "Route 53 says unhealthy");
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            agent.metric(r53).await == Some(0.0)
+        })
+        .await
+        .is_some(),
+        "Route 53 says unhealthy"
+    );
     assert_eq!(agent.app("app1").await["route53"]["route53Healthy"], false);
 }

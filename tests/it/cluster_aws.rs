@@ -26,7 +26,17 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     });
     emu.create(ah, obj).await;
     let es = "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices";
-    emu.create(es, slice("team", "app1-x", "app1", pod.addr.port(), &[("127.0.0.2", "node-a", true)])).await;
+    emu.create(
+        es,
+        slice(
+            "team",
+            "app1-x",
+            "app1",
+            pod.addr.port(),
+            &[("127.0.0.2", "node-a", true)],
+        ),
+    )
+    .await;
 
     let kc = emu.kubeconfig();
     let mut env = moto.env();
@@ -47,32 +57,84 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     assert!(synced.is_some(), "never synced: {}", o["status"]);
     assert_eq!(o["metadata"]["finalizers"], json!(["failover-agent.io/route53"]), "{o}");
     let conds = o["status"]["conditions"].as_array().unwrap();
-    assert!(conds.iter().any(|c| c["type"] == "Route53Synced" && c["status"] == "True"), "{conds:?}");
+    assert!(
+        conds
+            .iter()
+            .any(|c| c["type"] == "Route53Synced" && c["status"] == "True"),
+        "{conds:?}"
+    );
     let hc = o["status"]["healthCheckId"].as_str().unwrap().to_owned();
     let r53 = moto.route53();
-    let recs = r53.list_resource_record_sets().hosted_zone_id(&zone).send().await.unwrap();
-    let rec = recs.resource_record_sets().iter().find(|r| r.name() == "app1.example.com.").expect("app1 record");
+    let recs = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    let rec = recs
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == "app1.example.com.")
+        .expect("app1 record");
     assert_eq!(rec.health_check_id(), Some(hc.as_str()));
-    assert_eq!(rec.set_identifier(), Some("eu-west-1"), "setIdentifier defaults to the Region");
+    assert_eq!(
+        rec.set_identifier(),
+        Some("eu-west-1"),
+        "setIdentifier defaults to the Region"
+    );
     let check = r53.get_health_check().health_check_id(&hc).send().await.unwrap();
-    assert_eq!(check.health_check().unwrap().health_check_config().unwrap().resource_path(), Some("/health/app1"));
+    assert_eq!(
+        check
+            .health_check()
+            .unwrap()
+            .health_check_config()
+            .unwrap()
+            .resource_path(),
+        Some("/health/app1")
+    );
 
     // The ALB turns against the app: every replica serves 503 with both views.
-    assert!(wait_until(long, || async { get(a.health, "/health/app1").await.0 == 200 }).await.is_some());
-    moto.cmd(json!({"cmd": "target_health", "arn": tg, "targets": {"10.0.1.10": "unhealthy", "10.0.1.11": "unhealthy"}}));
-    assert!(wait_until(long, || async { get(a.health, "/health/app1").await.0 == 503 }).await.is_some());
+    assert!(
+        wait_until(long, || async { get(a.health, "/health/app1").await.0 == 200 })
+            .await
+            .is_some()
+    );
+    moto.cmd(
+        json!({"cmd": "target_health", "arn": tg, "targets": {"10.0.1.10": "unhealthy", "10.0.1.11": "unhealthy"}}),
+    );
+    assert!(
+        wait_until(long, || async { get(a.health, "/health/app1").await.0 == 503 })
+            .await
+            .is_some()
+    );
     let (_, body) = get(a.health, "/health/app1").await;
     assert!(body.contains("but ALB healthy targets 0/2, need 1"), "{body}");
     let metrics = get(a.admin, "/metrics").await.1;
-    assert!(metrics.contains("failover_agent_app_targets{app=\"app1\",namespace=\"team\",state=\"healthy\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("failover_agent_app_targets{app=\"app1\",namespace=\"team\",state=\"healthy\"} 0"),
+        "{metrics}"
+    );
 
     // Deleting the object deletes its record and check, then lets it go.
-    let (code, body) = emu.send("DELETE", &format!("{ah}/app1"), "application/json", &Value::Null).await;
+    let (code, body) = emu
+        .send("DELETE", &format!("{ah}/app1"), "application/json", &Value::Null)
+        .await;
     assert!((200..300).contains(&code), "{code} {body}");
     let gone = wait_until(long, || async { status().await["kind"] != "AppHealth" }).await;
     assert!(gone.is_some(), "finalizer never removed: {}", status().await);
     let checks = r53.list_health_checks().send().await.unwrap();
     assert!(checks.health_checks().is_empty(), "check deleted");
-    let recs = r53.list_resource_record_sets().hosted_zone_id(&zone).send().await.unwrap();
-    assert!(!recs.resource_record_sets().iter().any(|r| r.name() == "app1.example.com."), "record deleted");
+    let recs = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !recs
+            .resource_record_sets()
+            .iter()
+            .any(|r| r.name() == "app1.example.com."),
+        "record deleted"
+    );
 }

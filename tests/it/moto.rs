@@ -29,7 +29,12 @@ impl Moto {
             .strip_prefix("READY ")
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("moto did not start: {line:?}"));
-        Moto { child, stdin, stdout, url: format!("http://127.0.0.1:{port}") }
+        Moto {
+            child,
+            stdin,
+            stdout,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     /// Sends one control command; returns the JSON of an `OK <json>` reply (or Null).
@@ -38,7 +43,10 @@ impl Moto {
         self.stdin.flush().unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
-        let rest = line.trim().strip_prefix("OK").unwrap_or_else(|| panic!("moto refused {c}: {line}"));
+        let rest = line
+            .trim()
+            .strip_prefix("OK")
+            .unwrap_or_else(|| panic!("moto refused {c}: {line}"));
         serde_json::from_str(rest.trim()).unwrap_or(Value::Null)
     }
 
@@ -70,7 +78,9 @@ impl Moto {
             .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
             .region(aws_sdk_route53::config::Region::new("us-east-1"))
             .endpoint_url(&self.url)
-            .credentials_provider(aws_sdk_route53::config::Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(aws_sdk_route53::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
             .build();
         aws_sdk_route53::Client::from_conf(cfg)
     }

@@ -2,7 +2,9 @@
 //! in place, garbage collection, unowned objects left alone, and throttling.
 
 use crate::moto::Moto;
-use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType,
+};
 use serde_json::json;
 use std::process::{Command, Output};
 
@@ -31,7 +33,9 @@ fn fixture() -> Fixture {
 impl Fixture {
     /// A config with one Route 53 app per `(name, failureThreshold)`.
     fn config(&self, apps: &[(&str, u32)]) -> std::path::PathBuf {
-        let mut y = String::from("region: eu-west-1\nclusterId: prod-eu\npublicHostname: health.eu-west-1.example.com\napps:\n");
+        let mut y = String::from(
+            "region: eu-west-1\nclusterId: prod-eu\npublicHostname: health.eu-west-1.example.com\napps:\n",
+        );
         for (name, threshold) in apps {
             y += &format!(
                 "  - name: {name}\n    endpoints: [\"http://127.0.0.1:1/\"]\n    route53:\n      hostedZoneId: {}\n      recordName: {name}.example.com\n      routing: {{ latency: {{ region: eu-west-1 }} }}\n      aliasTarget: {{ dnsName: {}, hostedZoneId: {} }}\n      healthCheck: {{ intervalSeconds: 10, failureThreshold: {threshold} }}\n",
@@ -56,12 +60,30 @@ impl Fixture {
     }
 
     async fn records(&self) -> Vec<ResourceRecordSet> {
-        let out = self.moto.route53().list_resource_record_sets().hosted_zone_id(&self.zone).send().await.unwrap();
-        out.resource_record_sets().iter().filter(|r| *r.r#type() == RrType::A).cloned().collect()
+        let out = self
+            .moto
+            .route53()
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.zone)
+            .send()
+            .await
+            .unwrap();
+        out.resource_record_sets()
+            .iter()
+            .filter(|r| *r.r#type() == RrType::A)
+            .cloned()
+            .collect()
     }
 
     async fn checks(&self) -> Vec<aws_sdk_route53::types::HealthCheck> {
-        self.moto.route53().list_health_checks().send().await.unwrap().health_checks().to_vec()
+        self.moto
+            .route53()
+            .list_health_checks()
+            .send()
+            .await
+            .unwrap()
+            .health_checks()
+            .to_vec()
     }
 }
 
@@ -95,14 +117,30 @@ async fn foreign_objects(f: &Fixture) -> String {
             .set_identifier(set)
             .region(aws_sdk_route53::types::ResourceRecordSetRegion::UsEast1)
             .health_check_id(&hc_id)
-            .alias_target(AliasTarget::builder().dns_name(&f.alb_dns).hosted_zone_id(&f.alb_zone).evaluate_target_health(true).build().unwrap())
+            .alias_target(
+                AliasTarget::builder()
+                    .dns_name(&f.alb_dns)
+                    .hosted_zone_id(&f.alb_zone)
+                    .evaluate_target_health(true)
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap()
     };
-    let changes = [rec("app1.example.com", "us-east-1"), rec("app3.example.com", "eu-west-1")]
-        .into_iter()
-        .map(|r| Change::builder().action(ChangeAction::Create).resource_record_set(r).build().unwrap())
-        .collect();
+    let changes = [
+        rec("app1.example.com", "us-east-1"),
+        rec("app3.example.com", "eu-west-1"),
+    ]
+    .into_iter()
+    .map(|r| {
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(r)
+            .build()
+            .unwrap()
+    })
+    .collect();
     r53.change_resource_record_sets()
         .hosted_zone_id(&f.zone)
         .change_batch(ChangeBatch::builder().set_changes(Some(changes)).build().unwrap())
@@ -123,10 +161,24 @@ async fn plan_apply_idempotence_update_in_place_gc_and_ownership() {
     let (code, out) = f.cli("plan", &two);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("+ health check  static/app1"), "{out}");
-    assert!(out.contains("HTTP health.eu-west-1.example.com:80/health/app1 every 10s, unhealthy after 3"), "{out}");
-    assert!(out.contains("! conflict      static/app3") && out.contains("not owned by this agent"), "{out}");
-    assert!(out.contains("Plan: 5 to create, 0 to change, 0 to delete; 1 conflict(s) left alone."), "{out}");
-    for op in ["CreateHealthCheck", "ChangeResourceRecordSets", "ChangeTagsForResource", "DeleteHealthCheck"] {
+    assert!(
+        out.contains("HTTP health.eu-west-1.example.com:80/health/app1 every 10s, unhealthy after 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("! conflict      static/app3") && out.contains("not owned by this agent"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Plan: 5 to create, 0 to change, 0 to delete; 1 conflict(s) left alone."),
+        "{out}"
+    );
+    for op in [
+        "CreateHealthCheck",
+        "ChangeResourceRecordSets",
+        "ChangeTagsForResource",
+        "DeleteHealthCheck",
+    ] {
         assert_eq!(f.moto.count(op), 0, "plan must not call {op}");
     }
 
@@ -141,47 +193,95 @@ async fn plan_apply_idempotence_update_in_place_gc_and_ownership() {
     assert!(!alias.evaluate_target_health());
     assert_eq!(app1.region().map(|r| r.as_str()), Some("eu-west-1"));
     let app1_hc = app1.health_check_id().unwrap().to_owned();
-    let cfg = checks.iter().find(|c| c.id() == app1_hc).unwrap().health_check_config().unwrap();
+    let cfg = checks
+        .iter()
+        .find(|c| c.id() == app1_hc)
+        .unwrap()
+        .health_check_config()
+        .unwrap();
     assert_eq!(cfg.resource_path(), Some("/health/app1"));
     assert_eq!(cfg.fully_qualified_domain_name(), Some("health.eu-west-1.example.com"));
     assert_eq!((cfg.request_interval(), cfg.failure_threshold()), (Some(10), Some(3)));
     let hand = record(&recs, "app3.example.com.", "eu-west-1").expect("hand-made app3 record kept");
-    assert_eq!(hand.health_check_id(), Some(foreign_hc.as_str()), "a conflicting record is never overwritten");
+    assert_eq!(
+        hand.health_check_id(),
+        Some(foreign_hc.as_str()),
+        "a conflicting record is never overwritten"
+    );
     assert!(record(&recs, "app1.example.com.", "us-east-1").is_some());
 
     // Tags mark ownership.
-    let tags = f.moto.route53().list_tags_for_resource().resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck).resource_id(&app1_hc).send().await.unwrap();
+    let tags = f
+        .moto
+        .route53()
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
+        .resource_id(&app1_hc)
+        .send()
+        .await
+        .unwrap();
     let tags = tags.resource_tag_set().unwrap().tags();
-    assert!(tags.iter().any(|t| t.key() == Some("failover-agent.io/cluster") && t.value() == Some("prod-eu")));
-    assert!(tags.iter().any(|t| t.key() == Some("failover-agent.io/app") && t.value() == Some("static/app1")));
+    assert!(tags
+        .iter()
+        .any(|t| t.key() == Some("failover-agent.io/cluster") && t.value() == Some("prod-eu")));
+    assert!(tags
+        .iter()
+        .any(|t| t.key() == Some("failover-agent.io/app") && t.value() == Some("static/app1")));
 
     // Idempotence: a second apply makes no change at all.
     f.moto.cmd(json!({"cmd": "stats_reset"}));
     let (code, out) = f.cli("apply", &two);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("Plan: 0 to create, 0 to change, 0 to delete; 1 conflict(s)"), "{out}");
-    for op in ["CreateHealthCheck", "UpdateHealthCheck", "ChangeResourceRecordSets", "ChangeTagsForResource", "DeleteHealthCheck"] {
+    assert!(
+        out.contains("Plan: 0 to create, 0 to change, 0 to delete; 1 conflict(s)"),
+        "{out}"
+    );
+    for op in [
+        "CreateHealthCheck",
+        "UpdateHealthCheck",
+        "ChangeResourceRecordSets",
+        "ChangeTagsForResource",
+        "DeleteHealthCheck",
+    ] {
         assert_eq!(f.moto.count(op), 0, "second apply called {op}: {out}");
     }
 
     // A changed threshold updates the same check in place.
     let (code, out) = f.cli("apply", &f.config(&[("app1", 5), ("app2", 3), ("app3", 3)]));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("~ health check  static/app1          {app1_hc}")), "{out}");
+    assert!(
+        out.contains(&format!("~ health check  static/app1          {app1_hc}")),
+        "{out}"
+    );
     let after = f.checks().await;
-    let c = after.iter().find(|c| c.id() == app1_hc).expect("same ID after the update");
+    let c = after
+        .iter()
+        .find(|c| c.id() == app1_hc)
+        .expect("same ID after the update");
     assert_eq!(c.health_check_config().unwrap().failure_threshold(), Some(5));
     assert_eq!(after.len(), 4);
 
     // app2 and app3 removed: app2's record and check go; nothing else does.
     let (code, out) = f.cli("apply", &f.config(&[("app1", 5)]));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("- record        static/app2") && out.contains("(the app is gone)"), "{out}");
+    assert!(
+        out.contains("- record        static/app2") && out.contains("(the app is gone)"),
+        "{out}"
+    );
     let recs = f.records().await;
-    assert!(record(&recs, "app2.example.com.", "eu-west-1").is_none(), "app2's record is deleted");
+    assert!(
+        record(&recs, "app2.example.com.", "eu-west-1").is_none(),
+        "app2's record is deleted"
+    );
     assert!(record(&recs, "app1.example.com.", "eu-west-1").is_some());
-    assert!(record(&recs, "app1.example.com.", "us-east-1").is_some(), "foreign record kept");
-    assert!(record(&recs, "app3.example.com.", "eu-west-1").is_some(), "foreign record kept");
+    assert!(
+        record(&recs, "app1.example.com.", "us-east-1").is_some(),
+        "foreign record kept"
+    );
+    assert!(
+        record(&recs, "app3.example.com.", "eu-west-1").is_some(),
+        "foreign record kept"
+    );
     let ids: Vec<String> = f.checks().await.iter().map(|c| c.id().to_owned()).collect();
     assert_eq!(ids.len(), 2, "app1's and the hand-made check remain: {ids:?}");
     assert!(ids.contains(&foreign_hc) && ids.contains(&app1_hc));
@@ -192,8 +292,11 @@ async fn throttles_are_retried_and_a_change_that_keeps_failing_is_reported_then_
     let mut f = fixture();
     let cfg = f.config(&[("app1", 3)]);
     // AWS slows us down twice on each write path: the apply still completes.
-    f.moto.cmd(json!({"cmd": "throttle", "action": "CreateHealthCheck", "count": 2}));
-    f.moto.cmd(json!({"cmd": "throttle", "action": "ChangeResourceRecordSets", "count": 2, "code": "PriorRequestNotComplete"}));
+    f.moto
+        .cmd(json!({"cmd": "throttle", "action": "CreateHealthCheck", "count": 2}));
+    f.moto.cmd(
+        json!({"cmd": "throttle", "action": "ChangeResourceRecordSets", "count": 2, "code": "PriorRequestNotComplete"}),
+    );
     let (code, out) = f.cli("apply", &cfg);
     assert_eq!(code, 0, "{out}");
     assert_eq!(f.moto.stats()["throttled"].as_u64(), Some(4));
@@ -202,15 +305,21 @@ async fn throttles_are_retried_and_a_change_that_keeps_failing_is_reported_then_
     // A record change refused more often than the retries allow: apply exits 1
     // and names it; the check it made is kept, and the next apply finishes the job.
     let cfg2 = f.config(&[("app1", 3), ("app2", 3)]);
-    f.moto.cmd(json!({"cmd": "throttle", "action": "ChangeResourceRecordSets", "count": 50}));
+    f.moto
+        .cmd(json!({"cmd": "throttle", "action": "ChangeResourceRecordSets", "count": 50}));
     let (code, out) = f.cli("apply", &cfg2);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAILED + record        static/app2"), "{out}");
     assert!(record(&f.records().await, "app2.example.com.", "eu-west-1").is_none());
-    f.moto.cmd(json!({"cmd": "throttle", "action": "ChangeResourceRecordSets", "count": 0}));
+    f.moto
+        .cmd(json!({"cmd": "throttle", "action": "ChangeResourceRecordSets", "count": 0}));
     f.moto.cmd(json!({"cmd": "stats_reset"}));
     let (code, out) = f.cli("apply", &cfg2);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(f.moto.count("CreateHealthCheck"), 0, "the check from the failed run is reused: {out}");
+    assert_eq!(
+        f.moto.count("CreateHealthCheck"),
+        0,
+        "the check from the failed run is reused: {out}"
+    );
     assert!(record(&f.records().await, "app2.example.com.", "eu-west-1").is_some());
 }

@@ -64,10 +64,20 @@ impl LeaderAws {
         let (arns, rx) = watch::channel(BTreeSet::new());
         let (s, r, m) = (store.clone(), refold.clone(), metrics.clone());
         let on_change = move || {
-            m.source_stale.with_label_values(&[crate::agent::ELBV2_SOURCE]).set(i64::from(s.any_stale()));
+            m.source_stale
+                .with_label_values(&[crate::agent::ELBV2_SOURCE])
+                .set(i64::from(s.any_stale()));
             r.send_modify(|g| *g += 1);
         };
-        tokio::spawn(targets::poll(clients.elbv2.clone(), caller.clone(), rx, settings.target_health_interval, store.clone(), on_change, stop.clone()));
+        tokio::spawn(targets::poll(
+            clients.elbv2.clone(),
+            caller.clone(),
+            rx,
+            settings.target_health_interval,
+            store.clone(),
+            on_change,
+            stop.clone(),
+        ));
         let bindings = Arc::new(Mutex::new(Bindings::new()));
         let (b, r, st) = (bindings.clone(), refold.clone(), stop.clone());
         tokio::spawn(async move {
@@ -105,7 +115,12 @@ impl LeaderAws {
 
     /// The target groups of an app.
     pub fn arns_of(&self, ah: &AppHealth, services: &[String]) -> Vec<String> {
-        tgb::of_app(ah.spec.target_group_arns.as_ref(), &ah.namespace().unwrap_or_default(), services, &self.bindings.lock())
+        tgb::of_app(
+            ah.spec.target_group_arns.as_ref(),
+            &ah.namespace().unwrap_or_default(),
+            services,
+            &self.bindings.lock(),
+        )
     }
 
     /// The ALB view of an app with target groups `arns` (`None` without any).
@@ -125,14 +140,22 @@ impl LeaderAws {
             *cur = arns;
             changed
         });
-        let Some(owner) = self.settings.owner.clone() else { return };
+        let Some(owner) = self.settings.owner.clone() else {
+            return;
+        };
         let mut invalid = BTreeMap::new();
         let mut want = Vec::new();
         for (key, ah, _) in served {
-            let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else { continue };
+            let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else {
+                continue;
+            };
             let mut errs = Vec::new();
             match spec::validate("spec.route53", block, &self.region, &mut errs) {
-                Some(settings) => want.push(DesiredApp { key: key.clone(), incarnation: ah.uid().unwrap_or_default(), settings }),
+                Some(settings) => want.push(DesiredApp {
+                    key: key.clone(),
+                    incarnation: ah.uid().unwrap_or_default(),
+                    settings,
+                }),
                 None => {
                     // An invalid block keeps what exists: it is neither wanted nor collected.
                     invalid.insert(key.clone(), errs.join("; "));
@@ -153,7 +176,12 @@ impl LeaderAws {
         }
     }
 
-    fn start_route53(&self, owner: route53::Owner, want: Vec<DesiredApp>, metrics: &Metrics) -> watch::Sender<Vec<DesiredApp>> {
+    fn start_route53(
+        &self,
+        owner: route53::Owner,
+        want: Vec<DesiredApp>,
+        metrics: &Metrics,
+    ) -> watch::Sender<Vec<DesiredApp>> {
         let (tx, rx) = watch::channel(want);
         let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
         let (state, refold) = (self.route53.clone(), self.refold.clone());
@@ -166,7 +194,15 @@ impl LeaderAws {
             state.lock().last = Some(r);
             refold.send_modify(|g| *g += 1);
         };
-        tokio::spawn(route53::run(self.clients.route53.clone(), self.caller.clone(), owner, rx, self.settings.reconcile_interval, on_report, self.stop.clone()));
+        tokio::spawn(route53::run(
+            self.clients.route53.clone(),
+            self.caller.clone(),
+            owner,
+            rx,
+            self.settings.reconcile_interval,
+            on_report,
+            self.stop.clone(),
+        ));
         let (state, refold, m) = (self.route53.clone(), self.refold.clone(), metrics.clone());
         let on_status = move |key: &AppKey, healthy: Option<bool>| {
             let Some(h) = healthy else { return };
@@ -175,12 +211,27 @@ impl LeaderAws {
                 refold.send_modify(|g| *g += 1);
             }
         };
-        tokio::spawn(route53::status::watch(self.clients.route53.clone(), self.caller.clone(), ids_rx, self.settings.check_status_interval, on_status, self.stop.clone()));
+        tokio::spawn(route53::status::watch(
+            self.clients.route53.clone(),
+            self.caller.clone(),
+            ids_rx,
+            self.settings.check_status_interval,
+            on_status,
+            self.stop.clone(),
+        ));
         tx
     }
 
     /// Adds the ALB counts and the Route 53 state of `key` to `st`.
-    pub fn annotate(&self, st: &mut AppHealthStatus, old: &AppHealthStatus, key: &AppKey, ah: &AppHealth, alb: Option<TargetCounts>, now: &str) {
+    pub fn annotate(
+        &self,
+        st: &mut AppHealthStatus,
+        old: &AppHealthStatus,
+        key: &AppKey,
+        ah: &AppHealth,
+        alb: Option<TargetCounts>,
+        now: &str,
+    ) {
         st.healthy_targets = alb.map(|a| a.healthy);
         st.total_targets = alb.map(|a| a.total);
         if alb.is_some_and(|a| a.stale) {
@@ -191,7 +242,11 @@ impl LeaderAws {
                     c.reason = "Stale".into();
                     c.last_transition_time = now.into();
                 }
-                c.message = if c.message.is_empty() { msg.into() } else { format!("{}; {msg}", c.message) };
+                c.message = if c.message.is_empty() {
+                    msg.into()
+                } else {
+                    format!("{}; {msg}", c.message)
+                };
             }
         }
         if ah.spec.route53.is_none() {
@@ -199,7 +254,12 @@ impl LeaderAws {
         }
         let r = self.route53.lock();
         let (on, why, msg) = if self.settings.owner.is_none() {
-            ("False", "NotConfigured", "Route 53 is not managed in this cluster: set CLUSTER_ID and PUBLIC_HOSTNAME on the DaemonSet".to_string())
+            (
+                "False",
+                "NotConfigured",
+                "Route 53 is not managed in this cluster: set CLUSTER_ID and PUBLIC_HOSTNAME on the DaemonSet"
+                    .to_string(),
+            )
         } else if let Some(e) = r.invalid.get(key) {
             ("False", "InvalidSpec", e.clone())
         } else {
@@ -212,7 +272,11 @@ impl LeaderAws {
                 },
             }
         };
-        st.health_check_id = r.last.as_ref().and_then(|rep| rep.check_ids.get(key).cloned()).or_else(|| old.health_check_id.clone());
+        st.health_check_id = r
+            .last
+            .as_ref()
+            .and_then(|rep| rep.check_ids.get(key).cloned())
+            .or_else(|| old.health_check_id.clone());
         st.route53_healthy = r.healthy.get(key).copied().or(old.route53_healthy);
         let at = match old.conditions.iter().find(|c| c.type_ == "Route53Synced") {
             Some(p) if p.status == on => p.last_transition_time.clone(),

@@ -64,7 +64,6 @@ pub struct AppHealthSpec {
     pub route53: Option<crate::route53::spec::Route53Block>,
 }
 
-
 /// The probe each agent runs against the endpoints on its own node.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -57,7 +57,8 @@ impl Env {
     pub fn from_env() -> Result<Env, MissingEnv> {
         let var = |name: &'static str| std::env::var(name).map_err(|_| MissingEnv(format!("{name} is not set")));
         let opt = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let aws = crate::config::aws_from_env(opt("CLUSTER_ID"), opt("PUBLIC_HOSTNAME")).map_err(|e| MissingEnv(e.join("; ")))?;
+        let aws = crate::config::aws_from_env(opt("CLUSTER_ID"), opt("PUBLIC_HOSTNAME"))
+            .map_err(|e| MissingEnv(e.join("; ")))?;
         Ok(Env {
             node: var("NODE_NAME")?,
             pod: var("POD_NAME")?,

@@ -43,8 +43,20 @@ pub struct Duties {
 }
 
 /// Runs the leader's duties whenever this replica leads, until `shutdown`.
-pub async fn run(client: Client, caches: Caches, d: Duties, mut leading: watch::Receiver<bool>, shutdown: CancellationToken) {
-    let Duties { namespace, pod, region, aws, metrics } = d;
+pub async fn run(
+    client: Client,
+    caches: Caches,
+    d: Duties,
+    mut leading: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
+    let Duties {
+        namespace,
+        pod,
+        region,
+        aws,
+        metrics,
+    } = d;
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -79,7 +91,15 @@ pub async fn run(client: Client, caches: Caches, d: Duties, mut leading: watch::
         let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
         let mut changed = caches.changed.clone();
         let (refold, mut aws_changed) = watch::channel(0u64);
-        let leader_aws = LeaderAws::start(client.clone(), aws.clone(), region.clone(), &metrics, Arc::new(refold), stop.clone()).await;
+        let leader_aws = LeaderAws::start(
+            client.clone(),
+            aws.clone(),
+            region.clone(),
+            &metrics,
+            Arc::new(refold),
+            stop.clone(),
+        )
+        .await;
         tracing::info!("leading: folding probe reports and AWS signals into AppHealth status");
         loop {
             fold_all(&client, &caches, &reports, &recorder, &leader_aws, &metrics).await;
@@ -111,7 +131,14 @@ fn probe_states(reports: &Store<ProbeReport>) -> HashMap<(String, IpAddr), Endpo
     m
 }
 
-async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>, recorder: &Recorder, aws: &LeaderAws, metrics: &Metrics) {
+async fn fold_all(
+    client: &Client,
+    caches: &Caches,
+    reports: &Store<ProbeReport>,
+    recorder: &Recorder,
+    aws: &LeaderAws,
+    metrics: &Metrics,
+) {
     let resolution = resolve(caches.apps.state());
     let slices = caches.slices.state();
     let index = by_service(slices.iter().map(|s| s.as_ref()));
@@ -120,7 +147,10 @@ async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>
     let mut served_aws = Vec::with_capacity(resolution.served.len());
     for (key, ah) in &resolution.served {
         let ns = ah.namespace().unwrap_or_default();
-        let akey = AppKey { namespace: ns.clone(), name: key.clone() };
+        let akey = AppKey {
+            namespace: ns.clone(),
+            name: key.clone(),
+        };
         let old = ah.status.clone().unwrap_or_default();
         let mut desired = match settings(&ah.spec) {
             Ok(set) => {
@@ -145,11 +175,27 @@ async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>
             Err(errs) => {
                 let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
                 let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
-                status(ah, key, old_verdict, reason, Tally::default(), caches.is_stale(), None, &now)
+                status(
+                    ah,
+                    key,
+                    old_verdict,
+                    reason,
+                    Tally::default(),
+                    caches.is_stale(),
+                    None,
+                    &now,
+                )
             }
         };
         if let (Some(a), Some(b)) = (&desired.healthy_targets, &desired.total_targets) {
-            metrics.aws.targets(&AppKey { namespace: ns.clone(), name: key.clone() }, *a, *b);
+            metrics.aws.targets(
+                &AppKey {
+                    namespace: ns.clone(),
+                    name: key.clone(),
+                },
+                *a,
+                *b,
+            );
         }
         desired.health_check_id = desired.health_check_id.or(old.health_check_id);
         write(client, ah, desired, recorder).await;
@@ -183,13 +229,20 @@ async fn fold_all(client: &Client, caches: &Caches, reports: &Store<ProbeReport>
     }
 }
 
-
 /// Adds or removes the Route 53 finalizer where [`finalizer::decide`] says so.
-async fn finalizers(client: &Client, caches: &Caches, served: &std::collections::BTreeMap<String, Arc<super::crd::AppHealth>>, aws: &LeaderAws) {
+async fn finalizers(
+    client: &Client,
+    caches: &Caches,
+    served: &std::collections::BTreeMap<String, Arc<super::crd::AppHealth>>,
+    aws: &LeaderAws,
+) {
     let last = aws.last_report();
     for ah in caches.apps.state() {
         let key = app_key(&ah);
-        let akey = AppKey { namespace: ah.namespace().unwrap_or_default(), name: key.clone() };
+        let akey = AppKey {
+            namespace: ah.namespace().unwrap_or_default(),
+            name: key.clone(),
+        };
         let is_served = served.get(&key).is_some_and(|s| s.uid() == ah.uid());
         if let Some(action) = finalizer::decide(&ah, &akey, is_served, aws.manages_route53(), last.as_ref()) {
             if let Err(e) = finalizer::apply(client, &ah, action).await {
