@@ -83,10 +83,13 @@ pub async fn spawn(
     }
     // With an owner, the static agent also garbage-collects what it owns and no app wants.
     if let Some(owner) = cfg.aws.owner.clone() {
-        let (_tx, rx) = watch::channel(want);
+        let (_tx, rx) = watch::channel(route53::Desired {
+            apps: want,
+            hold: Default::default(),
+        });
         let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
         let a = apps.clone();
-        let managed: BTreeSet<_> = rx.borrow().iter().map(|d| d.key.clone()).collect();
+        let managed: BTreeSet<_> = rx.borrow().apps.iter().map(|d| d.key.clone()).collect();
         let on_report = move |r: route53::Report| {
             for app in a.list().into_iter().filter(|app| managed.contains(&app.key)) {
                 let id = r.check_ids.get(&app.key).cloned();

@@ -2,7 +2,7 @@
 //! command line. `plan` reads Route 53 and prints the changes; `apply` also makes
 //! them and prints what failed.
 
-use super::{apply, plan, read};
+use super::{apply, read};
 use crate::aws::{self, CallError, Caller};
 use crate::config::AgentConfig;
 use crate::telemetry::Metrics;
@@ -32,7 +32,7 @@ pub async fn run(cfg: &AgentConfig, apply_it: bool, out: &mut impl Write) -> Res
     let metrics = Metrics::new(&cfg.region)?;
     let caller = Caller::new(cfg.aws.budget, metrics.aws.clone());
     let actual = read(&clients.route53, &caller, &desired).await?;
-    let p = plan(&owner, &desired, &actual);
+    let p = super::plan(&owner, &desired, &actual);
     writeln!(
         out,
         "# cluster {} ({}), {} app(s) with route53",

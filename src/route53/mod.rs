@@ -14,8 +14,8 @@ pub mod spec;
 pub mod status;
 
 pub use apply::{apply, Failure, Outcome};
-pub use objects::{DesiredApp, Owner};
-pub use plan::{plan, Plan};
+pub use objects::{Desired, DesiredApp, Owner};
+pub use plan::{plan, plan_holding, Plan};
 pub use read::read;
 
 use crate::aws::{CallError, Caller};
@@ -31,10 +31,10 @@ pub async fn reconcile(
     r53: &aws_sdk_route53::Client,
     caller: &Caller,
     owner: &Owner,
-    desired: &[DesiredApp],
+    desired: &Desired,
 ) -> Result<(Plan, Outcome), CallError> {
-    let actual = read(r53, caller, desired).await?;
-    let p = plan(owner, desired, &actual);
+    let actual = read(r53, caller, &desired.apps).await?;
+    let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
     for c in &p.conflicts {
         tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
     }
@@ -62,7 +62,7 @@ pub async fn run(
     r53: aws_sdk_route53::Client,
     caller: Arc<Caller>,
     owner: Owner,
-    mut desired: watch::Receiver<Vec<DesiredApp>>,
+    mut desired: watch::Receiver<Desired>,
     every: Duration,
     on_report: impl Fn(Report),
     shutdown: CancellationToken,
@@ -92,7 +92,7 @@ pub async fn run(
                 } else {
                     caller.metrics().route53_reconciles_failed.inc();
                 }
-                let incarnations = want.iter().map(|d| d.incarnation.clone()).collect();
+                let incarnations = want.apps.iter().map(|d| d.incarnation.clone()).collect();
                 on_report(Report {
                     check_ids: out.check_ids.into_iter().collect(),
                     problems,

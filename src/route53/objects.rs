@@ -35,6 +35,15 @@ pub struct DesiredApp {
     pub settings: Settings,
 }
 
+/// Everything a reconcile wants: the apps' objects, and apps whose objects must be
+/// left as they are (their spec is invalid right now: neither kept up to date nor
+/// collected, so a typo never deletes an app's DNS record).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub apps: Vec<DesiredApp>,
+    pub hold: std::collections::BTreeSet<AppKey>,
+}
+
 /// A health check's settings, as far as the agent sets them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -15,7 +15,7 @@ use super::objects::{
 };
 use super::spec::{Alias, Routing};
 use crate::model::AppKey;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 /// The record an app wants.
@@ -112,8 +112,18 @@ impl Plan {
 /// Apps absent from `desired` lose their owned checks and records, so `desired`
 /// must be complete: callers plan only from a fully synced source.
 pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
+    plan_holding(owner, desired, &BTreeSet::new(), actual)
+}
+
+/// [`plan`], leaving the objects of the apps in `hold` exactly as they are.
+pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKey>, actual: &Actual) -> Plan {
     let mut p = Plan::default();
-    let owned: Vec<&ActualCheck> = actual.checks.iter().filter(|c| owner.owns(c)).collect();
+    let held = |c: &ActualCheck| {
+        c.tag(TAG_APP)
+            .and_then(parse_app_tag)
+            .is_some_and(|k| hold.contains(&k))
+    };
+    let owned: Vec<&ActualCheck> = actual.checks.iter().filter(|c| owner.owns(c) && !held(c)).collect();
     let owned_ids: HashSet<&str> = owned.iter().map(|c| c.id.as_str()).collect();
     let ours = |r: &ActualRecord| r.health_check_id.as_deref().is_some_and(|id| owned_ids.contains(id));
     let mut kept: HashSet<&str> = HashSet::new();

@@ -244,3 +244,16 @@ fn caller_references_are_stable_and_distinct() {
     );
     assert!(r(&a).len() <= 64 && r(&a).starts_with("fa1-"));
 }
+
+#[test]
+fn a_held_app_keeps_its_objects_while_its_spec_is_invalid() {
+    let o = owner();
+    let both = [app("app1"), app("app2")];
+    let before = applied(&o, &both, Actual::default(), &plan(&o, &both, &Actual::default()));
+    let hold = std::collections::BTreeSet::from([both[1].key.clone()]);
+    assert!(
+        plan_holding(&o, &both[..1], &hold, &before).is_empty(),
+        "nothing of app2 is collected"
+    );
+    assert_eq!(kinds(&plan(&o, &both[..1], &before)), ["delete-record", "delete-check"]);
+}

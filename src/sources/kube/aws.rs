@@ -11,7 +11,7 @@ use crate::aws::{self, targets, Caller};
 use crate::config::AwsSettings;
 use crate::model::AppKey;
 use crate::policy::TargetCounts;
-use crate::route53::{self, spec, DesiredApp, Report};
+use crate::route53::{self, spec, Desired, DesiredApp, Report};
 use crate::telemetry::Metrics;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
@@ -37,7 +37,7 @@ pub struct LeaderAws {
     pub route53: Arc<Mutex<Route53State>>,
     bindings: Arc<Mutex<Bindings>>,
     arns: watch::Sender<BTreeSet<String>>,
-    desired: Mutex<Option<watch::Sender<Vec<DesiredApp>>>>,
+    desired: Mutex<Option<watch::Sender<Desired>>>,
     clients: aws::Clients,
     caller: Arc<Caller>,
     settings: AwsSettings,
@@ -132,8 +132,9 @@ impl LeaderAws {
     }
 
     /// Sets what to poll and what Route 53 should hold, from every served app
-    /// (key, object, target groups). Only call it with synced caches.
-    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], metrics: &Metrics) {
+    /// (key, object, target groups) and the served apps whose spec is invalid
+    /// (`hold`: their Route 53 objects are left alone). Only call it with synced caches.
+    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], hold: BTreeSet<AppKey>, metrics: &Metrics) {
         let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a)| a.iter().cloned()).collect();
         self.arns.send_if_modified(|cur| {
             let changed = *cur != arns;
@@ -144,14 +145,14 @@ impl LeaderAws {
             return;
         };
         let mut invalid = BTreeMap::new();
-        let mut want = Vec::new();
+        let mut want = Desired { apps: Vec::new(), hold };
         for (key, ah, _) in served {
             let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else {
                 continue;
             };
             let mut errs = Vec::new();
             match spec::validate("spec.route53", block, &self.region, &mut errs) {
-                Some(settings) => want.push(DesiredApp {
+                Some(settings) => want.apps.push(DesiredApp {
                     key: key.clone(),
                     incarnation: ah.uid().unwrap_or_default(),
                     settings,
@@ -159,6 +160,7 @@ impl LeaderAws {
                 None => {
                     // An invalid block keeps what exists: it is neither wanted nor collected.
                     invalid.insert(key.clone(), errs.join("; "));
+                    want.hold.insert(key.clone());
                 }
             }
         }
@@ -176,12 +178,7 @@ impl LeaderAws {
         }
     }
 
-    fn start_route53(
-        &self,
-        owner: route53::Owner,
-        want: Vec<DesiredApp>,
-        metrics: &Metrics,
-    ) -> watch::Sender<Vec<DesiredApp>> {
+    fn start_route53(&self, owner: route53::Owner, want: Desired, metrics: &Metrics) -> watch::Sender<Desired> {
         let (tx, rx) = watch::channel(want);
         let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
         let (state, refold) = (self.route53.clone(), self.refold.clone());

@@ -145,6 +145,7 @@ async fn fold_all(
     let probes = probe_states(reports);
     let now = Timestamp::now().to_string();
     let mut served_aws = Vec::with_capacity(resolution.served.len());
+    let mut hold = std::collections::BTreeSet::new();
     for (key, ah) in &resolution.served {
         let ns = ah.namespace().unwrap_or_default();
         let akey = AppKey {
@@ -173,6 +174,8 @@ async fn fold_all(
                 st
             }
             Err(errs) => {
+                // Its Route 53 objects stay as they are until the spec is fixed.
+                hold.insert(akey.clone());
                 let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
                 let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
                 status(
@@ -200,7 +203,7 @@ async fn fold_all(
         desired.health_check_id = desired.health_check_id.or(old.health_check_id);
         write(client, ah, desired, recorder).await;
     }
-    aws.update(&served_aws, metrics);
+    aws.update(&served_aws, hold, metrics);
     finalizers(client, caches, &resolution.served, aws).await;
     for (ah, why) in &resolution.rejected {
         let (key, kind, reason) = match why {
