@@ -383,6 +383,7 @@ def main() -> int:
                     help="stop even without a first full round after this many seconds")
     ap.add_argument("--verdict-every", type=float, default=5, help="seconds between verdict samples")
     ap.add_argument("--binary", default=str(ROOT / "target/release/failover-agent"))
+    ap.add_argument("--allow-stale", action="store_true", help="run a binary older than the sources (say so)")
     args = ap.parse_args()
     if not (1 <= args.apps <= args.tgs) or not 0 <= args.alb_down <= args.apps:
         ap.error("need 1 <= --apps <= --tgs and 0 <= --alb-down <= --apps")
@@ -390,7 +391,10 @@ def main() -> int:
     if not binary.is_file():
         raise BenchError(f"{binary} is missing: build it first (cargo build --release --locked)")
     if newer := stale_binary(binary):
-        raise BenchError(f"{binary} is older than {len(newer)} source file(s), e.g. {', '.join(newer[:3])}; rebuild it")
+        msg = f"{binary} is older than {len(newer)} source file(s), e.g. {', '.join(newer[:3])}"
+        if not args.allow_stale:
+            raise BenchError(f"{msg}; rebuild it (or pass --allow-stale)")
+        log(f"warning: {msg}; running it anyway (--allow-stale)")
     if not (ROOT / ".venv/bin/python").exists():
         raise BenchError("no .venv: the moto launcher needs it (see tests/aws/README.md)")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -409,6 +413,8 @@ def main() -> int:
     server.shutdown()
 
     built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(binary.stat().st_mtime))
+    if newer:
+        built += f" (older than {len(newer)} source file(s): --allow-stale)"
     print(f"\n## failover-agent vs an ELBv2 account bucket: {args.tgs} target groups, {args.apps} apps\n")
     print(f"- AWS side: moto 5.2.5 (tests/aws/moto_server.py) with `aws_bucket` {OP}: burst {AWS_BURST}, "
           f"{AWS_RATE}/s, the rest of the account taking {args.others:g}/s of it (net {AWS_RATE - args.others:g}/s left)")

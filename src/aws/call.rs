@@ -15,6 +15,7 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Api {
     DescribeTargetHealth,
+    DescribeLoadBalancers,
     ListHealthChecks,
     ListTagsForResources,
     ChangeTagsForResource,
@@ -27,8 +28,9 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 10] = [
+    pub const ALL: [Api; 11] = [
         Api::DescribeTargetHealth,
+        Api::DescribeLoadBalancers,
         Api::ListHealthChecks,
         Api::ListTagsForResources,
         Api::ChangeTagsForResource,
@@ -43,6 +45,7 @@ impl Api {
     pub fn as_str(self) -> &'static str {
         match self {
             Api::DescribeTargetHealth => "DescribeTargetHealth",
+            Api::DescribeLoadBalancers => "DescribeLoadBalancers",
             Api::ListHealthChecks => "ListHealthChecks",
             Api::ListTagsForResources => "ListTagsForResources",
             Api::ChangeTagsForResource => "ChangeTagsForResource",
@@ -57,7 +60,7 @@ impl Api {
 
     pub fn service(self) -> &'static str {
         match self {
-            Api::DescribeTargetHealth => "elbv2",
+            Api::DescribeTargetHealth | Api::DescribeLoadBalancers => "elbv2",
             _ => "route53",
         }
     }

@@ -9,6 +9,7 @@
 
 mod bucket;
 mod call;
+pub mod lbs;
 mod metrics;
 pub mod targets;
 

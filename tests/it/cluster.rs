@@ -75,7 +75,7 @@ impl Emulator {
         self.send("GET", path, "application/json", &Value::Null).await.1
     }
 
-    async fn merge(&self, path: &str, patch: Value) {
+    pub(crate) async fn merge(&self, path: &str, patch: Value) {
         let (code, body) = self.send("PATCH", path, "application/merge-patch+json", &patch).await;
         assert!((200..300).contains(&code), "patch {path}: {code} {body}");
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     let mut moto = Moto::start();
-    let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10", "10.0.1.11"], "zone": "example.com"}));
+    let alb = moto
+        .cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10", "10.0.1.11"], "zone": "example.com", "tg_count": 2}));
     let tg = alb["tg_arn"].as_str().unwrap().to_owned();
     let zone = alb["zone_id"].as_str().unwrap().to_owned();
     let emu = Emulator::start();
@@ -35,6 +36,38 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
             pod.addr.port(),
             &[("127.0.0.2", "node-a", true)],
         ),
+    )
+    .await;
+    // app2 spells out neither: its target group comes from a TargetGroupBinding and
+    // its ALB from the status of the Ingress that routes to its Service.
+    let mut app2 = app_health("team", "app2", None, &["app2"], 1);
+    app2["spec"]["route53"] =
+        json!({ "hostedZoneId": zone, "recordName": "app2.example.com", "routing": { "weighted": { "weight": 100 } } });
+    emu.create(ah, app2).await;
+    emu.create(
+        es,
+        slice(
+            "team",
+            "app2-x",
+            "app2",
+            pod.addr.port(),
+            &[("127.0.0.2", "node-a", true)],
+        ),
+    )
+    .await;
+    let tg2 = alb["tg_arns"][1].as_str().unwrap().to_owned();
+    emu.create(
+        "/apis/elbv2.k8s.aws/v1beta1/namespaces/team/targetgroupbindings",
+        json!({ "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding", "metadata": { "name": "app2", "namespace": "team" },
+                "spec": { "serviceRef": { "name": "app2", "port": 80 }, "targetGroupARN": tg2 } }),
+    )
+    .await;
+    let ing = "/apis/networking.k8s.io/v1/namespaces/team/ingresses";
+    emu.create(ing, json!({ "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": { "name": "shared", "namespace": "team" },
+        "spec": { "rules": [{ "http": { "paths": [{ "path": "/", "pathType": "Prefix", "backend": { "service": { "name": "app2", "port": { "number": 80 } } } }] } }] } })).await;
+    emu.merge(
+        &format!("{ing}/shared/status"),
+        json!({ "status": { "loadBalancer": { "ingress": [{ "hostname": alb["alb_dns"] }] } } }),
     )
     .await;
 
@@ -93,6 +126,40 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
         Some("/health/app1")
     );
 
+    // app2: target group and ALB discovered.
+    let app2_synced = wait_until(long, || async {
+        let o = emu.get(&format!("{ah}/app2")).await;
+        o["status"]["totalTargets"] == 2 && o["status"]["healthCheckId"].is_string()
+    })
+    .await;
+    assert!(
+        app2_synced.is_some(),
+        "app2 never synced: {}",
+        emu.get(&format!("{ah}/app2")).await
+    );
+    let recs = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    let rec2 = recs
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == "app2.example.com.")
+        .expect("app2 record");
+    let alias2 = rec2.alias_target().unwrap();
+    assert_eq!(
+        alias2.dns_name().trim_end_matches('.').to_ascii_lowercase(),
+        alb["alb_dns"].as_str().unwrap().to_ascii_lowercase()
+    );
+    assert_eq!(
+        alias2.hosted_zone_id(),
+        alb["alb_zone_id"].as_str().unwrap(),
+        "canonical zone from DescribeLoadBalancers"
+    );
+    assert_eq!(rec2.weight(), Some(100));
+
     // The ALB turns against the app: every replica serves 503 with both views.
     assert!(
         wait_until(long, || async { get(a.health, "/health/app1").await.0 == 200 })
@@ -123,7 +190,12 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     let gone = wait_until(long, || async { status().await["kind"] != "AppHealth" }).await;
     assert!(gone.is_some(), "finalizer never removed: {}", status().await);
     let checks = r53.list_health_checks().send().await.unwrap();
-    assert!(checks.health_checks().is_empty(), "check deleted");
+    let left: Vec<&str> = checks.health_checks().iter().map(|c| c.id()).collect();
+    let app2_hc = emu.get(&format!("{ah}/app2")).await["status"]["healthCheckId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(left, [app2_hc.as_str()], "app1's check deleted, app2's kept");
     let recs = r53
         .list_resource_record_sets()
         .hosted_zone_id(&zone)
@@ -136,5 +208,11 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
             .iter()
             .any(|r| r.name() == "app1.example.com."),
         "record deleted"
+    );
+    assert!(
+        recs.resource_record_sets()
+            .iter()
+            .any(|r| r.name() == "app2.example.com."),
+        "app2's record kept"
     );
 }

@@ -59,12 +59,15 @@ RESOURCES: list[Res] = [
     Res("events.k8s.io", "v1", "events", "Event", shortnames=("ev",)),
     Res("", "v1", "services", "Service", status=True, shortnames=("svc",)),
     Res("", "v1", "configmaps", "ConfigMap", shortnames=("cm",)),
+    Res("networking.k8s.io", "v1", "ingresses", "Ingress", status=True, shortnames=("ing",)),
 ]
 
 # Custom resources. Add a line here (or pass --resource at run time) to serve another one.
 CUSTOM_RESOURCES: list[Res] = [
     Res("failover-agent.io", "v1alpha1", "apphealths", "AppHealth", status=True, crd=True, shortnames=("ah",)),
     Res("failover-agent.io", "v1alpha1", "probereports", "ProbeReport", crd=True),
+    # The AWS Load Balancer Controller's binding of a Service to a target group.
+    Res("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding", crd=True),
 ]
 
 HERE = pathlib.Path(__file__).resolve().parent

@@ -6,7 +6,8 @@
 //! One [`LeaderAws`] lives for one term of leadership; its tasks stop with it.
 
 use super::crd::{AppHealth, AppHealthStatus, Condition};
-use super::tgb::{self, Bindings};
+use super::discovery::{self, Discovered};
+use super::tgb;
 use crate::aws::{self, targets, Caller};
 use crate::config::AwsSettings;
 use crate::model::AppKey;
@@ -35,7 +36,7 @@ pub struct Route53State {
 pub struct LeaderAws {
     pub targets: Arc<targets::TargetStore>,
     pub route53: Arc<Mutex<Route53State>>,
-    bindings: Arc<Mutex<Bindings>>,
+    discovered: Arc<Mutex<Discovered>>,
     arns: watch::Sender<BTreeSet<String>>,
     desired: Mutex<Option<watch::Sender<Desired>>>,
     clients: aws::Clients,
@@ -78,30 +79,21 @@ impl LeaderAws {
             on_change,
             stop.clone(),
         ));
-        let bindings = Arc::new(Mutex::new(Bindings::new()));
-        let (b, r, st) = (bindings.clone(), refold.clone(), stop.clone());
-        tokio::spawn(async move {
-            loop {
-                match tgb::list(&client).await {
-                    Ok(found) => {
-                        let changed = *b.lock() != found;
-                        *b.lock() = found;
-                        if changed {
-                            r.send_modify(|g| *g += 1);
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot list TargetGroupBindings; keeping the last list"),
-                }
-                tokio::select! {
-                    _ = st.cancelled() => return,
-                    _ = tokio::time::sleep(tgb::REFRESH) => {}
-                }
-            }
-        });
+        let discovered = Arc::new(Mutex::new(Discovered::default()));
+        let aliases = settings.owner.is_some();
+        discovery::spawn(
+            client,
+            clients.elbv2.clone(),
+            caller.clone(),
+            aliases,
+            discovered.clone(),
+            refold.clone(),
+            stop.clone(),
+        );
         LeaderAws {
             targets: store,
             route53: Arc::default(),
-            bindings,
+            discovered,
             arns,
             desired: Mutex::new(None),
             clients,
@@ -119,7 +111,7 @@ impl LeaderAws {
             ah.spec.target_group_arns.as_ref(),
             &ah.namespace().unwrap_or_default(),
             services,
-            &self.bindings.lock(),
+            &self.discovered.lock().bindings,
         )
     }
 
@@ -151,14 +143,25 @@ impl LeaderAws {
                 continue;
             };
             let mut errs = Vec::new();
-            match spec::validate("spec.route53", block, &self.region, &mut errs) {
+            let mut settings = spec::validate("spec.route53", block, &self.region, &mut errs);
+            if let Some(s) = settings.as_mut().filter(|s| s.alias.is_none()) {
+                match self.discovered.lock().alias_of(&key.namespace, &ah.spec.services) {
+                    Ok(a) => s.alias = Some(a),
+                    Err(e) => {
+                        errs.push(format!("spec.route53.aliasTarget: {e}"));
+                        settings = None;
+                    }
+                }
+            }
+            match settings {
                 Some(settings) => want.apps.push(DesiredApp {
                     key: key.clone(),
                     incarnation: ah.uid().unwrap_or_default(),
                     settings,
                 }),
                 None => {
-                    // An invalid block keeps what exists: it is neither wanted nor collected.
+                    // An invalid block (or an ALB not found yet) keeps what exists:
+                    // it is neither updated nor collected.
                     invalid.insert(key.clone(), errs.join("; "));
                     want.hold.insert(key.clone());
                 }

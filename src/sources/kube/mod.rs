@@ -3,8 +3,10 @@
 pub mod aws;
 pub mod caches;
 pub mod crd;
+pub mod discovery;
 pub mod finalizer;
 pub mod fold;
+pub mod ingress;
 pub mod leader;
 pub mod node;
 pub mod report;
