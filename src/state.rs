@@ -235,6 +235,13 @@ impl App {
         self.reevaluate(&mut inner, now);
     }
 
+    /// Sets the AWS views published with a remote verdict (from `AppHealth.status`).
+    pub fn publish_aws(&self, alb: Option<TargetCounts>, route53: Option<Route53View>) {
+        let mut inner = self.inner.lock();
+        inner.alb = alb;
+        inner.route53 = route53;
+    }
+
     /// Updates what the agent knows of the app's Route 53 objects.
     pub fn update_route53(&self, f: impl FnOnce(&mut Route53View)) {
         let mut inner = self.inner.lock();

@@ -42,11 +42,11 @@ pub fn render(ctx: &Context, now: Instant) -> String {
         total = views.len(),
         ready = ctx.ready.is_ready(),
     );
-    h.push_str("<table><tr><th>app</th><th>namespace</th><th>verdict</th><th>reason</th><th>endpoints up/down/unknown</th><th>override</th><th>since</th></tr>");
+    h.push_str("<table><tr><th>app</th><th>namespace</th><th>verdict</th><th>reason</th><th>endpoints up/down/unknown</th><th>ALB targets healthy/total</th><th>Route 53 sees</th><th>override</th><th>since</th></tr>");
     for v in &views {
         let _ = write!(
             h,
-            "<tr><td><a href=#{n}>{n}</a></td><td>{ns}</td><td>{badge}</td><td>{reason}</td><td>{u}/{d}/{k}</td><td>{o}</td><td>{since}</td></tr>",
+            "<tr><td><a href=#{n}>{n}</a></td><td>{ns}</td><td>{badge}</td><td>{reason}</td><td>{u}/{d}/{k}</td><td>{alb}</td><td>{r53}</td><td>{o}</td><td>{since}</td></tr>",
             n = esc(&v.name),
             ns = esc(&v.namespace),
             badge = badge(v.verdict),
@@ -54,6 +54,14 @@ pub fn render(ctx: &Context, now: Instant) -> String {
             u = v.counts.up,
             d = v.counts.down,
             k = v.counts.unknown,
+            alb = match v.targets {
+                Some(t) => format!("{}/{}{}", t.healthy, t.total, if t.stale { " <i>(stale)</i>" } else { "" }),
+                None => "-".into(),
+            },
+            r53 = match v.route53.as_ref().and_then(|r| r.route53_healthy) {
+                Some(h) => badge(if h { Health::Healthy } else { Health::Unhealthy }),
+                None => "-",
+            },
             o = v.override_.mode.as_str(),
             since = esc(&v.last_transition_time),
         );
@@ -87,6 +95,22 @@ fn app_section(h: &mut String, v: &AppView) {
             _ => String::new(),
         },
     );
+    if let Some(r) = &v.route53 {
+        let _ = write!(
+            h,
+            "<p>Route 53 health check: {id}{problems}</p>",
+            id = r
+                .health_check_id
+                .as_deref()
+                .map(esc)
+                .unwrap_or_else(|| "<i>not made yet</i>".into()),
+            problems = r
+                .problems
+                .iter()
+                .map(|p| format!("<br><b>problem:</b> {}", esc(p)))
+                .collect::<String>(),
+        );
+    }
     for e in &v.endpoints {
         let _ = write!(
             h,

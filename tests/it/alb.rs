@@ -125,6 +125,11 @@ apps:
         "{body}"
     );
     assert_eq!(agent.code("app2").await.0, 200, "app2 has no ALB signal and stays up");
+    let (_, page) = get(agent.admin, "/").await;
+    assert!(
+        page.contains("<th>ALB targets healthy/total</th>") && page.contains("<td>0/2</td>"),
+        "status page shows the ALB view"
+    );
     assert_eq!(
         agent
             .metric("failover_agent_app_targets{app=\"app1\",namespace=\"static\",state=\"healthy\"}")

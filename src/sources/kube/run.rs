@@ -226,6 +226,28 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
         }
         // Every replica exports the leader's AWS results, as it serves its verdicts.
         if let Some(s) = &ah.status {
+            let alb = match (s.healthy_targets, s.total_targets) {
+                (Some(healthy), Some(total)) => Some(crate::policy::TargetCounts {
+                    healthy,
+                    total,
+                    stale: s
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Stale" && c.message.contains("ALB")),
+                }),
+                _ => None,
+            };
+            let route53 = ah.spec.route53.as_ref().map(|_| crate::state::Route53View {
+                health_check_id: s.health_check_id.clone(),
+                route53_healthy: s.route53_healthy,
+                problems: s
+                    .conditions
+                    .iter()
+                    .filter(|c| c.type_ == "Route53Synced" && c.status == "False")
+                    .map(|c| c.message.clone())
+                    .collect(),
+            });
+            app.publish_aws(alb, route53);
             if let (Some(h), Some(t)) = (s.healthy_targets, s.total_targets) {
                 metrics.aws.targets(&app_key, h, t);
             }
