@@ -6,7 +6,9 @@
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
 mod apply;
+mod checks;
 pub mod cmd;
+mod display;
 pub mod objects;
 pub mod plan;
 mod read;
