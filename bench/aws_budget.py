@@ -51,6 +51,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 OP = "DescribeTargetHealth"
+API = (("api", OP),)  # label set of the agent's per-API counters
 AWS_BURST, AWS_RATE = 40, 10  # ELBv2 Describe* account limit
 STEADY_AFTER = 20.0  # seconds after agent start; both buckets' bursts are spent by then
 CASES = {  # case -> (aws block of the config, description of the agent's budget)
@@ -209,6 +210,14 @@ def parse_metrics(text: str) -> dict[tuple, float]:
     return out
 
 
+def successful_reads_per_s(samples: list[tuple[float, float, float]]) -> float:
+    """Slope of attempts minus throttles over (t, attempts, throttles) samples."""
+    if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+        return 0.0
+    (t0, a0, th0), (t1, a1, th1) = samples[0], samples[-1]
+    return ((a1 - th1) - (a0 - th0)) / (t1 - t0)
+
+
 def split(items: list, parts: int) -> list[list]:
     """Contiguous chunks whose sizes differ by at most one."""
     q, r = divmod(len(items), parts)
@@ -273,16 +282,16 @@ def run_case(case: str, args, binary: pathlib.Path, endpoint: str) -> dict:
             time.sleep(1.0)
             now = time.monotonic() - t0
             if agent.poll() is not None:
-                raise BenchError(f"the agent exited with status {agent.returncode}\n--- {agent_log} ---\n{tail(agent_log)}")
+                raise BenchError(f"the agent exited with status {agent.returncode}\n"
+                                 f"--- {agent_log} ---\n{tail(agent_log)}")
             try:
                 m = parse_metrics(adm.get("/metrics")[1].decode())
             except OSError:
                 continue  # not listening yet
-            api = (("api", OP),)
-            samples.append((now, m.get(("failover_agent_aws_calls_total", api), 0.0),
-                            m.get(("failover_agent_aws_throttles_total", api), 0.0)))
-            totals = {a: m.get(("failover_agent_app_targets", (("app", a), ("namespace", "static"), ("state", "total"))))
-                      for a in apps}
+            samples.append((now, m.get(("failover_agent_aws_calls_total", API), 0.0),
+                            m.get(("failover_agent_aws_throttles_total", API), 0.0)))
+            totals = {a: m.get(("failover_agent_app_targets",
+                                (("app", a), ("namespace", "static"), ("state", "total")))) for a in apps}
             full = [a for a in apps if totals[a] == want_total[a]]
             if t_view is None and all(v is not None for v in totals.values()):
                 t_view = now
@@ -299,7 +308,8 @@ def run_case(case: str, args, binary: pathlib.Path, endpoint: str) -> dict:
                         if code != (503 if i in down else 200):
                             wrong += 1
                             if len(wrong_examples) < 3:
-                                wrong_examples.append(f"{a} at {now:.0f} s: {code} {body[:160].decode(errors='replace').strip()}")
+                                text = body[:160].decode(errors="replace").strip()
+                                wrong_examples.append(f"{a} at {now:.0f} s: {code} {text}")
             if now >= next_note:
                 next_note = now + 30
                 log(f"[{case}] {now:.0f} s: {samples[-1][1]:.0f} attempts, {samples[-1][2]:.0f} throttles, "
@@ -311,15 +321,12 @@ def run_case(case: str, args, binary: pathlib.Path, endpoint: str) -> dict:
         rss, cpu, moto_cpu = proc_status(agent.pid), cpu_seconds(agent.pid), cpu_seconds(moto.p.pid) - moto_cpu0
         rate, stats = moto.cmd(cmd="rate", action=OP), moto.cmd(cmd="stats")
         stale_apps = sum(1 for a in apps if json.loads(adm.get(f"/apps/{a}")[1]).get("targets", {}).get("stale"))
-        steady = [s for s in samples if s[0] >= STEADY_AFTER]
-        reads_per_s = ((steady[-1][1] - steady[-1][2]) - (steady[0][1] - steady[0][2])) / (steady[-1][0] - steady[0][0]) \
-            if len(steady) > 1 and steady[-1][0] > steady[0][0] else 0.0
-        api = (("api", OP),)
+        reads_per_s = successful_reads_per_s([s for s in samples if s[0] >= STEADY_AFTER])
         return {
             "case": case, "wall": wall, "t_view": t_view, "t_full": t_full, "rate": rate, "stats": stats,
-            "agent_calls": m.get(("failover_agent_aws_calls_total", api), 0.0),
-            "agent_throttles": m.get(("failover_agent_aws_throttles_total", api), 0.0),
-            "agent_errors": m.get(("failover_agent_aws_errors_total", api), 0.0),
+            "agent_calls": m.get(("failover_agent_aws_calls_total", API), 0.0),
+            "agent_throttles": m.get(("failover_agent_aws_throttles_total", API), 0.0),
+            "agent_errors": m.get(("failover_agent_aws_errors_total", API), 0.0),
             "reads_per_s": reads_per_s, "steady_round": args.tgs / reads_per_s if reads_per_s else None,
             "stale_apps": stale_apps, "verdicts": verdicts, "wrong": wrong, "wrong_examples": wrong_examples,
             "rss": rss, "cpu": cpu, "moto_cpu": moto_cpu,
@@ -362,7 +369,8 @@ def table(results: list[dict], args) -> str:
     row("apps with stale ALB data at the end", lambda r: f"{r['stale_apps']}/{args.apps}")
     row(f"verdict samples of fully read apps (200, or 503 for the {args.alb_down} ALB-down apps): wrong",
         lambda r: f"{r['wrong']} of {r['verdicts']}", "0")
-    row("agent RSS at the end (peak VmHWM)", lambda r: f"{r['rss']['VmRSS'] / 1024:.1f} MiB ({r['rss']['VmHWM'] / 1024:.1f} MiB)")
+    row("agent RSS at the end (peak VmHWM)",
+        lambda r: f"{r['rss']['VmRSS'] / 1024:.1f} MiB ({r['rss']['VmHWM'] / 1024:.1f} MiB)")
     row("agent CPU (utime+stime)", lambda r: f"{r['cpu']:.2f} s ({100 * r['cpu'] / r['wall']:.1f}% of one CPU)")
     row("moto CPU over the same run", lambda r: f"{r['moto_cpu']:.1f} s")
     out = ["| figure | " + " | ".join(cols) + " | budget |", "| --- |" + " --- |" * (len(cols) + 1)]

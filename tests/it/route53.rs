@@ -154,7 +154,8 @@ async fn foreign_objects(f: &Fixture) -> String {
 async fn plan_apply_idempotence_update_in_place_gc_and_ownership() {
     let mut f = fixture();
     let foreign_hc = foreign_objects(&f).await;
-    let two = f.config(&[("app1", 3), ("app2", 3), ("app3", 3)]);
+    // Four names in one zone: read by listing the zone, not name by name.
+    let two = f.config(&[("app1", 3), ("app2", 3), ("app3", 3), ("app4", 3)]);
 
     // plan: prints, changes nothing.
     f.moto.cmd(json!({"cmd": "stats_reset"}));
@@ -170,7 +171,7 @@ async fn plan_apply_idempotence_update_in_place_gc_and_ownership() {
         "{out}"
     );
     assert!(
-        out.contains("Plan: 5 to create, 0 to change, 0 to delete; 1 conflict(s) left alone."),
+        out.contains("Plan: 7 to create, 0 to change, 0 to delete; 1 conflict(s) left alone."),
         "{out}"
     );
     for op in [
@@ -186,7 +187,7 @@ async fn plan_apply_idempotence_update_in_place_gc_and_ownership() {
     let (code, out) = f.cli("apply", &two);
     assert_eq!(code, 0, "{out}");
     let checks = f.checks().await;
-    assert_eq!(checks.len(), 4, "three owned checks plus the hand-made one");
+    assert_eq!(checks.len(), 5, "four owned checks plus the hand-made one");
     let recs = f.records().await;
     let app1 = record(&recs, "app1.example.com.", "eu-west-1").expect("app1 record");
     let alias = app1.alias_target().unwrap();
@@ -247,7 +248,10 @@ async fn plan_apply_idempotence_update_in_place_gc_and_ownership() {
     }
 
     // A changed threshold updates the same check in place.
-    let (code, out) = f.cli("apply", &f.config(&[("app1", 5), ("app2", 3), ("app3", 3)]));
+    let (code, out) = f.cli(
+        "apply",
+        &f.config(&[("app1", 5), ("app2", 3), ("app3", 3), ("app4", 3)]),
+    );
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("~ health check  static/app1          {app1_hc}")),
@@ -259,9 +263,9 @@ async fn plan_apply_idempotence_update_in_place_gc_and_ownership() {
         .find(|c| c.id() == app1_hc)
         .expect("same ID after the update");
     assert_eq!(c.health_check_config().unwrap().failure_threshold(), Some(5));
-    assert_eq!(after.len(), 4);
+    assert_eq!(after.len(), 5);
 
-    // app2 and app3 removed: app2's record and check go; nothing else does.
+    // app2, app3 and app4 removed: their (owned) records and checks go; nothing else does.
     let (code, out) = f.cli("apply", &f.config(&[("app1", 5)]));
     assert_eq!(code, 0, "{out}");
     assert!(
