@@ -24,7 +24,10 @@ target count: every group was read once), runs for at least --seconds and until 
 full round (at most --round-timeout), samples /health/<app> of every fully read app (200
 expected, 503 for the --alb-down ones) and reports AWS's side (the launcher's `rate` and
 `stats`), the agent's counters, RSS and CPU. The steady-state round is --tgs divided by the
-agent's successful reads per second (attempts minus throttles) after the first 20 s.
+agent's successful reads per second (attempts minus throttles) after the first 20 s: each group
+is read once per round, so this holds whenever that window spans a good part of a round (true
+at the defaults, where the poller is bucket-bound and reads at a constant rate). Times are
+sampled once a second.
 
 Nothing here asserts: the budget is printed beside the figures. Standard library only (the
 launcher itself needs the moto venv). Logs and configs go to bench/out/ (git-ignored). The
