@@ -62,16 +62,35 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum Route53Command {
     /// Read Route 53 and print the changes that `apply` would make. Changes nothing.
-    Plan(ConfigArg),
+    Plan(Route53Args),
     /// Make the changes; exit 1 if any failed (each is printed; run again to retry).
-    Apply(ConfigArg),
+    Apply(Route53Args),
 }
 
 #[derive(Debug, Args)]
-pub struct ConfigArg {
+pub struct Route53Args {
     /// Static YAML config file.
-    #[arg(long, short, env = "FAILOVER_AGENT_CONFIG")]
-    pub config: PathBuf,
+    #[arg(
+        long,
+        short,
+        env = "FAILOVER_AGENT_CONFIG",
+        required_unless_present = "cluster",
+        conflicts_with = "cluster"
+    )]
+    pub config: Option<PathBuf>,
+    /// Plan from the `AppHealth` objects of the current kube context instead, as the
+    /// cluster's leader does (it reconciles continuously; this shows what it will do).
+    #[arg(long)]
+    pub cluster: bool,
+    /// With --cluster: the cluster's ID, as set on the DaemonSet.
+    #[arg(long, env = "CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// With --cluster: this Region's public agent hostname, as set on the DaemonSet.
+    #[arg(long, env = "PUBLIC_HOSTNAME")]
+    pub public_hostname: Option<String>,
+    /// With --cluster: the cluster's AWS Region.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Args)]

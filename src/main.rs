@@ -48,21 +48,17 @@ fn main() -> ExitCode {
             },
         },
         Command::Route53(cmd) => {
-            let (apply, path) = match cmd {
-                Route53Command::Plan(a) => (false, a.config),
-                Route53Command::Apply(a) => (true, a.config),
+            let (apply, args) = match cmd {
+                Route53Command::Plan(a) => (false, a),
+                Route53Command::Apply(a) => (true, a),
             };
-            match config::load(&path) {
-                Ok(cfg) => {
-                    match runtime().map(|rt| rt.block_on(route53::cmd::run(&cfg, apply, &mut std::io::stdout()))) {
-                        Ok(Ok(true)) => ExitCode::SUCCESS,
-                        Ok(Err(e @ route53::cmd::Error::NoOwner)) => usage_error(e),
-                        Ok(Ok(false)) => ExitCode::FAILURE,
-                        Ok(Err(e)) => report(Err(e.into())),
-                        Err(e) => report(Err(e)),
-                    }
-                }
-                Err(e) => usage_error(e),
+            let out = runtime().map(|rt| rt.block_on(route53::cmd::run(&args, apply, &mut std::io::stdout())));
+            match out {
+                Ok(Ok(true)) => ExitCode::SUCCESS,
+                Ok(Ok(false)) => ExitCode::FAILURE,
+                Ok(Err(e)) if e.is_usage() => usage_error(e),
+                Ok(Err(e)) => report(Err(e.into())),
+                Err(e) => report(Err(e)),
             }
         }
         Command::Demo(args) => report(runtime().and_then(|rt| {

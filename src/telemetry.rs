@@ -143,6 +143,9 @@ impl Metrics {
         r.register(Box::new(m.public_connections_open.clone()))?;
         r.register(Box::new(m.source_stale.clone()))?;
         r.register(Box::new(m.public_connections_rejected.clone()))?;
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
+        // the agent's own footprint, for the dashboard and for sizing requests.
+        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(m)
     }
 

@@ -1,44 +1,97 @@
-//! `failover-agent route53 plan|apply --config FILE`: one reconcile from the
-//! command line. `plan` reads Route 53 and prints the changes; `apply` also makes
-//! them and prints what failed.
+//! `failover-agent route53 plan|apply`: one reconcile from the command line.
+//! `plan` reads Route 53 and prints the changes; `apply` also makes them and
+//! prints what failed. The apps come from a static config (`--config`) or, with
+//! `--cluster`, from the `AppHealth` objects of the current kube context: the
+//! same plan the cluster's leader carries out.
 
-use super::{apply, read};
-use crate::aws::{self, CallError, Caller};
-use crate::config::AgentConfig;
+use super::{apply, plan_holding, read, Desired, Owner};
+use crate::aws::{self, Budget, CallError, Caller};
+use crate::cli::Route53Args;
 use crate::telemetry::Metrics;
 use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("route53: set clusterId and publicHostname in the config: they name the health checks this agent owns")]
-    NoOwner,
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error("route53: {0}")]
+    Usage(String),
     #[error(transparent)]
     Aws(#[from] CallError),
+    #[error("Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
     #[error("cannot write the plan: {0}")]
     Io(#[from] std::io::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
 
+impl Error {
+    /// True for bad configuration or flags (exit 64).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::Usage(_))
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Plans (and, if `apply_it`, applies) the Route 53 objects of `cfg`, writing the
-/// plan and the result to `out`. Returns true if every change was applied (or,
-/// for a plan, if it could be read).
-pub async fn run(cfg: &AgentConfig, apply_it: bool, out: &mut impl Write) -> Result<bool> {
-    let owner = cfg.aws.owner.clone().ok_or(Error::NoOwner)?;
-    let desired = crate::agent::route53_desired(cfg);
-    let clients = aws::load(&cfg.region).await;
-    let metrics = Metrics::new(&cfg.region)?;
-    let caller = Caller::new(cfg.aws.budget, metrics.aws.clone());
-    let actual = read(&clients.route53, &caller, &desired).await?;
-    let p = super::plan(&owner, &desired, &actual);
+/// Runs `plan` (or `apply`, if `apply_it`) for `args`, writing to `out`. Returns
+/// true if every change was applied (for a plan: if it could be made).
+pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Result<bool> {
+    let (owner, region, desired) = match &args.config {
+        Some(path) => {
+            let cfg = crate::config::load(path)?;
+            let owner = cfg.aws.owner.clone().ok_or_else(|| {
+                Error::Usage(
+                    "set clusterId and publicHostname in the config: they name the health checks this agent owns"
+                        .into(),
+                )
+            })?;
+            let desired = Desired {
+                apps: crate::agent::route53_desired(&cfg),
+                hold: Default::default(),
+            };
+            (owner, cfg.region.clone(), desired)
+        }
+        None => {
+            let (Some(cluster_id), Some(public_hostname), Some(region)) = (
+                args.cluster_id.clone(),
+                args.public_hostname.clone(),
+                args.region.clone(),
+            ) else {
+                return Err(Error::Usage("--cluster needs --cluster-id, --public-hostname and --region (or CLUSTER_ID, PUBLIC_HOSTNAME, AWS_REGION), as the DaemonSet has them".into()));
+            };
+            let owner = Owner {
+                cluster_id,
+                public_hostname,
+            };
+            crate::tls::install_crypto_provider();
+            let client = kube::Client::try_default().await?;
+            let clients = aws::load(&region).await;
+            let caller = Caller::new(Budget::default(), Metrics::new(&region)?.aws);
+            let (desired, held) =
+                crate::sources::kube::discovery::from_cluster(&client, &clients.elbv2, &caller, &region).await?;
+            for (app, why) in held {
+                writeln!(
+                    out,
+                    "! held          {:<20} {why}",
+                    format!("{}/{}", app.namespace, app.name)
+                )?;
+            }
+            (owner, region, desired)
+        }
+    };
+    let clients = aws::load(&region).await;
+    let metrics = Metrics::new(&region)?;
+    let caller = Caller::new(Budget::default(), metrics.aws.clone());
+    let actual = read(&clients.route53, &caller, &desired.apps).await?;
+    let p = plan_holding(&owner, &desired.apps, &desired.hold, &actual);
     writeln!(
         out,
         "# cluster {} ({}), {} app(s) with route53",
         owner.cluster_id,
         owner.public_hostname,
-        desired.len()
+        desired.apps.len()
     )?;
     write!(out, "{p}")?;
     if !apply_it || p.is_empty() {

@@ -76,6 +76,29 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     env.push(("CLUSTER_ID", "prod-eu".into()));
     env.push(("PUBLIC_HOSTNAME", "health.eu-west-1.example.com".into()));
     env.push(("AWS_REGION", "eu-west-1".into()));
+    // Preview what the leader will do, from the same objects.
+    let plan = std::process::Command::new(env!("CARGO_BIN_EXE_failover-agent"))
+        .args(["route53", "plan", "--cluster"])
+        .env("KUBECONFIG", kc.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{text}{}", String::from_utf8_lossy(&plan.stderr));
+    assert!(
+        text.contains("+ health check  team/app1") && text.contains("+ record        team/app2"),
+        "{text}"
+    );
+    assert!(text.contains("Plan: 4 to create"), "{text}");
+    assert_eq!(moto.count("CreateHealthCheck"), 0, "plan --cluster changes nothing");
+    let usage = std::process::Command::new(env!("CARGO_BIN_EXE_failover-agent"))
+        .args(["route53", "plan", "--cluster"])
+        .env_remove("CLUSTER_ID")
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(64), "missing --cluster-id is a usage error");
+
     let a = agent_with(kc.path(), "node-a", &env);
     let status = || async { emu.get(&format!("{ah}/app1")).await };
     let long = Duration::from_secs(30);

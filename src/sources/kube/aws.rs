@@ -12,7 +12,7 @@ use crate::aws::{self, targets, Caller};
 use crate::config::AwsSettings;
 use crate::model::AppKey;
 use crate::policy::TargetCounts;
-use crate::route53::{self, spec, Desired, DesiredApp, Report};
+use crate::route53::{self, Desired, Report};
 use crate::telemetry::Metrics;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
@@ -136,37 +136,8 @@ impl LeaderAws {
         let Some(owner) = self.settings.owner.clone() else {
             return;
         };
-        let mut invalid = BTreeMap::new();
-        let mut want = Desired { apps: Vec::new(), hold };
-        for (key, ah, _) in served {
-            let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else {
-                continue;
-            };
-            let mut errs = Vec::new();
-            let mut settings = spec::validate("spec.route53", block, &self.region, &mut errs);
-            if let Some(s) = settings.as_mut().filter(|s| s.alias.is_none()) {
-                match self.discovered.lock().alias_of(&key.namespace, &ah.spec.services) {
-                    Ok(a) => s.alias = Some(a),
-                    Err(e) => {
-                        errs.push(format!("spec.route53.aliasTarget: {e}"));
-                        settings = None;
-                    }
-                }
-            }
-            match settings {
-                Some(settings) => want.apps.push(DesiredApp {
-                    key: key.clone(),
-                    incarnation: ah.uid().unwrap_or_default(),
-                    settings,
-                }),
-                None => {
-                    // An invalid block (or an ALB not found yet) keeps what exists:
-                    // it is neither updated nor collected.
-                    invalid.insert(key.clone(), errs.join("; "));
-                    want.hold.insert(key.clone());
-                }
-            }
-        }
+        let objects: Vec<(AppKey, &AppHealth)> = served.iter().map(|(k, ah, _)| (k.clone(), *ah)).collect();
+        let (want, invalid) = discovery::desired(&objects, hold, &self.region, &self.discovered.lock());
         self.route53.lock().invalid = invalid;
         let mut slot = self.desired.lock();
         match &*slot {

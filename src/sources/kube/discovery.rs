@@ -3,13 +3,17 @@
 //! status) with its canonical hosted zone (from ELBv2). Refreshed every
 //! [`tgb::REFRESH`]; a failed list keeps the last one.
 
+use super::crd::AppHealth;
 use super::ingress;
 use super::tgb::{self, Bindings};
 use crate::aws::{lbs, Caller};
-use crate::route53::spec::Alias;
+use crate::model::AppKey;
+use crate::route53::spec::{self, Alias};
+use crate::route53::{Desired, DesiredApp};
 use kube::Client;
+use kube::ResourceExt;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -37,6 +41,47 @@ impl Discovered {
             None => Err(format!("the load balancer {host} (from the Ingress status) is not an ELB this account can describe yet; set route53.aliasTarget")),
         }
     }
+}
+
+/// The Route 53 objects the served apps (key, object) want, and why the others
+/// cannot have theirs yet. Apps in `hold`, apps with an invalid `route53` block and
+/// apps whose ALB is not discovered yet are held: left exactly as they are.
+pub fn desired(
+    served: &[(AppKey, &AppHealth)],
+    hold: BTreeSet<AppKey>,
+    region: &str,
+    found: &Discovered,
+) -> (Desired, BTreeMap<AppKey, String>) {
+    let mut invalid = BTreeMap::new();
+    let mut want = Desired { apps: Vec::new(), hold };
+    for (key, ah) in served {
+        let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else {
+            continue;
+        };
+        let mut errs = Vec::new();
+        let mut settings = spec::validate("spec.route53", block, region, &mut errs);
+        if let Some(s) = settings.as_mut().filter(|s| s.alias.is_none()) {
+            match found.alias_of(&key.namespace, &ah.spec.services) {
+                Ok(a) => s.alias = Some(a),
+                Err(e) => {
+                    errs.push(format!("spec.route53.aliasTarget: {e}"));
+                    settings = None;
+                }
+            }
+        }
+        match settings {
+            Some(settings) => want.apps.push(DesiredApp {
+                key: key.clone(),
+                incarnation: ah.uid().unwrap_or_default(),
+                settings,
+            }),
+            None => {
+                invalid.insert(key.clone(), errs.join("; "));
+                want.hold.insert(key.clone());
+            }
+        }
+    }
+    (want, invalid)
 }
 
 /// Keeps `state` fresh until `stop`; bumps `refold` when something changed.
@@ -90,4 +135,42 @@ fn replace<T: PartialEq>(slot: &mut T, new: T) -> bool {
     let changed = *slot != new;
     *slot = new;
     changed
+}
+
+/// What the leader would want, computed once from the current kube context: every
+/// `AppHealth`, the Conflict rule, and alias discovery from Ingresses. Returns the
+/// desired objects and the held apps with why.
+pub async fn from_cluster(
+    client: &Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    caller: &Caller,
+    region: &str,
+) -> Result<(Desired, BTreeMap<AppKey, String>), crate::route53::cmd::Error> {
+    use kube::api::{Api, ListParams};
+    let all = Api::<AppHealth>::all(client.clone())
+        .list(&ListParams::default())
+        .await?;
+    let resolution = super::resolve::resolve(all.items.into_iter().map(Arc::new));
+    let mut hold = BTreeSet::new();
+    let mut served = Vec::new();
+    for (key, ah) in &resolution.served {
+        let akey = AppKey {
+            namespace: ah.namespace().unwrap_or_default(),
+            name: key.clone(),
+        };
+        if super::spec::settings(&ah.spec).is_err() {
+            hold.insert(akey);
+        } else {
+            served.push((akey, ah.as_ref()));
+        }
+    }
+    let mut found = Discovered::default();
+    let needs_alias = served
+        .iter()
+        .any(|(_, ah)| ah.spec.route53.as_ref().is_some_and(|r| r.alias_target.is_none()));
+    if needs_alias {
+        found.ingresses = ingress::list(client).await?;
+        found.zones = lbs::canonical_zones(elb, caller).await?;
+    }
+    Ok(desired(&served, hold, region, &found))
 }
