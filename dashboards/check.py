@@ -1,19 +1,31 @@
 #!/usr/bin/env python3
-"""Checks Grafana dashboards against promtool and the agent's real /metrics output.
+"""Checks Grafana dashboards and Prometheus rules against promtool and the agent's real /metrics output.
 
 Usage:
-    python3 dashboards/check.py --metrics METRICS_FILE [--promtool PATH] [DASHBOARD.json ...]
+    python3 dashboards/check.py --metrics METRICS_FILE [--rules RULES.yaml ...]
+                                [--promtool PATH] [DASHBOARD.json ...]
 
-With no dashboard given, checks every dashboards/*.json next to this script.
+With no dashboard given, checks every dashboards/*.json next to this script (the
+per-app dashboard failover-agent.json and overview.json). Rules files are checked
+only when given, e.g. --rules deploy/prometheus/alerts.yaml (repeatable).
 
 For each dashboard it:
   * loads the JSON;
+  * checks its shape: a uid (unique over the files checked), unique panel ids, and
+    every panel and query using the dashboard's Prometheus datasource variable;
   * collects every PromQL `expr` of every panel (also panels nested in rows) and every
     PromQL template-variable query (for label_values(selector, label), the selector);
   * replaces Grafana variables ($__rate_interval, $__interval, $__range -> 5m; the
     dashboard's own variables -> .*) and has `promtool check rules` parse the lot;
   * checks that every failover_agent_* metric name the dashboard mentions is exported,
     i.e. appears in METRICS_FILE (Prometheus text exposition, e.g. `curl :9090/metrics`).
+
+For each rules file it runs `promtool check rules` on the file as it is (every
+expression and template parses, no lint problem such as duplicate rules); checks that
+every failover_agent_* metric name in its rule expressions is exported (other metrics,
+such as up, process_* or kube-state-metrics' kube_*, are not the agent's to export and
+are not checked); and checks that each relative runbook_url (a path from the
+repository root, then #anchor) names a heading of an existing file.
 
 Exit status: 0 all good, 1 problems found (each one listed), 2 the check could not run.
 Standard library only (Python 3.11).
@@ -31,7 +43,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-AGENT_METRIC = re.compile(r"(?<![A-Za-z0-9_:])failover_agent_[a-z_]+")
+# Digits too (route53); a name going on with ':' is a recording rule's, not the agent's.
+AGENT_METRIC = re.compile(r"(?<![A-Za-z0-9_:])failover_agent_[A-Za-z0-9_]+(?![A-Za-z0-9_:])")
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -186,6 +199,66 @@ def collect(path: Path, dash: dict, problems: list[str]) -> list[Expr]:
     return exprs
 
 
+def datasource_variables(dash: dict) -> set[str]:
+    """Names of the dashboard's Prometheus datasource variables."""
+    templating = (dash.get("templating") or {}).get("list") or []
+    return {v.get("name") for v in templating
+            if isinstance(v, dict) and v.get("type") == "datasource"
+            and v.get("query") == "prometheus" and v.get("name")}
+
+
+def uses_variable(ds, names: set[str]) -> bool:
+    """True when a datasource reference is one of the variables `names` ($ds, ${ds})."""
+    ref = ds.get("uid") if isinstance(ds, dict) else ds
+    if not isinstance(ref, str):
+        return False
+    m = VARIABLE.fullmatch(ref.strip())
+    return bool(m) and (m.group("braced") or m.group("bracketed") or m.group("plain")) in names
+
+
+def check_shape(path: Path, dash: dict, uids: dict[str, Path], problems: list[str]):
+    """The dashboard contract: a unique uid, unique panel ids, and every Prometheus panel,
+    query and query variable on the datasource variable (so the dashboard imports into
+    any Grafana and follows the data source picked at the top)."""
+    uid = dash.get("uid")
+    if not isinstance(uid, str) or not uid.strip():
+        problems.append(f"{path}: no uid (links and provisioning need a stable one)")
+    elif uid in uids:
+        problems.append(f"{path}: uid {uid!r} is also the uid of {uids[uid]}")
+    else:
+        uids[uid] = path
+    ds_vars = datasource_variables(dash)
+    if not ds_vars:
+        problems.append(f'{path}: no datasource variable (type "datasource", query "prometheus")')
+    templating = (dash.get("templating") or {}).get("list") or []
+    for var in templating:
+        if isinstance(var, dict) and var.get("type") == "query" and ds_vars:
+            ds = var.get("datasource")
+            if is_prometheus(ds) and not uses_variable(ds, ds_vars):
+                problems.append(f'{path}: variable "{var.get("name")}": datasource {ds!r} is not '
+                                f"${'/$'.join(sorted(ds_vars))}")
+    ids: dict[int, str] = {}
+    for label, panel in iter_panels(dash.get("panels")):
+        pid = panel.get("id")
+        if pid is None:
+            problems.append(f"{path}: {label}: no id")
+        elif pid in ids:
+            problems.append(f"{path}: {label}: id {pid} is also the id of {ids[pid]}")
+        else:
+            ids[pid] = label
+        targets = [t for t in panel.get("targets") or [] if isinstance(t, dict)]
+        if not targets or not ds_vars:
+            continue
+        if is_prometheus(panel.get("datasource")) and not uses_variable(panel.get("datasource"), ds_vars):
+            problems.append(f"{path}: {label}: datasource {panel.get('datasource')!r} is not "
+                            f"${'/$'.join(sorted(ds_vars))}")
+        for i, t in enumerate(targets):
+            if "datasource" in t and is_prometheus(t["datasource"]) \
+                    and not uses_variable(t["datasource"], ds_vars):
+                problems.append(f"{path}: {label}, query {t.get('refId') or i}: datasource "
+                                f"{t['datasource']!r} is not ${'/$'.join(sorted(ds_vars))}")
+
+
 def agent_metrics_used(dash) -> dict[str, set[str]]:
     """failover_agent_* names anywhere in the dashboard -> where (panel or JSON path)."""
     used: dict[str, set[str]] = {}
@@ -283,10 +356,119 @@ def promtool_check(promtool: str, exprs: list[Expr]) -> list[str]:
     return problems or [f"promtool check rules failed: {output.strip()}"]
 
 
+RULE_KEY = re.compile(r"^(?P<indent>\s*)(?P<dash>-\s+)?(?P<key>alert|record|expr):\s*(?P<value>.*?)\s*$")
+BLOCK_SCALAR = re.compile(r"^[|>][0-9+-]*(\s+#.*)?$")
+
+
+def yaml_scalar(value: str, following: list[str], key_column: int) -> str:
+    """The text of a YAML scalar: plain, quoted, or a block (| or >) on the lines after."""
+    if BLOCK_SCALAR.match(value):
+        lines = []
+        for line in following:
+            if line.strip() and len(line) - len(line.lstrip()) <= key_column:
+                break
+            lines.append(line)
+        return "\n".join(lines).strip()
+    if value.startswith('"'):
+        try:
+            return json.loads(value)  # a double-quoted YAML scalar is (nearly) JSON
+        except json.JSONDecodeError:
+            return value.strip('"')
+    if value.startswith("'"):
+        return value[1:-1].replace("''", "'")
+    return value.split(" #")[0]
+
+
+def rule_exprs(text: str) -> list[tuple[str, str]]:
+    """(where, expr) for every rule of a Prometheus rules file. A small reader for the
+    usual layout (one key per line, block or inline scalars), so no YAML library is
+    needed; promtool checks the file itself."""
+    lines = text.splitlines()
+    items: list[dict] = []  # one per rule: key column, name, expr, line
+    for n, line in enumerate(lines):
+        m = RULE_KEY.match(line)
+        if not m:
+            continue
+        column = len(m.group("indent")) + len(m.group("dash") or "")
+        if m.group("dash") or not items or items[-1]["column"] != column:
+            items.append({"column": column, "name": None, "expr": None, "line": n + 1})
+        item = items[-1]
+        value = yaml_scalar(m.group("value"), lines[n + 1:], column)
+        if m.group("key") == "expr":
+            item["expr"], item["expr_line"] = value, n + 1
+        else:
+            item["name"] = f'{m.group("key")} {value}'
+    return [(f'{it["name"] or "rule"} (line {it["expr_line"]})', it["expr"])
+            for it in items if it["expr"] is not None]
+
+
+RUNBOOK_URL = re.compile(r"""^\s*runbook_url:\s*["']?(?P<file>[^"'#\s]+)#(?P<anchor>[^"'\s]+)""", re.M)
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def check_runbooks(path: Path, text: str, problems: list[str]):
+    """Every relative runbook_url (file#anchor, from the repository root) names an
+    existing file and one of its headings."""
+    root = Path(__file__).resolve().parent.parent
+    anchors: dict[Path, set[str] | None] = {}
+    for m in RUNBOOK_URL.finditer(text):
+        if re.match(r"^[a-z]+://", m.group("file")):
+            continue  # an absolute URL: not ours to check
+        target = root / m.group("file")
+        if target not in anchors:
+            try:
+                headings = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$",
+                                      target.read_text(encoding="utf-8"), re.M)
+                anchors[target] = {github_anchor(h) for h in headings}
+            except (OSError, UnicodeDecodeError):
+                anchors[target] = None
+        if anchors[target] is None:
+            problems.append(f"{path}: runbook_url {m.group('file')}#{m.group('anchor')}: "
+                            f"no such file {target}")
+        elif m.group("anchor") not in anchors[target]:
+            problems.append(f"{path}: runbook_url {m.group('file')}#{m.group('anchor')}: "
+                            f"no such heading in {m.group('file')}")
+
+
+def check_rules(promtool: str, path: Path, exported: set[str], metrics_file: Path,
+                problems: list[str]) -> int:
+    """promtool check rules on the file, and the metric names of its expressions. Returns
+    how many expressions it found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(f"{path}: cannot read: {e}")
+        return 0
+    res = subprocess.run([promtool, "check", "rules", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        output = "\n    ".join(line for line in (res.stdout + res.stderr).strip().splitlines()
+                               if line.strip())
+        problems.append(f"{path}: promtool check rules failed:\n    {output}")
+    check_runbooks(path, text, problems)
+    exprs = rule_exprs(text)
+    if not exprs:
+        problems.append(f"{path}: no rule expressions found")
+    for where, expr in exprs:
+        for metric in sorted(set(AGENT_METRIC.findall(expr))):
+            if metric not in exported:
+                problems.append(f"{path}: {where}: metric {metric} is not exported "
+                                f"(not in {metrics_file})")
+    return len(exprs)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--metrics", required=True, type=Path,
                     help="the agent's /metrics output (Prometheus text format)")
+    ap.add_argument("--rules", action="append", default=[], type=Path, metavar="RULES.yaml",
+                    help="also check this Prometheus rules file (repeatable), "
+                         "e.g. deploy/prometheus/alerts.yaml")
     ap.add_argument("--promtool", default="promtool", help="promtool binary (default: from PATH)")
     ap.add_argument("dashboards", nargs="*", type=Path,
                     help="dashboard JSON files (default: every dashboards/*.json)")
@@ -310,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
 
     problems: list[str] = []
     exprs: list[Expr] = []
+    uids: dict[str, Path] = {}
     for path in files:
         try:
             dash = json.loads(path.read_text(encoding="utf-8"))
@@ -324,19 +507,26 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if isinstance(dash.get("dashboard"), dict):  # the API's {"dashboard": ...} wrapper
             dash = dash["dashboard"]
+        check_shape(path, dash, uids, problems)
         exprs += collect(path, dash, problems)
         for metric, wheres in sorted(agent_metrics_used(dash).items()):
             if metric not in exported:
                 problems.append(f"{path}: metric {metric} is not exported (not in {args.metrics}); "
                                 f"used in {', '.join(sorted(wheres))}")
 
+    rule_count = 0
     try:
         problems += promtool_check(promtool, exprs)
+        for path in args.rules:
+            rule_count += check_rules(promtool, path, exported, args.metrics, problems)
     except (OSError, subprocess.SubprocessError) as e:
         print(f"check.py: running promtool failed: {e}", file=sys.stderr)
         return 2
 
     summary = f"dashboards: {plural(len(files), 'file')}, {plural(len(exprs), 'expression')}"
+    if args.rules:
+        summary += (f"; rules: {plural(len(args.rules), 'file')}, "
+                    f"{plural(rule_count, 'expression')}")
     if problems:
         for p in problems:
             print(f"FAIL {p}")

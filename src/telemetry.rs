@@ -142,6 +142,9 @@ impl Metrics {
         r.register(Box::new(health_requests))?;
         r.register(Box::new(m.public_connections_open.clone()))?;
         r.register(Box::new(m.source_stale.clone()))?;
+        for source in ["kubernetes", "aws_elbv2"] {
+            m.source_stale.with_label_values(&[source]).set(0);
+        }
         r.register(Box::new(m.public_connections_rejected.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
         // the agent's own footprint, for the dashboard and for sizing requests.

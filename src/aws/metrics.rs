@@ -21,6 +21,15 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    pub const ALL: [ChangeKind; 6] = [
+        ChangeKind::CreateCheck,
+        ChangeKind::UpdateCheck,
+        ChangeKind::TagCheck,
+        ChangeKind::DeleteCheck,
+        ChangeKind::UpsertRecord,
+        ChangeKind::DeleteRecord,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::CreateCheck => "create_check",
@@ -106,10 +115,16 @@ impl AwsMetrics {
                 "Route 53 reconciles that left at least one change unapplied (retried).",
             ))?,
         };
+        // Every series exists from the start at 0, so rate() and alerts see the first
+        // increase, and dashboards find every family on any agent.
         for api in Api::ALL {
             m.calls.with_label_values(&[api.as_str()]);
             m.errors.with_label_values(&[api.as_str()]);
             m.throttles.with_label_values(&[api.as_str()]);
+        }
+        for kind in ChangeKind::ALL {
+            m.changes.with_label_values(&[kind.as_str()]);
+            m.change_errors.with_label_values(&[kind.as_str()]);
         }
         r.register(Box::new(m.calls.clone()))?;
         r.register(Box::new(m.errors.clone()))?;

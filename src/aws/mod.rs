@@ -29,6 +29,16 @@ pub struct Clients {
     pub route53: aws_sdk_route53::Client,
 }
 
+/// The Region from the SDK's standard chain (`AWS_REGION`, `AWS_DEFAULT_REGION`, the
+/// profile, then the instance metadata), for agents not told their Region.
+pub async fn region_from_chain() -> Option<String> {
+    use aws_config::meta::region::ProvideRegion;
+    aws_config::default_provider::region::default_provider()
+        .region()
+        .await
+        .map(|r| r.to_string())
+}
+
 /// Loads the SDK configuration for `region` from the standard chain.
 ///
 /// The SDK's own retries are off: [`Caller`] retries instead, so that every

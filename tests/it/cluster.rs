@@ -129,6 +129,7 @@ pub(crate) fn agent_with(kubeconfig: &std::path::Path, node: &str, env: &[(&str,
         .env("POD_NAME", format!("agent-{node}"))
         .env("POD_NAMESPACE", "failover-agent")
         .env("POD_UID", format!("uid-{node}"))
+        .env("AWS_REGION", "eu-west-1")
         .env("RUST_LOG", "warn,kube=error")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())

@@ -1,26 +1,100 @@
-//! Every dashboard expression parses (promtool) and names only metrics a running
-//! agent really exports.
+//! Every dashboard and alert expression parses (promtool), names only metrics a
+//! running agent really exports, and every alert fires when it should and not
+//! otherwise (promtool's rule unit tests).
 
-use crate::support::{pod_and_agent, request};
-use std::process::Command;
+use crate::moto::Moto;
+use crate::support::{get, wait_until};
+use serde_json::json;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboards_parse_and_use_only_exported_metrics() {
-    // Every family gets samples: probes, verdicts, answers, connections.
-    let (_pod, a) = pod_and_agent(&["app1"], "{ riseCount: 1 }").await;
-    let metrics = request(a.admin, "GET", "/metrics").await.1;
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), metrics).unwrap();
-    let out = Command::new("python3")
-        .args(["dashboards/check.py", "--metrics"])
-        .arg(file.path())
+const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
         .output()
-        .expect("python3 runs dashboards/check.py");
+        .expect("the checker runs (bash .ci/run installs python3 and promtool)");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "dashboard check failed:\n{text}");
-    assert!(text.contains("all parse, all metrics exported"), "{text}");
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_they_should() {
+    // An agent whose every family has samples: probes, verdicts, ALB targets, Route 53.
+    let mut moto = Moto::start();
+    let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10"], "zone": "example.com"}));
+    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("agent.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "region: eu-west-1\nclusterId: prod-eu\npublicHostname: health.eu-west-1.example.com\naws: {{ targetHealthIntervalSeconds: 1, checkStatusIntervalSeconds: 5 }}\napps:\n  - name: app1\n    endpoints: [\"{}\"]\n    probe: {{ intervalSeconds: 0.2, timeoutSeconds: 0.1 }}\n    targetGroupArns: [\"{}\"]\n    route53: {{ hostedZoneId: {}, recordName: app1.example.com, routing: {{ latency: {{}} }}, aliasTarget: {{ dnsName: {}, hostedZoneId: {} }} }}\n",
+            pod.url(),
+            alb["tg_arn"].as_str().unwrap(),
+            alb["zone_id"].as_str().unwrap(),
+            alb["alb_dns"].as_str().unwrap(),
+            alb["alb_zone_id"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (health, admin) = (free(), free());
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args([
+            "--health-listen",
+            &health.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
+        ])
+        .envs(moto.env())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let complete = wait_until(Duration::from_secs(30), || async {
+        let _ = get(health, "/health/app1").await;
+        let m = get(admin, "/metrics").await.1;
+        m.contains("failover_agent_route53_healthy{") && m.contains("failover_agent_app_targets{")
+    })
+    .await;
+    let metrics = get(admin, "/metrics").await.1;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        complete.is_some(),
+        "the agent never exported the AWS families:\n{metrics}"
+    );
+    let file = dir.path().join("metrics.txt");
+    std::fs::write(&file, metrics).unwrap();
+
+    let text = run(Command::new("python3")
+        .args([
+            "dashboards/check.py",
+            "--rules",
+            "deploy/prometheus/alerts.yaml",
+            "--metrics",
+        ])
+        .arg(&file));
+    assert!(
+        text.contains("dashboards: 2 files") && text.contains("all parse, all metrics exported"),
+        "{text}"
+    );
+    let text = run(Command::new("promtool").args(["test", "rules", "deploy/prometheus/alerts_test.yaml"]));
+    assert!(text.contains("SUCCESS"), "{text}");
+}
+
+fn free() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }

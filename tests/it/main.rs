@@ -7,6 +7,7 @@ mod cluster;
 mod cluster_aws;
 mod dashboards;
 mod demo;
+mod deploy;
 mod failover;
 mod metrics;
 mod moto;

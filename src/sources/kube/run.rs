@@ -64,7 +64,7 @@ impl Env {
             pod: var("POD_NAME")?,
             namespace: var("POD_NAMESPACE")?,
             pod_uid: std::env::var("POD_UID").ok().filter(|u| !u.is_empty()),
-            region: std::env::var("AWS_REGION").unwrap_or_else(|_| "unknown".into()),
+            region: std::env::var("AWS_REGION").unwrap_or_else(|_| UNKNOWN_REGION.into()),
             probe_concurrency: 512,
             aws,
         })
@@ -73,7 +73,7 @@ impl Env {
 
 /// A variable in-cluster mode needs is missing or wrong.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}: in-cluster mode reads NODE_NAME, POD_NAME and POD_NAMESPACE from the downward API, and optional CLUSTER_ID and PUBLIC_HOSTNAME (see deploy/daemonset.yaml); for static mode pass --config FILE")]
+#[error("{0}: in-cluster mode reads NODE_NAME, POD_NAME and POD_NAMESPACE from the downward API, and optional CLUSTER_ID and PUBLIC_HOSTNAME (see deploy/helm/failover-agent); for static mode pass --config FILE")]
 pub struct MissingEnv(pub String);
 
 /// Default public listener in the cluster.
@@ -82,6 +82,9 @@ pub const HEALTH_LISTEN: std::net::SocketAddr =
 /// Default admin listener in the cluster: every interface, so Prometheus on other nodes can scrape it.
 pub const ADMIN_LISTEN: std::net::SocketAddr =
     std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9090);
+
+/// The Region shown until one is known.
+pub const UNKNOWN_REGION: &str = "unknown";
 
 /// The Lease every replica competes for.
 pub const LEASE_NAME: &str = "failover-agent-leader";
@@ -102,6 +105,14 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let mut env = env;
+    if env.region == UNKNOWN_REGION {
+        // Bounded: a node without instance metadata must not hold up start-up.
+        match tokio::time::timeout(Duration::from_secs(2), crate::aws::region_from_chain()).await {
+            Ok(Some(r)) => env.region = r,
+            _ => tracing::warn!("AWS_REGION is not set and the instance metadata gave no Region: AWS calls will fail; set aws.region in the chart"),
+        }
+    }
     let caches = caches::start(&client, &shutdown);
     let apps = Arc::new(Apps::default());
     let ready = Arc::new(Readiness::default());

@@ -1,0 +1,43 @@
+# failover-agent container image.
+#
+#   docker build -t failover-agent:0.1.0 .
+#
+# Build stage: the release binary (full LTO, one codegen unit: expect several minutes).
+# Final stage: distroless "cc" (glibc, libgcc, CA certificates; no shell), running as
+# the nonroot user 65532, which the Helm chart's securityContext expects.
+# Both stages are Debian 12 (bookworm), so the binary's dynamic glibc matches.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+
+# Dependencies first, in their own layer: build them against stub sources, so that a
+# change under src/ does not rebuild the ~350 crates. The stubs stand in for every
+# target Cargo.toml declares (the bench's file must exist for the manifest to load).
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches tests/it \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs tests/it/main.rs \
+ && echo 'fn main() {}' > benches/verdict.rs \
+ && cargo build --release --locked --bin failover-agent \
+ && rm -rf src target/release/failover-agent* \
+      target/release/deps/failover_agent-* target/release/deps/libfailover_agent-* \
+      target/release/.fingerprint/failover-agent-*
+
+# The crate itself.
+COPY src ./src
+RUN cargo build --release --locked --bin failover-agent \
+ && cp target/release/failover-agent /failover-agent
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+LABEL org.opencontainers.image.title="failover-agent" \
+      org.opencontainers.image.description="Per-app Region failover for multi-Region EKS: one verdict per app at /health/<app> for Route 53." \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /failover-agent /failover-agent
+USER 65532:65532
+# 8080: public health listener (/health/<app>, /healthz, /readyz).
+# 9090: admin listener (/metrics, /apps, status page, overrides).
+EXPOSE 8080 9090
+ENTRYPOINT ["/failover-agent"]
+# In-cluster mode; the Helm chart passes ["run", "--log-format", "json"].
+CMD ["run"]
