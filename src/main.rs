@@ -22,12 +22,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
-                let endpoints: usize = cfg.apps.iter().map(|a| a.targets.len()).sum();
-                let (region, apps) = (&cfg.region, cfg.apps.len());
-                println!(
-                    "{}: OK: region {region}, {apps} apps, {endpoints} endpoints",
-                    file.display()
-                );
+                println!("{}: OK: {}", file.display(), cfg.summary());
                 ExitCode::SUCCESS
             }
             Err(e) => usage_error(e),
@@ -52,10 +47,8 @@ fn main() -> ExitCode {
                 Route53Command::Plan(a) => (false, a),
                 Route53Command::Apply(a) => (true, a),
             };
-            let out = runtime().map(|rt| rt.block_on(route53::cmd::run(&args, apply, &mut std::io::stdout())));
-            match out {
-                Ok(Ok(true)) => ExitCode::SUCCESS,
-                Ok(Ok(false)) => ExitCode::FAILURE,
+            match runtime().map(|rt| rt.block_on(route53::cmd::run(&args, apply, &mut std::io::stdout()))) {
+                Ok(Ok(complete)) => ExitCode::from(u8::from(!complete)),
                 Ok(Err(e)) if e.is_usage() => usage_error(e),
                 Ok(Err(e)) => report(Err(e.into())),
                 Err(e) => report(Err(e)),

@@ -21,6 +21,27 @@ pub struct AgentConfig {
     pub apps: Vec<AppConfig>,
 }
 
+impl AgentConfig {
+    /// One line for `check-config`: Region, apps, endpoints, and the AWS parts.
+    pub fn summary(&self) -> String {
+        let endpoints: usize = self.apps.iter().map(|a| a.targets.len()).sum();
+        let groups: usize = self.apps.iter().map(|a| a.target_groups.len()).sum();
+        let route53 = self.apps.iter().filter(|a| a.route53.is_some()).count();
+        let mut s = format!(
+            "region {}, {} apps, {endpoints} endpoints",
+            self.region,
+            self.apps.len()
+        );
+        if groups > 0 {
+            s += &format!(", {groups} target groups");
+        }
+        if let Some(o) = &self.aws.owner {
+            s += &format!(", {route53} apps with route53 (cluster {})", o.cluster_id);
+        }
+        s
+    }
+}
+
 /// One validated app.
 #[derive(Clone, Debug)]
 pub struct AppConfig {
