@@ -56,6 +56,8 @@ pub struct Report {
     /// The incarnations of the apps this reconcile wanted: an app missing here had
     /// its objects deleted (unless it has problems).
     pub incarnations: std::collections::BTreeSet<String>,
+    /// The apps this reconcile left alone (held): their objects may still exist.
+    pub held: std::collections::BTreeSet<AppKey>,
 }
 
 /// Reconciles whenever `desired` changes and at least every `every`. After a
@@ -100,6 +102,7 @@ pub async fn run(
                     problems,
                     complete,
                     incarnations,
+                    held: want.hold.clone(),
                 });
                 if complete {
                     retry = Duration::from_secs(5);

@@ -206,6 +206,30 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     );
 
     // Deleting the object deletes its record and check, then lets it go.
+    // An invalid spec holds the app's Route 53 objects (a typo never deletes DNS)...
+    emu.merge(
+        &format!("{ah}/app1"),
+        json!({ "spec": { "probe": { "timeoutSeconds": 2.0 } } }),
+    )
+    .await;
+    assert!(
+        wait_until(long, || async {
+            status().await["status"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("invalid spec"))
+        })
+        .await
+        .is_some(),
+        "{}",
+        status().await["status"]
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        r53.list_health_checks().send().await.unwrap().health_checks().len(),
+        2,
+        "held, not collected"
+    );
+    // ...but deleting the object deletes them, invalid spec or not.
     let (code, body) = emu
         .send("DELETE", &format!("{ah}/app1"), "application/json", &Value::Null)
         .await;

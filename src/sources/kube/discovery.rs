@@ -158,8 +158,11 @@ pub async fn from_cluster(
             namespace: ah.namespace().unwrap_or_default(),
             name: key.clone(),
         };
+        let deleting = ah.metadata.deletion_timestamp.is_some();
         if super::spec::settings(&ah.spec).is_err() {
-            hold.insert(akey);
+            if !deleting {
+                hold.insert(akey);
+            }
         } else {
             served.push((akey, ah.as_ref()));
         }

@@ -19,8 +19,8 @@ pub enum Action {
 ///
 /// - Added to a served object with a `route53` block, when Route 53 is managed.
 /// - Removed once the object is being deleted (or has dropped its block) and a
-///   reconcile that no longer wanted it finished without a problem for its app,
-///   so its check and record are gone. Also removed when Route 53 is not managed
+///   reconcile that neither wanted nor held it finished without a problem for its
+///   app, so its check and record are gone. Also removed when Route 53 is not managed
 ///   (no `CLUSTER_ID`), so that deletions are never blocked forever.
 pub fn decide(ah: &AppHealth, key: &AppKey, served: bool, managed: bool, last: Option<&Report>) -> Option<Action> {
     let has = ah.finalizers().iter().any(|f| f == FINALIZER);
@@ -35,7 +35,7 @@ pub fn decide(ah: &AppHealth, key: &AppKey, served: bool, managed: bool, last: O
     if has && !wants {
         let r = last?;
         let uid = ah.uid().unwrap_or_default();
-        if !r.incarnations.contains(&uid) && !r.problems.contains_key(key) {
+        if !r.incarnations.contains(&uid) && !r.held.contains(key) && !r.problems.contains_key(key) {
             return Some(Action::Remove);
         }
     }
@@ -104,6 +104,7 @@ mod tests {
             },
             complete: !problem,
             incarnations: wanted.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
+            held: BTreeSet::new(),
         }
     }
 

@@ -174,8 +174,11 @@ async fn fold_all(
                 st
             }
             Err(errs) => {
-                // Its Route 53 objects stay as they are until the spec is fixed.
-                hold.insert(akey.clone());
+                // Its Route 53 objects stay as they are until the spec is fixed, unless
+                // the object is being deleted: then they go with it, spec or no spec.
+                if ah.metadata.deletion_timestamp.is_none() {
+                    hold.insert(akey.clone());
+                }
                 let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
                 let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
                 status(
