@@ -142,7 +142,7 @@ impl Metrics {
         r.register(Box::new(health_requests))?;
         r.register(Box::new(m.public_connections_open.clone()))?;
         r.register(Box::new(m.source_stale.clone()))?;
-        for source in ["kubernetes", "aws_elbv2"] {
+        for source in ["kubernetes", crate::agent::ELBV2_SOURCE] {
             m.source_stale.with_label_values(&[source]).set(0);
         }
         r.register(Box::new(m.public_connections_rejected.clone()))?;

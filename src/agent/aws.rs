@@ -50,7 +50,6 @@ pub async fn spawn(
         let store = Arc::new(targets::TargetStore::default());
         let (_tx, rx) = watch::channel(arns);
         let (apps, m, s) = (apps.clone(), metrics.clone(), store.clone());
-        m.source_stale.with_label_values(&[ELBV2_SOURCE]).set(0);
         let on_change = move || {
             for app in apps.list().into_iter().filter(|a| !a.target_groups.is_empty()) {
                 let view = s.view(&app.target_groups);
@@ -72,14 +71,7 @@ pub async fn spawn(
             on_change,
             shutdown.clone(),
         );
-        tasks.push(tokio::spawn(
-            async move {
-                // The sender lives as long as the poller: the static set never changes.
-                let _tx = _tx;
-                poll.await
-            }
-            .instrument(span.clone()),
-        ));
+        tasks.push(tokio::spawn(holding(_tx, poll).instrument(span.clone())));
     }
     // With an owner, the static agent also garbage-collects what it owns and no app wants.
     if let Some(owner) = cfg.aws.owner.clone() {
@@ -114,13 +106,7 @@ pub async fn spawn(
             on_report,
             shutdown.clone(),
         );
-        tasks.push(tokio::spawn(
-            async move {
-                let _tx = _tx;
-                run.await
-            }
-            .instrument(span.clone()),
-        ));
+        tasks.push(tokio::spawn(holding(_tx, run).instrument(span.clone())));
         let (a, m) = (apps.clone(), metrics.clone());
         let on_status = move |key: &crate::model::AppKey, healthy: Option<bool>| {
             if let Some(h) = healthy {
@@ -143,4 +129,12 @@ pub async fn spawn(
         ));
     }
     tasks
+}
+
+/// Runs `task`, keeping `tx` alive as long: the static config never changes, but a
+/// dropped sender would end the task's watch.
+async fn holding<T, F: std::future::Future>(tx: watch::Sender<T>, task: F) -> F::Output {
+    let out = task.await;
+    drop(tx);
+    out
 }

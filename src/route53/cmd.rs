@@ -38,7 +38,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Runs `plan` (or `apply`, if `apply_it`) for `args`, writing to `out`. Returns
 /// true if every change was applied (for a plan: if it could be made).
 pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Result<bool> {
-    let (owner, region, desired) = match &args.config {
+    // The static config, or (--cluster) the owner from the flags; apps come below.
+    let (owner, region, cfg) = match &args.config {
         Some(path) => {
             let cfg = crate::config::load(path)?;
             let owner = cfg.aws.owner.clone().ok_or_else(|| {
@@ -47,11 +48,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
                         .into(),
                 )
             })?;
-            let desired = Desired {
-                apps: crate::agent::route53_desired(&cfg),
-                hold: Default::default(),
-            };
-            (owner, cfg.region.clone(), desired)
+            (owner, cfg.region.clone(), Some(cfg))
         }
         None => {
             let (Some(cluster_id), Some(public_hostname), Some(region)) = (
@@ -65,10 +62,18 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
                 cluster_id,
                 public_hostname,
             };
-            crate::tls::install_crypto_provider();
+            (owner, region, None)
+        }
+    };
+    let clients = aws::load(&region).await;
+    let caller = Caller::new(Budget::default(), Metrics::new(&region)?.aws);
+    let desired = match cfg {
+        Some(cfg) => Desired {
+            apps: crate::agent::route53_desired(&cfg),
+            hold: Default::default(),
+        },
+        None => {
             let client = kube::Client::try_default().await?;
-            let clients = aws::load(&region).await;
-            let caller = Caller::new(Budget::default(), Metrics::new(&region)?.aws);
             let (desired, held) =
                 crate::sources::kube::discovery::from_cluster(&client, &clients.elbv2, &caller, &region).await?;
             for (app, why) in held {
@@ -78,12 +83,9 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
                     format!("{}/{}", app.namespace, app.name)
                 )?;
             }
-            (owner, region, desired)
+            desired
         }
     };
-    let clients = aws::load(&region).await;
-    let metrics = Metrics::new(&region)?;
-    let caller = Caller::new(Budget::default(), metrics.aws.clone());
     let actual = read(&clients.route53, &caller, &desired.apps).await?;
     let p = plan_holding(&owner, &desired.apps, &desired.hold, &actual);
     writeln!(

@@ -2,46 +2,22 @@
 //! outage or throttling never flips a verdict, and Route 53's own view is exported.
 
 use crate::moto::Moto;
-use crate::support::{get, wait_until};
-use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use crate::support::{get, wait_until, AgentProcess};
+use serde_json::json;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
+struct Agent(AgentProcess);
 
-struct Agent {
-    child: Child,
-    health: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Agent {
+    type Target = AgentProcess;
+    fn deref(&self) -> &AgentProcess {
+        &self.0
     }
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 impl Agent {
     async fn code(&self, app: &str) -> (u16, String) {
         get(self.health, &format!("/health/{app}")).await
-    }
-    async fn metric(&self, line_start: &str) -> Option<f64> {
-        let (_, text) = get(self.admin, "/metrics").await;
-        text.lines()
-            .find(|l| l.starts_with(line_start))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-    }
-    async fn app(&self, app: &str) -> Value {
-        serde_json::from_str(&get(self.admin, &format!("/apps/{app}")).await.1).unwrap_or(Value::Null)
     }
 }
 
@@ -83,23 +59,11 @@ apps:
         ),
     )
     .unwrap();
-    let (health, admin) = (free_addr(), free_addr());
-    let child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args([
-            "--health-listen",
-            &health.to_string(),
-            "--admin-listen",
-            &admin.to_string(),
-        ])
-        .envs(moto.env())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let agent = Agent { child, health, admin };
+    let agent = Agent(AgentProcess::start(
+        &["--config".as_ref(), cfg.as_os_str()],
+        &moto.env(),
+        "warn",
+    ));
     let long = Duration::from_secs(15);
     let both_ok = || async { agent.code("app1").await.0 == 200 && agent.code("app2").await.0 == 200 };
     assert!(wait_until(long, both_ok).await.is_some(), "both apps healthy at start");

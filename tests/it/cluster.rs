@@ -2,7 +2,7 @@
 //! kmock's Kubernetes emulator, probing pods that are loopback HTTP servers on
 //! distinct 127.0.0.x addresses named in EndpointSlices with their nodeName.
 
-use crate::support::{get, wait_until};
+use crate::support::{get, wait_until, AgentProcess};
 use failover_agent::demo::pod::{Mode, Pod};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
 
 /// The emulator process; killed on drop.
 pub(crate) struct Emulator {
@@ -89,25 +87,7 @@ impl Drop for Emulator {
 }
 
 /// An agent process on one "node".
-pub(crate) struct Agent {
-    child: Child,
-    pub(crate) health: SocketAddr,
-    pub(crate) admin: SocketAddr,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+pub(crate) type Agent = AgentProcess;
 
 fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
     agent_with(kubeconfig, node, &[])
@@ -115,28 +95,16 @@ fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
 
 /// An agent process on `node` with extra environment variables.
 pub(crate) fn agent_with(kubeconfig: &std::path::Path, node: &str, env: &[(&str, String)]) -> Agent {
-    let (health, admin) = (free_addr(), free_addr());
-    let child = Command::new(BIN)
-        .args([
-            "run",
-            "--health-listen",
-            &health.to_string(),
-            "--admin-listen",
-            &admin.to_string(),
-        ])
-        .env("KUBECONFIG", kubeconfig)
-        .env("NODE_NAME", node)
-        .env("POD_NAME", format!("agent-{node}"))
-        .env("POD_NAMESPACE", "failover-agent")
-        .env("POD_UID", format!("uid-{node}"))
-        .env("AWS_REGION", "eu-west-1")
-        .env("RUST_LOG", "warn,kube=error")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Agent { child, health, admin }
+    let node_env = [
+        ("KUBECONFIG", kubeconfig.display().to_string()),
+        ("NODE_NAME", node.to_string()),
+        ("POD_NAME", format!("agent-{node}")),
+        ("POD_NAMESPACE", "failover-agent".to_string()),
+        ("POD_UID", format!("uid-{node}")),
+        ("AWS_REGION", "eu-west-1".to_string()),
+    ];
+    let all: Vec<(&str, String)> = node_env.into_iter().chain(env.iter().cloned()).collect();
+    AgentProcess::start(&[], &all, "warn,kube=error")
 }
 
 pub(crate) fn app_health(ns: &str, name: &str, app: Option<&str>, services: &[&str], min: u32) -> Value {

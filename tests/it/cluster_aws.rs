@@ -121,17 +121,7 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     );
     let hc = o["status"]["healthCheckId"].as_str().unwrap().to_owned();
     let r53 = moto.route53();
-    let recs = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .send()
-        .await
-        .unwrap();
-    let rec = recs
-        .resource_record_sets()
-        .iter()
-        .find(|r| r.name() == "app1.example.com.")
-        .expect("app1 record");
+    let rec = record(&r53, &zone, "app1.example.com.").await.expect("app1 record");
     assert_eq!(rec.health_check_id(), Some(hc.as_str()));
     assert_eq!(
         rec.set_identifier(),
@@ -160,17 +150,7 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
         "app2 never synced: {}",
         emu.get(&format!("{ah}/app2")).await
     );
-    let recs = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .send()
-        .await
-        .unwrap();
-    let rec2 = recs
-        .resource_record_sets()
-        .iter()
-        .find(|r| r.name() == "app2.example.com.")
-        .expect("app2 record");
+    let rec2 = record(&r53, &zone, "app2.example.com.").await.expect("app2 record");
     let alias2 = rec2.alias_target().unwrap();
     assert_eq!(
         alias2.dns_name().trim_end_matches('.').to_ascii_lowercase(),
@@ -243,23 +223,27 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
         .unwrap()
         .to_owned();
     assert_eq!(left, [app2_hc.as_str()], "app1's check deleted, app2's kept");
-    let recs = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .send()
-        .await
-        .unwrap();
     assert!(
-        !recs
-            .resource_record_sets()
-            .iter()
-            .any(|r| r.name() == "app1.example.com."),
+        record(&r53, &zone, "app1.example.com.").await.is_none(),
         "record deleted"
     );
     assert!(
-        recs.resource_record_sets()
-            .iter()
-            .any(|r| r.name() == "app2.example.com."),
+        record(&r53, &zone, "app2.example.com.").await.is_some(),
         "app2's record kept"
     );
+}
+
+/// The record named `name` in `zone`, if any.
+async fn record(
+    r53: &aws_sdk_route53::Client,
+    zone: &str,
+    name: &str,
+) -> Option<aws_sdk_route53::types::ResourceRecordSet> {
+    let out = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .unwrap();
+    out.resource_record_sets().iter().find(|r| r.name() == name).cloned()
 }

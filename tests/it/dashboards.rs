@@ -3,12 +3,10 @@
 //! otherwise (promtool's rule unit tests).
 
 use crate::moto::Moto;
-use crate::support::{get, wait_until};
+use crate::support::{get, wait_until, AgentProcess};
 use serde_json::json;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd
@@ -45,21 +43,8 @@ async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_the
         ),
     )
     .unwrap();
-    let (health, admin) = (free(), free());
-    let mut child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .args([
-            "--health-listen",
-            &health.to_string(),
-            "--admin-listen",
-            &admin.to_string(),
-        ])
-        .envs(moto.env())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let agent = AgentProcess::start(&["--config".as_ref(), cfg.as_os_str()], &moto.env(), "error");
+    let (health, admin) = (agent.health, agent.admin);
     let complete = wait_until(Duration::from_secs(30), || async {
         let _ = get(health, "/health/app1").await;
         let m = get(admin, "/metrics").await.1;
@@ -67,8 +52,7 @@ async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_the
     })
     .await;
     let metrics = get(admin, "/metrics").await.1;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(agent);
     assert!(
         complete.is_some(),
         "the agent never exported the AWS families:\n{metrics}"
@@ -90,11 +74,4 @@ async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_the
     );
     let text = run(Command::new("promtool").args(["test", "rules", "deploy/prometheus/alerts_test.yaml"]));
     assert!(text.contains("SUCCESS"), "{text}");
-}
-
-fn free() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }

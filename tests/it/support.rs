@@ -145,3 +145,62 @@ pub async fn pod_and_agent(apps: &[&str], policy: &str) -> (failover_agent::demo
     }
     (pod, agent)
 }
+
+/// The agent binary as a child process on two free loopback ports; killed on drop.
+pub struct AgentProcess {
+    pub child: std::process::Child,
+    pub health: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl AgentProcess {
+    /// Starts `failover-agent run <args>` with its listeners on free ports, `env`
+    /// added to the environment, and `RUST_LOG` set to `log`.
+    pub fn start(args: &[&std::ffi::OsStr], env: &[(&str, String)], log: &str) -> AgentProcess {
+        let (health, admin) = (free_addr(), free_addr());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_failover-agent"))
+            .arg("run")
+            .args(args)
+            .args([
+                "--health-listen",
+                &health.to_string(),
+                "--admin-listen",
+                &admin.to_string(),
+            ])
+            .env("RUST_LOG", log)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        AgentProcess { child, health, admin }
+    }
+
+    /// The value of the first `/metrics` line starting with `line_start`.
+    pub async fn metric(&self, line_start: &str) -> Option<f64> {
+        let (_, text) = get(self.admin, "/metrics").await;
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    /// `/apps/<app>` as JSON (`Null` if unreadable).
+    pub async fn app(&self, app: &str) -> serde_json::Value {
+        serde_json::from_str(&get(self.admin, &format!("/apps/{app}")).await.1).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback address (bound, then released).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}

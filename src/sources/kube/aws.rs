@@ -5,9 +5,10 @@
 //!
 //! One [`LeaderAws`] lives for one term of leadership; its tasks stop with it.
 
-use super::crd::{AppHealth, AppHealthStatus, Condition};
+use super::crd::{AppHealth, AppHealthStatus};
 use super::discovery::{self, Discovered};
 use super::tgb;
+use super::writer::condition;
 use crate::aws::{self, targets, Caller};
 use crate::config::AwsSettings;
 use crate::model::AppKey;
@@ -193,7 +194,8 @@ impl LeaderAws {
         tx
     }
 
-    /// Adds the ALB counts and the Route 53 state of `key` to `st`.
+    /// Adds the ALB counts and the Route 53 state of `key` to `st` (the ALB's
+    /// staleness is already in `st`'s `Stale` condition, see `writer::status`).
     pub fn annotate(
         &self,
         st: &mut AppHealthStatus,
@@ -205,21 +207,6 @@ impl LeaderAws {
     ) {
         st.healthy_targets = alb.map(|a| a.healthy);
         st.total_targets = alb.map(|a| a.total);
-        if alb.is_some_and(|a| a.stale) {
-            if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == "Stale") {
-                let msg = "ALB target health unavailable (AWS errors or throttling); last known counts kept";
-                if c.status != "True" {
-                    c.status = "True".into();
-                    c.reason = "Stale".into();
-                    c.last_transition_time = now.into();
-                }
-                c.message = if c.message.is_empty() {
-                    msg.into()
-                } else {
-                    format!("{}; {msg}", c.message)
-                };
-            }
-        }
         if ah.spec.route53.is_none() {
             return;
         }
@@ -249,18 +236,7 @@ impl LeaderAws {
             .and_then(|rep| rep.check_ids.get(key).cloned())
             .or_else(|| old.health_check_id.clone());
         st.route53_healthy = r.healthy.get(key).copied().or(old.route53_healthy);
-        let at = match old.conditions.iter().find(|c| c.type_ == "Route53Synced") {
-            Some(p) if p.status == on => p.last_transition_time.clone(),
-            _ => now.to_string(),
-        };
-        st.conditions.push(Condition {
-            type_: "Route53Synced".into(),
-            status: on.into(),
-            reason: why.into(),
-            message: msg,
-            last_transition_time: at,
-            observed_generation: ah.metadata.generation,
-        });
+        st.conditions.push(condition(ah, "Route53Synced", on, why, msg, now));
     }
 
     /// True when Route 53 is managed (a cluster ID and public hostname are set).

@@ -244,7 +244,7 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
                     stale: s
                         .conditions
                         .iter()
-                        .any(|c| c.type_ == "Stale" && c.message.contains("ALB")),
+                        .any(|c| c.type_ == "Stale" && c.message.contains(super::writer::ALB_STALE)),
                 }),
                 _ => None,
             };

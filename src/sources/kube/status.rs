@@ -10,7 +10,7 @@ use super::report::{app_ref, ProbeReport};
 use super::resolve::{app_key, resolve, Rejected};
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
-use super::writer::{status, write};
+use super::writer::{status, write, Staleness};
 use crate::config::AwsSettings;
 use crate::model::{AppKey, Health};
 use crate::policy::{with_targets, EndpointState};
@@ -168,7 +168,11 @@ async fn fold_all(
                 let arns = aws.arns_of(ah, &set.services);
                 let alb = aws.view(&arns);
                 let d = with_targets(d, alb, &set.policy, set.override_mode);
-                let mut st = status(ah, key, Some(d.health), d.reason, tally, caches.is_stale(), None, &now);
+                let stale = Staleness {
+                    kubernetes: caches.is_stale(),
+                    alb: alb.is_some_and(|a| a.stale),
+                };
+                let mut st = status(ah, key, Some(d.health), d.reason, tally, stale, None, &now);
                 aws.annotate(&mut st, &old, &akey, ah, alb, &now);
                 served_aws.push((akey, ah.as_ref(), arns));
                 st
@@ -187,7 +191,10 @@ async fn fold_all(
                     old_verdict,
                     reason,
                     Tally::default(),
-                    caches.is_stale(),
+                    Staleness {
+                        kubernetes: caches.is_stale(),
+                        alb: false,
+                    },
                     None,
                     &now,
                 )
@@ -227,7 +234,7 @@ async fn fold_all(
             None,
             reason.clone(),
             Tally::default(),
-            false,
+            Staleness::default(),
             Some((kind, reason)),
             &now,
         );

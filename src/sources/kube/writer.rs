@@ -8,6 +8,39 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
+/// The message of the `Stale` condition while the ALB's target health cannot be read.
+pub const ALB_STALE: &str = "ALB target health unavailable (AWS errors or throttling); last known counts kept";
+
+/// Which of an app's sources are stale.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Staleness {
+    /// The leader's Kubernetes watch is failing.
+    pub kubernetes: bool,
+    /// The app's ALB target health could not be read.
+    pub alb: bool,
+}
+
+/// A condition of `ah` at `now`: its transition time is kept while its status
+/// (`True`, `False` or `Unknown`) stays the same.
+pub fn condition(ah: &AppHealth, type_: &str, status: &str, why: &str, message: String, now: &str) -> Condition {
+    let prev = ah
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
+    let at = match prev {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => now.to_string(),
+    };
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: why.into(),
+        message,
+        last_transition_time: at,
+        observed_generation: ah.metadata.generation,
+    }
+}
+
 /// The status an object should have.
 #[allow(clippy::too_many_arguments)]
 pub fn status(
@@ -16,7 +49,7 @@ pub fn status(
     verdict: Option<Health>,
     reason: String,
     t: Tally,
-    stale: bool,
+    stale: Staleness,
     conflict: Option<(&str, String)>,
     now: &str,
 ) -> AppHealthStatus {
@@ -28,20 +61,7 @@ pub fn status(
     };
     let gen = ah.metadata.generation;
     let cond = |type_: &str, on: bool, why: &str, message: String| {
-        let status = if on { "True" } else { "False" };
-        let prev = old.conditions.iter().find(|c| c.type_ == type_);
-        let at = match prev {
-            Some(p) if p.status == status => p.last_transition_time.clone(),
-            _ => now.to_string(),
-        };
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: why.into(),
-            message,
-            last_transition_time: at,
-            observed_generation: gen,
-        }
+        condition(ah, type_, if on { "True" } else { "False" }, why, message, now)
     };
     let mut conditions = Vec::new();
     if let Some(v) = verdict {
@@ -58,16 +78,19 @@ pub fn status(
         None => (false, "Unique", String::new()),
     };
     conditions.push(cond("Conflict", c_on, c_why, c_msg));
-    let stale_msg = if stale {
-        "Kubernetes watch failing; verdict from last known data".to_string()
+    let mut stale_parts = Vec::new();
+    if stale.kubernetes {
+        stale_parts.push("Kubernetes watch failing; verdict from last known data".to_string());
     } else if t.unprobed > 0 {
-        format!(
+        stale_parts.push(format!(
             "{} ready endpoints have no probe report from their node's agent; judged on readiness alone",
             t.unprobed
-        )
-    } else {
-        String::new()
-    };
+        ));
+    }
+    if stale.alb {
+        stale_parts.push(ALB_STALE.to_string());
+    }
+    let stale_msg = stale_parts.join("; ");
     conditions.push(cond(
         "Stale",
         !stale_msg.is_empty(),
