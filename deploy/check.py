@@ -33,6 +33,16 @@ Kubernetes OpenAPI schemas. The checks:
   rbac       the ClusterRole and Role rules equal the least-privilege set below
   values     what each value set is for shows in its objects (NLB annotations, one
              Ingress rule for /health/, IRSA annotation, Route 53 env, monitoring)
+  ports      the check port and protocol the agent is given (PUBLIC_PORT,
+             PUBLIC_PROTOCOL) are the load balancer's: a Service port (with its TLS
+             listener for HTTPS) or the Ingress's listen-ports; the Ingress has a host
+             (publicHostname by default) and joins HTTPS when TLS is on; checks match
+             the verdict string with the Ingress option
+  rollout    the preStop sleep outlasts the target groups' deregistration delay, the
+             grace period outlasts the sleep plus the agent's drain (read from
+             src/serve/mod.rs), maxUnavailable keeps most replicas in service, and the
+             readiness-gate namespace label is in the manifest and in the documented
+             Helm steps (README.md, docs/walkthrough.md)
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ import copy
 import difflib
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -57,8 +68,8 @@ try:
     import yaml
 except ImportError as e:  # pragma: no cover - environment problem
     sys.exit(
-        f"deploy/check.py: {e}. Install the test tools: "
-        ".venv/bin/pip install -r .ci/requirements.txt, and run with .venv/bin/python"
+        f"deploy/check.py: python3 cannot import {e.name or e}: run scripts/test "
+        "(or .venv/bin/pip install -r .ci/requirements.txt and put .venv/bin first on PATH)"
     )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,15 +93,25 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "type": "LoadBalancer",
             # Two ROUTE53_HEALTHCHECKS ranges from ip-ranges.json, as an example.
             "loadBalancerSourceRanges": ["54.228.16.0/26", "176.34.159.192/26"],
-        }
+        },
+        "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
     },
+    "nlb-tls": {
+        "service": {"type": "LoadBalancer", "tls": {"certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c"}},
+        "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
+    },
+    # The walkthrough's Ingress option: the shared ALB's HTTPS listener, host from publicHostname.
     "ingress": {
         "ingress": {
             "enabled": True,
             "groupName": "shared-alb",
-            "host": "health.eu-west-1.example.com",
             "tls": [{"hosts": ["health.eu-west-1.example.com"]}],
-        }
+        },
+        "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
+    },
+    "ingress-http": {
+        "ingress": {"enabled": True, "groupName": "plain-alb", "protocol": "HTTP", "host": "health.eu-west-1.example.com"},
+        "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com", "matchVerdict": False},
     },
     "monitoring": {
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
@@ -109,6 +130,16 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 # Value sets that must fail to render, with a substring of the expected error.
 BAD_VALUE_SETS: dict[str, tuple[dict[str, Any], str]] = {
     "route53-half": ({"route53": {"clusterId": "prod-eu-west-1"}}, "set both or neither"),
+    "ingress-any-host": ({"ingress": {"enabled": True}}, "ingress.host is empty"),
+    "ingress-and-nlb": ({"ingress": {"enabled": True, "host": "h.example.com"}, "service": {"type": "LoadBalancer"}}, "choose one way"),
+    "ingress-listen-ports": (
+        {"ingress": {"enabled": True, "host": "h.example.com", "annotations": {"alb.ingress.kubernetes.io/listen-ports": '[{"HTTP":80}]'}}},
+        "set ingress.protocol",
+    ),
+    "tls-without-nlb": ({"service": {"tls": {"certificateArn": "arn:aws:acm:eu-west-1:1:certificate/x"}}}, "needs service.type=LoadBalancer"),
+    "prestop-short": ({"preStopSleepSeconds": 20}, "must be more than deregistrationDelaySeconds"),
+    "grace-short": ({"terminationGracePeriodSeconds": 44}, "must be more than preStopSleepSeconds + 5"),
+    "match-verdict-typo": ({"route53": {"matchVerdict": "yes"}}, "route53.matchVerdict must be auto, true or false"),
 }
 
 # The least-privilege RBAC (formerly deploy/rbac.yaml; README "RBAC"). Changing the
@@ -266,19 +297,34 @@ MONITORING_SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+# The values of the plain manifest: the walkthrough's eu-west-1 cluster behind an NLB,
+# with Route 53 management and IRSA. Every site-specific value is one of three
+# placeholders (account 111122223333, Region eu-west-1, domain example.com), so one sed
+# line makes it yours (see MANIFEST_HEADER).
+MANIFEST_VALUES: dict[str, Any] = {
+    "image": {"repository": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/failover-agent"},
+    "aws": {"region": "eu-west-1"},
+    "route53": {"clusterId": "apps-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
+    "service": {"type": "LoadBalancer"},
+    "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/failover-agent-eu-west-1"}},
+}
+
 MANIFEST_HEADER = """\
 # failover-agent for clusters without Helm: the chart deploy/helm/failover-agent
-# rendered with its default values, plus the Namespace (Pod Security "restricted").
-# GENERATED by deploy/check.py: do not edit. Regenerate with
+# rendered for the walkthrough's eu-west-1 cluster (an NLB, Route 53 management, IRSA),
+# plus the Namespace (Pod Security "restricted", and the AWS Load Balancer Controller's
+# pod readiness gate, so a rollout waits for each new agent to be healthy in the NLB).
+# GENERATED by deploy/check.py from MANIFEST_VALUES: do not edit. Regenerate with
 #   .venv/bin/python deploy/check.py --write
-# which is `helm template failover-agent deploy/helm/failover-agent
-# --namespace failover-agent --include-crds` with a Namespace object in front.
 #
-# Before applying, in a copy: set the DaemonSet's image to your build of the
-# Dockerfile, add `- {name: AWS_REGION, value: <region>}` to its env, and for Route 53
-# management CLUSTER_ID and PUBLIC_HOSTNAME (README "Run it in a cluster"). Better:
-# render the chart with your values. Then:
-#   kubectl apply -f failover-agent.yaml
+# Every site-specific value is one of three placeholders: the account 111122223333, the
+# Region eu-west-1 and the domain example.com (image, AWS_REGION, CLUSTER_ID
+# apps-eu-west-1, PUBLIC_HOSTNAME health.eu-west-1.example.com, the IRSA role
+# failover-agent-eu-west-1). Make them yours and apply:
+#   sed -e "s/111122223333/$ACCOUNT/g" -e "s/eu-west-1/$REGION/g" -e "s/example\\.com/$DOMAIN/g" \\
+#     deploy/manifests/failover-agent.yaml | kubectl apply -f -
+# Other choices (the Ingress option, TLS, monitoring) need the chart: render it with
+# your values (helm template) instead.
 """
 
 NAMESPACE_DOC = f"""\
@@ -288,7 +334,10 @@ metadata:
   name: {NAMESPACE}
   labels:
     pod-security.kubernetes.io/enforce: restricted
+    elbv2.k8s.aws/pod-readiness-gate-inject: enabled
 """
+
+READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 
 
 class Failed(Exception):
@@ -343,7 +392,7 @@ def manifest_text() -> str:
     parts = [MANIFEST_HEADER, f"---\n{NAMESPACE_DOC}"]
     for src, data in crd_sources():
         parts.append(f"---\n# Source: {src}\n{data.strip()}\n")
-    for src, doc in render({}):
+    for src, doc in render(MANIFEST_VALUES):
         parts.append(f"---\n# Source: {src}\n{doc}\n")
     return "".join(parts)
 
@@ -496,7 +545,10 @@ def check_manifest(fresh: str) -> str:
     objs = [o for o in yaml.safe_load_all(have) if o]
     for o in objs:
         validate_object(o, str(rel))
-    return f"{rel} is the default render ({len(objs)} objects: {', '.join(o['kind'] for o in objs)})"
+    ns = one(objs, "Namespace")
+    if ns["metadata"].get("labels", {}).get(READINESS_GATE_LABEL) != "enabled":
+        raise Failed(f"{rel}: the Namespace lacks {READINESS_GATE_LABEL}=enabled")
+    return f"{rel} is the MANIFEST_VALUES render ({len(objs)} objects: {', '.join(o['kind'] for o in objs)})"
 
 
 def effective(container: dict[str, Any], pod: dict[str, Any], key: str) -> Any:
@@ -590,8 +642,8 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
     metrics = one(d, "Service", f"{RELEASE}-metrics")
     if metrics["spec"]["type"] != "ClusterIP" or [(p["name"], p["port"], p["targetPort"]) for p in metrics["spec"]["ports"]] != [("metrics", 9090, "admin")]:
         raise Failed("default: the metrics Service is not ClusterIP metrics:9090 -> admin")
-    if [(p["name"], p["port"], p["targetPort"]) for p in health(d)["spec"]["ports"]] != [("health", 8080, "health")]:
-        raise Failed("default: the health Service is not health:8080 -> health")
+    if [(p["name"], p["port"], p["targetPort"]) for p in health(d)["spec"]["ports"]] != [("health", 80, "health")]:
+        raise Failed("default: the health Service is not health:80 -> health (the agent's 8080)")
     # nlb: LoadBalancer with the AWS Load Balancer Controller's NLB annotations.
     svc = health(rendered["nlb"])
     ann = svc["metadata"].get("annotations", {})
@@ -633,10 +685,105 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
         raise Failed("irsa: the ServiceAccount lacks the eks.amazonaws.com/role-arn annotation")
     # route53: the three variables.
     env = {e["name"]: e.get("value") for e in one(rendered["route53"], "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["env"]}
-    want_env = {"AWS_REGION": "eu-west-1", "CLUSTER_ID": "prod-eu-west-1", "PUBLIC_HOSTNAME": "health.eu-west-1.example.com"}
+    want_env = {
+        "AWS_REGION": "eu-west-1",
+        "CLUSTER_ID": "prod-eu-west-1",
+        "PUBLIC_HOSTNAME": "health.eu-west-1.example.com",
+        "PUBLIC_PROTOCOL": "HTTP",
+        "PUBLIC_PORT": "80",
+        "MATCH_VERDICT": "false",
+    }
     if any(env.get(k) != v for k, v in want_env.items()):
         raise Failed(f"route53: expected env {want_env}")
     return "default, nlb, ingress (1 rule, /health/), monitoring, irsa, route53: each shows its effect"
+
+
+def agent_env(objs: list[dict[str, Any]]) -> dict[str, str | None]:
+    c = one(objs, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value") for e in c.get("env", [])}
+
+
+def check_ports(rendered: dict[str, list[dict[str, Any]]]) -> str:
+    """The check the agent will make reaches the load balancer's real listener."""
+    done = []
+    for set_name, objs in rendered.items():
+        env = agent_env(objs)
+        if "CLUSTER_ID" not in env:
+            continue
+        proto, port, match = env.get("PUBLIC_PROTOCOL"), env.get("PUBLIC_PORT"), env.get("MATCH_VERDICT")
+        where = f"{set_name}: checks {proto}:{port}"
+        if proto not in ("HTTP", "HTTPS") or not (port or "").isdigit() or match not in ("true", "false"):
+            raise Failed(f"{where}: PUBLIC_PROTOCOL, PUBLIC_PORT and MATCH_VERDICT must be set with CLUSTER_ID (got {proto}, {port}, {match})")
+        ingresses = [o for o in objs if o["kind"] == "Ingress"]
+        svc = one(objs, "Service", RELEASE)
+        if ingresses:
+            ing = ingresses[0]
+            ann = ing["metadata"]["annotations"]
+            listen = json.loads(ann.get("alb.ingress.kubernetes.io/listen-ports", "null"))
+            if listen != [{proto: int(port)}]:
+                raise Failed(f"{where}, but the Ingress joins {listen}")
+            hosts = [r.get("host") for r in ing["spec"]["rules"]]
+            if hosts != [env["PUBLIC_HOSTNAME"]] and not all(hosts):
+                raise Failed(f"{where}: the Ingress rule has no host ({hosts}); it would match every host on the shared ALB")
+            if ing["spec"].get("tls") and proto != "HTTPS":
+                raise Failed(f"{where}: the Ingress has TLS but joins no HTTPS listener")
+            if match != "true" and set_name == "ingress":
+                raise Failed(f"{where}: the Ingress option must match the verdict string by default (a redirect or a foreign 200 would pass)")
+            done.append(f"{set_name} {proto}:{port} = ALB listener, host {hosts[0]}, match {match}")
+        elif svc["spec"]["type"] == "LoadBalancer":
+            ann = svc["metadata"].get("annotations", {})
+            ports = {p["port"]: p["name"] for p in svc["spec"]["ports"]}
+            if int(port) not in ports:
+                raise Failed(f"{where}, but the Service listens on {sorted(ports)}")
+            ssl_ports = (ann.get("service.beta.kubernetes.io/aws-load-balancer-ssl-ports") or "").split(",")
+            tls = ports[int(port)] in ssl_ports or str(port) in ssl_ports
+            if (proto == "HTTPS") != tls or (tls and not ann.get("service.beta.kubernetes.io/aws-load-balancer-ssl-cert")):
+                raise Failed(f"{where}, but the NLB listener on {port} is {'TLS' if tls else 'plain TCP'}")
+            if match != "false":
+                raise Failed(f"{where}: the NLB option leaves string matching off by default (a listener of its own; it costs extra)")
+            done.append(f"{set_name} {proto}:{port} = NLB listener, match {match}")
+    return "; ".join(done)
+
+
+def drain_seconds() -> int:
+    """The agent's drain after SIGTERM, from the code (`drain: Duration::from_secs(N)`)."""
+    src = (ROOT / "src/serve/mod.rs").read_text()
+    m = re.search(r"drain: Duration::from_secs\((\d+)\)", src)
+    if not m:
+        raise Failed("cannot find the agent's drain period (drain: Duration::from_secs(N)) in src/serve/mod.rs")
+    return int(m.group(1))
+
+
+def check_rollout(rendered: dict[str, list[dict[str, Any]]]) -> str:
+    drain = drain_seconds()
+    for set_name, objs in rendered.items():
+        ds = one(objs, "DaemonSet")
+        pod = ds["spec"]["template"]["spec"]
+        sleep = (((pod["containers"][0].get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds")
+        grace = pod.get("terminationGracePeriodSeconds")
+        if not isinstance(sleep, int) or not isinstance(grace, int):
+            raise Failed(f"{set_name}: the DaemonSet needs a preStop sleep and a termination grace period (got {sleep}, {grace})")
+        if grace <= sleep + drain:
+            raise Failed(f"{set_name}: terminationGracePeriodSeconds {grace} <= preStop sleep {sleep} + the agent's {drain} s drain")
+        for o in objs:
+            for key in ("service.beta.kubernetes.io/aws-load-balancer-target-group-attributes", "alb.ingress.kubernetes.io/target-group-attributes"):
+                attrs = dict(a.split("=", 1) for a in (o["metadata"].get("annotations") or {}).get(key, "").split(",") if "=" in a)
+                delay = attrs.get("deregistration_delay.timeout_seconds")
+                if key in (o["metadata"].get("annotations") or {}) and (delay is None or int(delay) >= sleep):
+                    raise Failed(f"{set_name}: {o['kind']} deregistration delay {delay} is not shorter than the preStop sleep {sleep}")
+            if o["kind"] == "Service" and o["spec"]["type"] == "LoadBalancer" and "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes" not in o["metadata"].get("annotations", {}):
+                raise Failed(f"{set_name}: the NLB Service does not set its deregistration delay (default 300 s)")
+            if o["kind"] == "Ingress" and "alb.ingress.kubernetes.io/target-group-attributes" not in o["metadata"]["annotations"]:
+                raise Failed(f"{set_name}: the Ingress does not set its deregistration delay (default 300 s)")
+        mu = str(((ds["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", ""))
+        if not mu.endswith("%") or int(mu[:-1]) > 25:
+            raise Failed(f"{set_name}: maxUnavailable {mu!r}: use a percentage of at most 25% so most replicas stay in service")
+    docs = {p: (ROOT / p).read_text() for p in ("README.md", "docs/walkthrough.md", "deploy/helm/failover-agent/README.md")}
+    step = f"{READINESS_GATE_LABEL}=enabled"
+    missing = [p for p, text in docs.items() if step not in text]
+    if missing:
+        raise Failed(f"the readiness-gate step `kubectl label namespace ... {step}` is not documented in {', '.join(missing)}")
+    return f"preStop sleep > deregistration delay; grace > sleep + {drain} s drain; maxUnavailable <= 25%; readiness-gate label in the manifest and documented in {len(docs)} files"
 
 
 # ---------------------------------------------------------------- main
@@ -688,6 +835,8 @@ def main() -> int:
         run("security", lambda: check_security(r))
         run("rbac", lambda: check_rbac(r))
         run("values", lambda: check_values(r))
+        run("ports", lambda: check_ports(r))
+        run("rollout", lambda: check_rollout(r))
     run("copies", check_copies)
     run("manifest", lambda: check_manifest(manifest_text()))
 

@@ -1,5 +1,7 @@
 //! The command line. Parsing lives here; `main.rs` only dispatches.
 
+use crate::route53::spec::Protocol;
+use crate::route53::PublicListener;
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -91,6 +93,49 @@ pub struct Route53Args {
     /// With --cluster: the cluster's AWS Region.
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
+    #[command(flatten)]
+    pub listener: ListenerArgs,
+}
+
+/// The public listener, as the DaemonSet has it (the chart sets these from the
+/// Service or the Ingress): the default port, protocol and string matching of
+/// every check. Ignored with --config, which has its own keys.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ListenerArgs {
+    /// The load balancer's listener port at the public hostname. Default 80 for HTTP, 443 for HTTPS.
+    #[arg(long, env = "PUBLIC_PORT")]
+    pub public_port: Option<u16>,
+    /// The load balancer's listener protocol: HTTP or HTTPS. Default HTTP.
+    #[arg(long, env = "PUBLIC_PROTOCOL", value_enum, ignore_case = true)]
+    pub public_protocol: Option<ListenerProtocol>,
+    /// Checks also require `HEALTHY <app>` in the body (true with the chart's Ingress option).
+    #[arg(long, env = "MATCH_VERDICT")]
+    pub match_verdict: Option<bool>,
+}
+
+/// `--public-protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum ListenerProtocol {
+    Http,
+    Https,
+}
+
+impl ListenerArgs {
+    /// The listener these flags describe, with the agent's defaults.
+    pub fn listener(&self) -> PublicListener {
+        let protocol = match self.public_protocol {
+            Some(ListenerProtocol::Https) => Protocol::Https,
+            _ => Protocol::Http,
+        };
+        PublicListener {
+            protocol,
+            port: self
+                .public_port
+                .unwrap_or_else(|| PublicListener::default().port_for(protocol)),
+            match_verdict: self.match_verdict.unwrap_or(false),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,8 @@
 
 use super::FileAws;
 use crate::aws::Budget;
-use crate::route53::spec::{self, Route53Block, Settings};
-use crate::route53::Owner;
+use crate::route53::spec::{self, Protocol, Route53Block, Settings};
+use crate::route53::{Owner, PublicListener};
 use std::time::Duration;
 
 /// Validated AWS settings of one agent.
@@ -53,14 +53,39 @@ fn rate(field: &str, v: Option<f64>, default: f64, max: f64, errs: &mut Vec<Stri
     v
 }
 
+/// Who this agent is to Route 53, as written: `clusterId`, `publicHostname`, and the
+/// public listener (`publicPort`, `publicProtocol`, `matchVerdict`).
+#[derive(Clone, Debug, Default)]
+pub struct Public {
+    pub cluster_id: Option<String>,
+    pub hostname: Option<String>,
+    pub port: Option<u16>,
+    pub protocol: Option<Protocol>,
+    pub match_verdict: Option<bool>,
+}
+
+impl Public {
+    fn listener(&self, errs: &mut Vec<String>) -> PublicListener {
+        let protocol = self.protocol.unwrap_or(Protocol::Http);
+        let port = self.port.unwrap_or(match protocol {
+            Protocol::Http => 80,
+            Protocol::Https => 443,
+        });
+        if port == 0 {
+            errs.push("publicPort: 0 is not a port; use the load balancer's listener port, e.g. 80 (NLB) or 443 (the shared ALB's HTTPS listener)".into());
+        }
+        PublicListener {
+            protocol,
+            port,
+            match_verdict: self.match_verdict.unwrap_or(false),
+        }
+    }
+}
+
 /// Validates the global keys. `needs_owner` is true when any app has `route53`.
-pub(super) fn settings(
-    cluster_id: Option<String>,
-    public_hostname: Option<String>,
-    a: &FileAws,
-    needs_owner: bool,
-    errs: &mut Vec<String>,
-) -> AwsSettings {
+pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mut Vec<String>) -> AwsSettings {
+    let listener = public.listener(errs);
+    let (cluster_id, public_hostname) = (public.cluster_id, public.hostname);
     let d = AwsSettings::default();
     let mut budget = Budget::default();
     budget.elbv2_rate = rate(
@@ -91,6 +116,7 @@ pub(super) fn settings(
             Some(Owner {
                 cluster_id: c,
                 public_hostname: h,
+                public: listener,
             })
         }
         (None, _) if needs_owner => {
@@ -130,12 +156,46 @@ pub(super) fn settings(
     }
 }
 
-/// The in-cluster settings: `CLUSTER_ID` and `PUBLIC_HOSTNAME` (both or neither)
-/// turn on Route 53 management; pacing keeps its defaults.
-pub fn from_env(cluster_id: Option<String>, public_hostname: Option<String>) -> Result<AwsSettings, Vec<String>> {
+/// The in-cluster settings, from the DaemonSet's environment (the chart sets them
+/// from one place, so the checks' port is the Service's or the Ingress's by
+/// construction): `CLUSTER_ID` and `PUBLIC_HOSTNAME` (both or neither) turn on
+/// Route 53 management; `PUBLIC_PORT`, `PUBLIC_PROTOCOL` and `MATCH_VERDICT`
+/// describe the load balancer's listener; pacing keeps its defaults. `var` reads
+/// one variable (unset and empty are alike).
+pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<AwsSettings, Vec<String>> {
     let mut errs = Vec::new();
-    let both = cluster_id.is_some() || public_hostname.is_some();
-    let s = settings(cluster_id, public_hostname, &FileAws::default(), both, &mut errs);
+    let port = var("PUBLIC_PORT").and_then(|v| match v.trim().parse::<u16>() {
+        Ok(p) => Some(p),
+        Err(_) => {
+            errs.push(format!("PUBLIC_PORT: `{}` is not a port; set the load balancer's listener port, e.g. 80", v.escape_debug()));
+            None
+        }
+    });
+    let protocol = var("PUBLIC_PROTOCOL").and_then(|v| match v.trim().to_ascii_uppercase().as_str() {
+        "HTTP" => Some(Protocol::Http),
+        "HTTPS" => Some(Protocol::Https),
+        _ => {
+            errs.push(format!("PUBLIC_PROTOCOL: `{}` is not HTTP or HTTPS", v.escape_debug()));
+            None
+        }
+    });
+    let match_verdict = var("MATCH_VERDICT").and_then(|v| match v.trim() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => {
+            errs.push(format!("MATCH_VERDICT: `{}` is not true or false", v.escape_debug()));
+            None
+        }
+    });
+    let public = Public {
+        cluster_id: var("CLUSTER_ID"),
+        hostname: var("PUBLIC_HOSTNAME"),
+        port,
+        protocol,
+        match_verdict,
+    };
+    let both = public.cluster_id.is_some() || public.hostname.is_some();
+    let s = settings(public, &FileAws::default(), both, &mut errs);
     if errs.is_empty() {
         Ok(s)
     } else {
@@ -144,6 +204,7 @@ pub fn from_env(cluster_id: Option<String>, public_hostname: Option<String>) -> 
             .map(|e| {
                 e.replace("clusterId:", "CLUSTER_ID:")
                     .replace("publicHostname:", "PUBLIC_HOSTNAME:")
+                    .replace("publicPort:", "PUBLIC_PORT:")
             })
             .collect())
     }

@@ -56,6 +56,13 @@ pub struct FileConfig {
     /// This Region's public agent hostname, which Route 53's checkers call.
     /// Required when any app has a `route53` block.
     pub public_hostname: Option<String>,
+    /// The port of the load balancer listener at `publicHostname` (not the agent's
+    /// own 8080). Default 80 for HTTP, 443 for HTTPS.
+    pub public_port: Option<u16>,
+    /// `HTTP` or `HTTPS`: that listener's protocol. Default `HTTP`.
+    pub public_protocol: Option<crate::route53::spec::Protocol>,
+    /// Checks also require `HEALTHY <app>` in the body. Default false.
+    pub match_verdict: Option<bool>,
     #[serde(default)]
     pub aws: FileAws,
     pub apps: Vec<FileApp>,

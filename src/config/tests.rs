@@ -157,7 +157,7 @@ fn the_aws_example_parses_with_its_route53_block() {
     let r = app.route53.as_ref().unwrap();
     assert_eq!(r.record_name, "app1.example.com.");
     assert_eq!(r.routing, crate::route53::spec::Routing::Latency("eu-west-1".into()));
-    assert_eq!((r.interval, r.failure_threshold, r.port), (10, 3, 80));
+    assert_eq!((r.interval, r.failure_threshold, r.port), (10, 3, Some(80)));
     assert_eq!(app.policy.min_healthy_targets, MinHealthy::Count(1));
 }
 

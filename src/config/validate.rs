@@ -118,7 +118,14 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
         errs.push("apps: is empty; list at least one app with a name and endpoints".into());
     }
     let needs_owner = file.apps.iter().any(|a| a.route53.is_some());
-    let aws = super::aws::settings(file.cluster_id, file.public_hostname, &file.aws, needs_owner, &mut errs);
+    let public = super::aws::Public {
+        cluster_id: file.cluster_id,
+        hostname: file.public_hostname,
+        port: file.public_port,
+        protocol: file.public_protocol,
+        match_verdict: file.match_verdict,
+    };
+    let aws = super::aws::settings(public, &file.aws, needs_owner, &mut errs);
     let mut names = HashSet::new();
     let mut apps = Vec::with_capacity(file.apps.len());
     for (i, app) in file.apps.into_iter().enumerate() {

@@ -61,6 +61,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
             let owner = Owner {
                 cluster_id,
                 public_hostname,
+                public: args.listener.listener(),
             };
             (owner, region, None)
         }

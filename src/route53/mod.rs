@@ -16,7 +16,7 @@ pub mod spec;
 pub mod status;
 
 pub use apply::{apply, Failure, Outcome};
-pub use objects::{Desired, DesiredApp, Owner};
+pub use objects::{Desired, DesiredApp, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
 pub use read::read;
 

@@ -23,6 +23,53 @@ pub struct Owner {
     pub cluster_id: String,
     /// This Region's public agent hostname, which Route 53's checkers call.
     pub public_hostname: String,
+    /// How the load balancer in front of the agents listens: every check uses it
+    /// unless the app's `healthCheck` says otherwise.
+    pub public: PublicListener,
+}
+
+/// The listener Route 53's checkers reach the agents on (the NLB's or the shared
+/// ALB's, not the agent's own 8080): the default protocol and port of every check,
+/// and whether checks also require the agent's own answer in the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicListener {
+    pub protocol: Protocol,
+    pub port: u16,
+    /// Checks carry the search string `HEALTHY <app>` unless the app sets its own:
+    /// a redirect or another backend's 200 then fails the check instead of passing it.
+    pub match_verdict: bool,
+}
+
+impl Default for PublicListener {
+    /// Plain HTTP on 80, no string matching: an NLB listener of the agents' own.
+    fn default() -> Self {
+        PublicListener {
+            protocol: Protocol::Http,
+            port: 80,
+            match_verdict: false,
+        }
+    }
+}
+
+impl PublicListener {
+    /// The port a check of `protocol` uses when the app names none: this listener's
+    /// port for its own protocol, else the protocol's standard port.
+    pub fn port_for(&self, protocol: Protocol) -> u16 {
+        match protocol {
+            p if p == self.protocol => self.port,
+            Protocol::Http => 80,
+            Protocol::Https => 443,
+        }
+    }
+}
+
+/// The search string of `app`'s check when the listener matches verdicts. The
+/// status code still decides a 503 (Route 53 fails anything outside 200-399), so
+/// it need not tell `HEALTHY` from `UNHEALTHY`: it tells the agent from a redirect
+/// or a foreign page.
+pub fn verdict_string(app: &str) -> String {
+    format!("HEALTHY {app}")
 }
 
 /// One app that wants Route 53 objects.
@@ -148,15 +195,18 @@ pub struct Actual {
 }
 
 impl Owner {
-    /// The check `app` should have.
+    /// The check `app` should have: its own `healthCheck` settings, and this
+    /// listener's protocol, port and verdict matching where it sets none.
     pub fn check_for(&self, app: &DesiredApp) -> CheckConfig {
         let s = &app.settings;
+        let protocol = s.protocol.unwrap_or(self.public.protocol);
+        let default_search = self.public.match_verdict.then(|| verdict_string(&app.key.name));
         CheckConfig {
-            protocol: s.protocol,
+            protocol,
             fqdn: self.public_hostname.trim_end_matches('.').to_ascii_lowercase(),
-            port: s.port,
+            port: s.port.unwrap_or_else(|| self.public.port_for(protocol)),
             path: format!("/health/{}", app.key.name),
-            search_string: s.search_string.clone(),
+            search_string: s.search_string.clone().or(default_search),
             interval: s.interval,
             failure_threshold: s.failure_threshold,
         }

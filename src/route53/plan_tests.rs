@@ -2,12 +2,13 @@
 
 use super::*;
 use crate::route53::objects::{ActualCheck, TAG_CLUSTER};
-use crate::route53::spec::{Alias, Protocol, Settings};
+use crate::route53::spec::{Alias, Settings};
 
 fn owner() -> Owner {
     Owner {
         cluster_id: "prod-eu".into(),
         public_hostname: "health.eu.example.com".into(),
+        public: Default::default(),
     }
 }
 
@@ -26,8 +27,8 @@ fn app(name: &str) -> DesiredApp {
             alias: Some(Alias::new("alb-1.eu-west-1.elb.amazonaws.com", "Z32O12XQLNTSW2")),
             interval: 10,
             failure_threshold: 3,
-            protocol: Protocol::Http,
-            port: 80,
+            protocol: None,
+            port: None,
             search_string: None,
         },
     }

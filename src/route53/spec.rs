@@ -86,14 +86,15 @@ pub struct HealthCheckBlock {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
     pub failure_threshold: Option<u32>,
-    /// `HTTP` or `HTTPS`. Default `HTTP`.
+    /// `HTTP` or `HTTPS`. Default: the agent's public listener (`publicProtocol`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
-    /// Default 80 for HTTP, 443 for HTTPS.
+    /// Default: the agent's public listener (`publicPort`) for its protocol, else 80 / 443.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
-    /// Also require this string in the first 5,120 bytes of the body.
+    /// Also require this string in the first 5,120 bytes of the body. Default: none,
+    /// or `HEALTHY <app>` when the agent's listener matches verdicts (`matchVerdict`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub search_string: Option<String>,
@@ -119,8 +120,11 @@ pub struct Settings {
     pub alias: Option<Alias>,
     pub interval: u32,
     pub failure_threshold: u32,
-    pub protocol: Protocol,
-    pub port: u16,
+    /// `None`: the agent's public listener decides ([`super::Owner::check_for`]).
+    pub protocol: Option<Protocol>,
+    /// `None`: the agent's public listener decides.
+    pub port: Option<u16>,
+    /// `None`: none, or the verdict string when the listener matches verdicts.
     pub search_string: Option<String>,
 }
 
@@ -236,12 +240,7 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
             "{at}.healthCheck.failureThreshold: {failure_threshold} is out of range; use 1 to 10 (default 3)"
         ));
     }
-    let protocol = h.protocol.unwrap_or(Protocol::Http);
-    let port = h.port.unwrap_or(match protocol {
-        Protocol::Http => 80,
-        Protocol::Https => 443,
-    });
-    if port == 0 {
+    if h.port == Some(0) {
         errs.push(format!(
             "{at}.healthCheck.port: 0 is not a port; use the public health port, e.g. 80"
         ));
@@ -262,8 +261,8 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
         alias,
         interval,
         failure_threshold,
-        protocol,
-        port,
+        protocol: h.protocol,
+        port: h.port,
         search_string: h.search_string.clone(),
     })
 }

@@ -47,7 +47,8 @@ pub struct Env {
     pub pod_uid: Option<String>,
     pub region: String,
     pub probe_concurrency: usize,
-    /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME`: Route 53 is managed when both are set.
+    /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME` (Route 53 is managed when both are
+    /// set) and `PUBLIC_PORT`, `PUBLIC_PROTOCOL`, `MATCH_VERDICT` (the listener).
     pub aws: crate::config::AwsSettings,
 }
 
@@ -57,8 +58,7 @@ impl Env {
     pub fn from_env() -> Result<Env, MissingEnv> {
         let var = |name: &'static str| std::env::var(name).map_err(|_| MissingEnv(format!("{name} is not set")));
         let opt = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let aws = crate::config::aws_from_env(opt("CLUSTER_ID"), opt("PUBLIC_HOSTNAME"))
-            .map_err(|e| MissingEnv(e.join("; ")))?;
+        let aws = crate::config::aws_from_env(opt).map_err(|e| MissingEnv(e.join("; ")))?;
         Ok(Env {
             node: var("NODE_NAME")?,
             pod: var("POD_NAME")?,

@@ -71,7 +71,39 @@ The container image: repository@digest, or repository:tag (tag defaults to appVe
 {{- end }}
 
 {{/*
-Fails the render on settings the agent would reject at start-up.
+The listener Route 53's checkers reach, which is every check's default protocol and
+port (env PUBLIC_PROTOCOL, PUBLIC_PORT): the shared ALB's listener with the Ingress
+option, else the NLB's TLS listener when service.tls is set, else the Service's port.
+*/}}
+{{- define "failover-agent.checkProtocol" -}}
+{{- if .Values.ingress.enabled }}{{ .Values.ingress.protocol }}{{ else if .Values.service.tls.certificateArn }}HTTPS{{ else }}HTTP{{ end }}
+{{- end }}
+
+{{- define "failover-agent.checkPort" -}}
+{{- if .Values.ingress.enabled }}{{ if eq .Values.ingress.protocol "HTTPS" }}443{{ else }}80{{ end }}
+{{- else if .Values.service.tls.certificateArn }}{{ .Values.service.tls.port }}
+{{- else }}{{ .Values.service.port }}{{ end }}
+{{- end }}
+
+{{/*
+Whether checks require "HEALTHY <app>" (env MATCH_VERDICT): "auto" is on with the
+Ingress option (a shared ALB can answer with a redirect or another backend's 200).
+*/}}
+{{- define "failover-agent.matchVerdict" -}}
+{{- $m := .Values.route53.matchVerdict | toString }}
+{{- if eq $m "auto" }}{{ .Values.ingress.enabled | toString }}{{ else }}{{ $m }}{{ end }}
+{{- end }}
+
+{{/*
+The Ingress rule's host: ingress.host, else route53.publicHostname.
+*/}}
+{{- define "failover-agent.ingressHost" -}}
+{{- default .Values.route53.publicHostname .Values.ingress.host }}
+{{- end }}
+
+{{/*
+Fails the render on settings the agent would reject at start-up, and on settings
+that would make the checks or a rollout fail every app.
 */}}
 {{- define "failover-agent.validate" -}}
 {{- if ne (empty .Values.route53.clusterId) (empty .Values.route53.publicHostname) }}
@@ -82,5 +114,29 @@ Fails the render on settings the agent would reject at start-up.
 {{- end }}
 {{- if not (has .Values.service.type (list "ClusterIP" "LoadBalancer" "NodePort")) }}
 {{- fail (printf "service.type must be ClusterIP, LoadBalancer or NodePort, not %q" .Values.service.type) }}
+{{- end }}
+{{- if and .Values.ingress.enabled (eq .Values.service.type "LoadBalancer") }}
+{{- fail "ingress.enabled and service.type=LoadBalancer: choose one way for Route 53's checkers to reach the agents (the checks follow that one's listener)" }}
+{{- end }}
+{{- if and .Values.service.tls.certificateArn (ne .Values.service.type "LoadBalancer") }}
+{{- fail "service.tls.certificateArn needs service.type=LoadBalancer (the NLB ends TLS); with the Ingress option set ingress.protocol=HTTPS" }}
+{{- end }}
+{{- if not (has .Values.ingress.protocol (list "HTTP" "HTTPS")) }}
+{{- fail (printf "ingress.protocol must be HTTPS or HTTP, not %q" .Values.ingress.protocol) }}
+{{- end }}
+{{- if and .Values.ingress.enabled (hasKey .Values.ingress.annotations "alb.ingress.kubernetes.io/listen-ports") }}
+{{- fail "ingress.annotations: do not set alb.ingress.kubernetes.io/listen-ports; set ingress.protocol (HTTPS or HTTP) so the checks follow the listener" }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not (include "failover-agent.ingressHost" .)) (not .Values.ingress.allowAnyHost) }}
+{{- fail "ingress.host is empty: a /health/ rule with no host matches every host on the shared ALB; set route53.publicHostname (the default host) or ingress.host, or ingress.allowAnyHost=true" }}
+{{- end }}
+{{- if not (has (.Values.route53.matchVerdict | toString) (list "auto" "true" "false")) }}
+{{- fail (printf "route53.matchVerdict must be auto, true or false, not %q" (.Values.route53.matchVerdict | toString)) }}
+{{- end }}
+{{- if le (int .Values.preStopSleepSeconds) (int .Values.deregistrationDelaySeconds) }}
+{{- fail (printf "preStopSleepSeconds (%d) must be more than deregistrationDelaySeconds (%d): the load balancer keeps sending checks to a deregistered agent until the delay ends" (int .Values.preStopSleepSeconds) (int .Values.deregistrationDelaySeconds)) }}
+{{- end }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (add (int .Values.preStopSleepSeconds) 5) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be more than preStopSleepSeconds + 5 (%d): the agent drains for 5 s after the sleep" (int .Values.terminationGracePeriodSeconds) (add (int .Values.preStopSleepSeconds) 5)) }}
 {{- end }}
 {{- end }}
