@@ -3,6 +3,7 @@
 use super::*;
 use crate::model::Target;
 use crate::policy::MinHealthy;
+use crate::route53::spec::Protocol;
 use std::time::Duration;
 
 const DESIGN_EXAMPLE: &str = r#"
@@ -196,4 +197,39 @@ apps:
     // Unknown keys inside the block are errors too.
     let e = errors("region: r\nclusterId: c\npublicHostname: h.example.com\napps:\n  - name: a\n    endpoints: [\"tcp://127.0.0.1:1\"]\n    route53: { hostedZoneId: Z1, recordName: a.example.com, routing: { latency: {} }, ttl: 60 }\n");
     assert!(e.contains("unknown field `ttl`"), "{e}");
+}
+
+#[test]
+fn the_public_listener_defaults_to_http_80_and_follows_its_protocol() {
+    let base = "region: eu-west-1\nclusterId: c1\npublicHostname: health.example.com\napps:\n  - { name: a, endpoints: [\"tcp://127.0.0.1:1\"] }\n";
+    let owner = |extra: &str| parse(&format!("{extra}\n{base}")).unwrap().aws.owner.unwrap().public;
+    let d = owner("");
+    assert_eq!((d.protocol, d.port, d.match_verdict), (Protocol::Http, 80, false));
+    let tls = owner("publicProtocol: HTTPS\nmatchVerdict: true");
+    assert_eq!((tls.protocol, tls.port, tls.match_verdict), (Protocol::Https, 443, true));
+    assert_eq!(owner("publicPort: 8443\npublicProtocol: HTTPS").port, 8443);
+    let e = errors(&format!("publicPort: 0\n{base}"));
+    assert!(e.contains("publicPort: 0 is not a port"), "{e}");
+}
+
+#[test]
+fn the_in_cluster_listener_comes_from_the_env_and_bad_values_name_the_variable() {
+    let env = |vars: &[(&str, &str)]| {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        aws_from_env(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    };
+    let on = [("CLUSTER_ID", "c1"), ("PUBLIC_HOSTNAME", "health.example.com")];
+    let s = env(&on).unwrap();
+    assert_eq!(s.owner.unwrap().public, crate::route53::PublicListener::default());
+    let s = env(&[on[0], on[1], ("PUBLIC_PROTOCOL", "HTTPS"), ("PUBLIC_PORT", "443"), ("MATCH_VERDICT", "true")]).unwrap();
+    let p = s.owner.unwrap().public;
+    assert_eq!((p.protocol, p.port, p.match_verdict), (Protocol::Https, 443, true));
+    let e = env(&[on[0], on[1], ("PUBLIC_PORT", "eighty"), ("PUBLIC_PROTOCOL", "ftp"), ("MATCH_VERDICT", "yes")])
+        .unwrap_err()
+        .join("; ");
+    for want in ["PUBLIC_PORT: `eighty` is not a port", "PUBLIC_PROTOCOL: `ftp` is not HTTP or HTTPS", "MATCH_VERDICT: `yes` is not true or false"] {
+        assert!(e.contains(want), "{e}");
+    }
+    let e = env(&[on[0], on[1], ("PUBLIC_PORT", "0")]).unwrap_err().join("; ");
+    assert!(e.contains("PUBLIC_PORT: 0 is not a port"), "{e}");
 }

@@ -258,3 +258,28 @@ fn a_held_app_keeps_its_objects_while_its_spec_is_invalid() {
     );
     assert_eq!(kinds(&plan(&o, &both[..1], &before)), ["delete-record", "delete-check"]);
 }
+
+#[test]
+fn checks_take_the_listeners_defaults_unless_the_app_sets_its_own() {
+    use crate::route53::spec::Protocol;
+    let mut o = owner();
+    let (a, mut b) = (app("app1"), app("app2"));
+    let c = o.check_for(&a);
+    assert_eq!((c.protocol, c.port, c.search_string.as_deref()), (Protocol::Http, 80, None));
+    // The chart's Ingress option: the shared ALB's HTTPS listener, verdict matching on.
+    o.public = crate::route53::PublicListener {
+        protocol: Protocol::Https,
+        port: 443,
+        match_verdict: true,
+    };
+    let c = o.check_for(&a);
+    assert_eq!((c.type_name(), c.port, c.search_string.as_deref()), ("HTTPS_STR_MATCH", 443, Some("HEALTHY app1")));
+    // An app's own protocol gets that protocol's standard port, not the listener's.
+    b.settings.protocol = Some(Protocol::Http);
+    assert_eq!(o.check_for(&b).port, 80);
+    // Its own port and string win.
+    b.settings.port = Some(8080);
+    b.settings.search_string = Some("ok".into());
+    let c = o.check_for(&b);
+    assert_eq!((c.type_name(), c.port, c.search_string.as_deref()), ("HTTP_STR_MATCH", 8080, Some("ok")));
+}

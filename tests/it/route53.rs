@@ -10,15 +10,15 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
 
-struct Fixture {
-    moto: Moto,
-    zone: String,
-    alb_dns: String,
-    alb_zone: String,
-    dir: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub moto: Moto,
+    pub zone: String,
+    pub alb_dns: String,
+    pub alb_zone: String,
+    pub dir: tempfile::TempDir,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let mut moto = Moto::start();
     let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10"], "zone": "example.com"}));
     Fixture {
@@ -47,7 +47,7 @@ impl Fixture {
         path
     }
 
-    fn cli(&self, verb: &str, cfg: &std::path::Path) -> (i32, String) {
+    pub fn cli(&self, verb: &str, cfg: &std::path::Path) -> (i32, String) {
         let Output { status, stdout, stderr } = Command::new(BIN)
             .args(["route53", verb, "--config"])
             .arg(cfg)
@@ -59,7 +59,7 @@ impl Fixture {
         (status.code().unwrap_or(-1), text)
     }
 
-    async fn records(&self) -> Vec<ResourceRecordSet> {
+    pub async fn records(&self) -> Vec<ResourceRecordSet> {
         let out = self
             .moto
             .route53()
@@ -75,7 +75,7 @@ impl Fixture {
             .collect()
     }
 
-    async fn checks(&self) -> Vec<aws_sdk_route53::types::HealthCheck> {
+    pub async fn checks(&self) -> Vec<aws_sdk_route53::types::HealthCheck> {
         self.moto
             .route53()
             .list_health_checks()
@@ -87,7 +87,7 @@ impl Fixture {
     }
 }
 
-fn record<'a>(rs: &'a [ResourceRecordSet], name: &str, set: &str) -> Option<&'a ResourceRecordSet> {
+pub(crate) fn record<'a>(rs: &'a [ResourceRecordSet], name: &str, set: &str) -> Option<&'a ResourceRecordSet> {
     rs.iter().find(|r| r.name() == name && r.set_identifier() == Some(set))
 }
 

@@ -224,7 +224,7 @@ mod tests {
         let generated = crd_yaml().unwrap();
         assert!(
             committed == generated,
-            "deploy/crd/apphealth.yaml is out of date: run `cargo run -- crd > deploy/crd/crds.yaml`"
+            "deploy/crd/crds.yaml is out of date: run `cargo run -- crd > deploy/crd/crds.yaml`, then `.venv/bin/python deploy/check.py --write` for the chart's copy"
         );
     }
 
