@@ -67,8 +67,10 @@ try:
     import kubernetes_validate.utils as kv
     import yaml
 except ImportError as e:  # pragma: no cover - environment problem
+    # A missing package, or one at another version than .ci/requirements.txt pins.
+    what = e.name if isinstance(e, ModuleNotFoundError) else str(e).split(" (")[0].removeprefix("cannot import ")
     sys.exit(
-        f"deploy/check.py: python3 cannot import {e.name or e}: run scripts/test "
+        f"deploy/check.py: python3 cannot import {what}: run scripts/test "
         "(or .venv/bin/pip install -r .ci/requirements.txt and put .venv/bin first on PATH)"
     )
 
