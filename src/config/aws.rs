@@ -167,7 +167,10 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<AwsSettings, Vec
     let port = var("PUBLIC_PORT").and_then(|v| match v.trim().parse::<u16>() {
         Ok(p) => Some(p),
         Err(_) => {
-            errs.push(format!("PUBLIC_PORT: `{}` is not a port; set the load balancer's listener port, e.g. 80", v.escape_debug()));
+            errs.push(format!(
+                "PUBLIC_PORT: `{}` is not a port; set the load balancer's listener port, e.g. 80",
+                v.escape_debug()
+            ));
             None
         }
     });

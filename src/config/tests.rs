@@ -158,7 +158,12 @@ fn the_aws_example_parses_with_its_route53_block() {
     let r = app.route53.as_ref().unwrap();
     assert_eq!(r.record_name, "app1.example.com.");
     assert_eq!(r.routing, crate::route53::spec::Routing::Latency("eu-west-1".into()));
-    assert_eq!((r.interval, r.failure_threshold, r.port), (10, 3, Some(80)));
+    assert_eq!((r.interval, r.failure_threshold, r.port), (10, 3, None));
+    assert_eq!(
+        owner.public,
+        crate::route53::PublicListener::default(),
+        "the example spells out the defaults"
+    );
     assert_eq!(app.policy.min_healthy_targets, MinHealthy::Count(1));
 }
 
@@ -206,7 +211,10 @@ fn the_public_listener_defaults_to_http_80_and_follows_its_protocol() {
     let d = owner("");
     assert_eq!((d.protocol, d.port, d.match_verdict), (Protocol::Http, 80, false));
     let tls = owner("publicProtocol: HTTPS\nmatchVerdict: true");
-    assert_eq!((tls.protocol, tls.port, tls.match_verdict), (Protocol::Https, 443, true));
+    assert_eq!(
+        (tls.protocol, tls.port, tls.match_verdict),
+        (Protocol::Https, 443, true)
+    );
     assert_eq!(owner("publicPort: 8443\npublicProtocol: HTTPS").port, 8443);
     let e = errors(&format!("publicPort: 0\n{base}"));
     assert!(e.contains("publicPort: 0 is not a port"), "{e}");
@@ -221,13 +229,30 @@ fn the_in_cluster_listener_comes_from_the_env_and_bad_values_name_the_variable()
     let on = [("CLUSTER_ID", "c1"), ("PUBLIC_HOSTNAME", "health.example.com")];
     let s = env(&on).unwrap();
     assert_eq!(s.owner.unwrap().public, crate::route53::PublicListener::default());
-    let s = env(&[on[0], on[1], ("PUBLIC_PROTOCOL", "HTTPS"), ("PUBLIC_PORT", "443"), ("MATCH_VERDICT", "true")]).unwrap();
+    let s = env(&[
+        on[0],
+        on[1],
+        ("PUBLIC_PROTOCOL", "HTTPS"),
+        ("PUBLIC_PORT", "443"),
+        ("MATCH_VERDICT", "true"),
+    ])
+    .unwrap();
     let p = s.owner.unwrap().public;
     assert_eq!((p.protocol, p.port, p.match_verdict), (Protocol::Https, 443, true));
-    let e = env(&[on[0], on[1], ("PUBLIC_PORT", "eighty"), ("PUBLIC_PROTOCOL", "ftp"), ("MATCH_VERDICT", "yes")])
-        .unwrap_err()
-        .join("; ");
-    for want in ["PUBLIC_PORT: `eighty` is not a port", "PUBLIC_PROTOCOL: `ftp` is not HTTP or HTTPS", "MATCH_VERDICT: `yes` is not true or false"] {
+    let e = env(&[
+        on[0],
+        on[1],
+        ("PUBLIC_PORT", "eighty"),
+        ("PUBLIC_PROTOCOL", "ftp"),
+        ("MATCH_VERDICT", "yes"),
+    ])
+    .unwrap_err()
+    .join("; ");
+    for want in [
+        "PUBLIC_PORT: `eighty` is not a port",
+        "PUBLIC_PROTOCOL: `ftp` is not HTTP or HTTPS",
+        "MATCH_VERDICT: `yes` is not true or false",
+    ] {
         assert!(e.contains(want), "{e}");
     }
     let e = env(&[on[0], on[1], ("PUBLIC_PORT", "0")]).unwrap_err().join("; ");

@@ -265,7 +265,10 @@ fn checks_take_the_listeners_defaults_unless_the_app_sets_its_own() {
     let mut o = owner();
     let (a, mut b) = (app("app1"), app("app2"));
     let c = o.check_for(&a);
-    assert_eq!((c.protocol, c.port, c.search_string.as_deref()), (Protocol::Http, 80, None));
+    assert_eq!(
+        (c.protocol, c.port, c.search_string.as_deref()),
+        (Protocol::Http, 80, None)
+    );
     // The chart's Ingress option: the shared ALB's HTTPS listener, verdict matching on.
     o.public = crate::route53::PublicListener {
         protocol: Protocol::Https,
@@ -273,7 +276,10 @@ fn checks_take_the_listeners_defaults_unless_the_app_sets_its_own() {
         match_verdict: true,
     };
     let c = o.check_for(&a);
-    assert_eq!((c.type_name(), c.port, c.search_string.as_deref()), ("HTTPS_STR_MATCH", 443, Some("HEALTHY app1")));
+    assert_eq!(
+        (c.type_name(), c.port, c.search_string.as_deref()),
+        ("HTTPS_STR_MATCH", 443, Some("HEALTHY app1"))
+    );
     // An app's own protocol gets that protocol's standard port, not the listener's.
     b.settings.protocol = Some(Protocol::Http);
     assert_eq!(o.check_for(&b).port, 80);
@@ -281,5 +287,8 @@ fn checks_take_the_listeners_defaults_unless_the_app_sets_its_own() {
     b.settings.port = Some(8080);
     b.settings.search_string = Some("ok".into());
     let c = o.check_for(&b);
-    assert_eq!((c.type_name(), c.port, c.search_string.as_deref()), ("HTTP_STR_MATCH", 8080, Some("ok")));
+    assert_eq!(
+        (c.type_name(), c.port, c.search_string.as_deref()),
+        ("HTTP_STR_MATCH", 8080, Some("ok"))
+    );
 }

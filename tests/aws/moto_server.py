@@ -20,18 +20,24 @@ import uuid
 from collections import Counter
 from urllib.parse import parse_qs
 
-import boto3
-from moto.core.responses import ActionResult
-from moto.core.utils import utcnow
-from moto.elbv2.models import FakeTargetGroup
-from moto.moto_api._internal import moto_api_backend
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
-from moto.route53.responses import Route53
-from moto.server import ThreadedMotoServer
-from werkzeug.serving import make_server
+try:
+    import boto3
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.elbv2.models import FakeTargetGroup
+    from moto.moto_api._internal import moto_api_backend
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+    from moto.route53.responses import Route53
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
 
-import route53_fixes  # noqa: F401 - patches moto's Route 53 to behave like AWS
+    import route53_fixes  # noqa: F401 - patches moto's Route 53 to behave like AWS
+except ImportError as e:  # one line for the Rust fixture (tests/it/moto.rs) to show
+    # A missing package, or one at another version than .ci/requirements.txt pins.
+    what = e.name if isinstance(e, ModuleNotFoundError) else str(e).split(" (")[0].removeprefix("cannot import ")
+    sys.exit(f"tests/aws/moto_server.py: python3 cannot import {what}: run scripts/test "
+             "(or .venv/bin/pip install -r .ci/requirements.txt and put .venv/bin first on PATH)")
 
 LOCK = threading.Lock()  # guards the state below (the server is threaded)
 TARGET_HEALTH: dict = {}  # target group arn -> {target id -> state}

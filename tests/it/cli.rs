@@ -1,6 +1,6 @@
 //! The real binary: config checking, exit codes, flags over config, and SIGTERM.
 
-use crate::support::{get, wait_until};
+use crate::support::{get, require_tool, wait_until};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -83,7 +83,7 @@ async fn run_honours_listen_flags_over_config_and_stops_on_sigterm() {
     assert_eq!(get(health, "/health/app1").await.0, 200);
     assert_eq!(get(admin, "/readyz").await.0, 200);
 
-    Command::new("kill")
+    Command::new(require_tool("kill"))
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();

@@ -2,10 +2,10 @@
 //! kmock's Kubernetes emulator, probing pods that are loopback HTTP servers on
 //! distinct 127.0.0.x addresses named in EndpointSlices with their nodeName.
 
-use crate::support::{get, wait_until, AgentProcess};
+use crate::support::{get, ready_port, require_python_modules, require_tool, wait_until, AgentProcess};
 use failover_agent::demo::pod::{Mode, Pod};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,21 +21,16 @@ pub(crate) struct Emulator {
 
 impl Emulator {
     pub(crate) fn start() -> Emulator {
-        let mut child = Command::new("python3")
+        let python = require_python_modules(&["kmock", "aiohttp", "jsonpatch", "jsonpointer"]);
+        let mut child = Command::new(python)
             .args(["tests/k8s/emulator.py", "--port", "0", "--exit-on-stdin-eof"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
-            .expect("python3 runs tests/k8s/emulator.py (bash .ci/run installs kmock)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .strip_prefix("READY ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("emulator did not start: {line:?}"));
+            .expect("python3 runs tests/k8s/emulator.py");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let port = ready_port(&mut child, &mut stdout, "tests/k8s/emulator.py", true);
         Emulator {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -328,7 +323,7 @@ async fn two_replicas_one_verdict_status_events_conflict_and_stale() {
     } else {
         (b, a, &a1)
     };
-    Command::new("kill")
+    Command::new(require_tool("kill"))
         .args(["-TERM", &leader.child.id().to_string()])
         .status()
         .unwrap();

@@ -3,15 +3,13 @@
 //! otherwise (promtool's rule unit tests).
 
 use crate::moto::Moto;
-use crate::support::{get, wait_until, AgentProcess};
+use crate::support::{get, require_tool, wait_until, AgentProcess};
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .expect("the checker runs (bash .ci/run installs python3 and promtool)");
+    let out = cmd.output().expect("the checker runs");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -23,6 +21,7 @@ fn run(cmd: &mut Command) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_they_should() {
+    let promtool = require_tool("promtool");
     // An agent whose every family has samples: probes, verdicts, ALB targets, Route 53.
     let mut moto = Moto::start();
     let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10"], "zone": "example.com"}));
@@ -60,18 +59,20 @@ async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_the
     let file = dir.path().join("metrics.txt");
     std::fs::write(&file, metrics).unwrap();
 
-    let text = run(Command::new("python3")
+    let text = run(Command::new(require_tool("python3"))
         .args([
             "dashboards/check.py",
             "--rules",
             "deploy/prometheus/alerts.yaml",
             "--metrics",
         ])
-        .arg(&file));
+        .arg(&file)
+        .arg("--promtool")
+        .arg(&promtool));
     assert!(
         text.contains("dashboards: 2 files") && text.contains("all parse, all metrics exported"),
         "{text}"
     );
-    let text = run(Command::new("promtool").args(["test", "rules", "deploy/prometheus/alerts_test.yaml"]));
+    let text = run(Command::new(&promtool).args(["test", "rules", "deploy/prometheus/alerts_test.yaml"]));
     assert!(text.contains("SUCCESS"), "{text}");
 }

@@ -1,6 +1,6 @@
 //! `/metrics`: the contract's families are there, and promtool accepts the output.
 
-use crate::support::{config, request, wait_until, TestAgent};
+use crate::support::{config, request, require_tool, wait_until, TestAgent};
 use failover_agent::demo::pod::Pod;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -38,16 +38,13 @@ async fn metrics_carry_the_contract_and_pass_promtool() {
     }
     assert!(!text.contains("127.0.0.1"), "no per-address labels");
 
-    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
-    let mut child = Command::new(&promtool)
+    let mut child = Command::new(require_tool("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {promtool} ({e}); install it with `apt-get install prometheus` or set PROMTOOL")
-        });
+        .expect("promtool runs");
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(

@@ -1,6 +1,7 @@
 //! The moto launcher (`tests/aws/moto_server.py`) as a test fixture: a fake
 //! Route 53 and ELBv2 on a free port, steered over stdin, killed on drop.
 
+use crate::support::{ready_port, require_python_modules};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -14,21 +15,16 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let mut child = Command::new("python3")
+        let mut child = Command::new(require_python_modules(&["boto3", "moto.server"]))
             .arg("tests/aws/moto_server.py")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
-            .expect("python3 runs tests/aws/moto_server.py (bash .ci/run installs moto[server])");
+            .expect("python3 runs tests/aws/moto_server.py");
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let port: u16 = line
-            .strip_prefix("READY ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("moto did not start: {line:?}"));
+        let port = ready_port(&mut child, &mut stdout, "tests/aws/moto_server.py", false);
         Moto {
             child,
             stdin,

@@ -1,7 +1,13 @@
 //! Shared test fixtures: an in-process agent on port 0 and a tiny raw HTTP client.
 
 use failover_agent::{agent, config, telemetry::Metrics};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -203,4 +209,146 @@ pub fn free_addr() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// How to get each external tool the tests start, besides `scripts/test`.
+fn install_hint(tool: &str) -> String {
+    match tool {
+        "promtool" => "apt-get install prometheus".into(),
+        "kill" => "apt-get install procps".into(),
+        "python3" => "apt-get install python3".into(),
+        other => format!("install {other}"),
+    }
+}
+
+/// The path of `name` on `PATH`. A test that needs a missing tool panics with one
+/// line naming it and what installs it. Looked up once per tool.
+pub fn require_tool(name: &str) -> PathBuf {
+    static FOUND: OnceLock<Mutex<HashMap<String, Option<PathBuf>>>> = OnceLock::new();
+    let found = FOUND
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|dir| dir.join(name))
+                .find(|p| {
+                    p.metadata()
+                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                })
+        })
+        .clone();
+    found.unwrap_or_else(|| panic!("{name} not found on PATH: run scripts/test (or {})", install_hint(name)))
+}
+
+/// `python3` from `PATH`, once it imports every one of `modules` (checked once per
+/// list). Otherwise panics with one line naming the module it cannot import and how to
+/// install the test tools.
+pub fn require_python_modules(modules: &[&str]) -> PathBuf {
+    // For each module that does not import: the missing one, and what needed it if not the same.
+    const CHECK: &str = "import importlib, sys
+for m in sys.argv[1:]:
+    try:
+        importlib.import_module(m)
+    except ImportError as e:
+        name = e.name or m
+        print(name if m == name or m.startswith(name + '.') else f'{name} (needed by {m})')
+        sys.exit(1)";
+    // Per module list: None if python3 imports them all, else what it cannot import.
+    static MISSING: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
+    let python = require_tool("python3");
+    let missing = MISSING
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(modules.join(" "))
+        .or_insert_with(|| {
+            let out = match std::process::Command::new(&python)
+                .args(["-c", CHECK])
+                .args(modules)
+                .stdin(Stdio::null())
+                .output()
+            {
+                Ok(out) if out.status.success() => return None,
+                Ok(out) => out,
+                Err(e) => return Some(format!("{} ({e})", modules.join(", "))),
+            };
+            let said = if out.stdout.is_empty() {
+                &out.stderr
+            } else {
+                &out.stdout
+            };
+            Some(
+                String::from_utf8_lossy(said)
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or("?")
+                    .to_string(),
+            )
+        })
+        .clone();
+    if let Some(missing) = missing {
+        panic!(
+            "python3 cannot import {missing}: run scripts/test (or .venv/bin/pip install -r .ci/requirements.txt \
+             and put .venv/bin first on PATH)"
+        );
+    }
+    python
+}
+
+/// Reads a launcher's first stdout line, `READY <port>` (tests/aws/moto_server.py,
+/// tests/k8s/emulator.py; spawned with stdout and stderr piped) and returns the port.
+/// If the launcher stops first, kills it and panics with what it wrote to stderr:
+/// just that line when it is one (such as which Python package it cannot import and
+/// how to install it). Otherwise its stderr goes on to this process's stderr if
+/// `show_stderr`, else nowhere.
+pub fn ready_port(child: &mut Child, stdout: &mut impl BufRead, what: &str, show_stderr: bool) -> u16 {
+    let stderr = child.stderr.take().expect("the launcher's stderr is piped");
+    // Lines before READY are held here; `None` once READY came, then lines pass through.
+    let held = Arc::new(Mutex::new(Some(Vec::new())));
+    let show = move |line: &str| {
+        if show_stderr {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    };
+    let drain = std::thread::spawn({
+        let held = held.clone();
+        move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                match held.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+                    Some(lines) => lines.push(line),
+                    None => show(&line),
+                }
+            }
+        }
+    });
+    let mut line = String::new();
+    let _ = stdout.read_line(&mut line);
+    let ready = line.strip_prefix("READY ").and_then(|p| p.trim().parse().ok());
+    if ready.is_none() {
+        // Give it a moment to finish writing why, then make sure it is gone.
+        let limit = Instant::now() + Duration::from_secs(2);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < limit {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = drain.join();
+    }
+    let said = held
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .unwrap_or_default();
+    if let Some(port) = ready {
+        said.iter().for_each(|l| show(l));
+        return port;
+    }
+    let said: Vec<&str> = said.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    match said.as_slice() {
+        [one] => panic!("{one}"),
+        _ => panic!("{what} did not start (stdout {line:?}):\n{}", said.join("\n")),
+    }
 }

@@ -83,22 +83,26 @@ PATCH_TYPES = {
 
 def _bootstrap_kmock() -> None:
     """Re-exec under a Python that has kmock if this one has not (so plain `python3` works)."""
+    modules = ("kmock", "aiohttp", "jsonpatch", "jsonpointer")  # what build_emulator_class() imports
+    imports = "import " + ", ".join(modules)
     try:
-        import kmock  # noqa: F401
+        for module in modules:
+            __import__(module)
         return
-    except ImportError:
-        pass
+    except ImportError as e:
+        missing = e.name or str(e)
     if not os.environ.get("K8S_EMULATOR_REEXEC"):
         for candidate in (os.environ.get("KMOCK_PYTHON"), str(HERE.parent.parent / ".venv/bin/python3"),
                           str(HERE / ".venv/bin/python3"), "/tmp/kvenv/bin/python3"):
             if candidate and os.access(candidate, os.X_OK) and subprocess.run(
-                    [candidate, "-c", "import kmock"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+                    [candidate, "-c", imports], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
                 os.environ["K8S_EMULATOR_REEXEC"] = "1"
                 os.execv(candidate, [candidate, str(pathlib.Path(__file__).resolve()), *sys.argv[1:]])
+    # One line, for the Rust fixture (tests/it/cluster.rs) to show; exit 3 as --check documents.
     sys.stderr.write(
-        "k8s emulator: the Python package `kmock` is not importable. Install it with\n"
-        "  python3 -m venv /tmp/kvenv && /tmp/kvenv/bin/pip install -r tests/k8s/requirements.txt\n"
-        "or point KMOCK_PYTHON at a Python that has it.\n"
+        f"tests/k8s/emulator.py: python3 cannot import {missing}: run scripts/test "
+        "(or .venv/bin/pip install -r .ci/requirements.txt and put .venv/bin first on PATH, "
+        "or point KMOCK_PYTHON at a Python that has kmock)\n"
     )
     sys.exit(3)
 
