@@ -46,6 +46,9 @@ pub enum Command {
     Route53(Route53Command),
     /// Two simulated Regions with demo pods on loopback; break one app and watch it fail over alone.
     Demo(DemoArgs),
+    /// Check from here what Route 53's checkers will see for each app (port, redirect, host
+    /// rule, search string); exit 1 if any check would be wrong.
+    Preflight(PreflightArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,4 +146,30 @@ pub struct DemoArgs {
     /// First of five consecutive loopback ports: control, then health and admin for each Region.
     #[arg(long, default_value_t = 18080)]
     pub base_port: u16,
+}
+
+/// `failover-agent preflight`: the apps come from `--config`, `--cluster`, or
+/// `--public-hostname` with `--app`.
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// Check the apps with a `route53` block in this static config, at its `publicHostname`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Check the `AppHealth` objects with a `route53` block in the current kube context.
+    #[arg(long)]
+    pub cluster: bool,
+    /// The hostname Route 53 checks (with --cluster or --app); with --config, overrides `publicHostname`.
+    #[arg(long, env = "PUBLIC_HOSTNAME")]
+    pub public_hostname: Option<String>,
+    /// An app to check (repeat for more), with --public-hostname and the listener flags.
+    #[arg(long = "app", value_name = "NAME")]
+    pub apps: Vec<String>,
+    /// With --cluster: the cluster's ID (only printed).
+    #[arg(long, env = "CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// With --cluster: the Region (it fills `spec.route53` defaults that no check uses).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 }

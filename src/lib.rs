@@ -26,6 +26,7 @@
 //!   and an `apply`.
 //! - [`tls`]: the rustls crypto provider, settled once at start-up.
 //! - [`demo`]: two simulated Regions with demo pods, for a newcomer's first run.
+//! - [`preflight`]: checks from the workstation what Route 53's checkers will see.
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -35,6 +36,7 @@ pub mod config;
 pub mod demo;
 pub mod model;
 pub mod policy;
+pub mod preflight;
 pub mod probe;
 pub mod route53;
 pub mod serve;

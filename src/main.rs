@@ -6,9 +6,10 @@ use anyhow::Context;
 use clap::Parser;
 use failover_agent::cli::{Cli, Command, Route53Command, RunArgs, EXIT_CONFIG};
 use failover_agent::sources::kube::{crd, run as cluster};
-use failover_agent::{agent, config, demo, route53, telemetry, tls};
+use failover_agent::{agent, config, demo, preflight, route53::cmd as r53, telemetry, tls};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::{future::Future, io::stdout};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -42,18 +43,9 @@ fn main() -> ExitCode {
                 Err(e) => usage_error(e),
             },
         },
-        Command::Route53(cmd) => {
-            let (apply, args) = match cmd {
-                Route53Command::Plan(a) => (false, a),
-                Route53Command::Apply(a) => (true, a),
-            };
-            match runtime().map(|rt| rt.block_on(route53::cmd::run(&args, apply, &mut std::io::stdout()))) {
-                Ok(Ok(complete)) => ExitCode::from(u8::from(!complete)),
-                Ok(Err(e)) if e.is_usage() => usage_error(e),
-                Ok(Err(e)) => report(Err(e.into())),
-                Err(e) => report(Err(e)),
-            }
-        }
+        Command::Route53(Route53Command::Plan(a)) => finish(r53::run(&a, false, &mut stdout()), r53::Error::is_usage),
+        Command::Route53(Route53Command::Apply(a)) => finish(r53::run(&a, true, &mut stdout()), r53::Error::is_usage),
+        Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
         Command::Demo(args) => report(runtime().and_then(|rt| {
             rt.block_on(async {
                 let ports = demo::Ports { base: args.base_port };
@@ -95,6 +87,15 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Runs a command that says whether it got everything done: exit 0 or 1, 64 for bad usage.
+fn finish<E: Into<anyhow::Error>>(cmd: impl Future<Output = Result<bool, E>>, usage: fn(&E) -> bool) -> ExitCode {
+    match runtime().map(|rt| rt.block_on(cmd)) {
+        Ok(Ok(complete)) => ExitCode::from(u8::from(!complete)),
+        Ok(Err(e)) if usage(&e) => usage_error(Into::<anyhow::Error>::into(e)),
+        r => report(r.and_then(|r| r.map(drop).map_err(Into::into))),
+    }
 }
 
 fn usage_error(e: impl std::fmt::Display) -> ExitCode {

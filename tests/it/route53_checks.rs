@@ -49,12 +49,23 @@ async fn checks_follow_the_listener_and_match_the_verdict_behind_a_shared_alb() 
     assert_eq!(code, 0, "{out}");
     let (app1_id, c) = check_of(&f, "app1").await;
     assert_eq!(c.r#type().as_str(), "HTTPS_STR_MATCH");
-    assert_eq!(c.port(), Some(443), "the check uses the listener's port, not the agent's 8080");
+    assert_eq!(
+        c.port(),
+        Some(443),
+        "the check uses the listener's port, not the agent's 8080"
+    );
     assert_eq!(c.search_string(), Some("HEALTHY app1"));
-    assert_eq!(c.enable_sni(), Some(true), "SNI on, so the ALB picks the certificate for the host");
+    assert_eq!(
+        c.enable_sni(),
+        Some(true),
+        "SNI on, so the ALB picks the certificate for the host"
+    );
     // An app's own settings win over the listener's defaults.
     let (_, c) = check_of(&f, "app2").await;
-    assert_eq!((c.r#type().as_str(), c.port(), c.search_string()), ("HTTPS_STR_MATCH", Some(8443), Some("ok")));
+    assert_eq!(
+        (c.r#type().as_str(), c.port(), c.search_string()),
+        ("HTTPS_STR_MATCH", Some(8443), Some("ok"))
+    );
 
     // Applying the same config again changes nothing.
     let (code, out) = f.cli("apply", &alb);
@@ -69,9 +80,15 @@ async fn checks_follow_the_listener_and_match_the_verdict_behind_a_shared_alb() 
     assert_eq!(code, 0, "{out}");
     let (new_id, c) = check_of(&f, "app1").await;
     assert_ne!(new_id, app1_id, "a new check replaces the old type");
-    assert_eq!((c.r#type().as_str(), c.port(), c.search_string()), ("HTTP", Some(80), None));
+    assert_eq!(
+        (c.r#type().as_str(), c.port(), c.search_string()),
+        ("HTTP", Some(80), None)
+    );
     let (_, c) = check_of(&f, "app2").await;
-    assert_eq!((c.r#type().as_str(), c.port(), c.search_string()), ("HTTP_STR_MATCH", Some(8443), Some("ok")));
+    assert_eq!(
+        (c.r#type().as_str(), c.port(), c.search_string()),
+        ("HTTP_STR_MATCH", Some(8443), Some("ok"))
+    );
     assert!(
         f.checks().await.iter().all(|c| c.id() != app1_id),
         "the replaced check is deleted"
