@@ -13,6 +13,7 @@ mod metrics;
 mod moto;
 mod overrides;
 mod preflight;
+mod preflight_tls;
 mod probe;
 mod public;
 mod route53;
