@@ -87,17 +87,91 @@ pub struct Route53Args {
     /// cluster's leader does (it reconciles continuously; this shows what it will do).
     #[arg(long)]
     pub cluster: bool,
-    /// With --cluster: the cluster's ID, as set on the DaemonSet.
+    #[command(flatten)]
+    pub agent: AgentFlags,
+}
+
+/// The agents' own settings, for the commands that act as the cluster's agents do
+/// (`route53 plan|apply --cluster`, `preflight --cluster`). With --cluster, each
+/// one the flags (or the same variables in your shell) leave out is read from the
+/// agent DaemonSet's environment, so nothing the chart set is typed twice.
+#[derive(Clone, Debug, Default, Args)]
+pub struct AgentFlags {
+    /// The cluster's ID (the DaemonSet's CLUSTER_ID).
     #[arg(long, env = "CLUSTER_ID")]
     pub cluster_id: Option<String>,
-    /// With --cluster: this Region's public agent hostname, as set on the DaemonSet.
+    /// The public agent hostname Route 53 checks (PUBLIC_HOSTNAME).
     #[arg(long, env = "PUBLIC_HOSTNAME")]
     pub public_hostname: Option<String>,
-    /// With --cluster: the cluster's AWS Region.
+    /// The cluster's AWS Region (AWS_REGION).
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
     #[command(flatten)]
     pub listener: ListenerArgs,
+    /// With --cluster: the namespace of the agent DaemonSet whose environment fills
+    /// in what the flags leave out.
+    #[arg(long, default_value = "failover-agent")]
+    pub agent_namespace: String,
+    /// With --cluster: the agent DaemonSet's name.
+    #[arg(long, default_value = "failover-agent")]
+    pub agent_daemonset: String,
+}
+
+/// The agents' settings after [`AgentFlags::resolve`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentSettings {
+    /// `None` when Route 53 is not managed (neither CLUSTER_ID nor PUBLIC_HOSTNAME).
+    pub owner: Option<crate::route53::Owner>,
+    pub region: Option<String>,
+    /// The variables that came from the DaemonSet, for the report.
+    pub from_daemonset: Vec<&'static str>,
+}
+
+/// The variables [`AgentFlags`] stand for, as the DaemonSet names them.
+const AGENT_VARS: [&str; 6] = [
+    "CLUSTER_ID",
+    "PUBLIC_HOSTNAME",
+    "AWS_REGION",
+    "PUBLIC_PROTOCOL",
+    "PUBLIC_PORT",
+    "MATCH_VERDICT",
+];
+
+impl AgentFlags {
+    /// The value given for the DaemonSet variable `name`, if any.
+    fn flag(&self, name: &str) -> Option<String> {
+        let l = &self.listener;
+        match name {
+            "CLUSTER_ID" => self.cluster_id.clone(),
+            "PUBLIC_HOSTNAME" => self.public_hostname.clone(),
+            "AWS_REGION" => self.region.clone(),
+            "PUBLIC_PROTOCOL" => l.public_protocol.map(|p| format!("{p:?}").to_ascii_uppercase()),
+            "PUBLIC_PORT" => l.public_port.map(|p| p.to_string()),
+            "MATCH_VERDICT" => l.match_verdict.map(|m| m.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Merges the flags with `daemonset` (the agent DaemonSet's environment; empty
+    /// when it could not be read), flags first, and validates the result with the
+    /// agent's own rules, so a value the agent would refuse is refused here too.
+    pub fn resolve(&self, daemonset: &std::collections::BTreeMap<String, String>) -> Result<AgentSettings, String> {
+        let var = |name: &str| {
+            self.flag(name)
+                .or_else(|| daemonset.get(name).cloned())
+                .filter(|v| !v.is_empty())
+        };
+        let from_daemonset = AGENT_VARS
+            .into_iter()
+            .filter(|n| self.flag(n).is_none() && daemonset.get(*n).is_some_and(|v| !v.is_empty()))
+            .collect();
+        let aws = crate::config::aws_from_env(var).map_err(|e| e.join("; "))?;
+        Ok(AgentSettings {
+            owner: aws.owner,
+            region: var("AWS_REGION"),
+            from_daemonset,
+        })
+    }
 }
 
 /// The public listener, as the DaemonSet has it (the chart sets these from the
@@ -158,18 +232,71 @@ pub struct PreflightArgs {
     /// Check the `AppHealth` objects with a `route53` block in the current kube context.
     #[arg(long)]
     pub cluster: bool,
-    /// The hostname Route 53 checks (with --cluster or --app); with --config, overrides `publicHostname`.
-    #[arg(long, env = "PUBLIC_HOSTNAME")]
-    pub public_hostname: Option<String>,
     /// An app to check (repeat for more), with --public-hostname and the listener flags.
     #[arg(long = "app", value_name = "NAME")]
     pub apps: Vec<String>,
-    /// With --cluster: the cluster's ID (only printed).
-    #[arg(long, env = "CLUSTER_ID")]
-    pub cluster_id: Option<String>,
-    /// With --cluster: the Region (it fills `spec.route53` defaults that no check uses).
-    #[arg(long, env = "AWS_REGION")]
-    pub region: Option<String>,
+    /// The hostname and listener (with --config, --public-hostname overrides the
+    /// file's `publicHostname`; the rest is the file's).
     #[command(flatten)]
-    pub listener: ListenerArgs,
+    pub agent: AgentFlags,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn daemonset(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_daemonset_fills_what_the_flags_leave_out_and_flags_win() {
+        let ds = daemonset(&[
+            ("CLUSTER_ID", "prod-eu"),
+            ("PUBLIC_HOSTNAME", "health.eu-west-1.example.com"),
+            ("AWS_REGION", "eu-west-1"),
+            ("PUBLIC_PROTOCOL", "HTTPS"),
+            ("PUBLIC_PORT", "443"),
+            ("MATCH_VERDICT", "true"),
+        ]);
+        let s = AgentFlags::default().resolve(&ds).unwrap();
+        let o = s.owner.unwrap();
+        assert_eq!(
+            (o.cluster_id.as_str(), o.public.port, o.public.match_verdict),
+            ("prod-eu", 443, true)
+        );
+        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(s.from_daemonset.len(), 6);
+
+        let flags = AgentFlags {
+            listener: ListenerArgs {
+                public_port: Some(8443),
+                match_verdict: Some(false),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let s = flags.resolve(&ds).unwrap();
+        let o = s.owner.unwrap();
+        assert_eq!(
+            (o.public.protocol, o.public.port, o.public.match_verdict),
+            (Protocol::Https, 8443, false)
+        );
+        assert!(!s.from_daemonset.contains(&"PUBLIC_PORT"));
+    }
+
+    #[test]
+    fn a_value_the_agent_would_refuse_is_refused_and_nothing_means_no_route53() {
+        let e = AgentFlags::default()
+            .resolve(&daemonset(&[
+                ("CLUSTER_ID", "c"),
+                ("PUBLIC_HOSTNAME", "h.example.com"),
+                ("PUBLIC_PORT", "x"),
+            ]))
+            .unwrap_err();
+        assert!(e.contains("PUBLIC_PORT: `x` is not a port"), "{e}");
+        let s = AgentFlags::default().resolve(&BTreeMap::new()).unwrap();
+        assert_eq!((s.owner, s.region), (None, None));
+    }
 }

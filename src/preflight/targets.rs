@@ -54,7 +54,7 @@ fn from_config(path: &Path, args: &PreflightArgs) -> Result<Targets> {
             path.display()
         )));
     };
-    if let Some(host) = &args.public_hostname {
+    if let Some(host) = &args.agent.public_hostname {
         owner.public_hostname = hostname(host)?;
     }
     Ok(Targets {
@@ -65,25 +65,35 @@ fn from_config(path: &Path, args: &PreflightArgs) -> Result<Targets> {
 }
 
 /// The served `AppHealth` objects with a `route53` block, as the leader sees
-/// them. Only Kubernetes is read: the checks need no AWS call.
+/// them, at the hostname and listener the agents run with (flags, then the agent
+/// DaemonSet's environment). Only Kubernetes is read: the checks need no AWS call.
 #[tracing::instrument(skip_all)]
 async fn from_cluster(args: &PreflightArgs) -> Result<Targets> {
-    use crate::sources::kube::{crd::AppHealth, resolve};
+    use crate::sources::kube::{agent_env, crd::AppHealth, resolve};
     use kube::api::{Api, ListParams};
     use kube::ResourceExt;
-    let Some(host) = &args.public_hostname else {
-        return Err(Error::Usage(
-            "--cluster needs --public-hostname HOST (or PUBLIC_HOSTNAME), as the DaemonSet has it".into(),
-        ));
+    let a = &args.agent;
+    let (daemonset, source) = agent_env::read(&a.agent_namespace, &a.agent_daemonset).await;
+    // The cluster ID names no part of a check: do without one rather than refuse.
+    let mut flags = a.clone();
+    if flags.cluster_id.is_none() && !daemonset.contains_key("CLUSTER_ID") {
+        flags.cluster_id = Some("unnamed".into());
+    }
+    let settings = flags
+        .resolve(&daemonset)
+        .map_err(|e| Error::Usage(format!("{e} (settings: {source})")))?;
+    let Some(mut owner) = settings.owner else {
+        return Err(Error::Usage(format!(
+            "--cluster needs the public hostname: PUBLIC_HOSTNAME on the agent DaemonSet, or --public-hostname HOST (settings: {source})"
+        )));
     };
-    let owner = owner(hostname(host)?, args);
-    crate::tls::install_crypto_provider();
+    owner.public_hostname = hostname(&owner.public_hostname)?;
     let client = kube::Client::try_default().await?;
     let all = Api::<AppHealth>::all(client).list(&ListParams::default()).await?;
     // The Conflict rule: an object that loses its key is not served, so not checked.
     let served = resolve::resolve(all.items.into_iter().map(std::sync::Arc::new)).served;
     // The Region only fills defaults (set identifier, latency region) a check never uses.
-    let region = args.region.as_deref().unwrap_or("region-unset");
+    let region = settings.region.as_deref().unwrap_or("region-unset");
     let mut t = Targets::default();
     for (key, ah) in &served {
         let Some(block) = &ah.spec.route53 else { continue };
@@ -103,13 +113,16 @@ async fn from_cluster(args: &PreflightArgs) -> Result<Targets> {
             None => t.invalid.push((key.clone(), errs.join("; "))),
         }
     }
-    let id = args
-        .cluster_id
-        .as_deref()
+    let id = Some(owner.cluster_id.as_str())
+        .filter(|id| *id != "unnamed")
         .map(|id| format!(" of cluster {id}"))
         .unwrap_or_default();
+    let from = match settings.from_daemonset.as_slice() {
+        [] => String::new(),
+        vars => format!("; {} from the DaemonSet", vars.join(", ")),
+    };
     t.source = format!(
-        "{} AppHealth object(s) with route53{id}",
+        "{} AppHealth object(s) with route53{id} (settings: {source}{from})",
         t.checks.len() + t.invalid.len()
     );
     Ok(t)
@@ -118,7 +131,7 @@ async fn from_cluster(args: &PreflightArgs) -> Result<Targets> {
 /// `--app` names at `--public-hostname`, with the listener flags: the checks the
 /// agent makes for apps whose `route53` block has no `healthCheck` of its own.
 fn from_flags(args: &PreflightArgs) -> Result<Targets> {
-    let Some(host) = &args.public_hostname else {
+    let Some(host) = &args.agent.public_hostname else {
         return Err(Error::Usage(
             "--app needs --public-hostname HOST, the hostname Route 53 checks (e.g. health.eu-west-1.example.com)"
                 .into(),
@@ -150,9 +163,9 @@ fn from_flags(args: &PreflightArgs) -> Result<Targets> {
 /// The owner the flags describe (the cluster ID is not part of a check).
 fn owner(public_hostname: String, args: &PreflightArgs) -> Owner {
     Owner {
-        cluster_id: args.cluster_id.clone().unwrap_or_default(),
+        cluster_id: args.agent.cluster_id.clone().unwrap_or_default(),
         public_hostname,
-        public: args.listener.listener(),
+        public: args.agent.listener.listener(),
     }
 }
 

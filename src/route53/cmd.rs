@@ -4,7 +4,7 @@
 //! `--cluster`, from the `AppHealth` objects of the current kube context: the
 //! same plan the cluster's leader carries out.
 
-use super::{apply, plan_holding, read, Desired, Owner};
+use super::{apply, plan_holding, read, Desired};
 use crate::aws::{self, Budget, CallError, Caller};
 use crate::cli::Route53Args;
 use crate::telemetry::Metrics;
@@ -38,7 +38,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Runs `plan` (or `apply`, if `apply_it`) for `args`, writing to `out`. Returns
 /// true if every change was applied (for a plan: if it could be made).
 pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Result<bool> {
-    // The static config, or (--cluster) the owner from the flags; apps come below.
+    // The static config, or (--cluster) the agents' settings: flags, then the
+    // DaemonSet's own environment. The apps come below.
     let (owner, region, cfg) = match &args.config {
         Some(path) => {
             let cfg = crate::config::load(path)?;
@@ -51,18 +52,20 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
             (owner, cfg.region.clone(), Some(cfg))
         }
         None => {
-            let (Some(cluster_id), Some(public_hostname), Some(region)) = (
-                args.cluster_id.clone(),
-                args.public_hostname.clone(),
-                args.region.clone(),
-            ) else {
-                return Err(Error::Usage("--cluster needs --cluster-id, --public-hostname and --region (or CLUSTER_ID, PUBLIC_HOSTNAME, AWS_REGION), as the DaemonSet has them".into()));
+            let a = &args.agent;
+            let (daemonset, source) =
+                crate::sources::kube::agent_env::read(&a.agent_namespace, &a.agent_daemonset).await;
+            let settings = a
+                .resolve(&daemonset)
+                .map_err(|e| Error::Usage(format!("{e} (settings: {source})")))?;
+            let (Some(owner), Some(region)) = (settings.owner, settings.region) else {
+                return Err(Error::Usage(format!("--cluster needs CLUSTER_ID, PUBLIC_HOSTNAME and AWS_REGION: the chart sets them on the agent DaemonSet, or give --cluster-id, --public-hostname and --region (settings: {source})")));
             };
-            let owner = Owner {
-                cluster_id,
-                public_hostname,
-                public: args.listener.listener(),
-            };
+            writeln!(
+                out,
+                "# settings: {source}; from the DaemonSet: {}",
+                settings.from_daemonset.join(", ")
+            )?;
             (owner, region, None)
         }
     };

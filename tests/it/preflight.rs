@@ -283,7 +283,8 @@ async fn cluster_mode_checks_the_apphealth_objects_with_route53() {
                     "preflight",
                     "--cluster",
                     "--public-hostname",
-                    "localhost",
+                    // A fully qualified name: the agent's own rule wants a dot.
+                    "localhost.",
                     "--public-port",
                     &port,
                 ])
@@ -317,5 +318,76 @@ async fn cluster_mode_checks_the_apphealth_objects_with_route53() {
         "{stdout}"
     );
     assert!(!stdout.contains("app3"), "{stdout}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_takes_the_hostname_and_listener_from_the_agent_daemonset() {
+    use crate::cluster::{app_health, Emulator};
+    use serde_json::json;
+    let (_pod, agent) = agent_with_app1().await;
+    let emu = Emulator::start();
+    let mut app1 = app_health("team", "app1", None, &["app1"], 1);
+    app1["spec"]["route53"] =
+        json!({ "hostedZoneId": "Z1", "recordName": "app1.example.com", "routing": { "latency": {} } });
+    emu.create("/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths", app1)
+        .await;
+    // The agent DaemonSet as the chart renders it: the listener lives in its env.
+    let port = agent.health.port().to_string();
+    let env = json!([
+        { "name": "NODE_NAME", "valueFrom": { "fieldRef": { "fieldPath": "spec.nodeName" } } },
+        { "name": "CLUSTER_ID", "value": "prod-eu" },
+        { "name": "PUBLIC_HOSTNAME", "value": "localhost." },
+        { "name": "PUBLIC_PROTOCOL", "value": "HTTP" },
+        { "name": "PUBLIC_PORT", "value": port },
+        { "name": "MATCH_VERDICT", "value": "true" },
+    ]);
+    emu.create(
+        "/apis/apps/v1/namespaces/failover-agent/daemonsets",
+        json!({ "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": { "name": "failover-agent", "namespace": "failover-agent" },
+                "spec": { "selector": { "matchLabels": { "a": "b" } }, "template": { "metadata": { "labels": { "a": "b" } },
+                  "spec": { "containers": [{ "name": "agent", "image": "failover-agent:0.1.0", "env": env }] } } } }),
+    )
+    .await;
+    let kc = emu.kubeconfig();
+    let kc = kc.path().to_str().unwrap().to_owned();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["preflight", "--cluster"])
+            .env("KUBECONFIG", kc)
+            .env("RUST_LOG", "error");
+        for var in [
+            "PUBLIC_HOSTNAME",
+            "PUBLIC_PORT",
+            "PUBLIC_PROTOCOL",
+            "MATCH_VERDICT",
+            "CLUSTER_ID",
+            "AWS_REGION",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("of cluster prod-eu (settings: flags, then DaemonSet failover-agent/failover-agent; CLUSTER_ID, PUBLIC_HOSTNAME, PUBLIC_PROTOCOL, PUBLIC_PORT, MATCH_VERDICT from the DaemonSet)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("# app1: HTTP_STR_MATCH localhost:{port}/health/app1")),
+        "the DaemonSet's port and verdict matching: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("ok    app1  127.0.0.1:{port}  200 HEALTHY app1")),
+        "{stdout}"
+    );
     agent.stop().await;
 }

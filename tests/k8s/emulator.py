@@ -60,6 +60,8 @@ RESOURCES: list[Res] = [
     Res("", "v1", "services", "Service", status=True, shortnames=("svc",)),
     Res("", "v1", "configmaps", "ConfigMap", shortnames=("cm",)),
     Res("networking.k8s.io", "v1", "ingresses", "Ingress", status=True, shortnames=("ing",)),
+    # The agent's own DaemonSet, whose env the workstation commands read (--cluster).
+    Res("apps", "v1", "daemonsets", "DaemonSet", status=True, shortnames=("ds",)),
 ]
 
 # Custom resources. Add a line here (or pass --resource at run time) to serve another one.

@@ -1,5 +1,6 @@
 //! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
 
+pub mod agent_env;
 pub mod aws;
 pub mod caches;
 pub mod crd;
