@@ -34,16 +34,27 @@ impl Run {
 
 /// Runs `failover-agent preflight <args>` (off the runtime, so in-process servers keep serving).
 async fn preflight(args: &[&str]) -> Run {
+    preflight_in(None, args).await
+}
+
+/// [`preflight`] with the kube context of `kubeconfig`, and none of the agent
+/// variables from this shell, so only the flags and the cluster count.
+async fn preflight_in(kubeconfig: Option<&std::path::Path>, args: &[&str]) -> Run {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let kubeconfig = kubeconfig.map(|k| k.to_owned());
     let out = tokio::task::spawn_blocking(move || {
         let mut cmd = Command::new(BIN);
         cmd.arg("preflight").args(&args).env("RUST_LOG", "error");
+        if let Some(k) = kubeconfig {
+            cmd.env("KUBECONFIG", k);
+        }
         for var in [
             "PUBLIC_HOSTNAME",
             "PUBLIC_PORT",
             "PUBLIC_PROTOCOL",
             "MATCH_VERDICT",
             "CLUSTER_ID",
+            "AWS_REGION",
         ] {
             cmd.env_remove(var);
         }
@@ -273,38 +284,12 @@ async fn cluster_mode_checks_the_apphealth_objects_with_route53() {
         emu.create(ah, obj).await;
     }
     let kc = emu.kubeconfig();
-    let kc = kc.path().to_str().unwrap();
     let port = agent.health.port().to_string();
-    let run = tokio::task::spawn_blocking({
-        let (kc, port) = (kc.to_owned(), port.clone());
-        move || {
-            Command::new(BIN)
-                .args([
-                    "preflight",
-                    "--cluster",
-                    "--public-hostname",
-                    // A fully qualified name: the agent's own rule wants a dot.
-                    "localhost.",
-                    "--public-port",
-                    &port,
-                ])
-                .env("KUBECONFIG", kc)
-                .env("RUST_LOG", "error")
-                .env_remove("PUBLIC_PORT")
-                .env_remove("MATCH_VERDICT")
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(
-        run.status.code(),
-        Some(1),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    // A fully qualified name: the agent's own rule wants a dot.
+    let args = ["--cluster", "--public-hostname", "localhost.", "--public-port", &port];
+    let run = preflight_in(Some(kc.path()), &args).await;
+    let stdout = &run.stdout;
+    assert_eq!(run.code, 1, "{stdout}{}", run.stderr);
     assert!(
         stdout.starts_with("# preflight: 2 AppHealth object(s) with route53"),
         "{stdout}"
@@ -350,33 +335,9 @@ async fn cluster_mode_takes_the_hostname_and_listener_from_the_agent_daemonset()
     )
     .await;
     let kc = emu.kubeconfig();
-    let kc = kc.path().to_str().unwrap().to_owned();
-    let run = tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["preflight", "--cluster"])
-            .env("KUBECONFIG", kc)
-            .env("RUST_LOG", "error");
-        for var in [
-            "PUBLIC_HOSTNAME",
-            "PUBLIC_PORT",
-            "PUBLIC_PROTOCOL",
-            "MATCH_VERDICT",
-            "CLUSTER_ID",
-            "AWS_REGION",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let run = preflight_in(Some(kc.path()), &["--cluster"]).await;
+    let stdout = &run.stdout;
+    assert_eq!(run.code, 0, "{stdout}{}", run.stderr);
     assert!(
         stdout.contains("of cluster prod-eu (settings: flags, then DaemonSet failover-agent/failover-agent; CLUSTER_ID, PUBLIC_HOSTNAME, PUBLIC_PROTOCOL, PUBLIC_PORT, MATCH_VERDICT from the DaemonSet)"),
         "{stdout}"
