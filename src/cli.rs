@@ -56,6 +56,11 @@ pub struct RunArgs {
     /// Static YAML config file.
     #[arg(long, short, env = "FAILOVER_AGENT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// In-cluster mode: the operator's settings file (listeners, clusterId,
+    /// publicHostname, aws.*, route53Policy; the chart's ConfigMap). The
+    /// environment variables win over its keys. Static mode has its own keys.
+    #[arg(long, env = "FAILOVER_AGENT_SETTINGS", conflicts_with = "config")]
+    pub settings: Option<PathBuf>,
     /// Public listener, e.g. 0.0.0.0:8080. Overrides `healthListen` in the config.
     #[arg(long)]
     pub health_listen: Option<SocketAddr>,

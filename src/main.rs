@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         },
         Command::Crd => report(crd::crd_yaml().map(|y| print!("{y}")).map_err(Into::into)),
         Command::Run(args) => match &args.config {
-            None => match cluster::Env::from_env() {
+            None => match cluster::Env::from_env(args.settings.as_deref()) {
                 Ok(env) => report(runtime().and_then(|rt| rt.block_on(run_cluster(env, &args)))),
                 Err(e) => usage_error(e),
             },
@@ -71,8 +71,8 @@ async fn run_cluster(env: cluster::Env, args: &RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("cannot reach Kubernetes (in-cluster config or KUBECONFIG)")?;
-    let health = bind(args.health_listen.unwrap_or(cluster::HEALTH_LISTEN)).await?;
-    let admin = bind(args.admin_listen.unwrap_or(cluster::ADMIN_LISTEN)).await?;
+    let health = bind(args.health_listen.unwrap_or(env.health_listen)).await?;
+    let admin = bind(args.admin_listen.unwrap_or(env.admin_listen)).await?;
     let metrics = telemetry::Metrics::new(&env.region)?;
     let listeners = agent::Listeners { health, admin };
     cluster::run(client, env, listeners, metrics, agent::cancel_on_signal()).await?;

@@ -4,7 +4,7 @@
 use super::FileAws;
 use crate::aws::Budget;
 use crate::route53::spec::{self, Protocol, Route53Block, Settings};
-use crate::route53::{Owner, PublicListener};
+use crate::route53::{Owner, PublicListener, Route53Policy};
 use std::time::Duration;
 
 /// Validated AWS settings of one agent.
@@ -16,6 +16,10 @@ pub struct AwsSettings {
     pub reconcile_interval: Duration,
     pub check_status_interval: Duration,
     pub budget: Budget,
+    /// Which zones, names and namespaces Route 53 may be managed for. `None`: no
+    /// restriction (the static config, whose apps the operator writes himself).
+    /// In-cluster it is always `Some` (the settings file's, or empty: deny all).
+    pub route53_policy: Option<Route53Policy>,
 }
 
 impl Default for AwsSettings {
@@ -26,6 +30,7 @@ impl Default for AwsSettings {
             reconcile_interval: Duration::from_secs(60),
             check_status_interval: Duration::from_secs(30),
             budget: Budget::default(),
+            route53_policy: None,
         }
     }
 }
@@ -153,6 +158,7 @@ pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mu
             errs,
         ),
         budget,
+        route53_policy: None,
     }
 }
 
@@ -163,6 +169,18 @@ pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mu
 /// describe the load balancer's listener; pacing keeps its defaults. `var` reads
 /// one variable (unset and empty are alike).
 pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<AwsSettings, Vec<String>> {
+    over_file(var, Public::default(), &FileAws::default(), false)
+}
+
+/// [`from_env`] over the settings file's keys (`file` and `aws`, already validated
+/// on their own): each variable wins over its key, and the pacing is the file's.
+/// A message names the variable, or the key when only the file set the value.
+pub(super) fn over_file(
+    var: impl Fn(&str) -> Option<String>,
+    file: Public,
+    aws: &FileAws,
+    with_file: bool,
+) -> Result<AwsSettings, Vec<String>> {
     let mut errs = Vec::new();
     let port = var("PUBLIC_PORT").and_then(|v| match v.trim().parse::<u16>() {
         Ok(p) => Some(p),
@@ -190,27 +208,38 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<AwsSettings, Vec
             None
         }
     });
+    // Who set what, for the messages: (key, variable, set by the variable, by the file).
+    let source = [
+        ("clusterId", "CLUSTER_ID", file.cluster_id.is_some()),
+        ("publicHostname", "PUBLIC_HOSTNAME", file.hostname.is_some()),
+        ("publicPort", "PUBLIC_PORT", file.port.is_some()),
+    ]
+    .map(|(key, name, in_file)| (key, name, var(name).is_some(), in_file));
     let public = Public {
-        cluster_id: var("CLUSTER_ID"),
-        hostname: var("PUBLIC_HOSTNAME"),
-        port,
-        protocol,
-        match_verdict,
+        cluster_id: var("CLUSTER_ID").or(file.cluster_id),
+        hostname: var("PUBLIC_HOSTNAME").or(file.hostname),
+        port: port.or(file.port),
+        protocol: protocol.or(file.protocol),
+        match_verdict: match_verdict.or(file.match_verdict),
     };
     let both = public.cluster_id.is_some() || public.hostname.is_some();
-    let s = settings(public, &FileAws::default(), both, &mut errs);
+    let s = settings(public, aws, both, &mut errs);
     if errs.is_empty() {
-        Ok(s)
-    } else {
-        Err(errs
-            .into_iter()
-            .map(|e| {
-                e.replace("clusterId:", "CLUSTER_ID:")
-                    .replace("publicHostname:", "PUBLIC_HOSTNAME:")
-                    .replace("publicPort:", "PUBLIC_PORT:")
-            })
-            .collect())
+        return Ok(s);
     }
+    Err(errs
+        .into_iter()
+        .map(|e| {
+            source.iter().fold(e, |e, &(key, name, in_env, in_file)| {
+                let to = match (in_env, in_file, with_file) {
+                    (false, true, _) => return e,
+                    (false, false, true) => format!("{name} (or {key} in the settings file):"),
+                    _ => format!("{name}:"),
+                };
+                e.replace(&format!("{key}:"), &to)
+            })
+        })
+        .collect())
 }
 
 /// True if `arn` looks like an ELBv2 target group ARN.
@@ -246,4 +275,20 @@ pub(super) fn route53(at: &str, b: Option<&Route53Block>, region: &str, errs: &m
         ));
     }
     spec::validate(&at, b, region, errs)
+}
+
+/// Refuses two apps that want the same record (zone, name, set identifier): a
+/// record belongs to one app, whose check it carries.
+pub(super) fn unique_records(apps: &[super::AppConfig], errs: &mut Vec<String>) {
+    let mut first: std::collections::BTreeMap<(&str, &str, &str), &str> = std::collections::BTreeMap::new();
+    for a in apps {
+        let Some(r) = &a.route53 else { continue };
+        let key = (r.zone_id.as_str(), r.record_name.as_str(), r.set_identifier.as_str());
+        if let Some(other) = first.insert(key, &a.key.name) {
+            errs.push(format!(
+                "apps: `{other}` and `{}` both want record {} [{}] in {}; a record belongs to one app: change one's route53.recordName or route53.setIdentifier",
+                a.key.name, r.record_name, r.set_identifier, r.zone_id
+            ));
+        }
+    }
 }

@@ -7,9 +7,13 @@
 
 mod aws;
 mod endpoint;
+mod settings;
 mod validate;
 
 pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings};
+pub use settings::{
+    load_settings, parse_settings, FileSettings, InCluster, OperatorSettings, DEFAULT_CLUSTER_ADMIN_LISTEN,
+};
 pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
 
@@ -69,7 +73,7 @@ pub struct FileConfig {
 }
 
 /// AWS pacing. Defaults keep the agent to a quarter of each account limit.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileAws {
     /// Seconds between reads of each target group. Default 10.
@@ -164,5 +168,7 @@ pub fn parse(text: &str) -> Result<AgentConfig> {
     validate::validate(file)
 }
 
+#[cfg(test)]
+mod settings_tests;
 #[cfg(test)]
 mod tests;

@@ -258,3 +258,22 @@ fn the_in_cluster_listener_comes_from_the_env_and_bad_values_name_the_variable()
     let e = env(&[on[0], on[1], ("PUBLIC_PORT", "0")]).unwrap_err().join("; ");
     assert!(e.contains("PUBLIC_PORT: 0 is not a port"), "{e}");
 }
+
+#[test]
+fn two_apps_that_want_one_record_are_refused_naming_both() {
+    let app = |name: &str| {
+        format!(
+            "  - name: {name}\n    endpoints: [\"tcp://127.0.0.1:1\"]\n    route53:\n      hostedZoneId: Z1\n      recordName: shop.example.com\n      routing: {{ weighted: {{ weight: 10 }} }}\n      aliasTarget: {{ dnsName: alb.example.com, hostedZoneId: Z2 }}\n"
+        )
+    };
+    let yaml = format!(
+        "region: eu-west-1\nclusterId: c1\npublicHostname: health.example.com\napps:\n{}{}",
+        app("app1"),
+        app("app2")
+    );
+    let e = errors(&yaml);
+    assert!(
+        e.contains("`app1` and `app2` both want record shop.example.com. [eu-west-1] in Z1"),
+        "{e}"
+    );
+}

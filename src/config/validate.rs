@@ -108,12 +108,7 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
         DEFAULT_ADMIN_LISTEN,
         &mut errs,
     );
-    let probe_concurrency = file.probe_concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-    if !(1..=65_536).contains(&probe_concurrency) {
-        errs.push(format!(
-            "probeConcurrency: {probe_concurrency} is out of range; use 1 to 65536 (default {DEFAULT_CONCURRENCY})"
-        ));
-    }
+    let probe_concurrency = probe_concurrency(file.probe_concurrency, &mut errs);
     if file.apps.is_empty() {
         errs.push("apps: is empty; list at least one app with a name and endpoints".into());
     }
@@ -140,6 +135,7 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
             apps.push(app);
         }
     }
+    super::aws::unique_records(&apps, &mut errs);
     if !errs.is_empty() {
         return Err(Error::Invalid(errs));
     }
@@ -154,7 +150,19 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     })
 }
 
-fn listen_addr(field: &str, given: Option<&str>, default: &str, errs: &mut Vec<String>) -> SocketAddr {
+/// `probeConcurrency`, with its default (shared with the settings file).
+pub(super) fn probe_concurrency(given: Option<usize>, errs: &mut Vec<String>) -> usize {
+    let n = given.unwrap_or(DEFAULT_CONCURRENCY);
+    if !(1..=65_536).contains(&n) {
+        errs.push(format!(
+            "probeConcurrency: {n} is out of range; use 1 to 65536 (default {DEFAULT_CONCURRENCY})"
+        ));
+    }
+    n
+}
+
+/// A listener key (`healthListen`, `adminListen`), with its default.
+pub(super) fn listen_addr(field: &str, given: Option<&str>, default: &str, errs: &mut Vec<String>) -> SocketAddr {
     let text = given.unwrap_or(default);
     text.parse().unwrap_or_else(|_| {
         errs.push(format!("{field}: `{text}` is not IP:PORT; write e.g. `{default}`"));

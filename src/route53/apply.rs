@@ -1,5 +1,7 @@
 //! Carries out a [`Plan`]: checks first, then each zone's record changes in
-//! batches, then deletes of checks that no record uses any more.
+//! batches, then re-tags of checks whose record moved, then deletes of checks
+//! that no record uses any more. A step that depends on an app's failed record
+//! change waits for the next run.
 //!
 //! Every failure is kept in the [`Outcome`] (and logged and counted); nothing is
 //! dropped. A failed step is simply planned again on the next run, because
@@ -178,6 +180,22 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
                     out.fail(caller, kind, step, e.to_string());
                 }
             }
+        }
+    }
+    // Re-tags after the records: until the app's record moved, the old tags keep
+    // naming the old record, so a failed delete is found and retried next time.
+    for step in &plan.steps {
+        let Step::RetagCheck { app, id, tags } = step else {
+            continue;
+        };
+        out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
+        if failed_apps.contains(app) {
+            out.fail(caller, ChangeKind::TagCheck, step, "kept until the app's record change succeeds".into());
+            continue;
+        }
+        match tag_check(r53, caller, id, tags).await {
+            Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
+            Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
         }
     }
     // Checks last: only once no record of the app can still point at them.

@@ -79,12 +79,14 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
         None => {
             let client = kube::Client::try_default().await?;
             let (desired, held) =
-                crate::sources::kube::discovery::from_cluster(&client, &clients.elbv2, &caller, &region).await?;
+                crate::sources::kube::discovery::from_cluster(&client, &clients.elbv2, &caller, &region, None).await?;
             for (app, why) in held {
                 writeln!(
                     out,
-                    "! held          {:<20} {why}",
-                    format!("{}/{}", app.namespace, app.name)
+                    "! held          {:<20} {}: {}",
+                    format!("{}/{}", app.namespace, app.name),
+                    why.reason,
+                    why.message
                 )?;
             }
             desired
@@ -100,8 +102,10 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
         desired.apps.len()
     )?;
     write!(out, "{p}")?;
+    // An app that could not be planned (its zone unreadable) leaves the run incomplete.
+    let planned_all = p.errors.is_empty();
     if !apply_it || p.is_empty() {
-        return Ok(true);
+        return Ok(planned_all);
     }
     let done = apply(&clients.route53, &caller, &p).await;
     writeln!(out, "Applied {} change(s).", done.applied.len())?;
@@ -111,5 +115,5 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
     for (app, id) in &done.check_ids {
         writeln!(out, "health check {}/{}: {id}", app.namespace, app.name)?;
     }
-    Ok(done.is_complete())
+    Ok(done.is_complete() && planned_all)
 }

@@ -43,6 +43,9 @@ impl fmt::Display for Step {
                 write!(f, "+ health check  {:<20} {config} (ref {caller_reference})", who(app))
             }
             Step::AdoptCheck { app, id, .. } => write!(f, "~ health check  {:<20} {id}: tag as owned", who(app)),
+            Step::RetagCheck { app, id, .. } => {
+                write!(f, "~ health check  {:<20} {id}: re-tag with its record", who(app))
+            }
             Step::UpdateCheck { app, id, from, to, .. } => {
                 write!(f, "~ health check  {:<20} {id}: {from}  ->  {to}", who(app))
             }
@@ -80,17 +83,32 @@ impl fmt::Display for Plan {
                 c.message
             )?;
         }
+        for c in &self.errors {
+            writeln!(
+                f,
+                "! error         {:<20} {}",
+                format!("{}/{}", c.app.namespace, c.app.name),
+                c.message
+            )?;
+        }
         let n = |pred: fn(&Step) -> bool| self.steps.iter().filter(|s| pred(s)).count();
         writeln!(
             f,
-            "Plan: {} to create, {} to change, {} to delete; {} conflict(s) left alone.",
+            "Plan: {} to create, {} to change, {} to delete; {} conflict(s) left alone{}.",
             n(|s| matches!(s, Step::CreateCheck { .. } | Step::UpsertRecord { before: None, .. })),
             n(|s| matches!(
                 s,
-                Step::AdoptCheck { .. } | Step::UpdateCheck { .. } | Step::UpsertRecord { before: Some(_), .. }
+                Step::AdoptCheck { .. }
+                    | Step::RetagCheck { .. }
+                    | Step::UpdateCheck { .. }
+                    | Step::UpsertRecord { before: Some(_), .. }
             )),
             n(|s| matches!(s, Step::DeleteRecord { .. } | Step::DeleteCheck { .. })),
-            self.conflicts.len()
+            self.conflicts.len(),
+            match self.errors.len() {
+                0 => String::new(),
+                n => format!("; {n} app(s) held by errors"),
+            }
         )
     }
 }

@@ -11,6 +11,7 @@ pub mod cmd;
 mod display;
 pub mod objects;
 pub mod plan;
+pub mod policy;
 mod read;
 pub mod spec;
 pub mod status;
@@ -18,6 +19,7 @@ pub mod status;
 pub use apply::{apply, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
+pub use policy::Route53Policy;
 pub use read::read;
 
 use crate::aws::{CallError, Caller};
@@ -39,6 +41,9 @@ pub async fn reconcile(
     let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
     for c in &p.conflicts {
         tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
+    }
+    for c in &p.errors {
+        tracing::error!(namespace = %c.app.namespace, app = %c.app.name, error = %c.message, "Route 53 app held");
     }
     caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
     let out = apply(r53, caller, &p).await;
@@ -77,7 +82,7 @@ pub async fn run(
         let wait = match reconcile(&r53, &caller, &owner, &want).await {
             Ok((p, out)) => {
                 let mut problems: BTreeMap<AppKey, Vec<String>> = BTreeMap::new();
-                for c in &p.conflicts {
+                for c in p.conflicts.iter().chain(&p.errors) {
                     problems.entry(c.app.clone()).or_default().push(c.message.clone());
                 }
                 for f in &out.failed {
@@ -86,7 +91,7 @@ pub async fn run(
                         .or_default()
                         .push(format!("{}: {}", f.step, f.error));
                 }
-                let complete = out.is_complete();
+                let complete = out.is_complete() && p.errors.is_empty();
                 if complete {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -102,7 +107,7 @@ pub async fn run(
                     problems,
                     complete,
                     incarnations,
-                    held: want.hold.clone(),
+                    held: p.held.clone(),
                 });
                 if complete {
                     retry = Duration::from_secs(5);

@@ -192,6 +192,9 @@ impl ActualCheck {
 pub struct Actual {
     pub checks: Vec<ActualCheck>,
     pub records: Vec<ActualRecord>,
+    /// Zones whose records could not be read, with AWS's error: the apps there
+    /// are held (planned from nothing, they would be recreated or collected).
+    pub unreadable: std::collections::BTreeMap<String, String>,
 }
 
 impl Owner {

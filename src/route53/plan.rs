@@ -4,18 +4,26 @@
 //!
 //! Ownership rules, which the plan never breaks:
 //! - a health check is ours if it is tagged with this cluster's ID (or, untagged,
-//!   has the exact CallerReference we would have made: a create whose tagging was
-//!   cut short);
-//! - a record is ours if its `HealthCheckId` is one of our checks;
+//!   has our CallerReference prefix and checks our public hostname: a create whose
+//!   tagging was cut short). It is an app's when its app tag names that app;
+//! - a record is an app's only if its `HealthCheckId` is **that app's** own check:
+//!   no app can take over, re-point or delete another app's record, whoever owns
+//!   the other check;
+//! - one record key (zone, name, set identifier) belongs to one app: the first in
+//!   `desired` order (callers put the oldest first). The others are [`Conflict`]s
+//!   and held;
+//! - a held app's objects (`hold`, a lost claim, or a zone Route 53 would not let
+//!   us read) are neither changed nor collected, and no other app's objects are
+//!   collected because of it;
 //! - nothing else is changed or deleted. A wanted record that exists and is not
-//!   ours is a [`Conflict`], reported and left alone.
+//!   the app's is a [`Conflict`], reported and left alone.
 
 use super::objects::{
     app_tag, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Owner, RecordKey, TAG_APP,
 };
 use super::spec::{Alias, Routing};
 use crate::model::AppKey;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The record an app wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +51,14 @@ pub enum Step {
     },
     /// Tag an untagged check that we created (a create cut short before tagging).
     AdoptCheck {
+        app: AppKey,
+        id: String,
+        tags: Vec<(String, String)>,
+    },
+    /// Re-tag an owned check whose record moved (its zone, name or set identifier
+    /// tags). Applied only after the app's record changes succeeded, so the tags
+    /// keep naming the old record, and the next read keeps finding it, until it is gone.
+    RetagCheck {
         app: AppKey,
         id: String,
         tags: Vec<(String, String)>,
@@ -83,7 +99,14 @@ pub struct Conflict {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Wanted objects left alone because someone else has them.
     pub conflicts: Vec<Conflict>,
+    /// Apps that could not be planned because Route 53 refused to show their zone
+    /// (AccessDenied, NoSuchHostedZone, ...): held, and reported as errors.
+    pub errors: Vec<Conflict>,
+    /// Every app whose objects this plan leaves exactly as they are: the `hold`
+    /// it was given, lost claims, and apps in unreadable zones.
+    pub held: BTreeSet<AppKey>,
 }
 
 impl Step {
@@ -92,6 +115,7 @@ impl Step {
         match self {
             Step::CreateCheck { app, .. }
             | Step::AdoptCheck { app, .. }
+            | Step::RetagCheck { app, .. }
             | Step::UpdateCheck { app, .. }
             | Step::UpsertRecord { app, .. }
             | Step::DeleteRecord { app, .. }
@@ -106,6 +130,71 @@ impl Plan {
     }
 }
 
+/// The key of the record `d` wants.
+fn record_key(d: &DesiredApp) -> RecordKey {
+    RecordKey {
+        zone: d.settings.zone_id.clone(),
+        name: d.settings.record_name.clone(),
+        set_identifier: d.settings.set_identifier.clone(),
+    }
+}
+
+/// The apps that can be planned now, and the ones held with them: apps in `hold`,
+/// apps whose zone could not be read (`p.errors`), and apps that want a record key
+/// an earlier app in `desired` already claims (`p.conflicts`).
+fn active<'a>(
+    desired: &'a [DesiredApp],
+    hold: &BTreeSet<AppKey>,
+    actual: &Actual,
+    p: &mut Plan,
+) -> (Vec<&'a DesiredApp>, BTreeSet<AppKey>) {
+    let mut hold = hold.clone();
+    let unreadable = |zone: &str, why: &str| {
+        format!("hosted zone {zone} cannot be read ({why}); this app's objects are left as they are")
+    };
+    // An owned check recorded in an unreadable zone: its record may exist unseen.
+    for c in &actual.checks {
+        let zone = c.tag(super::objects::TAG_ZONE).map(super::spec::bare_zone);
+        let Some((zone, why)) = zone.and_then(|z| actual.unreadable.get_key_value(&z)) else {
+            continue;
+        };
+        if let Some(app) = c.tag(TAG_APP).and_then(parse_app_tag) {
+            if hold.insert(app.clone()) {
+                p.errors.push(Conflict {
+                    message: unreadable(zone, why),
+                    app,
+                });
+            }
+        }
+    }
+    let mut claimed: BTreeMap<RecordKey, &AppKey> = BTreeMap::new();
+    let mut out = Vec::new();
+    for d in desired {
+        let key = record_key(d);
+        if let Some(why) = actual.unreadable.get(&key.zone) {
+            if hold.insert(d.key.clone()) {
+                p.errors.push(Conflict {
+                    app: d.key.clone(),
+                    message: unreadable(&key.zone, why),
+                });
+            }
+        } else if let Some(winner) = claimed.get(&key) {
+            p.conflicts.push(Conflict {
+                app: d.key.clone(),
+                message: format!(
+                    "record {key} is claimed by {}/{}, which comes first (the older AppHealth); this app's objects are held",
+                    winner.namespace, winner.name
+                ),
+            });
+            hold.insert(d.key.clone());
+        } else if !hold.contains(&d.key) {
+            claimed.insert(key, &d.key);
+            out.push(d);
+        }
+    }
+    (out, hold)
+}
+
 /// Diffs `desired` (every app with a `route53` block) against `actual`.
 ///
 /// Apps absent from `desired` lose their owned checks and records, so `desired`
@@ -117,17 +206,29 @@ pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
 /// [`plan`], leaving the objects of the apps in `hold` exactly as they are.
 pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKey>, actual: &Actual) -> Plan {
     let mut p = Plan::default();
-    let held = |c: &ActualCheck| {
-        c.tag(TAG_APP)
-            .and_then(parse_app_tag)
-            .is_some_and(|k| hold.contains(&k))
-    };
+    let (desired, hold) = active(desired, hold, actual, &mut p);
+    p.held.clone_from(&hold);
+    let app_of_check = |c: &ActualCheck| c.tag(TAG_APP).and_then(parse_app_tag);
+    let held = |c: &ActualCheck| app_of_check(c).is_some_and(|k| hold.contains(&k));
     let owned: Vec<&ActualCheck> = actual.checks.iter().filter(|c| owner.owns(c) && !held(c)).collect();
+    // Every owned check's app, held ones included: a record is an app's only if it
+    // points at one of that app's own checks.
+    let app_of: HashMap<&str, AppKey> = actual
+        .checks
+        .iter()
+        .filter(|c| owner.owns(c))
+        .filter_map(|c| Some((c.id.as_str(), app_of_check(c)?)))
+        .collect();
+    let owner_of = |r: &ActualRecord| r.health_check_id.as_deref().and_then(|id| app_of.get(id));
     let owned_ids: HashSet<&str> = owned.iter().map(|c| c.id.as_str()).collect();
     let ours = |r: &ActualRecord| r.health_check_id.as_deref().is_some_and(|id| owned_ids.contains(id));
     let mut kept: HashSet<&str> = HashSet::new();
     let mut wanted_records: HashSet<&RecordKey> = HashSet::new();
     let mut desired_keys = Vec::new();
+    // Which record each planned app wants: a record whose app wants another one
+    // (or is gone) is let go by that app, and may be taken by the app that wants it.
+    let wants: HashMap<&AppKey, RecordKey> = desired.iter().map(|d| (&d.key, record_key(d))).collect();
+    let lets_go = |a: &AppKey, k: &RecordKey| wants.get(a).is_none_or(|w| w != k);
     for d in desired {
         let tags = owner.tags_for(d);
         let want = owner.check_for(d);
@@ -149,12 +250,11 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
                 kept.insert(&c.id);
                 let mut sorted = tags.clone();
                 sorted.sort();
-                if !owner.owns(c) || c.tags != sorted {
-                    p.steps.push(Step::AdoptCheck {
-                        app: d.key.clone(),
-                        id: c.id.clone(),
-                        tags: tags.clone(),
-                    });
+                let (app, id, tags) = (d.key.clone(), c.id.clone(), tags.clone());
+                if !owner.owns(c) {
+                    p.steps.push(Step::AdoptCheck { app, id, tags });
+                } else if c.tags != sorted {
+                    p.steps.push(Step::RetagCheck { app, id, tags });
                 }
                 match &c.config {
                     Some(have) if *have == want => {}
@@ -186,11 +286,7 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
             }
         };
         desired_keys.push(d.key.clone());
-        let key = RecordKey {
-            zone: d.settings.zone_id.clone(),
-            name: d.settings.record_name.clone(),
-            set_identifier: d.settings.set_identifier.clone(),
-        };
+        let key = record_key(d);
         let Some(alias) = d.settings.alias.clone() else {
             p.conflicts.push(Conflict {
                 app: d.key.clone(),
@@ -205,7 +301,36 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
         };
         let existing = actual.records.iter().find(|r| r.key == record.key);
         match existing {
-            Some(r) if !ours(r) => {
+            // The record of another app that lets it go (gone, or wanting another
+            // record; never a held one): that app deletes its own record, then this
+            // one creates its own, in one batch.
+            Some(r) if ours(r) && owner_of(r).is_some_and(|a| *a != d.key && lets_go(a, &r.key)) => {
+                wanted_records.insert(&r.key);
+                if let Some(gone) = owner_of(r) {
+                    p.steps.push(Step::DeleteRecord {
+                        app: gone.clone(),
+                        record: r.clone(),
+                    });
+                }
+                p.steps.push(Step::UpsertRecord {
+                    app: d.key.clone(),
+                    record,
+                    check,
+                    before: None,
+                });
+            }
+            Some(r) if owner_of(r).is_some_and(|a| *a != d.key) => {
+                let other = owner_of(r).map(|a| format!("{}/{}", a.namespace, a.name)).unwrap_or_default();
+                p.conflicts.push(Conflict {
+                    app: d.key.clone(),
+                    message: format!(
+                        "record {} belongs to app {other} (its health check {}); it is left to that app",
+                        record.key,
+                        r.health_check_id.as_deref().unwrap_or("none")
+                    ),
+                });
+            }
+            Some(r) if owner_of(r).is_none() => {
                 p.conflicts.push(Conflict {
                     app: d.key.clone(),
                     message: format!(
@@ -235,18 +360,13 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
             }),
         }
     }
-    // Owned records nobody wants (an app gone, or its record renamed).
+    // Owned records their app no longer wants (the app is gone, or its record moved).
     for r in actual
         .records
         .iter()
         .filter(|r| ours(r) && !wanted_records.contains(&r.key))
     {
-        let app = owned
-            .iter()
-            .find(|c| Some(c.id.as_str()) == r.health_check_id.as_deref())
-            .and_then(|c| c.tag(TAG_APP))
-            .and_then(parse_app_tag);
-        if let Some(app) = app {
+        if let Some(app) = owner_of(r).cloned() {
             // A record being re-pointed by an upsert above is replaced, not deleted.
             let upserted = p
                 .steps
@@ -277,8 +397,34 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
             },
         );
     }
+    // Checks whose creation was cut short before tagging and whose app no longer
+    // wants them (no record can use an untagged check: records come after tagging).
+    for c in actual.checks.iter().filter(|c| orphan(owner, c, &kept)) {
+        gone.insert(
+            c.id.clone(),
+            Step::DeleteCheck {
+                app: AppKey {
+                    namespace: "-".into(),
+                    name: c.caller_reference.clone(),
+                },
+                id: c.id.clone(),
+                why: "created but never tagged, and no app wants it",
+            },
+        );
+    }
     p.steps.extend(gone.into_values());
     p
+}
+
+/// An untagged check of ours (our CallerReference prefix, our public hostname)
+/// that no desired app adopted.
+fn orphan(owner: &Owner, c: &ActualCheck, kept: &HashSet<&str>) -> bool {
+    c.tag(super::objects::TAG_CLUSTER).is_none()
+        && c.caller_reference.starts_with(super::objects::REF_PREFIX)
+        && c.config.as_ref().is_some_and(|cfg| {
+            cfg.fqdn == owner.public_hostname.trim_end_matches('.').to_ascii_lowercase()
+        })
+        && !kept.contains(c.id.as_str())
 }
 
 fn matches_record(r: &ActualRecord, want: &DesiredRecord, check: &CheckRef) -> bool {
@@ -292,3 +438,7 @@ fn matches_record(r: &ActualRecord, want: &DesiredRecord, check: &CheckRef) -> b
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "ownership_tests.rs"]
+mod ownership_tests;

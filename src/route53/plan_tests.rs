@@ -4,7 +4,7 @@ use super::*;
 use crate::route53::objects::{ActualCheck, TAG_CLUSTER};
 use crate::route53::spec::{Alias, Settings};
 
-fn owner() -> Owner {
+pub(super) fn owner() -> Owner {
     Owner {
         cluster_id: "prod-eu".into(),
         public_hostname: "health.eu.example.com".into(),
@@ -12,7 +12,7 @@ fn owner() -> Owner {
     }
 }
 
-fn app(name: &str) -> DesiredApp {
+pub(super) fn app(name: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey {
             namespace: "team".into(),
@@ -35,7 +35,7 @@ fn app(name: &str) -> DesiredApp {
 }
 
 /// The state Route 53 would hold after applying `p` to `actual`, with check IDs `hc-<app>`.
-fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> Actual {
+pub(super) fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> Actual {
     for s in &p.steps {
         match s {
             Step::CreateCheck {
@@ -54,7 +54,7 @@ fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> A
                     tags,
                 })
             }
-            Step::AdoptCheck { id, tags, .. } => {
+            Step::AdoptCheck { id, tags, .. } | Step::RetagCheck { id, tags, .. } => {
                 let c = actual.checks.iter_mut().find(|c| &c.id == id).unwrap();
                 c.tags = tags.clone();
                 c.tags.sort();
@@ -97,12 +97,13 @@ fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> A
     actual
 }
 
-fn kinds(p: &Plan) -> Vec<&'static str> {
+pub(super) fn kinds(p: &Plan) -> Vec<&'static str> {
     p.steps
         .iter()
         .map(|s| match s {
             Step::CreateCheck { .. } => "create-check",
             Step::AdoptCheck { .. } => "adopt-check",
+            Step::RetagCheck { .. } => "retag-check",
             Step::UpdateCheck { .. } => "update-check",
             Step::UpsertRecord { before: None, .. } => "create-record",
             Step::UpsertRecord { .. } => "upsert-record",
@@ -222,7 +223,7 @@ fn an_untagged_check_with_our_reference_is_adopted_not_duplicated() {
             config: Some(o.check_for(d)),
             tags: vec![],
         }],
-        records: vec![],
+        ..Default::default()
     };
     let p = plan(&o, &want, &actual);
     assert_eq!(kinds(&p), ["adopt-check", "create-record"]);

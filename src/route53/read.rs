@@ -33,17 +33,41 @@ pub async fn read(r53: &Client, caller: &Caller, desired: &[DesiredApp]) -> Resu
     for (zone, name) in names {
         by_zone.entry(zone).or_default().insert(name);
     }
+    // One zone that cannot be read (AccessDenied, NoSuchHostedZone, throttled past
+    // the retries) holds only its own apps: the plan sees it in `unreadable`.
     let mut records = Vec::new();
+    let mut unreadable = BTreeMap::new();
     for (zone, names) in by_zone {
-        if names.len() > PER_NAME_UP_TO {
-            records.extend(records_in_zone(r53, caller, &zone, &names).await?);
-        } else {
-            for name in names {
-                records.extend(records_named(r53, caller, &zone, &name).await?);
+        match zone_records(r53, caller, &zone, &names).await {
+            Ok(found) => records.extend(found),
+            Err(e) => {
+                tracing::warn!(zone = %zone, error = %e, "cannot read the zone's records; its apps are held");
+                unreadable.insert(zone, e.to_string());
             }
         }
     }
-    Ok(Actual { checks, records })
+    Ok(Actual {
+        checks,
+        records,
+        unreadable,
+    })
+}
+
+/// The A records at `names` in `zone`: one by one for a few names, else by listing the zone.
+async fn zone_records(
+    r53: &Client,
+    caller: &Caller,
+    zone: &str,
+    names: &BTreeSet<String>,
+) -> Result<Vec<ActualRecord>, CallError> {
+    if names.len() > PER_NAME_UP_TO {
+        return records_in_zone(r53, caller, zone, names).await;
+    }
+    let mut out = Vec::new();
+    for name in names {
+        out.extend(records_named(r53, caller, zone, name).await?);
+    }
+    Ok(out)
 }
 
 /// Up to this many names in a zone are read one by one; more, by listing the zone.

@@ -30,7 +30,7 @@ pub struct Route53State {
     /// Route 53's own view, by app.
     pub healthy: BTreeMap<AppKey, bool>,
     /// Route 53 blocks that failed validation, by app.
-    pub invalid: BTreeMap<AppKey, String>,
+    pub invalid: BTreeMap<AppKey, discovery::Held>,
 }
 
 /// The leader's AWS state for one term.
@@ -138,7 +138,8 @@ impl LeaderAws {
             return;
         };
         let objects: Vec<(AppKey, &AppHealth)> = served.iter().map(|(k, ah, _)| (k.clone(), *ah)).collect();
-        let (want, invalid) = discovery::desired(&objects, hold, &self.region, &self.discovered.lock());
+        let policy = self.settings.route53_policy.as_ref();
+        let (want, invalid) = discovery::desired(&objects, hold, &self.region, &self.discovered.lock(), policy);
         self.route53.lock().invalid = invalid;
         let mut slot = self.desired.lock();
         match &*slot {
@@ -218,8 +219,8 @@ impl LeaderAws {
                 "Route 53 is not managed in this cluster: set CLUSTER_ID and PUBLIC_HOSTNAME on the DaemonSet"
                     .to_string(),
             )
-        } else if let Some(e) = r.invalid.get(key) {
-            ("False", "InvalidSpec", e.clone())
+        } else if let Some(h) = r.invalid.get(key) {
+            ("False", h.reason, h.message.clone())
         } else {
             match &r.last {
                 None => ("Unknown", "Pending", "waiting for the first reconcile".to_string()),

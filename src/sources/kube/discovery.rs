@@ -43,18 +43,36 @@ impl Discovered {
     }
 }
 
+/// Why a served app's Route 53 objects are held, for its `Route53Synced` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// The condition's reason: `InvalidSpec`, `NotAllowed` or `RecordClaimed`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
 /// The Route 53 objects the served apps (key, object) want, and why the others
-/// cannot have theirs yet. Apps in `hold`, apps with an invalid `route53` block and
-/// apps whose ALB is not discovered yet are held: left exactly as they are.
+/// cannot have theirs yet. Apps in `hold`, apps with an invalid `route53` block or
+/// an ALB not discovered yet (`InvalidSpec`), apps whose record the operator's
+/// `policy` does not allow (`NotAllowed`; `None` = no policy to apply), and apps
+/// that want a record an older app already claims (`RecordClaimed`) are held:
+/// left exactly as they are. Claims go by age, as the Conflict rule does.
 pub fn desired(
     served: &[(AppKey, &AppHealth)],
     hold: BTreeSet<AppKey>,
     region: &str,
     found: &Discovered,
-) -> (Desired, BTreeMap<AppKey, String>) {
+    policy: Option<&crate::route53::policy::Route53Policy>,
+) -> (Desired, BTreeMap<AppKey, Held>) {
     let mut invalid = BTreeMap::new();
     let mut want = Desired { apps: Vec::new(), hold };
-    for (key, ah) in served {
+    let mut by_age: Vec<&(AppKey, &AppHealth)> = served.iter().collect();
+    by_age.sort_by_key(|(_, ah)| {
+        let age = super::resolve::age_order(ah);
+        (age.0.is_none(), age)
+    });
+    let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for (key, ah) in by_age {
         let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else {
             continue;
         };
@@ -69,14 +87,43 @@ pub fn desired(
                 }
             }
         }
-        match settings {
-            Some(settings) => want.apps.push(DesiredApp {
+        let held = match settings {
+            None => Err(Held {
+                reason: "InvalidSpec",
+                message: errs.join("; "),
+            }),
+            Some(s) => match policy.map(|p| p.check(&key.namespace, &s.zone_id, &s.record_name)) {
+                Some(Err(missed)) => Err(Held {
+                    reason: "NotAllowed",
+                    message: missed,
+                }),
+                _ => {
+                    let record = (s.zone_id.clone(), s.record_name.clone(), s.set_identifier.clone());
+                    let me = format!("{}/{}", key.namespace, ah.name_any());
+                    match claimed.get(&record) {
+                        Some(owner) => Err(Held {
+                            reason: "RecordClaimed",
+                            message: format!(
+                                "record {} [{}] in {} is claimed by the older AppHealth {owner}; this app's Route 53 objects are held until one of them changes",
+                                s.record_name, s.set_identifier, s.zone_id
+                            ),
+                        }),
+                        None => {
+                            claimed.insert(record, me);
+                            Ok(s)
+                        }
+                    }
+                }
+            },
+        };
+        match held {
+            Ok(settings) => want.apps.push(DesiredApp {
                 key: key.clone(),
                 incarnation: ah.uid().unwrap_or_default(),
                 settings,
             }),
-            None => {
-                invalid.insert(key.clone(), errs.join("; "));
+            Err(h) => {
+                invalid.insert(key.clone(), h);
                 want.hold.insert(key.clone());
             }
         }
@@ -138,35 +185,33 @@ fn replace<T: PartialEq>(slot: &mut T, new: T) -> bool {
 }
 
 /// What the leader would want, computed once from the current kube context: every
-/// `AppHealth`, the Conflict rule, and alias discovery from Ingresses. Returns the
-/// desired objects and the held apps with why.
+/// `AppHealth`, the Conflict rule, the operator's `policy`, and alias discovery from
+/// Ingresses. Returns the desired objects and the held apps with why.
 pub async fn from_cluster(
     client: &Client,
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     caller: &Caller,
     region: &str,
-) -> Result<(Desired, BTreeMap<AppKey, String>), crate::route53::cmd::Error> {
+    policy: Option<&crate::route53::policy::Route53Policy>,
+) -> Result<(Desired, BTreeMap<AppKey, Held>), crate::route53::cmd::Error> {
     use kube::api::{Api, ListParams};
     let all = Api::<AppHealth>::all(client.clone())
         .list(&ListParams::default())
         .await?;
     let resolution = super::resolve::resolve(all.items.into_iter().map(Arc::new));
-    let mut hold = BTreeSet::new();
-    let mut served = Vec::new();
-    for (key, ah) in &resolution.served {
-        let akey = AppKey {
-            namespace: ah.namespace().unwrap_or_default(),
-            name: key.clone(),
-        };
-        let deleting = ah.metadata.deletion_timestamp.is_some();
-        if super::spec::settings(&ah.spec).is_err() {
-            if !deleting {
-                hold.insert(akey);
-            }
-        } else {
-            served.push((akey, ah.as_ref()));
-        }
-    }
+    let hold = resolution.route53_holds();
+    let served: Vec<(AppKey, &AppHealth)> = resolution
+        .served
+        .iter()
+        .map(|(key, ah)| {
+            let akey = AppKey {
+                namespace: ah.namespace().unwrap_or_default(),
+                name: key.clone(),
+            };
+            (akey, ah.as_ref())
+        })
+        .filter(|(k, _)| !hold.contains(k))
+        .collect();
     let mut found = Discovered::default();
     let needs_alias = served
         .iter()
@@ -175,5 +220,5 @@ pub async fn from_cluster(
         found.ingresses = ingress::list(client).await?;
         found.zones = lbs::canonical_zones(elb, caller).await?;
     }
-    Ok(desired(&served, hold, region, &found))
+    Ok(desired(&served, hold, region, &found, policy))
 }

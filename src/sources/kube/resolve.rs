@@ -32,12 +32,40 @@ pub struct Resolution {
     pub rejected: Vec<(Arc<AppHealth>, Rejected)>,
 }
 
-fn age_order(ah: &AppHealth) -> (Option<k8s_openapi::jiff::Timestamp>, String, String) {
+/// The Conflict rule's order: older first, then namespace and name. It also decides
+/// which of two apps keeps a Route 53 record both want.
+pub fn age_order(ah: &AppHealth) -> (Option<k8s_openapi::jiff::Timestamp>, String, String) {
     (
         ah.metadata.creation_timestamp.as_ref().map(|t| t.0),
         ah.namespace().unwrap_or_default(),
         ah.name_any(),
     )
+}
+
+impl Resolution {
+    /// The apps whose Route 53 objects stay exactly as they are although they are
+    /// not served: the losers of the Conflict rule (under their own namespace; a
+    /// loser in the winner's namespace has the winner's key, which is served), and
+    /// served objects whose spec is invalid. A held app's objects are neither
+    /// updated nor collected; only deleting the object (or removing its `route53`
+    /// block) lets them go.
+    pub fn route53_holds(&self) -> std::collections::BTreeSet<crate::model::AppKey> {
+        let key = |ah: &AppHealth, name: &str| crate::model::AppKey {
+            namespace: ah.namespace().unwrap_or_default(),
+            name: name.to_owned(),
+        };
+        let served: std::collections::BTreeSet<_> = self.served.iter().map(|(k, ah)| key(ah, k)).collect();
+        let losers = self.rejected.iter().filter_map(|(ah, why)| match why {
+            Rejected::Conflict { key: k, .. } => Some(key(ah, k)),
+            Rejected::InvalidKey { .. } => None,
+        });
+        let invalid = self
+            .served
+            .iter()
+            .filter(|(_, ah)| super::spec::settings(&ah.spec).is_err())
+            .map(|(k, ah)| key(ah, k));
+        losers.filter(|k| !served.contains(k)).chain(invalid).collect()
+    }
 }
 
 /// Applies the Conflict rule to every `AppHealth` in the cache.
@@ -123,6 +151,19 @@ mod tests {
         ]);
         assert_eq!(r.served["k"].namespace().as_deref(), Some("a"));
         assert_eq!(r.rejected.len(), 2);
+    }
+
+    #[test]
+    fn conflict_losers_and_invalid_specs_are_held_and_the_winner_is_not() {
+        let old = ah("team-a", "web", Some("shop"), Some("2026-01-01T00:00:00Z"));
+        let new = ah("team-b", "shop", None, Some("2026-02-01T00:00:00Z"));
+        let same_ns = ah("team-a", "shop2", Some("shop"), Some("2026-03-01T00:00:00Z"));
+        let mut bad = ah("team-c", "api", None, Some("2026-03-01T00:00:00Z")).as_ref().clone();
+        bad.spec.policy.min_healthy_endpoints = Some(1);
+        bad.spec.policy.min_healthy_percent = Some(50);
+        let holds = resolve([old, new, same_ns, Arc::new(bad)]).route53_holds();
+        let names: Vec<String> = holds.iter().map(|k| format!("{}/{}", k.namespace, k.name)).collect();
+        assert_eq!(names, ["team-b/shop", "team-c/api"], "the winner team-a/shop is served, not held");
     }
 
     #[test]

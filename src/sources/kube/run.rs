@@ -45,35 +45,55 @@ pub struct Env {
     pub namespace: String,
     /// `POD_UID` (`metadata.uid`), optional: owns this node's ProbeReport.
     pub pod_uid: Option<String>,
+    /// `AWS_REGION`, else the settings file's `region`, else [`UNKNOWN_REGION`].
     pub region: String,
+    /// The settings file's `healthListen` (default `0.0.0.0:8080`); `--health-listen` wins.
+    pub health_listen: std::net::SocketAddr,
+    /// The settings file's `adminListen` (default `0.0.0.0:9090`); `--admin-listen` wins.
+    pub admin_listen: std::net::SocketAddr,
+    /// The settings file's `probeConcurrency` (default 512).
     pub probe_concurrency: usize,
     /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME` (Route 53 is managed when both are
-    /// set) and `PUBLIC_PORT`, `PUBLIC_PROTOCOL`, `MATCH_VERDICT` (the listener).
+    /// set) and `PUBLIC_PORT`, `PUBLIC_PROTOCOL`, `MATCH_VERDICT` (the listener),
+    /// each over its key in the settings file; the file's `aws` pacing; and its
+    /// `route53Policy` (always `Some`: empty when the file has none, deny all).
     pub aws: crate::config::AwsSettings,
 }
 
 impl Env {
     /// Reads `NODE_NAME`, `POD_NAME` and `POD_NAMESPACE` (set from the downward
-    /// API) and `AWS_REGION` (optional, shown on the status page).
-    pub fn from_env() -> Result<Env, MissingEnv> {
-        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingEnv(format!("{name} is not set")));
+    /// API), the operator's settings file at `settings` (`--settings`), and the
+    /// variables that win over its keys (`AWS_REGION`, `CLUSTER_ID`, ...).
+    pub fn from_env(settings: Option<&std::path::Path>) -> Result<Env, MissingEnv> {
+        let var = |name: &'static str| {
+            std::env::var(name).map_err(|_| MissingEnv(format!("{name} is not set: {DOWNWARD_HINT}")))
+        };
         let opt = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let aws = crate::config::aws_from_env(opt).map_err(|e| MissingEnv(e.join("; ")))?;
+        let file = match settings {
+            Some(path) => crate::config::load_settings(path)
+                .map_err(|e| MissingEnv(format!("--settings {}: {e}", path.display())))?,
+            None => crate::config::OperatorSettings::default(),
+        };
+        let s = file.in_cluster(opt).map_err(|e| MissingEnv(e.join("; ")))?;
         Ok(Env {
             node: var("NODE_NAME")?,
             pod: var("POD_NAME")?,
             namespace: var("POD_NAMESPACE")?,
             pod_uid: std::env::var("POD_UID").ok().filter(|u| !u.is_empty()),
-            region: std::env::var("AWS_REGION").unwrap_or_else(|_| UNKNOWN_REGION.into()),
-            probe_concurrency: 512,
-            aws,
+            region: s.region.unwrap_or_else(|| UNKNOWN_REGION.into()),
+            health_listen: s.health_listen,
+            admin_listen: s.admin_listen,
+            probe_concurrency: s.probe_concurrency,
+            aws: s.aws,
         })
     }
 }
 
-/// A variable in-cluster mode needs is missing or wrong.
+const DOWNWARD_HINT: &str = "in-cluster mode reads NODE_NAME, POD_NAME and POD_NAMESPACE from the downward API (see deploy/helm/failover-agent); for static mode pass --config FILE";
+
+/// A variable in-cluster mode needs is missing or wrong, or the settings file is.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}: in-cluster mode reads NODE_NAME, POD_NAME and POD_NAMESPACE from the downward API, and optional CLUSTER_ID and PUBLIC_HOSTNAME (see deploy/helm/failover-agent); for static mode pass --config FILE")]
+#[error("{0}")]
 pub struct MissingEnv(pub String);
 
 /// Default public listener in the cluster.

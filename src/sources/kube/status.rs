@@ -145,7 +145,8 @@ async fn fold_all(
     let probes = probe_states(reports);
     let now = Timestamp::now().to_string();
     let mut served_aws = Vec::with_capacity(resolution.served.len());
-    let mut hold = std::collections::BTreeSet::new();
+    // Conflict losers and invalid specs: their Route 53 objects stay as they are.
+    let hold = resolution.route53_holds();
     for (key, ah) in &resolution.served {
         let ns = ah.namespace().unwrap_or_default();
         let akey = AppKey {
@@ -178,11 +179,6 @@ async fn fold_all(
                 st
             }
             Err(errs) => {
-                // Its Route 53 objects stay as they are until the spec is fixed, unless
-                // the object is being deleted: then they go with it, spec or no spec.
-                if ah.metadata.deletion_timestamp.is_none() {
-                    hold.insert(akey.clone());
-                }
                 let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
                 let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
                 status(

@@ -1,0 +1,168 @@
+//! The operator's settings file for in-cluster mode (`run --settings FILE`, env
+//! `FAILOVER_AGENT_SETTINGS`; the chart renders it into a ConfigMap): the static
+//! config's top-level keys except `apps` (and `allowRemoteOverride`), plus the
+//! Route 53 policy. Validated like the static config; the DaemonSet's variables
+//! (`AWS_REGION`, `CLUSTER_ID`, `PUBLIC_HOSTNAME`, `PUBLIC_PROTOCOL`, `PUBLIC_PORT`,
+//! `MATCH_VERDICT`) win over the file's keys ([`OperatorSettings::in_cluster`]).
+
+use super::aws::{self, AwsSettings, Public};
+use super::validate::{listen_addr, probe_concurrency};
+use super::{Error, FileAws, Result, DEFAULT_HEALTH_LISTEN};
+use crate::route53::spec::Protocol;
+use crate::route53::Route53Policy;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Default admin listener in the cluster: every interface, so Prometheus on other
+/// nodes can scrape it.
+pub const DEFAULT_CLUSTER_ADMIN_LISTEN: &str = "0.0.0.0:9090";
+
+/// The file as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileSettings {
+    /// This agent's AWS Region. `AWS_REGION` wins; else the instance metadata's.
+    pub region: Option<String>,
+    /// Public listener. Default `0.0.0.0:8080`. `--health-listen` wins.
+    pub health_listen: Option<String>,
+    /// Admin listener. Default `0.0.0.0:9090`. `--admin-listen` wins.
+    pub admin_listen: Option<String>,
+    /// Most probes in flight at once on this node. Default 512.
+    pub probe_concurrency: Option<usize>,
+    /// `CLUSTER_ID` wins.
+    pub cluster_id: Option<String>,
+    /// `PUBLIC_HOSTNAME` wins.
+    pub public_hostname: Option<String>,
+    /// `PUBLIC_PORT` wins.
+    pub public_port: Option<u16>,
+    /// `PUBLIC_PROTOCOL` wins.
+    pub public_protocol: Option<Protocol>,
+    /// `MATCH_VERDICT` wins.
+    pub match_verdict: Option<bool>,
+    #[serde(default)]
+    pub aws: FileAws,
+    /// Where Route 53 may be managed. Absent or no zones: nowhere.
+    pub route53_policy: Option<Route53Policy>,
+}
+
+/// The settings file, validated; [`Default`] is running without one.
+#[derive(Clone, Debug)]
+pub struct OperatorSettings {
+    pub region: Option<String>,
+    pub health_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub probe_concurrency: usize,
+    /// Empty (deny all) when the file has none.
+    pub route53_policy: Route53Policy,
+    /// The keys the variables may override, as written.
+    public: Public,
+    aws: FileAws,
+    /// False for [`Default`]: messages then name only the variables.
+    from_file: bool,
+}
+
+impl Default for OperatorSettings {
+    fn default() -> Self {
+        let mut s = validate_settings(FileSettings::default()).expect("the defaults are valid");
+        s.from_file = false;
+        s
+    }
+}
+
+/// What in-cluster mode runs with: the file's keys under the variables.
+#[derive(Clone, Debug)]
+pub struct InCluster {
+    /// `AWS_REGION`, else the file's `region`; `None` when neither is set.
+    pub region: Option<String>,
+    pub health_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub probe_concurrency: usize,
+    /// Pacing from the file; the owner from the variables over the file; the
+    /// policy always `Some`.
+    pub aws: AwsSettings,
+}
+
+/// Reads and validates the settings file at `path`.
+pub fn load_settings(path: &Path) -> Result<OperatorSettings> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_settings(&text)
+}
+
+/// Parses and validates settings text. An empty file is all defaults.
+pub fn parse_settings(text: &str) -> Result<OperatorSettings> {
+    let file: FileSettings = if text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    }) {
+        FileSettings::default()
+    } else {
+        serde_yaml::from_str(text)?
+    };
+    validate_settings(file)
+}
+
+fn validate_settings(file: FileSettings) -> Result<OperatorSettings> {
+    let mut errs = Vec::new();
+    if matches!(&file.region, Some(r) if r.trim().is_empty()) {
+        errs.push("region: must not be empty; set this cluster's AWS Region, e.g. eu-west-1, or remove the key (AWS_REGION or the instance metadata give it)".into());
+    }
+    let health_listen = listen_addr(
+        "healthListen",
+        file.health_listen.as_deref(),
+        DEFAULT_HEALTH_LISTEN,
+        &mut errs,
+    );
+    let admin_listen = listen_addr(
+        "adminListen",
+        file.admin_listen.as_deref(),
+        DEFAULT_CLUSTER_ADMIN_LISTEN,
+        &mut errs,
+    );
+    let probe_concurrency = probe_concurrency(file.probe_concurrency, &mut errs);
+    let public = Public {
+        cluster_id: file.cluster_id,
+        hostname: file.public_hostname,
+        port: file.public_port,
+        protocol: file.public_protocol,
+        match_verdict: file.match_verdict,
+    };
+    // The keys on their own: the pacing, the listener, and the owner's formats when
+    // both are here (one alone may be completed by a variable: checked after).
+    aws::settings(public.clone(), &file.aws, false, &mut errs);
+    let route53_policy = file.route53_policy.unwrap_or_default();
+    route53_policy.validate("route53Policy", &mut errs);
+    if !errs.is_empty() {
+        return Err(Error::Invalid(errs));
+    }
+    Ok(OperatorSettings {
+        region: file.region.map(|r| r.trim().to_owned()),
+        health_listen,
+        admin_listen,
+        probe_concurrency,
+        route53_policy,
+        public,
+        aws: file.aws,
+        from_file: true,
+    })
+}
+
+impl OperatorSettings {
+    /// The settings in-cluster mode runs with: each variable (read by `var`; unset
+    /// and empty are alike) over its key in the file. Problems name the variable,
+    /// or the key when only the file set the value.
+    pub fn in_cluster(&self, var: impl Fn(&str) -> Option<String>) -> Result<InCluster, Vec<String>> {
+        let mut aws = aws::over_file(&var, self.public.clone(), &self.aws, self.from_file)?;
+        aws.route53_policy = Some(self.route53_policy.clone());
+        Ok(InCluster {
+            region: var("AWS_REGION").or_else(|| self.region.clone()),
+            health_listen: self.health_listen,
+            admin_listen: self.admin_listen,
+            probe_concurrency: self.probe_concurrency,
+            aws,
+        })
+    }
+}
