@@ -17,7 +17,7 @@ pub mod spec;
 pub mod status;
 
 pub use apply::{apply, Failure, Outcome};
-pub use objects::{Desired, DesiredApp, Owner, PublicListener};
+pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
 pub use policy::Route53Policy;
 pub use read::read;

@@ -12,6 +12,9 @@ pub const TAG_APP: &str = "failover-agent.io/app";
 pub const TAG_ZONE: &str = "failover-agent.io/zone";
 pub const TAG_RECORD: &str = "failover-agent.io/record";
 pub const TAG_SET: &str = "failover-agent.io/set";
+/// The incarnation (the `AppHealth` UID) that made the check: an object that loses
+/// its app key still holds what it made under the old one.
+pub const TAG_INCARNATION: &str = "failover-agent.io/incarnation";
 /// Every CallerReference the agent makes starts with this.
 pub const REF_PREFIX: &str = "fa1-";
 
@@ -82,13 +85,24 @@ pub struct DesiredApp {
     pub settings: Settings,
 }
 
-/// Everything a reconcile wants: the apps' objects, and apps whose objects must be
-/// left as they are (their spec is invalid right now: neither kept up to date nor
-/// collected, so a typo never deletes an app's DNS record).
+/// Everything a reconcile wants: the apps' objects, and the apps whose objects must
+/// be left as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Desired {
     pub apps: Vec<DesiredApp>,
-    pub hold: std::collections::BTreeSet<AppKey>,
+    pub hold: Hold,
+}
+
+/// Objects a reconcile leaves exactly as they are, neither kept up to date nor
+/// collected: a held app is not served right now (an invalid spec, a lost app key
+/// or record, a zone the operator does not allow), and a typo or a newer tenant
+/// must never delete its DNS record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hold {
+    /// By app key: the objects tagged `namespace/app`.
+    pub apps: std::collections::BTreeSet<AppKey>,
+    /// By incarnation: the objects an `AppHealth` made, whatever app key it had then.
+    pub incarnations: std::collections::BTreeSet<String>,
 }
 
 /// A health check's settings, as far as the agent sets them.
@@ -243,6 +257,7 @@ impl Owner {
             (TAG_ZONE.into(), s.zone_id.clone()),
             (TAG_RECORD.into(), s.record_name.clone()),
             (TAG_SET.into(), s.set_identifier.clone()),
+            (TAG_INCARNATION.into(), app.incarnation.clone()),
             (
                 "Name".into(),
                 format!("failover-agent {} {}", self.cluster_id, app.key.name),

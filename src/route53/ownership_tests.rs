@@ -38,12 +38,44 @@ fn a_record_belongs_to_its_own_apps_check_not_to_any_owned_check() {
     assert!(p.held.contains(&key("app2")), "the loser is held");
     // Alone, B still cannot take A's record: it belongs to A's check, not B's.
     let b_only = [app_at("app2", "app1")];
-    let p = plan_holding(&o, &b_only, &BTreeSet::from([key("app1")]), &before);
+    let hold = Hold {
+        apps: BTreeSet::from([key("app1")]),
+        ..Default::default()
+    };
+    let p = plan_holding(&o, &b_only, &hold, &before);
     assert!(
         !p.steps.iter().any(|s| matches!(s, Step::UpsertRecord { .. })),
         "{p}"
     );
     assert!(p.conflicts[0].message.contains("belongs to app team/app1"), "{p}");
+}
+
+#[test]
+fn an_object_that_lost_its_key_still_holds_what_it_made_under_the_old_one() {
+    let o = owner();
+    let mut newer = app("newapp");
+    newer.incarnation = "uid-b".into();
+    let before = applied(&o, &[newer.clone()], Actual::default(), &plan(&o, &[newer.clone()], &Actual::default()));
+    // Its spec.app now collides with an older app's key: it is not served, and held by UID.
+    let hold = Hold {
+        incarnations: BTreeSet::from(["uid-b".to_string()]),
+        ..Default::default()
+    };
+    assert!(plan_holding(&o, &[], &hold, &before).is_empty(), "nothing it made is collected");
+    assert_eq!(kinds(&plan(&o, &[], &before)), ["delete-record", "delete-check"], "unheld, it would be");
+}
+
+#[test]
+fn a_re_created_app_takes_over_its_predecessors_record_in_one_plan() {
+    let o = owner();
+    let first = [app("app1")];
+    let before = applied(&o, &first, Actual::default(), &plan(&o, &first, &Actual::default()));
+    let mut again = app("app1");
+    again.incarnation = "uid-2".into();
+    let p = plan(&o, &[again.clone()], &before);
+    assert_eq!(kinds(&p), ["create-check", "upsert-record", "delete-check"], "{p}");
+    let after = applied(&o, &[again.clone()], before, &p);
+    assert!(plan(&o, &[again], &after).is_empty());
 }
 
 #[test]
@@ -132,16 +164,21 @@ fn a_moved_record_is_re_tagged_after_it_moved() {
     assert!(plan(&o, &moved, &after).is_empty());
 }
 
-/// One app of the property test: a name and which of three records it wants.
-fn arb_app() -> impl Strategy<Value = (u8, u8)> {
-    (0u8..5, 0u8..3)
+/// One app of the property test: a name, which of three records it wants, and
+/// its incarnation (a deleted and re-created AppHealth has a new one).
+fn arb_app() -> impl Strategy<Value = (u8, u8, u8)> {
+    (0u8..5, 0u8..3, 0u8..2)
 }
 
-fn desired_of(apps: &[(u8, u8)]) -> Vec<DesiredApp> {
+fn desired_of(apps: &[(u8, u8, u8)]) -> Vec<DesiredApp> {
     let mut seen = BTreeSet::new();
     apps.iter()
-        .filter(|(n, _)| seen.insert(*n))
-        .map(|(n, r)| app_at(&format!("app{n}"), &format!("r{r}")))
+        .filter(|(n, _, _)| seen.insert(*n))
+        .map(|(n, r, i)| {
+            let mut d = app_at(&format!("app{n}"), &format!("r{r}"));
+            d.incarnation = format!("uid-{n}-{i}");
+            d
+        })
         .collect()
 }
 

@@ -19,7 +19,8 @@
 //!   the app's is a [`Conflict`], reported and left alone.
 
 use super::objects::{
-    app_tag, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Owner, RecordKey, TAG_APP,
+    app_tag, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Hold, Owner, RecordKey,
+    TAG_APP, TAG_INCARNATION,
 };
 use super::spec::{Alias, Routing};
 use crate::model::AppKey;
@@ -200,26 +201,44 @@ fn active<'a>(
 /// Apps absent from `desired` lose their owned checks and records, so `desired`
 /// must be complete: callers plan only from a fully synced source.
 pub fn plan(owner: &Owner, desired: &[DesiredApp], actual: &Actual) -> Plan {
-    plan_holding(owner, desired, &BTreeSet::new(), actual)
+    plan_holding(owner, desired, &Hold::default(), actual)
 }
 
 /// [`plan`], leaving the objects of the apps in `hold` exactly as they are.
-pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKey>, actual: &Actual) -> Plan {
+pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: &Actual) -> Plan {
     let mut p = Plan::default();
-    let (desired, hold) = active(desired, hold, actual, &mut p);
-    p.held.clone_from(&hold);
+    let (desired, held_apps) = active(desired, &hold.apps, actual, &mut p);
+    p.held.clone_from(&held_apps);
     let app_of_check = |c: &ActualCheck| c.tag(TAG_APP).and_then(parse_app_tag);
-    let held = |c: &ActualCheck| app_of_check(c).is_some_and(|k| hold.contains(&k));
+    let held = |c: &ActualCheck| {
+        app_of_check(c).is_some_and(|k| held_apps.contains(&k))
+            || c.tag(TAG_INCARNATION).is_some_and(|i| hold.incarnations.contains(i))
+    };
+    // A check is `d`'s when it carries d's app tag and was made by d's incarnation
+    // (checks from before the incarnation tag carry none).
+    let made_by = |c: &ActualCheck, d: &DesiredApp| {
+        c.tag(TAG_APP) == Some(app_tag(&d.key).as_str())
+            && c.tag(TAG_INCARNATION).is_none_or(|i| i == d.incarnation)
+    };
     let owned: Vec<&ActualCheck> = actual.checks.iter().filter(|c| owner.owns(c) && !held(c)).collect();
-    // Every owned check's app, held ones included: a record is an app's only if it
-    // points at one of that app's own checks.
-    let app_of: HashMap<&str, AppKey> = actual
+    // Every owned check, held ones included: a record is an app's only if it points
+    // at one of that app's own checks.
+    let by_id: HashMap<&str, &ActualCheck> = actual
         .checks
         .iter()
         .filter(|c| owner.owns(c))
-        .filter_map(|c| Some((c.id.as_str(), app_of_check(c)?)))
+        .map(|c| (c.id.as_str(), c))
+        .collect();
+    let check_of = |r: &ActualRecord| r.health_check_id.as_deref().and_then(|id| by_id.get(id).copied());
+    let app_of: HashMap<&str, AppKey> = by_id
+        .iter()
+        .filter_map(|(id, c)| Some((*id, app_of_check(c)?)))
         .collect();
     let owner_of = |r: &ActualRecord| r.health_check_id.as_deref().and_then(|id| app_of.get(id));
+    // A record is `d`'s when its check carries d's app tag and is not held (an
+    // earlier incarnation of d that is gone counts: d re-points the record).
+    let is_mine =
+        |r: &ActualRecord, d: &DesiredApp| check_of(r).is_some_and(|c| app_of_check(c).as_ref() == Some(&d.key) && !held(c));
     let owned_ids: HashSet<&str> = owned.iter().map(|c| c.id.as_str()).collect();
     let ours = |r: &ActualRecord| r.health_check_id.as_deref().is_some_and(|id| owned_ids.contains(id));
     let mut kept: HashSet<&str> = HashSet::new();
@@ -233,7 +252,7 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
         let tags = owner.tags_for(d);
         let want = owner.check_for(d);
         let caller_reference = owner.caller_reference(d, &want);
-        let mine = |c: &&ActualCheck| c.tag(TAG_APP) == Some(app_tag(&d.key).as_str());
+        let mine = |c: &&ActualCheck| made_by(c, d);
         // The current check: owned, or ours but untagged, with the right immutable settings.
         let current = owned
             .iter()
@@ -304,7 +323,7 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
             // The record of another app that lets it go (gone, or wanting another
             // record; never a held one): that app deletes its own record, then this
             // one creates its own, in one batch.
-            Some(r) if ours(r) && owner_of(r).is_some_and(|a| *a != d.key && lets_go(a, &r.key)) => {
+            Some(r) if ours(r) && !is_mine(r, d) && owner_of(r).is_some_and(|a| *a != d.key && lets_go(a, &r.key)) => {
                 wanted_records.insert(&r.key);
                 if let Some(gone) = owner_of(r) {
                     p.steps.push(Step::DeleteRecord {
@@ -319,7 +338,7 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &BTreeSet<AppKe
                     before: None,
                 });
             }
-            Some(r) if owner_of(r).is_some_and(|a| *a != d.key) => {
+            Some(r) if owner_of(r).is_some() && !is_mine(r, d) => {
                 let other = owner_of(r).map(|a| format!("{}/{}", a.namespace, a.name)).unwrap_or_default();
                 p.conflicts.push(Conflict {
                     app: d.key.clone(),

@@ -47,7 +47,8 @@ pub(super) fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: 
                 let mut tags = tags.clone();
                 tags.sort();
                 actual.checks.push(ActualCheck {
-                    id: format!("hc-{}-{}", app.name, actual.checks.len()),
+                    // Unique like a real ID: a deleted check's ID is never reused.
+                    id: format!("hc-{}-{caller_reference}", app.name),
                     caller_reference: caller_reference.clone(),
                     version: 1,
                     config: Some(config.clone()),
@@ -252,7 +253,10 @@ fn a_held_app_keeps_its_objects_while_its_spec_is_invalid() {
     let o = owner();
     let both = [app("app1"), app("app2")];
     let before = applied(&o, &both, Actual::default(), &plan(&o, &both, &Actual::default()));
-    let hold = std::collections::BTreeSet::from([both[1].key.clone()]);
+    let hold = Hold {
+        apps: std::collections::BTreeSet::from([both[1].key.clone()]),
+        ..Default::default()
+    };
     assert!(
         plan_holding(&o, &both[..1], &hold, &before).is_empty(),
         "nothing of app2 is collected"

@@ -127,7 +127,7 @@ impl LeaderAws {
     /// Sets what to poll and what Route 53 should hold, from every served app
     /// (key, object, target groups) and the served apps whose spec is invalid
     /// (`hold`: their Route 53 objects are left alone). Only call it with synced caches.
-    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], hold: BTreeSet<AppKey>, metrics: &Metrics) {
+    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], hold: route53::Hold, metrics: &Metrics) {
         let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a)| a.iter().cloned()).collect();
         self.arns.send_if_modified(|cur| {
             let changed = *cur != arns;

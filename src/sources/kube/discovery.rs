@@ -9,11 +9,11 @@ use super::tgb::{self, Bindings};
 use crate::aws::{lbs, Caller};
 use crate::model::AppKey;
 use crate::route53::spec::{self, Alias};
-use crate::route53::{Desired, DesiredApp};
+use crate::route53::{Desired, DesiredApp, Hold};
 use kube::Client;
 use kube::ResourceExt;
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -59,7 +59,7 @@ pub struct Held {
 /// left exactly as they are. Claims go by age, as the Conflict rule does.
 pub fn desired(
     served: &[(AppKey, &AppHealth)],
-    hold: BTreeSet<AppKey>,
+    hold: Hold,
     region: &str,
     found: &Discovered,
     policy: Option<&crate::route53::policy::Route53Policy>,
@@ -124,7 +124,7 @@ pub fn desired(
             }),
             Err(h) => {
                 invalid.insert(key.clone(), h);
-                want.hold.insert(key.clone());
+                want.hold.apps.insert(key.clone());
             }
         }
     }
@@ -210,7 +210,7 @@ pub async fn from_cluster(
             };
             (akey, ah.as_ref())
         })
-        .filter(|(k, _)| !hold.contains(k))
+        .filter(|(k, _)| !hold.apps.contains(k))
         .collect();
     let mut found = Discovered::default();
     let needs_alias = served

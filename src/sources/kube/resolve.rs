@@ -49,7 +49,7 @@ impl Resolution {
     /// served objects whose spec is invalid. A held app's objects are neither
     /// updated nor collected; only deleting the object (or removing its `route53`
     /// block) lets them go.
-    pub fn route53_holds(&self) -> std::collections::BTreeSet<crate::model::AppKey> {
+    pub fn route53_holds(&self) -> crate::route53::Hold {
         let key = |ah: &AppHealth, name: &str| crate::model::AppKey {
             namespace: ah.namespace().unwrap_or_default(),
             name: name.to_owned(),
@@ -59,12 +59,27 @@ impl Resolution {
             Rejected::Conflict { key: k, .. } => Some(key(ah, k)),
             Rejected::InvalidKey { .. } => None,
         });
-        let invalid = self
+        let invalid: Vec<_> = self
             .served
             .iter()
             .filter(|(_, ah)| super::spec::settings(&ah.spec).is_err())
-            .map(|(k, ah)| key(ah, k));
-        losers.filter(|k| !served.contains(k)).chain(invalid).collect()
+            .collect();
+        // A loser also holds what it made under an earlier key, by its UID.
+        let incarnations = self
+            .rejected
+            .iter()
+            .filter(|(_, why)| matches!(why, Rejected::Conflict { .. }))
+            .map(|(ah, _)| ah.as_ref())
+            .chain(invalid.iter().map(|(_, ah)| ah.as_ref()))
+            .filter_map(|ah| ah.uid())
+            .collect();
+        crate::route53::Hold {
+            apps: losers
+                .filter(|k| !served.contains(k))
+                .chain(invalid.iter().map(|(k, ah)| key(ah, k)))
+                .collect(),
+            incarnations,
+        }
     }
 }
 
@@ -161,7 +176,7 @@ mod tests {
         let mut bad = ah("team-c", "api", None, Some("2026-03-01T00:00:00Z")).as_ref().clone();
         bad.spec.policy.min_healthy_endpoints = Some(1);
         bad.spec.policy.min_healthy_percent = Some(50);
-        let holds = resolve([old, new, same_ns, Arc::new(bad)]).route53_holds();
+        let holds = resolve([old, new, same_ns, Arc::new(bad)]).route53_holds().apps;
         let names: Vec<String> = holds.iter().map(|k| format!("{}/{}", k.namespace, k.name)).collect();
         assert_eq!(names, ["team-b/shop", "team-c/api"], "the winner team-a/shop is served, not held");
     }
