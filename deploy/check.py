@@ -32,7 +32,9 @@ Kubernetes OpenAPI schemas. The checks:
              the five downward-API env vars, probes on /healthz and /readyz, args
   rbac       the ClusterRole and Role rules equal the least-privilege set below
   values     what each value set is for shows in its objects (NLB annotations, one
-             Ingress rule for /health/, IRSA annotation, Route 53 env, monitoring)
+             Ingress rule for /health/, IRSA annotation, Route 53 env, monitoring, the
+             settings ConfigMap with its Route 53 policy, mounted read-only, passed
+             with --settings, and its checksum on the Pod so a change rolls the agents)
   ports      the check port and protocol the agent is given (PUBLIC_PORT,
              PUBLIC_PROTOCOL) are the load balancer's: a Service port (with its TLS
              listener for HTTPS) or the Ingress's listen-ports; the Ingress has a host
@@ -128,6 +130,22 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "aws": {"region": "eu-west-1"},
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
     },
+    # The operator's settings file: a Route 53 policy (one zone per team, and a shared
+    # zone with a subdomain per team), pacing and probe concurrency.
+    "policy": {
+        "aws": {"region": "eu-west-1"},
+        "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
+        "settings": {
+            "route53Policy": {
+                "zones": [
+                    {"id": "Z0123456789EXAMPLE", "names": ["*.example.com", "api.example.com"], "namespaces": ["payments", "shop-*"]},
+                    {"id": "/hostedzone/Z0SHAREDZONE0000", "names": ["*.payments.example.org"], "namespaces": ["payments"]},
+                ]
+            },
+            "aws": {"reconcileIntervalSeconds": 120},
+            "probeConcurrency": 256,
+        },
+    },
 }
 # Value sets that must fail to render, with a substring of the expected error.
 BAD_VALUE_SETS: dict[str, tuple[dict[str, Any], str]] = {
@@ -142,6 +160,7 @@ BAD_VALUE_SETS: dict[str, tuple[dict[str, Any], str]] = {
     "prestop-short": ({"preStopSleepSeconds": 20}, "must be more than deregistrationDelaySeconds"),
     "grace-short": ({"terminationGracePeriodSeconds": 44}, "must be more than preStopSleepSeconds + 5"),
     "match-verdict-typo": ({"route53": {"matchVerdict": "yes"}}, "route53.matchVerdict must be auto, true or false"),
+    "settings-listener": ({"settings": {"healthListen": "0.0.0.0:1"}}, "settings.healthListen: the chart's settings take"),
 }
 
 # The least-privilege RBAC (formerly deploy/rbac.yaml; README "RBAC"). Changing the
@@ -697,7 +716,45 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
     }
     if any(env.get(k) != v for k, v in want_env.items()):
         raise Failed(f"route53: expected env {want_env}")
-    return "default, nlb, ingress (1 rule, /health/), monitoring, irsa, route53: each shows its effect"
+    # settings: the ConfigMap's settings.yaml is the values' `settings`, mounted and passed.
+    default_settings = check_settings(d, "default", {"route53Policy": {"zones": []}, "probeConcurrency": 512})
+    policy_settings = check_settings(rendered["policy"], "policy", VALUE_SETS["policy"]["settings"])
+    if default_settings == policy_settings:
+        raise Failed("policy: the checksum/settings annotation does not change with the settings, so a change would not roll the agents")
+    return "default, nlb, ingress (1 rule, /health/), monitoring, irsa, route53, policy (settings file): each shows its effect"
+
+
+SETTINGS_DIR = "/etc/failover-agent"
+
+
+def check_settings(objs: list[dict[str, Any]], set_name: str, want: dict[str, Any]) -> str:
+    """The settings ConfigMap holds `want` as settings.yaml, the DaemonSet mounts it
+    read-only and passes it with --settings; returns the pod's checksum/settings."""
+    cm = one(objs, "ConfigMap", f"{RELEASE}-settings")
+    text = (cm.get("data") or {}).get("settings.yaml")
+    if text is None:
+        raise Failed(f"{set_name}: ConfigMap {RELEASE}-settings has no settings.yaml")
+    have = yaml.safe_load(text)
+    if have != want:
+        raise Failed(f"{set_name}: settings.yaml is {have}, expected {want}")
+    if set_name == "policy" and [z["id"] for z in have["route53Policy"]["zones"]] != ["Z0123456789EXAMPLE", "/hostedzone/Z0SHAREDZONE0000"]:
+        raise Failed(f"{set_name}: settings.yaml does not hold the policy's zones")
+    pod = one(objs, "DaemonSet")["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    args = c.get("args", [])
+    path = f"{SETTINGS_DIR}/settings.yaml"
+    if "--settings" not in args or args[args.index("--settings") + 1 : args.index("--settings") + 2] != [path]:
+        raise Failed(f"{set_name}: args {args} do not pass --settings {path}")
+    mounts = [m for m in c.get("volumeMounts", []) if m.get("mountPath") == SETTINGS_DIR]
+    if len(mounts) != 1 or mounts[0].get("readOnly") is not True:
+        raise Failed(f"{set_name}: {SETTINGS_DIR} is not mounted read-only once (got {mounts})")
+    vols = [v for v in pod["spec"].get("volumes", []) if v["name"] == mounts[0]["name"]]
+    if len(vols) != 1 or (vols[0].get("configMap") or {}).get("name") != cm["metadata"]["name"]:
+        raise Failed(f"{set_name}: the volume {mounts[0]['name']} is not the ConfigMap {cm['metadata']['name']} (got {vols})")
+    checksum = (pod["metadata"].get("annotations") or {}).get("checksum/settings")
+    if not checksum or checksum != hashlib.sha256(text.rstrip("\n").encode()).hexdigest():
+        raise Failed(f"{set_name}: the pod's checksum/settings annotation {checksum} is not the sha256 of settings.yaml")
+    return checksum
 
 
 def agent_env(objs: list[dict[str, Any]]) -> dict[str, str | None]:

@@ -128,6 +128,9 @@ pub struct AgentSettings {
     /// `None` when Route 53 is not managed (neither CLUSTER_ID nor PUBLIC_HOSTNAME).
     pub owner: Option<crate::route53::Owner>,
     pub region: Option<String>,
+    /// The operator's Route 53 policy, from the agents' settings file (empty: deny
+    /// all, as an agent without one); `None` when the DaemonSet could not be read.
+    pub policy: Option<crate::route53::policy::Route53Policy>,
     /// The variables that came from the DaemonSet, for the report.
     pub from_daemonset: Vec<&'static str>,
 }
@@ -157,10 +160,11 @@ impl AgentFlags {
         }
     }
 
-    /// Merges the flags with `daemonset` (the agent DaemonSet's environment; empty
-    /// when it could not be read), flags first, and validates the result with the
-    /// agent's own rules, so a value the agent would refuse is refused here too.
-    pub fn resolve(&self, daemonset: &std::collections::BTreeMap<String, String>) -> Result<AgentSettings, String> {
+    /// Merges the flags with `agent` (the agent DaemonSet's environment and settings
+    /// file; empty when they could not be read), flags first, and validates the
+    /// result as the agent does, so a value the agent would refuse is refused here too.
+    pub fn resolve(&self, agent: &crate::sources::kube::agent_env::AgentEnv) -> Result<AgentSettings, String> {
+        let daemonset = &agent.env;
         let var = |name: &str| {
             self.flag(name)
                 .or_else(|| daemonset.get(name).cloned())
@@ -170,10 +174,15 @@ impl AgentFlags {
             .into_iter()
             .filter(|n| self.flag(n).is_none() && daemonset.get(*n).is_some_and(|v| !v.is_empty()))
             .collect();
-        let aws = crate::config::aws_from_env(var).map_err(|e| e.join("; "))?;
+        let file = match &agent.settings {
+            Some(text) => crate::config::parse_settings(text).map_err(|e| format!("the agents' settings file: {e}"))?,
+            None => crate::config::OperatorSettings::default(),
+        };
+        let s = file.in_cluster(var).map_err(|e| e.join("; "))?;
         Ok(AgentSettings {
-            owner: aws.owner,
-            region: var("AWS_REGION"),
+            owner: s.aws.owner,
+            region: s.region,
+            policy: agent.read.then(|| s.aws.route53_policy.unwrap_or_default()),
             from_daemonset,
         })
     }
@@ -251,8 +260,12 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn daemonset(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
-        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn daemonset(vars: &[(&str, &str)]) -> crate::sources::kube::agent_env::AgentEnv {
+        crate::sources::kube::agent_env::AgentEnv {
+            env: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            settings: None,
+            read: true,
+        }
     }
 
     #[test]
@@ -292,6 +305,27 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_file_gives_the_policy_and_fills_in_under_the_env() {
+        let mut agent = daemonset(&[("CLUSTER_ID", "prod-eu"), ("AWS_REGION", "eu-west-1")]);
+        agent.settings = Some(
+            "publicHostname: health.eu-west-1.example.com\nroute53Policy:\n  zones:\n    - { id: Z1, names: [\"*.example.com\"], namespaces: [payments] }\n".into(),
+        );
+        let s = AgentFlags::default().resolve(&agent).unwrap();
+        assert_eq!(s.owner.unwrap().public_hostname, "health.eu-west-1.example.com");
+        let policy = s.policy.unwrap();
+        assert!(policy.check("payments", "Z1", "app1.example.com.").is_ok());
+        assert!(policy.check("shop", "Z1", "app1.example.com.").is_err());
+        // An agent with no settings file allows nothing; an unread DaemonSet tells nothing.
+        let s = AgentFlags::default().resolve(&daemonset(&[])).unwrap();
+        assert!(s.policy.unwrap().check("payments", "Z1", "app1.example.com.").is_err());
+        let unread = crate::sources::kube::agent_env::AgentEnv::default();
+        assert_eq!(AgentFlags::default().resolve(&unread).unwrap().policy, None);
+        // A file the agent would refuse is refused here too.
+        agent.settings = Some("route53Policy: { zones: [ { id: Z1 } ] }\n".into());
+        assert!(AgentFlags::default().resolve(&agent).is_err());
+    }
+
+    #[test]
     fn a_value_the_agent_would_refuse_is_refused_and_nothing_means_no_route53() {
         let e = AgentFlags::default()
             .resolve(&daemonset(&[
@@ -301,7 +335,7 @@ mod tests {
             ]))
             .unwrap_err();
         assert!(e.contains("PUBLIC_PORT: `x` is not a port"), "{e}");
-        let s = AgentFlags::default().resolve(&BTreeMap::new()).unwrap();
+        let s = AgentFlags::default().resolve(&daemonset(&[])).unwrap();
         assert_eq!((s.owner, s.region), (None, None));
     }
 }

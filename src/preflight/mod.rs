@@ -100,7 +100,7 @@ pub async fn main(args: &PreflightArgs, out: &mut impl Write) -> Result<bool> {
         ok: false,
         app,
         at: "-".into(),
-        detail: format!("spec.route53 is invalid, so the agent makes no check: {why}"),
+        detail: why,
     }));
     report(&rows, out)?;
     Ok(rows.iter().all(|r| r.ok))

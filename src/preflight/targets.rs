@@ -76,7 +76,7 @@ async fn from_cluster(args: &PreflightArgs) -> Result<Targets> {
     let (daemonset, source) = agent_env::read(&a.agent_namespace, &a.agent_daemonset).await;
     // The cluster ID names no part of a check: do without one rather than refuse.
     let mut flags = a.clone();
-    if flags.cluster_id.is_none() && !daemonset.contains_key("CLUSTER_ID") {
+    if flags.cluster_id.is_none() && !daemonset.env.contains_key("CLUSTER_ID") {
         flags.cluster_id = Some("unnamed".into());
     }
     let settings = flags
@@ -98,19 +98,36 @@ async fn from_cluster(args: &PreflightArgs) -> Result<Targets> {
     for (key, ah) in &served {
         let Some(block) = &ah.spec.route53 else { continue };
         let mut errs = Vec::new();
+        let ns = ah.namespace().unwrap_or_default();
         match validate("spec.route53", block, region, &mut errs) {
-            Some(settings) => {
-                let app = DesiredApp {
-                    key: AppKey {
-                        namespace: ah.namespace().unwrap_or_default(),
-                        name: key.clone(),
-                    },
-                    incarnation: ah.uid().unwrap_or_default(),
-                    settings,
-                };
-                t.checks.push((key.clone(), owner.check_for(&app)));
-            }
-            None => t.invalid.push((key.clone(), errs.join("; "))),
+            Some(s) => match settings
+                .policy
+                .as_ref()
+                .map_or(Ok(()), |p| p.check(&ns, &s.zone_id, &s.record_name))
+            {
+                Err(why) => t.invalid.push((
+                    key.clone(),
+                    format!("route53Policy does not allow it, so the agent makes no check: {why}"),
+                )),
+                Ok(()) => {
+                    let app = DesiredApp {
+                        key: AppKey {
+                            namespace: ns.clone(),
+                            name: key.clone(),
+                        },
+                        incarnation: ah.uid().unwrap_or_default(),
+                        settings: s,
+                    };
+                    t.checks.push((key.clone(), owner.check_for(&app)));
+                }
+            },
+            None => t.invalid.push((
+                key.clone(),
+                format!(
+                    "spec.route53 is invalid, so the agent makes no check: {}",
+                    errs.join("; ")
+                ),
+            )),
         }
     }
     let id = Some(owner.cluster_id.as_str())

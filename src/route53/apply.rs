@@ -190,7 +190,12 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
         };
         out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
         if failed_apps.contains(app) {
-            out.fail(caller, ChangeKind::TagCheck, step, "kept until the app's record change succeeds".into());
+            out.fail(
+                caller,
+                ChangeKind::TagCheck,
+                step,
+                "kept until the app's record change succeeds".into(),
+            );
             continue;
         }
         match tag_check(r53, caller, id, tags).await {

@@ -30,7 +30,9 @@ fn a_record_belongs_to_its_own_apps_check_not_to_any_owned_check() {
     let both = [app("app1"), app_at("app2", "app1")];
     let p = plan(&o, &both, &before);
     assert!(
-        p.steps.iter().all(|s| !matches!(s, Step::UpsertRecord { .. } | Step::DeleteRecord { .. })),
+        p.steps
+            .iter()
+            .all(|s| !matches!(s, Step::UpsertRecord { .. } | Step::DeleteRecord { .. })),
         "no record changes hands: {p}"
     );
     assert_eq!(p.conflicts.len(), 1, "{p}");
@@ -43,10 +45,7 @@ fn a_record_belongs_to_its_own_apps_check_not_to_any_owned_check() {
         ..Default::default()
     };
     let p = plan_holding(&o, &b_only, &hold, &before);
-    assert!(
-        !p.steps.iter().any(|s| matches!(s, Step::UpsertRecord { .. })),
-        "{p}"
-    );
+    assert!(!p.steps.iter().any(|s| matches!(s, Step::UpsertRecord { .. })), "{p}");
     assert!(p.conflicts[0].message.contains("belongs to app team/app1"), "{p}");
 }
 
@@ -55,14 +54,26 @@ fn an_object_that_lost_its_key_still_holds_what_it_made_under_the_old_one() {
     let o = owner();
     let mut newer = app("newapp");
     newer.incarnation = "uid-b".into();
-    let before = applied(&o, &[newer.clone()], Actual::default(), &plan(&o, &[newer.clone()], &Actual::default()));
+    let before = applied(
+        &o,
+        &[newer.clone()],
+        Actual::default(),
+        &plan(&o, &[newer.clone()], &Actual::default()),
+    );
     // Its spec.app now collides with an older app's key: it is not served, and held by UID.
     let hold = Hold {
         incarnations: BTreeSet::from(["uid-b".to_string()]),
         ..Default::default()
     };
-    assert!(plan_holding(&o, &[], &hold, &before).is_empty(), "nothing it made is collected");
-    assert_eq!(kinds(&plan(&o, &[], &before)), ["delete-record", "delete-check"], "unheld, it would be");
+    assert!(
+        plan_holding(&o, &[], &hold, &before).is_empty(),
+        "nothing it made is collected"
+    );
+    assert_eq!(
+        kinds(&plan(&o, &[], &before)),
+        ["delete-record", "delete-check"],
+        "unheld, it would be"
+    );
 }
 
 #[test]
@@ -86,8 +97,16 @@ fn a_claim_is_kept_by_the_first_app_for_every_reconcile() {
     for _ in 0..3 {
         let p = plan(&o, &order, &actual);
         actual = applied(&o, &order, actual, &p);
-        let rec = actual.records.iter().find(|r| r.key.name == "app1.example.com.").unwrap();
-        let check = actual.checks.iter().find(|c| Some(&c.id) == rec.health_check_id.as_ref()).unwrap();
+        let rec = actual
+            .records
+            .iter()
+            .find(|r| r.key.name == "app1.example.com.")
+            .unwrap();
+        let check = actual
+            .checks
+            .iter()
+            .find(|c| Some(&c.id) == rec.health_check_id.as_ref())
+            .unwrap();
         assert_eq!(check.tag(TAG_APP), Some("team/app1"));
         assert!(
             !actual.checks.iter().any(|c| c.tag(TAG_APP) == Some("team/app2")),
@@ -110,7 +129,12 @@ fn a_held_app_and_an_app_in_an_unreadable_zone_keep_everything() {
     let p = plan(&o, &both, &broken);
     assert!(p.is_empty(), "{p}");
     assert_eq!(p.errors.len(), 1);
-    assert!(p.errors[0].message.contains("hosted zone Z2 cannot be read (AccessDenied)"), "{p}");
+    assert!(
+        p.errors[0]
+            .message
+            .contains("hosted zone Z2 cannot be read (AccessDenied)"),
+        "{p}"
+    );
     // app2 gone while its zone is unreadable: its check is not collected blind.
     let p = plan(&o, &both[..1], &broken);
     assert!(p.is_empty(), "{p}");

@@ -217,8 +217,7 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
     // A check is `d`'s when it carries d's app tag and was made by d's incarnation
     // (checks from before the incarnation tag carry none).
     let made_by = |c: &ActualCheck, d: &DesiredApp| {
-        c.tag(TAG_APP) == Some(app_tag(&d.key).as_str())
-            && c.tag(TAG_INCARNATION).is_none_or(|i| i == d.incarnation)
+        c.tag(TAG_APP) == Some(app_tag(&d.key).as_str()) && c.tag(TAG_INCARNATION).is_none_or(|i| i == d.incarnation)
     };
     let owned: Vec<&ActualCheck> = actual.checks.iter().filter(|c| owner.owns(c) && !held(c)).collect();
     // Every owned check, held ones included: a record is an app's only if it points
@@ -237,8 +236,9 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
     let owner_of = |r: &ActualRecord| r.health_check_id.as_deref().and_then(|id| app_of.get(id));
     // A record is `d`'s when its check carries d's app tag and is not held (an
     // earlier incarnation of d that is gone counts: d re-points the record).
-    let is_mine =
-        |r: &ActualRecord, d: &DesiredApp| check_of(r).is_some_and(|c| app_of_check(c).as_ref() == Some(&d.key) && !held(c));
+    let is_mine = |r: &ActualRecord, d: &DesiredApp| {
+        check_of(r).is_some_and(|c| app_of_check(c).as_ref() == Some(&d.key) && !held(c))
+    };
     let owned_ids: HashSet<&str> = owned.iter().map(|c| c.id.as_str()).collect();
     let ours = |r: &ActualRecord| r.health_check_id.as_deref().is_some_and(|id| owned_ids.contains(id));
     let mut kept: HashSet<&str> = HashSet::new();
@@ -339,7 +339,9 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
                 });
             }
             Some(r) if owner_of(r).is_some() && !is_mine(r, d) => {
-                let other = owner_of(r).map(|a| format!("{}/{}", a.namespace, a.name)).unwrap_or_default();
+                let other = owner_of(r)
+                    .map(|a| format!("{}/{}", a.namespace, a.name))
+                    .unwrap_or_default();
                 p.conflicts.push(Conflict {
                     app: d.key.clone(),
                     message: format!(
@@ -440,9 +442,9 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
 fn orphan(owner: &Owner, c: &ActualCheck, kept: &HashSet<&str>) -> bool {
     c.tag(super::objects::TAG_CLUSTER).is_none()
         && c.caller_reference.starts_with(super::objects::REF_PREFIX)
-        && c.config.as_ref().is_some_and(|cfg| {
-            cfg.fqdn == owner.public_hostname.trim_end_matches('.').to_ascii_lowercase()
-        })
+        && c.config
+            .as_ref()
+            .is_some_and(|cfg| cfg.fqdn == owner.public_hostname.trim_end_matches('.').to_ascii_lowercase())
         && !kept.contains(c.id.as_str())
 }
 

@@ -76,6 +76,14 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     env.push(("CLUSTER_ID", "prod-eu".into()));
     env.push(("PUBLIC_HOSTNAME", "health.eu-west-1.example.com".into()));
     env.push(("AWS_REGION", "eu-west-1".into()));
+    // The operator allows this team's names in the zone (default: no zone at all).
+    let settings = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        settings.path(),
+        format!("route53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team] }}\n"),
+    )
+    .unwrap();
+    env.push(("FAILOVER_AGENT_SETTINGS", settings.path().display().to_string()));
     // Preview what the leader will do, from the same objects.
     let plan = std::process::Command::new(env!("CARGO_BIN_EXE_failover-agent"))
         .args(["route53", "plan", "--cluster"])

@@ -307,7 +307,7 @@ async fn cluster_mode_checks_the_apphealth_objects_with_route53() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_mode_takes_the_hostname_and_listener_from_the_agent_daemonset() {
+async fn cluster_mode_takes_the_listener_and_policy_from_the_agent_daemonset() {
     use crate::cluster::{app_health, Emulator};
     use serde_json::json;
     let (_pod, agent) = agent_with_app1().await;
@@ -317,7 +317,20 @@ async fn cluster_mode_takes_the_hostname_and_listener_from_the_agent_daemonset()
         json!({ "hostedZoneId": "Z1", "recordName": "app1.example.com", "routing": { "latency": {} } });
     emu.create("/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths", app1)
         .await;
-    // The agent DaemonSet as the chart renders it: the listener lives in its env.
+    // A tenant outside the operator's policy: the agent makes no check for it.
+    let mut other = app_health("other", "app2", None, &["app2"], 1);
+    other["spec"]["route53"] =
+        json!({ "hostedZoneId": "Z1", "recordName": "app2.example.com", "routing": { "latency": {} } });
+    emu.create("/apis/failover-agent.io/v1alpha1/namespaces/other/apphealths", other)
+        .await;
+    emu.create(
+        "/api/v1/namespaces/failover-agent/configmaps",
+        json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "failover-agent-settings", "namespace": "failover-agent" },
+                "data": { "settings.yaml": "route53Policy:\n  zones:\n    - { id: Z1, names: [\"*.example.com\"], namespaces: [team] }\n" } }),
+    )
+    .await;
+    // The agent DaemonSet as the chart renders it: the listener lives in its env,
+    // the policy in the settings file it mounts from the ConfigMap.
     let port = agent.health.port().to_string();
     let env = json!([
         { "name": "NODE_NAME", "valueFrom": { "fieldRef": { "fieldPath": "spec.nodeName" } } },
@@ -331,15 +344,25 @@ async fn cluster_mode_takes_the_hostname_and_listener_from_the_agent_daemonset()
         "/apis/apps/v1/namespaces/failover-agent/daemonsets",
         json!({ "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": { "name": "failover-agent", "namespace": "failover-agent" },
                 "spec": { "selector": { "matchLabels": { "a": "b" } }, "template": { "metadata": { "labels": { "a": "b" } },
-                  "spec": { "containers": [{ "name": "agent", "image": "failover-agent:0.1.0", "env": env }] } } } }),
+                  "spec": {
+                    "containers": [{ "name": "agent", "image": "failover-agent:0.1.0", "env": env,
+                      "args": ["run", "--settings", "/etc/failover-agent/settings.yaml"],
+                      "volumeMounts": [{ "name": "settings", "mountPath": "/etc/failover-agent", "readOnly": true }] }],
+                    "volumes": [{ "name": "settings", "configMap": { "name": "failover-agent-settings" } }] } } } }),
     )
     .await;
     let kc = emu.kubeconfig();
     let run = preflight_in(Some(kc.path()), &["--cluster"]).await;
     let stdout = &run.stdout;
-    assert_eq!(run.code, 0, "{stdout}{}", run.stderr);
+    assert_eq!(run.code, 1, "{stdout}{}", run.stderr);
     assert!(
-        stdout.contains("of cluster prod-eu (settings: flags, then DaemonSet failover-agent/failover-agent; CLUSTER_ID, PUBLIC_HOSTNAME, PUBLIC_PROTOCOL, PUBLIC_PORT, MATCH_VERDICT from the DaemonSet)"),
+        stdout.lines().any(|l| l.starts_with("FAIL  app2  -")
+            && l.contains("route53Policy does not allow it")
+            && l.contains("namespace other may not use zone Z1")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("of cluster prod-eu (settings: flags, then DaemonSet failover-agent/failover-agent and its settings file; CLUSTER_ID, PUBLIC_HOSTNAME, PUBLIC_PROTOCOL, PUBLIC_PORT, MATCH_VERDICT from the DaemonSet)"),
         "{stdout}"
     );
     assert!(

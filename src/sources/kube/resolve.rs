@@ -178,7 +178,11 @@ mod tests {
         bad.spec.policy.min_healthy_percent = Some(50);
         let holds = resolve([old, new, same_ns, Arc::new(bad)]).route53_holds().apps;
         let names: Vec<String> = holds.iter().map(|k| format!("{}/{}", k.namespace, k.name)).collect();
-        assert_eq!(names, ["team-b/shop", "team-c/api"], "the winner team-a/shop is served, not held");
+        assert_eq!(
+            names,
+            ["team-b/shop", "team-c/api"],
+            "the winner team-a/shop is served, not held"
+        );
     }
 
     #[test]

@@ -102,10 +102,34 @@ The Ingress rule's host: ingress.host, else route53.publicHostname.
 {{- end }}
 
 {{/*
+The operator's settings file (settings.yaml in the ConfigMap "<fullname>-settings"):
+route53Policy (always written: no zones means deny all), then aws and
+probeConcurrency when set. The agent validates it at start-up (exit 64 naming the key).
+*/}}
+{{- define "failover-agent.settings" -}}
+{{- $s := dict "route53Policy" (.Values.settings.route53Policy | default (dict "zones" (list))) }}
+{{- with .Values.settings.aws }}{{ $_ := set $s "aws" . }}{{ end }}
+{{- if not (kindIs "invalid" .Values.settings.probeConcurrency) }}{{ $_ := set $s "probeConcurrency" .Values.settings.probeConcurrency }}{{ end }}
+{{- toYaml $s }}
+{{- end }}
+
+{{/*
+Where the settings file is mounted in the agent container.
+*/}}
+{{- define "failover-agent.settingsDir" -}}
+/etc/failover-agent
+{{- end }}
+
+{{/*
 Fails the render on settings the agent would reject at start-up, and on settings
 that would make the checks or a rollout fail every app.
 */}}
 {{- define "failover-agent.validate" -}}
+{{- range $k, $_ := .Values.settings }}
+{{- if not (has $k (list "route53Policy" "aws" "probeConcurrency")) }}
+{{- fail (printf "settings.%s: the chart's settings take route53Policy, aws and probeConcurrency; set the Region with aws.region and the Route 53 identity with route53.* (the listeners are the chart's own)" $k) }}
+{{- end }}
+{{- end }}
 {{- if ne (empty .Values.route53.clusterId) (empty .Values.route53.publicHostname) }}
 {{- fail "route53.clusterId and route53.publicHostname turn Route 53 management on together: set both or neither" }}
 {{- end }}
