@@ -258,7 +258,6 @@ pub struct PreflightArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn daemonset(vars: &[(&str, &str)]) -> crate::sources::kube::agent_env::AgentEnv {
         crate::sources::kube::agent_env::AgentEnv {

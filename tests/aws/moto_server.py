@@ -8,6 +8,8 @@ Exits when stdin reaches EOF. See README.md for the protocol and the patches;
 route53_fixes.py (imported below) fixes moto's Route 53 write paths.
 """
 
+import copy
+import http
 import io
 import json
 import logging
@@ -28,6 +30,7 @@ try:
     from moto.moto_api._internal import moto_api_backend
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+    from moto.route53.models import route53_backends
     from moto.route53.responses import Route53
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
@@ -47,6 +50,10 @@ OUTAGE = False
 STATS: Counter = Counter()  # operation -> requests seen, plus "throttled"
 CALLS: dict = {}  # operation -> monotonic times of its requests since stats_reset
 BUCKETS: dict = {}  # operation -> AccountBucket (aws_bucket command)
+# fail_nth: the Route 53 requests since the last fail_nth command, and which of them fail
+FAULT: dict = {}  # n, times, code, status, message, seen, ops, failed (see fault_reset)
+R53_SNAPSHOT: dict = {}  # (account, partition) -> Route 53 backend state (r53_snapshot)
+R53_STATE = ("zones", "health_checks", "resource_tags", "query_logging_configs", "delegation_sets")
 CONTROL_HEADER = "X-Moto-Control"  # marks create_alb's own calls: not counted/failed
 
 # ---- patch 1: ELBv2 target health. moto reports every registered IP target
@@ -123,6 +130,8 @@ MESSAGES = {
     "PriorRequestNotComplete": "The request was rejected because Route 53 was "
                                "still processing a prior request.",
     "ServiceUnavailable": "Service is unavailable. Please try again later.",
+    "InternalFailure": "The request processing has failed because of an unknown error, "
+                       "exception or failure.",
 }
 NAMESPACES = {
     "route53": "https://route53.amazonaws.com/doc/2013-04-01/",
@@ -150,15 +159,16 @@ def classify(environ):
             params.get("Action", [f"{method} {path}"])[0])
 
 
-def error_response(start_response, service, status, code, err_type):
+def error_response(start_response, service, status, code, err_type, message=None):
     """An AWS error in the service's wire format (REST-XML / query: same shape)."""
     rid = str(uuid.uuid4())
     ns = f' xmlns="{NAMESPACES[service]}"' if service in NAMESPACES else ""
     decl = '<?xml version="1.0"?>\n' if service == "route53" else ""
+    message = message or MESSAGES.get(code, code)
     body = (f"{decl}<ErrorResponse{ns}><Error><Type>{err_type}</Type><Code>{code}</Code>"
-            f"<Message>{MESSAGES.get(code, code)}</Message></Error>"
+            f"<Message>{message}</Message></Error>"
             f"<RequestId>{rid}</RequestId></ErrorResponse>").encode()
-    start_response("503 Service Unavailable" if status == 503 else "400 Bad Request", [
+    start_response(f"{status} {http.HTTPStatus(status).phrase}", [
         ("Content-Type", "text/xml"), ("Content-Length", str(len(body))),
         ("x-amzn-RequestId", rid)])
     return [body]
@@ -200,9 +210,44 @@ def rate_of(times):
             "max_in_any_1s": most_within(1.0), "max_in_any_10s": most_within(10.0)}
 
 
+def fault_reset(n=0, times=1, code="InternalFailure", status=None, message=None):
+    """Arms fail_nth (n 0: disarmed) and restarts its count; returns the last window."""
+    n, times = int(n), int(times)
+    if n < 0 or times < 1:
+        raise ValueError("need n >= 0 (0 disarms) and times >= 1")
+    if status is None:  # AWS's status for the usual codes; any other code is the caller's fault
+        status = {"InternalFailure": 500, "ServiceUnavailable": 503}.get(code, 400)
+    status = int(status)
+    if not 400 <= status <= 599:
+        raise ValueError("status must be 400-599")
+    last = {k: FAULT.get(k, d) for k, d in (("seen", 0), ("ops", []), ("failed", []))}
+    FAULT.clear()
+    FAULT.update(n=n, times=times, code=code, status=status, message=message,
+                 seen=0, ops=[], failed=[])
+    return last
+
+
+fault_reset()
+
+
+def injected_fault(service, op):
+    """Counts a Route 53 request for fail_nth; (status, code, message) if it must fail."""
+    if service != "route53":
+        return None
+    FAULT["seen"] += 1
+    i = FAULT["seen"]
+    FAULT["ops"].append(op)
+    if not FAULT["n"] or not FAULT["n"] <= i < FAULT["n"] + FAULT["times"]:
+        return None
+    FAULT["failed"].append([i, op])
+    STATS["injected"] += 1
+    return (FAULT["status"], FAULT["code"],
+            FAULT["message"] or f"Injected failure of Route 53 request #{i} ({op})")
+
+
 def middleware(app):
-    """Count every AWS request; fail it if an outage, a throttle or an empty
-    account bucket says so."""
+    """Count every AWS request; fail it if fail_nth, an outage, a throttle or an
+    empty account bucket says so."""
     def wrapped(environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/moto-api") or \
                 environ.get("HTTP_" + CONTROL_HEADER.upper().replace("-", "_")):
@@ -212,6 +257,10 @@ def middleware(app):
             STATS[op] += 1
             CALLS.setdefault(op, []).append(time.monotonic())
             pending, bucket = THROTTLE.get(op), BUCKETS.get(op)
+            if fault := injected_fault(service, op):
+                status, code, message = fault
+                return error_response(start_response, service, status, code,
+                                      "Receiver" if status >= 500 else "Sender", message)
             if OUTAGE:
                 return error_response(start_response, service, 503, "ServiceUnavailable", "Receiver")
             if pending and pending[0] > 0:
@@ -235,6 +284,32 @@ class Server(ThreadedMotoServer):
 
 
 # ---- control commands
+def r53_backends():
+    return [((account, part), b) for account, parts in route53_backends.items()
+            for part, b in parts.items()]
+
+
+def r53_snapshot():
+    """Copies every Route 53 backend's state (zones and their records, health checks
+    with their IDs and versions, tags) for r53_restore."""
+    R53_SNAPSHOT.clear()
+    for key, b in r53_backends():
+        R53_SNAPSHOT[key] = copy.deepcopy({a: getattr(b, a) for a in R53_STATE})
+    return {"zones": sum(len(s["zones"]) for s in R53_SNAPSHOT.values()),
+            "health_checks": sum(len(s["health_checks"]) for s in R53_SNAPSHOT.values())}
+
+
+def r53_restore():
+    if not R53_SNAPSHOT:
+        raise ValueError("no r53_snapshot to restore")
+    for key, b in r53_backends():
+        if key in R53_SNAPSHOT:
+            for a, v in copy.deepcopy(R53_SNAPSHOT[key]).items():
+                setattr(b, a, v)
+        else:  # made after the snapshot: empty then
+            b.__init__(b.region_name, b.account_id)
+
+
 def create_alb(endpoint, c):
     """VPC, 2 subnets, internet-facing ALB, N ip target groups, public zone."""
     region = c.get("region", "eu-west-1")
@@ -298,8 +373,15 @@ def handle(c, endpoint):
             return rate_of(CALLS.get(c["action"], []))
         elif cmd == "outage":
             OUTAGE = bool(c["on"])
+        elif cmd == "fail_nth":
+            return fault_reset(c["n"], c.get("times", 1), c.get("code", "InternalFailure"),
+                               c.get("status"), c.get("message"))
+        elif cmd == "r53_snapshot":
+            return r53_snapshot()
+        elif cmd == "r53_restore":
+            r53_restore()
         elif cmd == "stats":
-            return dict(STATS, throttled=STATS["throttled"])
+            return dict(STATS, throttled=STATS["throttled"], injected=STATS["injected"])
         elif cmd == "stats_reset":
             STATS.clear()
             CALLS.clear()
@@ -307,6 +389,8 @@ def handle(c, endpoint):
             moto_api_backend.reset()
             for state in (TARGET_HEALTH, CHECK_STATUS, THROTTLE, STATS, CALLS, BUCKETS):
                 state.clear()
+            fault_reset()
+            R53_SNAPSHOT.clear()
             OUTAGE = False
         else:
             raise ValueError(f"unknown cmd {cmd!r}")

@@ -240,7 +240,7 @@ def main():
             ("Throttling", 400, "Sender")
     m.ok(cmd="aws_bucket", action="DescribeTargetHealth", off=True)
     health(tg0)
-    assert m.ok(cmd="stats") == {"DescribeTargetHealth": 5, "throttled": 2}
+    assert m.ok(cmd="stats") == {"DescribeTargetHealth": 5, "throttled": 2, "injected": 0}
     got = m.ok(cmd="rate", action="DescribeTargetHealth")
     assert got["calls"] == 5 and got["max_in_any_10s"] == 5 and got["seconds"] < 10, got
     assert 1 <= got["max_in_any_1s"] <= 5 and got["per_second"] > 0.5, got
@@ -249,7 +249,7 @@ def main():
 
     # -- stats: every AWS request, throttled and outage ones included
     m.ok(cmd="stats_reset")
-    assert m.ok(cmd="stats") == {"throttled": 0}
+    assert m.ok(cmd="stats") == {"throttled": 0, "injected": 0}
     m.ok(cmd="throttle", action="GetHealthCheck", count=1)
     error_of(r53.get_health_check, HealthCheckId=hc["Id"])
     r53.get_health_check(HealthCheckId=hc["Id"])
@@ -262,19 +262,80 @@ def main():
     r53.list_resource_record_sets(HostedZoneId=zone)
     assert m.ok(cmd="stats") == {"GetHealthCheck": 2, "DescribeTargetHealth": 3,
                                  "ListHealthChecks": 1, "DeleteHealthCheck": 1,
-                                 "ListResourceRecordSets": 1, "throttled": 1}
+                                 "ListResourceRecordSets": 1, "throttled": 1, "injected": 0}
     assert error_of(r53.get_health_check, HealthCheckId=others[2])[:2] == \
         ("NoSuchHealthCheck", 404)
 
-    # -- reset: moto state, overrides, throttles and stats
+    # -- fail_nth: the K-th Route 53 request counted from the command (any operation,
+    # ELBv2 not counted) fails, `times` in a row; the reply describes the last window
+    m.ok(cmd="stats_reset")
+    first = m.ok(cmd="fail_nth", n=2, code="InvalidInput", status=400)
+    assert set(first) == {"seen", "ops", "failed"} and first["failed"] == [], first
+    r53.list_health_checks()
+    health(tg0)  # not Route 53: not counted
+    try:
+        r53.get_health_check(HealthCheckId=hc["Id"])
+        raise AssertionError("the 2nd Route 53 request did not fail")
+    except ClientError as e:
+        assert (e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"],
+                e.response["Error"]["Type"]) == ("InvalidInput", 400, "Sender")
+        assert e.response["Error"]["Message"] == \
+            "Injected failure of Route 53 request #2 (GetHealthCheck)", e.response["Error"]
+        assert e.response["ResponseMetadata"]["RequestId"]
+    r53.get_health_check(HealthCheckId=hc["Id"])  # once only
+    assert m.ok(cmd="fail_nth", n=1, times=2) == {
+        "seen": 3, "ops": ["ListHealthChecks", "GetHealthCheck", "GetHealthCheck"],
+        "failed": [[2, "GetHealthCheck"]]}
+    # default InternalFailure (500, retryable): twice in a row, whatever the operation
+    assert error_of(r53.list_tags_for_resources, ResourceType="healthcheck",
+                    ResourceIds=[hc["Id"]]) == ("InternalFailure", 500, "Receiver")
+    assert error_of(change, ("UPSERT", eu)) == ("InternalFailure", 500, "Receiver")
+    change(("UPSERT", eu))
+    assert m.ok(cmd="fail_nth", n=0) == {  # disarms
+        "seen": 3, "ops": ["ListTagsForResources", "ChangeResourceRecordSets",
+                           "ChangeResourceRecordSets"],
+        "failed": [[1, "ListTagsForResources"], [2, "ChangeResourceRecordSets"]]}
+    r53.list_health_checks()
+    assert m.ok(cmd="stats")["injected"] == 3
+    for bad in ('{"cmd":"fail_nth","n":-1}', '{"cmd":"fail_nth","n":1,"times":0}',
+                '{"cmd":"fail_nth","n":1,"status":200}', '{"cmd":"fail_nth"}'):
+        assert m.send(bad).startswith("ERR "), bad
+
+    # -- r53_snapshot / r53_restore: the Route 53 state back as it was (same IDs,
+    # versions, records and tags), as often as needed
+    checks_before = r53.list_health_checks()["HealthChecks"]
+    assert m.ok(cmd="r53_snapshot") == {"zones": 1, "health_checks": len(checks_before)}
+
+    def tags():
+        return r53.list_tags_for_resource(ResourceType="healthcheck", ResourceId=hc["Id"])[
+            "ResourceTagSet"]
+
+    records_before, tags_before = records(), tags()
+    w1 = records_before[("w.example.com.", "A", "w1")]
+    for _ in range(2):
+        r53.create_health_check(CallerReference="after-snapshot", HealthCheckConfig=config)
+        r53.delete_health_check(HealthCheckId=others[0])
+        r53.update_health_check(HealthCheckId=hc["Id"], FailureThreshold=5)
+        r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=hc["Id"],
+                                     AddTags=[{"Key": "k", "Value": "v"}])
+        change(("UPSERT", dict(w1, Weight=20)), ("DELETE", eu))
+        assert records() != records_before and tags() != tags_before
+        m.ok(cmd="r53_restore")
+        assert r53.list_health_checks()["HealthChecks"] == checks_before
+        assert records() == records_before and tags() == tags_before
+    assert health(tg0)  # ELBv2 untouched
+
+    # -- reset: moto state, overrides, throttles, fail_nth, snapshot and stats
     m.ok(cmd="target_health", arn=tg0, targets={"10.0.1.10": "unhealthy"})
     m.ok(cmd="throttle", action="ListHealthChecks", count=5)
+    m.ok(cmd="fail_nth", n=1, code="InvalidInput")
     m.ok(cmd="reset")
     assert r53.list_health_checks()["HealthChecks"] == []
     assert r53.list_hosted_zones()["HostedZones"] == []
     assert error_of(elb.describe_target_health, TargetGroupArn=tg0)[0] == "TargetGroupNotFound"
     assert m.ok(cmd="stats") == {"ListHealthChecks": 1, "ListHostedZones": 1,
-                                 "DescribeTargetHealth": 1, "throttled": 0}
+                                 "DescribeTargetHealth": 1, "throttled": 0, "injected": 0}
+    assert m.send('{"cmd":"r53_restore"}').startswith("ERR ")
     info = m.ok(cmd="create_alb", targets=["10.0.1.10"])  # works again after reset
     assert health(info["tg_arn"])["10.0.1.10"]["State"] == "healthy"
 

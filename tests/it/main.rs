@@ -18,4 +18,6 @@ mod probe;
 mod public;
 mod route53;
 mod route53_checks;
+mod route53_faults;
+mod settings;
 mod support;
