@@ -94,3 +94,39 @@ async fn checks_follow_the_listener_and_match_the_verdict_behind_a_shared_alb() 
         "the replaced check is deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_zone_holds_only_its_own_app_and_apply_exits_1_naming_it() {
+    let f = fixture();
+    let app = |name: &str, zone: &str| {
+        format!(
+            "  - name: {name}\n    endpoints: [\"http://127.0.0.1:1/\"]\n    route53:\n      hostedZoneId: {zone}\n      recordName: {name}.example.com\n      routing: {{ latency: {{ region: eu-west-1 }} }}\n      aliasTarget: {{ dnsName: {}, hostedZoneId: {} }}\n",
+            f.alb_dns, f.alb_zone
+        )
+    };
+    let yaml = format!(
+        "region: eu-west-1\nclusterId: prod-eu\npublicHostname: health.eu-west-1.example.com\napps:\n{}{}",
+        app("app1", "ZWRONG0000000"),
+        app("app2", &f.zone)
+    );
+    let path = f.dir.path().join("wrong-zone.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let (code, out) = f.cli("apply", &path);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("! error         static/app1") && out.contains("hosted zone ZWRONG0000000 cannot be read"),
+        "{out}"
+    );
+    assert!(out.contains("NoSuchHostedZone"), "AWS's error is shown: {out}");
+    // app2's objects are made in the same run; app1 gets nothing, not even a check.
+    assert!(record(&f.records().await, "app2.example.com.", "eu-west-1").is_some());
+    assert_eq!(f.checks().await.len(), 1, "only app2's check: {out}");
+    // Fixed, the next apply completes.
+    let fixed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("ZWRONG0000000", &f.zone);
+    std::fs::write(&path, fixed).unwrap();
+    let (code, out) = f.cli("apply", &path);
+    assert_eq!(code, 0, "{out}");
+    assert!(record(&f.records().await, "app1.example.com.", "eu-west-1").is_some());
+}
