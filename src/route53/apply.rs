@@ -69,6 +69,8 @@ impl Outcome {
 pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
     let mut out = Outcome::default();
     let mut failed_apps: HashSet<AppKey> = HashSet::new();
+    // Apps whose move could not be marked: their records stay where they are.
+    let mut moving: HashSet<AppKey> = HashSet::new();
     for step in &plan.steps {
         match step {
             Step::CreateCheck {
@@ -100,6 +102,17 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
                     Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
                 }
             }
+            // Until the check names both records, the app's record must not move.
+            Step::MarkMove { app, id, tags } => {
+                out.check_ids.insert(app.clone(), id.clone());
+                match tag_check(r53, caller, id, tags).await {
+                    Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
+                    Err(e) => {
+                        moving.insert(app.clone());
+                        out.fail(caller, ChangeKind::TagCheck, step, e.to_string());
+                    }
+                }
+            }
             Step::UpdateCheck {
                 app, id, version, to, ..
             } => {
@@ -122,9 +135,19 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
             out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
         }
     }
+    failed_apps.extend(moving.iter().cloned());
     // Record changes, per zone, in batches.
     let mut by_zone: BTreeMap<&str, Vec<(&Step, Change)>> = BTreeMap::new();
     for step in &plan.steps {
+        if matches!(step, Step::UpsertRecord { .. } | Step::DeleteRecord { .. }) && moving.contains(step.app()) {
+            out.fail(
+                caller,
+                ChangeKind::UpsertRecord,
+                step,
+                "kept until its check names the record it moves to".into(),
+            );
+            continue;
+        }
         let change = match step {
             Step::UpsertRecord {
                 app,

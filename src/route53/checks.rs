@@ -71,6 +71,9 @@ pub(super) async fn tag_check(
     id: &str,
     tags: &[(String, String)],
 ) -> Result<(), CallError> {
+    // A finished move drops the tag that named the record it moved from.
+    let moving = super::objects::TAG_MOVING_FROM;
+    let remove = (!tags.iter().any(|(k, _)| k == moving)).then(|| vec![moving.to_owned()]);
     let tags: Vec<Tag> = tags
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -81,6 +84,7 @@ pub(super) async fn tag_check(
                 .resource_type(TagResourceType::Healthcheck)
                 .resource_id(id)
                 .set_add_tags(Some(tags.clone()))
+                .set_remove_tag_keys(remove.clone())
                 .send()
         })
         .await

@@ -43,6 +43,9 @@ impl fmt::Display for Step {
                 write!(f, "+ health check  {:<20} {config} (ref {caller_reference})", who(app))
             }
             Step::AdoptCheck { app, id, .. } => write!(f, "~ health check  {:<20} {id}: tag as owned", who(app)),
+            Step::MarkMove { app, id, .. } => {
+                write!(f, "~ health check  {:<20} {id}: mark its record's move", who(app))
+            }
             Step::RetagCheck { app, id, .. } => {
                 write!(f, "~ health check  {:<20} {id}: re-tag with its record", who(app))
             }
@@ -99,6 +102,7 @@ impl fmt::Display for Plan {
             n(|s| matches!(
                 s,
                 Step::AdoptCheck { .. }
+                    | Step::MarkMove { .. }
                     | Step::RetagCheck { .. }
                     | Step::UpdateCheck { .. }
                     | Step::UpsertRecord { before: Some(_), .. }

@@ -15,6 +15,15 @@ pub const TAG_SET: &str = "failover-agent.io/set";
 /// The incarnation (the `AppHealth` UID) that made the check: an object that loses
 /// its app key still holds what it made under the old one.
 pub const TAG_INCARNATION: &str = "failover-agent.io/incarnation";
+/// While an app's record moves (a new name, zone or set identifier), the record it
+/// moves from, `zone/name`: every read looks at both until the move is done, so a
+/// crash or a failed call at any step leaves no record that is never read again.
+pub const TAG_MOVING_FROM: &str = "failover-agent.io/moving-from";
+
+/// The value of [`TAG_MOVING_FROM`] for a record in `zone` named `name`.
+pub fn moving_from(zone: &str, name: &str) -> String {
+    format!("{zone}/{name}")
+}
 /// Every CallerReference the agent makes starts with this.
 pub const REF_PREFIX: &str = "fa1-";
 

@@ -177,13 +177,27 @@ fn an_untagged_check_of_a_gone_app_is_collected_and_a_foreign_one_is_not() {
 }
 
 #[test]
-fn a_moved_record_is_re_tagged_after_it_moved() {
+fn a_moving_record_is_named_by_its_check_at_both_ends_until_it_moved() {
     let o = owner();
     let a = [app("app1")];
     let before = applied(&o, &a, Actual::default(), &plan(&o, &a, &Actual::default()));
     let moved = [app_at("app1", "www")];
     let p = plan(&o, &moved, &before);
-    assert_eq!(kinds(&p), ["retag-check", "create-record", "delete-record"], "{p}");
+    // Marked first (apply runs it before the records), re-tagged after the records.
+    assert_eq!(
+        kinds(&p),
+        ["mark-move", "retag-check", "create-record", "delete-record"],
+        "{p}"
+    );
+    let Step::MarkMove { tags, .. } = &p.steps[0] else {
+        unreachable!()
+    };
+    let tag = |k: &str| tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(tag(crate::route53::objects::TAG_RECORD), Some("www.example.com."));
+    assert_eq!(
+        tag(crate::route53::objects::TAG_MOVING_FROM),
+        Some("Z1/app1.example.com.")
+    );
     let after = applied(&o, &moved, before, &p);
     assert!(plan(&o, &moved, &after).is_empty());
 }

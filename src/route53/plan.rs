@@ -20,7 +20,7 @@
 
 use super::objects::{
     app_tag, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Hold, Owner, RecordKey,
-    TAG_APP, TAG_INCARNATION,
+    TAG_APP, TAG_INCARNATION, TAG_MOVING_FROM, TAG_RECORD, TAG_ZONE,
 };
 use super::spec::{Alias, Routing};
 use crate::model::AppKey;
@@ -56,9 +56,16 @@ pub enum Step {
         id: String,
         tags: Vec<(String, String)>,
     },
-    /// Re-tag an owned check whose record moved (its zone, name or set identifier
-    /// tags). Applied only after the app's record changes succeeded, so the tags
-    /// keep naming the old record, and the next read keeps finding it, until it is gone.
+    /// Before an app's record moves: tag its check with the new record and the one
+    /// it moves from, so every read looks at both until the move is done. The app's
+    /// record changes wait for it.
+    MarkMove {
+        app: AppKey,
+        id: String,
+        tags: Vec<(String, String)>,
+    },
+    /// Re-tag an owned check (its record moved, or its tags are out of date).
+    /// Applied only after the app's record changes succeeded.
     RetagCheck {
         app: AppKey,
         id: String,
@@ -116,6 +123,7 @@ impl Step {
         match self {
             Step::CreateCheck { app, .. }
             | Step::AdoptCheck { app, .. }
+            | Step::MarkMove { app, .. }
             | Step::RetagCheck { app, .. }
             | Step::UpdateCheck { app, .. }
             | Step::UpsertRecord { app, .. }
@@ -273,6 +281,21 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
                 if !owner.owns(c) {
                     p.steps.push(Step::AdoptCheck { app, id, tags });
                 } else if c.tags != sorted {
+                    let names = |t: &[(String, String)]| {
+                        let get = |k: &str| t.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                        (get(TAG_ZONE), get(TAG_RECORD), get(super::objects::TAG_SET))
+                    };
+                    if let (Some(zone), Some(name), _) = names(&c.tags).clone() {
+                        if names(&c.tags) != names(&tags) {
+                            let mut marked = tags.clone();
+                            marked.push((TAG_MOVING_FROM.into(), super::objects::moving_from(&zone, &name)));
+                            p.steps.push(Step::MarkMove {
+                                app: app.clone(),
+                                id: id.clone(),
+                                tags: marked,
+                            });
+                        }
+                    }
                     p.steps.push(Step::RetagCheck { app, id, tags });
                 }
                 match &c.config {

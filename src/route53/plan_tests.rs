@@ -55,7 +55,7 @@ pub(super) fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: 
                     tags,
                 })
             }
-            Step::AdoptCheck { id, tags, .. } | Step::RetagCheck { id, tags, .. } => {
+            Step::AdoptCheck { id, tags, .. } | Step::MarkMove { id, tags, .. } | Step::RetagCheck { id, tags, .. } => {
                 let c = actual.checks.iter_mut().find(|c| &c.id == id).unwrap();
                 c.tags = tags.clone();
                 c.tags.sort();
@@ -104,6 +104,7 @@ pub(super) fn kinds(p: &Plan) -> Vec<&'static str> {
         .map(|s| match s {
             Step::CreateCheck { .. } => "create-check",
             Step::AdoptCheck { .. } => "adopt-check",
+            Step::MarkMove { .. } => "mark-move",
             Step::RetagCheck { .. } => "retag-check",
             Step::UpdateCheck { .. } => "update-check",
             Step::UpsertRecord { before: None, .. } => "create-record",

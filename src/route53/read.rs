@@ -2,7 +2,8 @@
 //! and their tags, and the A records at the names the plan looks at.
 
 use super::objects::{
-    Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, RecordKey, REF_PREFIX, TAG_RECORD, TAG_ZONE,
+    Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, RecordKey, REF_PREFIX, TAG_MOVING_FROM, TAG_RECORD,
+    TAG_ZONE,
 };
 use super::spec::{bare_zone, fqdn, Alias, FailoverRole, Protocol, Routing};
 use crate::aws::{Api, CallError, Caller};
@@ -24,6 +25,9 @@ pub async fn read(r53: &Client, caller: &Caller, desired: &[DesiredApp]) -> Resu
         .collect();
     for c in &checks {
         if let (Some(z), Some(n)) = (c.tag(TAG_ZONE), c.tag(TAG_RECORD)) {
+            names.insert((bare_zone(z), fqdn(n)));
+        }
+        if let Some((z, n)) = c.tag(TAG_MOVING_FROM).and_then(|v| v.split_once('/')) {
             names.insert((bare_zone(z), fqdn(n)));
         }
     }
