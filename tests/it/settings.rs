@@ -83,7 +83,7 @@ fn a_bad_settings_file_exits_64_naming_the_key_and_the_fix() {
 }
 
 #[test]
-fn the_charts_settings_file_is_one_the_agent_accepts() {
+fn the_manifests_settings_file_is_one_the_agent_accepts_with_the_walkthroughs_policy() {
     let manifest = std::fs::read_to_string("deploy/manifests/failover-agent.yaml").unwrap();
     let settings = manifest
         .split("\n---\n")
@@ -94,7 +94,10 @@ fn the_charts_settings_file_is_one_the_agent_accepts() {
     let s = failover_agent::config::parse_settings(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let c = s.in_cluster(|_| None).unwrap();
     let policy = c.aws.route53_policy.expect("in-cluster always has a policy");
-    assert!(policy.zones.is_empty(), "the chart's default denies every zone");
+    // The walkthrough's policy: namespaces app1 and app2 in the placeholder zone, nobody else.
+    assert!(policy.check("app1", "Z0123456789EXAMPLE", "app1.example.com").is_ok());
+    assert!(policy.check("payments", "Z0123456789EXAMPLE", "app1.example.com").is_err());
+    assert!(policy.check("app1", "Z0OTHERZONE", "app1.example.com").is_err());
 }
 
 /// An agent process killed on drop.
