@@ -68,6 +68,16 @@ impl Outcome {
 #[instrument(skip_all, fields(steps = plan.steps.len()))]
 pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
     let mut out = Outcome::default();
+    let mut failed_apps = apply_checks(r53, caller, plan, &mut out).await;
+    apply_records(r53, caller, plan, &mut out, &mut failed_apps).await;
+    apply_retags(r53, caller, plan, &mut out, &failed_apps).await;
+    apply_deletes(r53, caller, plan, &mut out, &failed_apps).await;
+    out
+}
+
+/// Creates, adopts, marks and updates checks. Returns the apps whose records must
+/// not change in this run: their check could not be created, or their move marked.
+async fn apply_checks(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outcome) -> HashSet<AppKey> {
     let mut failed_apps: HashSet<AppKey> = HashSet::new();
     // Apps whose move could not be marked: their records stay where they are.
     let mut moving: HashSet<AppKey> = HashSet::new();
@@ -135,16 +145,27 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
             out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
         }
     }
-    failed_apps.extend(moving.iter().cloned());
+    failed_apps.extend(moving);
+    failed_apps
+}
+
+/// Each zone's record changes, in batches; an app in `failed_apps` keeps its records.
+async fn apply_records(
+    r53: &Client,
+    caller: &Caller,
+    plan: &Plan,
+    out: &mut Outcome,
+    failed_apps: &mut HashSet<AppKey>,
+) {
     // Record changes, per zone, in batches.
     let mut by_zone: BTreeMap<&str, Vec<(&Step, Change)>> = BTreeMap::new();
     for step in &plan.steps {
-        if matches!(step, Step::UpsertRecord { .. } | Step::DeleteRecord { .. }) && moving.contains(step.app()) {
+        if matches!(step, Step::UpsertRecord { .. } | Step::DeleteRecord { .. }) && failed_apps.contains(step.app()) {
             out.fail(
                 caller,
                 ChangeKind::UpsertRecord,
                 step,
-                "kept until its check names the record it moves to".into(),
+                "kept until the app's check is ready (created, or marked with the record it moves to)".into(),
             );
             continue;
         }
@@ -205,6 +226,9 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
             }
         }
     }
+}
+
+async fn apply_retags(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outcome, failed_apps: &HashSet<AppKey>) {
     // Re-tags after the records: until the app's record moved, the old tags keep
     // naming the old record, so a failed delete is found and retried next time.
     for step in &plan.steps {
@@ -226,6 +250,9 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
             Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
         }
     }
+}
+
+async fn apply_deletes(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outcome, failed_apps: &HashSet<AppKey>) {
     // Checks last: only once no record of the app can still point at them.
     for step in &plan.steps {
         let Step::DeleteCheck { app, id, .. } = step else {
@@ -251,7 +278,6 @@ pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
             Err(e) => out.fail(caller, ChangeKind::DeleteCheck, step, e.to_string()),
         }
     }
-    out
 }
 
 fn change(action: ChangeAction, rrs: Result<ResourceRecordSet, String>) -> Result<Change, String> {

@@ -10,6 +10,7 @@ mod checks;
 pub mod cmd;
 mod display;
 pub mod objects;
+mod ownership;
 pub mod plan;
 pub mod policy;
 mod read;
