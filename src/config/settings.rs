@@ -6,8 +6,7 @@
 //! `MATCH_VERDICT`) win over the file's keys ([`OperatorSettings::in_cluster`]).
 
 use super::aws::{self, AwsSettings, Public};
-use super::validate::{listen_addr, probe_concurrency};
-use super::{Error, FileAws, Result, DEFAULT_HEALTH_LISTEN};
+use super::{Error, FileAws, Result};
 use crate::route53::spec::Protocol;
 use crate::route53::Route53Policy;
 use serde::Deserialize;
@@ -110,19 +109,12 @@ fn validate_settings(file: FileSettings) -> Result<OperatorSettings> {
     if matches!(&file.region, Some(r) if r.trim().is_empty()) {
         errs.push("region: must not be empty; set this cluster's AWS Region, e.g. eu-west-1, or remove the key (AWS_REGION or the instance metadata give it)".into());
     }
-    let health_listen = listen_addr(
-        "healthListen",
-        file.health_listen.as_deref(),
-        DEFAULT_HEALTH_LISTEN,
-        &mut errs,
-    );
-    let admin_listen = listen_addr(
-        "adminListen",
-        file.admin_listen.as_deref(),
+    let (health_listen, admin_listen, probe_concurrency) = super::validate::serving(
+        (file.health_listen.as_deref(), file.admin_listen.as_deref()),
         DEFAULT_CLUSTER_ADMIN_LISTEN,
+        file.probe_concurrency,
         &mut errs,
     );
-    let probe_concurrency = probe_concurrency(file.probe_concurrency, &mut errs);
     let public = Public {
         cluster_id: file.cluster_id,
         hostname: file.public_hostname,

@@ -96,19 +96,12 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
     if file.region.trim().is_empty() {
         errs.push("region: must not be empty; set it to this cluster's AWS Region, e.g. eu-west-1".into());
     }
-    let health_listen = listen_addr(
-        "healthListen",
-        file.health_listen.as_deref(),
-        DEFAULT_HEALTH_LISTEN,
-        &mut errs,
-    );
-    let admin_listen = listen_addr(
-        "adminListen",
-        file.admin_listen.as_deref(),
+    let (health_listen, admin_listen, probe_concurrency) = serving(
+        (file.health_listen.as_deref(), file.admin_listen.as_deref()),
         DEFAULT_ADMIN_LISTEN,
+        file.probe_concurrency,
         &mut errs,
     );
-    let probe_concurrency = probe_concurrency(file.probe_concurrency, &mut errs);
     if file.apps.is_empty() {
         errs.push("apps: is empty; list at least one app with a name and endpoints".into());
     }
@@ -162,6 +155,22 @@ pub(super) fn probe_concurrency(given: Option<usize>, errs: &mut Vec<String>) ->
 }
 
 /// A listener key (`healthListen`, `adminListen`), with its default.
+/// The keys the static config and the settings file share about serving: the two
+/// listeners (`healthListen`, `adminListen`, whose default differs by mode) and
+/// `probeConcurrency`.
+pub(super) fn serving(
+    (health, admin): (Option<&str>, Option<&str>),
+    admin_default: &str,
+    concurrency: Option<usize>,
+    errs: &mut Vec<String>,
+) -> (SocketAddr, SocketAddr, usize) {
+    (
+        listen_addr("healthListen", health, DEFAULT_HEALTH_LISTEN, errs),
+        listen_addr("adminListen", admin, admin_default, errs),
+        probe_concurrency(concurrency, errs),
+    )
+}
+
 pub(super) fn listen_addr(field: &str, given: Option<&str>, default: &str, errs: &mut Vec<String>) -> SocketAddr {
     let text = given.unwrap_or(default);
     text.parse().unwrap_or_else(|_| {

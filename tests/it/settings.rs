@@ -96,7 +96,9 @@ fn the_manifests_settings_file_is_one_the_agent_accepts_with_the_walkthroughs_po
     let policy = c.aws.route53_policy.expect("in-cluster always has a policy");
     // The walkthrough's policy: namespaces app1 and app2 in the placeholder zone, nobody else.
     assert!(policy.check("app1", "Z0123456789EXAMPLE", "app1.example.com").is_ok());
-    assert!(policy.check("payments", "Z0123456789EXAMPLE", "app1.example.com").is_err());
+    assert!(policy
+        .check("payments", "Z0123456789EXAMPLE", "app1.example.com")
+        .is_err());
     assert!(policy.check("app1", "Z0OTHERZONE", "app1.example.com").is_err());
 }
 
