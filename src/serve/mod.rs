@@ -4,11 +4,15 @@
 //! Both run on [`serve`], a small hardened HTTP/1.1 accept loop:
 //! - at most `max_connections` open at once; past that, new connections are closed
 //!   at once and counted, so a flood cannot exhaust memory or file descriptors;
-//! - a request head must arrive within `header_read_timeout` (no slowloris);
+//! - a request head must be complete within `header_read_timeout` of its first
+//!   byte, and the first within that of the connection's start (no slowloris,
+//!   [`head`]); an idle keep-alive connection is kept `idle_timeout`, longer than a
+//!   load balancer in front keeps its own (the ALB's default is 60 s);
 //! - request heads are capped at `max_header_bytes`;
 //! - on shutdown, it stops accepting and gives open connections a grace period.
 
 pub mod admin;
+mod head;
 mod page;
 pub mod public;
 
@@ -36,6 +40,8 @@ pub type Body = Full<Bytes>;
 pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
     pub max_header_bytes: usize,
     /// How long open connections may finish after shutdown begins.
     pub drain: Duration,
@@ -46,6 +52,7 @@ impl Default for Limits {
         Limits {
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(75),
             max_header_bytes: 8 * 1024,
             drain: Duration::from_secs(5),
         }
@@ -92,7 +99,9 @@ pub async fn serve<H, F>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // hyper's one timer runs while waiting for a head, idle time included: it is
+        // the idle timeout here, and `head::HeadDeadline` times each head.
+        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(64);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -126,11 +135,14 @@ pub async fn serve<H, F>(
         };
         let _ = stream.set_nodelay(true);
         let h = handler.clone();
+        let done = Arc::new(head::HeadDone::default());
+        let io = head::HeadDeadline::new(stream, done.clone(), limits.header_read_timeout);
         let svc = hyper::service::service_fn(move |req| {
+            done.mark();
             let fut = h(req, peer);
             async move { Ok::<_, Infallible>(fut.await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), svc));
         let open = open.clone();
         let span = tracing::Span::current();
         tokio::spawn(tracing::Instrument::instrument(
