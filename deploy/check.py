@@ -121,6 +121,18 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     },
+    # Who may reach the admin port: only Prometheus's Pods in "monitoring".
+    "netpol": {
+        "networkPolicy": {
+            "adminFrom": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                }
+            ]
+        }
+    },
+    "netpol-off": {"networkPolicy": {"enabled": False}},
     "irsa": {
         "serviceAccount": {
             "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/failover-agent"}
@@ -624,10 +636,12 @@ def check_security(rendered: dict[str, list[dict[str, Any]]]) -> str:
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
         if ports != {"health": 8080, "admin": 9090}:
             problems.append(f"ports {ports} are not health 8080 and admin 9090")
-        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        # Liveness on the admin port, so a flood of the public port never restarts the
+        # agent; readiness on the public port, so only agents that answer there get checks.
+        for probe, path, port in (("livenessProbe", "/healthz", ("admin", 9090)), ("readinessProbe", "/readyz", ("health", 8080))):
             get = (c.get(probe) or {}).get("httpGet") or {}
-            if get.get("path") != path or get.get("port") not in ("health", 8080):
-                problems.append(f"{probe} is not GET {path} on the health port (got {get})")
+            if get.get("path") != path or get.get("port") not in port:
+                problems.append(f"{probe} is not GET {path} on the {port[0]} port (got {get})")
         res = c.get("resources") or {}
         if not res.get("limits", {}).get("memory") or not res.get("requests", {}).get("memory"):
             problems.append("no memory request and limit")
@@ -637,7 +651,7 @@ def check_security(rendered: dict[str, list[dict[str, Any]]]) -> str:
             raise Failed(f"{where}: " + "; ".join(problems))
     return (
         f"{len(rendered)} DaemonSets: uid 65532 non-root, read-only root, no escalation, drop ALL, "
-        "seccomp RuntimeDefault, 5 downward-API env vars, /healthz and /readyz probes"
+        "seccomp RuntimeDefault, 5 downward-API env vars, /healthz on admin and /readyz on health"
     )
 
 
@@ -671,6 +685,11 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
         raise Failed("default: the metrics Service is not ClusterIP metrics:9090 -> admin")
     if [(p["name"], p["port"], p["targetPort"]) for p in health(d)["spec"]["ports"]] != [("health", 80, "health")]:
         raise Failed("default: the health Service is not health:80 -> health (the agent's 8080)")
+    # NetworkPolicy: the admin port only from adminFrom, the health port from anyone.
+    check_network_policy(d, "default", [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
+    check_network_policy(rendered["netpol"], "netpol", VALUE_SETS["netpol"]["networkPolicy"]["adminFrom"])
+    if any(o["kind"] == "NetworkPolicy" for o in rendered["netpol-off"]):
+        raise Failed("netpol-off: networkPolicy.enabled=false still renders a NetworkPolicy")
     # nlb: LoadBalancer with the AWS Load Balancer Controller's NLB annotations.
     svc = health(rendered["nlb"])
     ann = svc["metadata"].get("annotations", {})
@@ -683,6 +702,10 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
         raise Failed(f"nlb: expected a LoadBalancer Service with {want}, got {svc['spec']['type']} {ann}")
     if svc["spec"].get("loadBalancerSourceRanges") != VALUE_SETS["nlb"]["service"]["loadBalancerSourceRanges"]:
         raise Failed("nlb: loadBalancerSourceRanges not rendered")
+    # The NLB's target health check stays on the public port (the traffic port), so
+    # the load balancer drops an agent whose public listener does not answer.
+    if ann.get("service.beta.kubernetes.io/aws-load-balancer-healthcheck-port", "traffic-port") != "traffic-port":
+        raise Failed("nlb: the target health check must use the public (traffic) port")
     # ingress: exactly one rule, prefix /health/, to the health Service, on the shared ALB.
     ing = one(rendered["ingress"], "Ingress")
     ann = ing["metadata"]["annotations"]
@@ -727,7 +750,38 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
     policy_settings = check_settings(rendered["policy"], "policy", VALUE_SETS["policy"]["settings"])
     if default_settings == policy_settings:
         raise Failed("policy: the checksum/settings annotation does not change with the settings, so a change would not roll the agents")
-    return "default, nlb, ingress (1 rule, /health/), monitoring, irsa, route53, policy (settings file): each shows its effect"
+    return (
+        "default, netpol (admin port from adminFrom only, health port open), nlb, ingress (1 rule, /health/), "
+        "monitoring, irsa, route53, policy (settings file): each shows its effect"
+    )
+
+
+def check_network_policy(objs: list[dict[str, Any]], set_name: str, admin_from: list[dict[str, Any]]) -> None:
+    """The admin port (9090) is reachable only from `admin_from`; the health port (8080) from anyone."""
+    np = one(objs, "NetworkPolicy")
+    spec = np["spec"]
+    where = f"{set_name}: NetworkPolicy"
+    pod_labels = one(objs, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    if not spec["podSelector"].get("matchLabels") or not spec["podSelector"]["matchLabels"].items() <= pod_labels.items():
+        raise Failed(f"{where} does not select the agent Pods")
+    if spec.get("policyTypes") != ["Ingress"]:
+        raise Failed(f"{where}: policyTypes must be [Ingress], got {spec.get('policyTypes')}")
+    # Per port, who may reach it: None means anyone (a rule without `from`).
+    allowed: dict[int, list[Any]] = {}
+    for rule in spec.get("ingress", []):
+        ports = rule.get("ports")
+        if not ports:
+            raise Failed(f"{where}: a rule without ports opens every port: {rule}")
+        for p in ports:
+            if p.get("protocol", "TCP") != "TCP" or not isinstance(p.get("port"), int) or "endPort" in p:
+                raise Failed(f"{where}: unexpected port {p}")
+            allowed.setdefault(p["port"], []).append(rule.get("from"))
+    if set(allowed) != {8080, 9090}:
+        raise Failed(f"{where}: expected rules for ports 8080 and 9090, got {sorted(allowed)}")
+    if None not in allowed[8080]:
+        raise Failed(f"{where}: the health port 8080 must stay open to all (the load balancer and Route 53 come from outside)")
+    if None in allowed[9090] or [] in allowed[9090] or allowed[9090] != [admin_from]:
+        raise Failed(f"{where}: the admin port 9090 must be limited to networkPolicy.adminFrom {admin_from}, got {allowed[9090]}")
 
 
 SETTINGS_DIR = "/etc/failover-agent"

@@ -20,6 +20,10 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init_tracing(cli.log_format);
+    // A bad admin token file is bad configuration: refused before serving.
+    if let Some(Err(e)) = matches!(cli.command, Command::Run(_)).then(failover_agent::serve::admin::init) {
+        return usage_error(e);
+    }
     match cli.command {
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {

@@ -180,7 +180,7 @@ fn print_banner(p: &Ports) {
         "\nWatch all four verdicts:\n  watch -n1 'for u in http://{h0}/health/app1 http://{h0}/health/app2 http://{h1}/health/app1 http://{h1}/health/app2; do curl -s -o /dev/null -w \"%{{http_code}} $u\\n\" $u; done'\n\
          \nBreak app1 in eu-west-1 (stops both of its pods there; only that verdict turns 503 within ~2.5 s):\n  curl -X POST http://{c}/break/eu-west-1/app1\n\
          \nRepair it:\n  curl -X POST http://{c}/fix/eu-west-1/app1\n\
-         \nOr drill without breaking anything:\n  curl -X POST 'http://{a}/apps/app2/override?mode=fail&ttlSeconds=60'\n\
+         \nOr drill without breaking anything:\n  curl -X POST -H 'X-Failover-Agent: 1' 'http://{a}/apps/app2/override?mode=fail&ttlSeconds=60'\n\
          \nCtrl-C stops the demo.\n",
         c = p.control(),
         a = p.admin(0),

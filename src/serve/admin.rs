@@ -4,20 +4,192 @@
 //! Overrides change what Route 53 sees, so by default they are accepted only from
 //! loopback peers (`kubectl port-forward` and `kubectl exec` arrive that way); set
 //! `allowRemoteOverride: true` to accept them from anywhere the port is reachable.
+//!
+//! Against cross-site request forgery (an operator with a port-forward open who
+//! visits a hostile page), see [`Guard`]:
+//! - every request that is not `GET` or `HEAD` must carry `X-Failover-Agent: 1`, a
+//!   header a browser sends cross-site only after a CORS preflight, which this
+//!   listener never approves;
+//! - any request whose `Origin` is not this listener's own (`http://<Host>`) is refused;
+//! - if `FAILOVER_AGENT_ADMIN_TOKEN_FILE` names a file, requests that are not `GET` or
+//!   `HEAD` also need `Authorization: Bearer <the file's content>`.
+//!
+//! `GET` endpoints need none of this, so Prometheus and the kubelet keep working.
 
 use super::{respond, text, Body, Context};
 use crate::model::OverrideMode;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The header every state-changing admin request must carry, with the value `1`.
+pub const CSRF_HEADER: &str = "x-failover-agent";
+
+/// The environment variable naming the file that holds the admin bearer token.
+pub const TOKEN_FILE_ENV: &str = "FAILOVER_AGENT_ADMIN_TOKEN_FILE";
+
+/// The admin token file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{TOKEN_FILE_ENV}={}: cannot read the admin token file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{TOKEN_FILE_ENV}={}: the admin token file is empty", path.display())]
+    Empty { path: PathBuf },
+    #[error("{TOKEN_FILE_ENV} is set but empty: unset it, or name the admin token file")]
+    EmptyVar,
+}
+
+/// The rules state-changing admin requests must pass: the CSRF header, a
+/// same-origin `Origin` if any, and the bearer token if one is configured.
+#[derive(Default)]
+pub struct Guard {
+    token: Option<Box<[u8]>>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Guard").field("token", &self.token.is_some()).finish()
+    }
+}
+
+impl Guard {
+    /// Reads [`TOKEN_FILE_ENV`]: unset means no token; set means the file must
+    /// be readable and non-empty.
+    pub fn from_env() -> Result<Guard, TokenError> {
+        match std::env::var_os(TOKEN_FILE_ENV) {
+            None => Ok(Guard::default()),
+            Some(p) if p.is_empty() => Err(TokenError::EmptyVar),
+            Some(p) => Guard::from_file(Path::new(&p)),
+        }
+    }
+
+    /// A guard whose token is the content of `path`, surrounding whitespace trimmed.
+    pub fn from_file(path: &Path) -> Result<Guard, TokenError> {
+        let raw = std::fs::read(path).map_err(|source| TokenError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let token = raw.trim_ascii();
+        if token.is_empty() {
+            return Err(TokenError::Empty { path: path.to_owned() });
+        }
+        Ok(Guard {
+            token: Some(token.into()),
+        })
+    }
+
+    /// A guard with `token` (tests, and callers that hold the token already).
+    pub fn with_token(token: Option<&str>) -> Guard {
+        Guard {
+            token: token.map(|t| t.as_bytes().into()),
+        }
+    }
+
+    /// Whether state-changing requests need a bearer token.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// `None` if `req` may go on, else the refusal to send.
+    fn check<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
+        let h = req.headers();
+        if let Some(origin) = h.get(header::ORIGIN) {
+            let own = h.get(header::HOST).map(|host| [b"http://", host.as_bytes()].concat());
+            if own.as_deref() != Some(origin.as_bytes()) {
+                return Some(text(
+                    StatusCode::FORBIDDEN,
+                    "cross-origin request refused: Origin must be this listener's own (http://<Host>)\n",
+                ));
+            }
+        }
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            return None;
+        }
+        if h.get(CSRF_HEADER).map(HeaderValue::as_bytes) != Some(b"1") {
+            return Some(text(
+                StatusCode::FORBIDDEN,
+                "state-changing admin requests need the header X-Failover-Agent: 1\n",
+            ));
+        }
+        if let Some(want) = &self.token {
+            let given = h
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes)
+                // The scheme is case-insensitive (RFC 9110 section 11.1).
+                .and_then(|v| v.split_at_checked(7))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
+                .map_or(&b""[..], |(_, token)| token);
+            if !constant_time_eq(given, want) {
+                let mut r = text(
+                    StatusCode::UNAUTHORIZED,
+                    "state-changing admin requests need Authorization: Bearer <token>\n",
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return Some(r);
+            }
+        }
+        None
+    }
+}
+
+/// Compares `given` with `want` in time that depends only on `given`'s length.
+fn constant_time_eq(given: &[u8], want: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != want.len());
+    for (i, g) in given.iter().enumerate() {
+        // Past `want`'s end, compare against a byte that cannot repair the length mismatch.
+        diff |= g ^ want.get(i).copied().unwrap_or(!*g);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+static GUARD: OnceLock<Result<Guard, String>> = OnceLock::new();
+
+/// Reads [`TOKEN_FILE_ENV`] once for this process. Call it at start-up so a
+/// missing or unreadable token file stops the agent before it serves; if it was
+/// never called, the first admin request reads the variable, and a bad file then
+/// makes every state-changing request fail (closed) with 500.
+pub fn init() -> Result<(), TokenError> {
+    if GUARD.get().is_some() {
+        return Ok(());
+    }
+    let guard = Guard::from_env()?;
+    let _ = GUARD.set(Ok(guard));
+    Ok(())
+}
+
+fn guard() -> &'static Result<Guard, String> {
+    GUARD.get_or_init(|| Guard::from_env().map_err(|e| e.to_string()))
+}
 
 /// Longest drill override accepted through the API: one day.
 pub const MAX_OVERRIDE_TTL: Duration = Duration::from_secs(86_400);
 
-/// Answers one admin request. Request bodies are ignored: every input is in the
-/// path and query, so nothing is read from the socket past the head.
+/// Answers one admin request under the process's [`Guard`] (see [`init`]).
+/// Request bodies are ignored: every input is in the path and query, so nothing
+/// is read from the socket past the head.
 pub fn handle<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context) -> Response<Body> {
+    match guard() {
+        Ok(g) => handle_with(req, peer, ctx, g),
+        // Reads need no token, so a bad token file blocks only changes.
+        Err(_) if matches!(*req.method(), Method::GET | Method::HEAD) => handle_with(req, peer, ctx, &Guard::default()),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
+/// Answers one admin request under `guard`.
+pub fn handle_with<B>(req: &Request<B>, peer: SocketAddr, ctx: &Context, guard: &Guard) -> Response<Body> {
+    if let Some(refused) = guard.check(req) {
+        return refused;
+    }
     let path = req.uri().path();
     let m = req.method();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -150,8 +322,159 @@ mod tests {
         }
     }
 
+    /// A POST as `curl -H 'X-Failover-Agent: 1'` sends it.
     fn post(path: &str) -> Request<()> {
-        Request::post(path).body(()).unwrap()
+        Request::post(path)
+            .header("host", "127.0.0.1:9090")
+            .header(CSRF_HEADER, "1")
+            .body(())
+            .unwrap()
+    }
+
+    fn status(req: &Request<()>, c: &Context, g: &Guard) -> StatusCode {
+        handle_with(req, "127.0.0.1:5555".parse().unwrap(), c, g).status()
+    }
+
+    fn healthy(c: &Context) -> bool {
+        c.apps.get("app1").unwrap().public().healthy
+    }
+
+    #[tokio::test]
+    async fn state_changes_need_the_custom_header() {
+        let (c, g) = (ctx(false), Guard::default());
+        let bare = Request::post("/apps/app1/override?mode=fail").body(()).unwrap();
+        let resp = handle_with(&bare, "127.0.0.1:5555".parse().unwrap(), &c, &g);
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            body,
+            "state-changing admin requests need the header X-Failover-Agent: 1\n"
+        );
+        assert!(healthy(&c), "a refused override changes nothing");
+        for bad in ["0", "true", ""] {
+            let req = Request::post("/apps/app1/override?mode=fail")
+                .header(CSRF_HEADER, bad)
+                .body(())
+                .unwrap();
+            assert_eq!(status(&req, &c, &g), StatusCode::FORBIDDEN, "{bad:?}");
+        }
+        // Every other method that is not GET or HEAD too, even on unknown paths,
+        // and a CORS preflight is never approved.
+        for m in [Method::DELETE, Method::PUT, Method::PATCH, Method::OPTIONS] {
+            let req = Request::builder()
+                .method(m.clone())
+                .uri("/apps/app1/override")
+                .body(())
+                .unwrap();
+            assert_eq!(status(&req, &c, &g), StatusCode::FORBIDDEN, "{m}");
+        }
+        assert_eq!(status(&post("/nope"), &c, &g), StatusCode::NOT_FOUND);
+        assert!(healthy(&c));
+        assert_eq!(status(&post("/apps/app1/override?mode=fail"), &c, &g), StatusCode::OK);
+        assert!(!healthy(&c));
+        // Reads stay open.
+        let get = Request::get("/apps").body(()).unwrap();
+        assert_eq!(status(&get, &c, &g), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_origin_is_refused() {
+        let (c, g) = (ctx(false), Guard::default());
+        let with_origin = |origin: &str| {
+            let mut r = post("/apps/app1/override?mode=fail");
+            r.headers_mut().insert("origin", origin.parse().unwrap());
+            r
+        };
+        for foreign in [
+            "https://evil.example",
+            "null",
+            "http://127.0.0.1:9091",
+            "https://127.0.0.1:9090",
+            "http://127.0.0.1:9090/",
+        ] {
+            assert_eq!(
+                status(&with_origin(foreign), &c, &g),
+                StatusCode::FORBIDDEN,
+                "{foreign}"
+            );
+            assert!(healthy(&c), "{foreign}: a refused override changes nothing");
+        }
+        let mut no_host = with_origin("http://127.0.0.1:9090");
+        no_host.headers_mut().remove("host");
+        assert_eq!(
+            status(&no_host, &c, &g),
+            StatusCode::FORBIDDEN,
+            "no Host: no own origin"
+        );
+        let foreign_get = Request::get("/apps")
+            .header("origin", "https://evil.example")
+            .body(())
+            .unwrap();
+        assert_eq!(status(&foreign_get, &c, &g), StatusCode::FORBIDDEN);
+        // The listener's own origin (the status page's) is fine.
+        assert_eq!(status(&with_origin("http://127.0.0.1:9090"), &c, &g), StatusCode::OK);
+        assert!(!healthy(&c));
+    }
+
+    #[tokio::test]
+    async fn a_configured_token_is_required_for_changes_only() {
+        let c = ctx(false);
+        let g = Guard::with_token(Some("s3cret-token"));
+        let with_auth = |auth: &str| {
+            let mut r = post("/apps/app1/override?mode=fail");
+            r.headers_mut().insert("authorization", auth.parse().unwrap());
+            r
+        };
+        assert_eq!(
+            status(&post("/apps/app1/override?mode=fail"), &c, &g),
+            StatusCode::UNAUTHORIZED
+        );
+        for wrong in [
+            "Bearer s3cret-toke",
+            "Bearer s3cret-token2",
+            "Bearer S3cret-token",
+            "Basic s3cret-token",
+            "Bearer ",
+            "Bearer",
+            "s3cret-token",
+        ] {
+            assert_eq!(status(&with_auth(wrong), &c, &g), StatusCode::UNAUTHORIZED, "{wrong}");
+        }
+        assert!(healthy(&c), "a refused override changes nothing");
+        // The token does not replace the header.
+        let mut no_header = with_auth("Bearer s3cret-token");
+        no_header.headers_mut().remove(CSRF_HEADER);
+        assert_eq!(status(&no_header, &c, &g), StatusCode::FORBIDDEN);
+        assert_eq!(status(&with_auth("bearer s3cret-token"), &c, &g), StatusCode::OK);
+        assert!(!healthy(&c));
+        assert_eq!(status(&with_auth("Bearer s3cret-token"), &c, &g), StatusCode::OK);
+        let get = Request::get("/metrics").body(()).unwrap();
+        assert_eq!(status(&get, &c, &g), StatusCode::OK, "reads need no token");
+    }
+
+    #[test]
+    fn token_file_errors_name_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let e = Guard::from_file(&missing).unwrap_err().to_string();
+        assert!(e.starts_with("FAILOVER_AGENT_ADMIN_TOKEN_FILE="), "{e}");
+        assert!(e.contains("missing"), "{e}");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, " \n").unwrap();
+        let e = Guard::from_file(&empty).unwrap_err().to_string();
+        assert!(e.contains(TOKEN_FILE_ENV) && e.contains("empty"), "{e}");
+        let good = dir.path().join("token");
+        std::fs::write(&good, "abc\n").unwrap();
+        let g = Guard::from_file(&good).unwrap();
+        assert!(g.has_token());
+        assert!(!format!("{g:?}").contains("abc"), "Debug never shows the token");
+        assert!(constant_time_eq(b"abc", b"abc"));
+        for other in [&b"ab"[..], b"abcd", b"abd", b"", b"ab\xbc"] {
+            assert!(!constant_time_eq(other, b"abc"), "{other:?}");
+        }
     }
 
     #[tokio::test]

@@ -48,7 +48,8 @@ async fn ask(s: &mut TcpStream) -> bool {
 async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
     let mut sink = Vec::new();
-    tokio::time::timeout(limit, s.read_to_end(&mut sink)).await.ok()?;
+    // EOF or a reset: either way the server closed it.
+    let _ = tokio::time::timeout(limit, s.read_to_end(&mut sink)).await.ok()?;
     Some(start.elapsed())
 }
 

@@ -91,7 +91,14 @@ pub fn body_of(resp: &[u8]) -> String {
 }
 
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    request_with(addr, method, path, &[]).await
+}
+
+/// [`request`] with extra `(name, value)` headers.
+pub async fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: test\r\n{extra}Connection: close\r\nContent-Length: 0\r\n\r\n");
     let resp = raw(addr, req.as_bytes()).await;
     (status_of(&resp), body_of(&resp))
 }
