@@ -17,7 +17,7 @@ use crate::telemetry::{AppMetrics, Metrics};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -55,9 +55,15 @@ impl Apps {
         }
     }
 
-    /// Replaces the whole app set (dynamic sources).
-    pub fn replace(&self, apps: HashMap<String, Arc<App>>) {
-        self.by_name.store(Arc::new(apps));
+    /// Replaces the whole app set (dynamic sources). Every app that leaves the set
+    /// loses its metric series ([`Metrics::retain_apps`]), so a deleted app's
+    /// `failover_agent_app_healthy 0` stops firing alerts and churn cannot grow
+    /// the registry.
+    pub fn replace(&self, apps: HashMap<String, Arc<App>>, metrics: &Metrics) {
+        let apps = Arc::new(apps);
+        self.by_name.store(apps.clone());
+        let live: HashSet<&AppKey> = apps.values().map(|a| &a.key).collect();
+        metrics.retain_apps(|key| live.contains(key));
     }
 
     /// Marks the verdicts as stale: kept from the last data the source gave.

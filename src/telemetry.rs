@@ -7,9 +7,12 @@
 
 use crate::model::{AppKey, Health, ProbeOutcome};
 use crate::policy::Counts;
+use parking_lot::Mutex;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
+use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Probe latency buckets, in seconds.
 const PROBE_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -31,7 +34,17 @@ pub struct Metrics {
     pub public_connections_rejected: IntCounter,
     /// AWS calls, the ALB signal, Route 53's view and the reconciler.
     pub aws: crate::aws::AwsMetrics,
+    /// Apps given series by [`Metrics::for_app`], so [`Metrics::retain_apps`] can
+    /// find the ones that are gone.
+    apps: Arc<Mutex<HashSet<AppKey>>>,
 }
+
+/// The `state` label values of `failover_agent_app_endpoints`.
+const ENDPOINT_STATES: [&str; 3] = ["up", "down", "unknown"];
+/// The `mode` label values of `failover_agent_app_override`.
+const OVERRIDE_MODES: [&str; 2] = ["fail", "pass"];
+/// The `to` label values of `failover_agent_app_transitions_total`.
+const TRANSITIONS_TO: [Health; 2] = [Health::Healthy, Health::Unhealthy];
 
 /// The result class of a public `/health/<app>` request: a metric label.
 #[derive(Clone, Copy, Debug)]
@@ -124,6 +137,7 @@ impl Metrics {
                 &["source"],
             )?,
             aws: crate::aws::AwsMetrics::register(&registry)?,
+            apps: Default::default(),
             registry,
         };
         let build = IntGaugeVec::new(
@@ -154,22 +168,77 @@ impl Metrics {
 
     /// Per-app metric handles, resolved once so the probe path does no label lookups.
     pub fn for_app(&self, key: &AppKey) -> AppMetrics {
+        {
+            let mut apps = self.apps.lock();
+            if !apps.contains(key) {
+                apps.insert(key.clone());
+            }
+        }
         let l = [key.namespace.as_str(), key.name.as_str()];
         fn with<'a>(l: [&'a str; 2], extra: &'a str) -> [&'a str; 3] {
             [l[0], l[1], extra]
         }
+        let [up, down, unknown] = ENDPOINT_STATES.map(|s| self.endpoints.with_label_values(&with(l, s)));
+        let [override_fail, override_pass] =
+            OVERRIDE_MODES.map(|m| self.override_active.with_label_values(&with(l, m)));
+        let [to_healthy, to_unhealthy] =
+            TRANSITIONS_TO.map(|h| self.transitions.with_label_values(&with(l, h.as_str())));
         AppMetrics {
             healthy: self.app_healthy.with_label_values(&l),
-            to_healthy: self.transitions.with_label_values(&with(l, Health::Healthy.as_str())),
-            to_unhealthy: self.transitions.with_label_values(&with(l, Health::Unhealthy.as_str())),
+            to_healthy,
+            to_unhealthy,
             latency: self.probe_duration.with_label_values(&l),
             outcomes: ProbeOutcome::ALL.map(|o| self.probes.with_label_values(&with(l, o.as_str()))),
-            up: self.endpoints.with_label_values(&with(l, "up")),
-            down: self.endpoints.with_label_values(&with(l, "down")),
-            unknown: self.endpoints.with_label_values(&with(l, "unknown")),
-            override_fail: self.override_active.with_label_values(&with(l, "fail")),
-            override_pass: self.override_active.with_label_values(&with(l, "pass")),
+            up,
+            down,
+            unknown,
+            override_fail,
+            override_pass,
         }
+    }
+
+    /// Removes every per-app series of `key`: each family with `namespace` and
+    /// `app` labels, in every combination of its other labels (all from closed
+    /// enums), the histogram and the AWS families included. Handles an [`App`]
+    /// still holds keep working but are no longer exported.
+    ///
+    /// [`App`]: crate::state::App
+    pub fn forget(&self, key: &AppKey) {
+        self.apps.lock().remove(key);
+        let l = [key.namespace.as_str(), key.name.as_str()];
+        let with = |extra: &'static str| [l[0], l[1], extra];
+        // Err only means the series did not exist: nothing to remove.
+        let _ = self.app_healthy.remove_label_values(&l);
+        let _ = self.probe_duration.remove_label_values(&l);
+        for h in TRANSITIONS_TO {
+            let _ = self.transitions.remove_label_values(&with(h.as_str()));
+        }
+        for o in ProbeOutcome::ALL {
+            let _ = self.probes.remove_label_values(&with(o.as_str()));
+        }
+        for s in ENDPOINT_STATES {
+            let _ = self.endpoints.remove_label_values(&with(s));
+        }
+        for m in OVERRIDE_MODES {
+            let _ = self.override_active.remove_label_values(&with(m));
+        }
+        self.aws.forget(key);
+    }
+
+    /// Forgets ([`Metrics::forget`]) every app with series that is not `live`,
+    /// whichever path gave it series (the store, the ALB reader, Route 53's
+    /// check watcher); returns how many. Called when the app set changes, so a
+    /// series written late for an app already gone goes at the next change.
+    pub fn retain_apps(&self, live: impl Fn(&AppKey) -> bool) -> usize {
+        let mut gone: HashSet<AppKey> = self.apps.lock().iter().filter(|k| !live(k)).cloned().collect();
+        gone.extend(self.aws.apps_not(&live));
+        for key in &gone {
+            self.forget(key);
+        }
+        if !gone.is_empty() {
+            tracing::debug!(apps = gone.len(), "removed the metric series of apps that are gone");
+        }
+        gone.len()
     }
 
     /// Counts one public health answer.

@@ -3,7 +3,10 @@
 
 use super::call::Api;
 use crate::model::AppKey;
+use parking_lot::Mutex;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace("failover_agent")
@@ -57,6 +60,8 @@ pub struct AwsMetrics {
     /// Unix time of the last reconcile that applied every change.
     pub route53_last_success: IntGauge,
     pub route53_reconciles_failed: IntCounter,
+    /// Apps with per-app AWS series, so they can be forgotten when they go.
+    apps: Arc<Mutex<HashSet<AppKey>>>,
 }
 
 impl AwsMetrics {
@@ -114,6 +119,7 @@ impl AwsMetrics {
                 "route53_reconcile_errors_total",
                 "Route 53 reconciles that left at least one change unapplied (retried).",
             ))?,
+            apps: Default::default(),
         };
         // Every series exists from the start at 0, so rate() and alerts see the first
         // increase, and dashboards find every family on any agent.
@@ -155,6 +161,7 @@ impl AwsMetrics {
 
     /// Sets the ALB target counts of `app`.
     pub fn targets(&self, app: &AppKey, healthy: u32, total: u32) {
+        self.seen(app);
         let l = |s| [app.namespace.as_str(), app.name.as_str(), s];
         self.targets.with_label_values(&l("healthy")).set(i64::from(healthy));
         self.targets.with_label_values(&l("total")).set(i64::from(total));
@@ -162,20 +169,31 @@ impl AwsMetrics {
 
     /// Sets Route 53's view of `app`.
     pub fn route53_healthy(&self, app: &AppKey, healthy: bool) {
+        self.seen(app);
         self.route53_healthy
             .with_label_values(&[app.namespace.as_str(), app.name.as_str()])
             .set(i64::from(healthy));
     }
 
+    fn seen(&self, app: &AppKey) {
+        let mut apps = self.apps.lock();
+        if !apps.contains(app) {
+            apps.insert(app.clone());
+        }
+    }
+
+    /// The apps with per-app AWS series for which `live` is false.
+    pub fn apps_not(&self, live: impl Fn(&AppKey) -> bool) -> Vec<AppKey> {
+        self.apps.lock().iter().filter(|k| !live(k)).cloned().collect()
+    }
+
     /// Drops the per-app series of an app that is gone.
     pub fn forget(&self, app: &AppKey) {
-        let _ = self
-            .route53_healthy
-            .remove_label_values(&[app.namespace.as_str(), app.name.as_str()]);
+        self.apps.lock().remove(app);
+        let l = [app.namespace.as_str(), app.name.as_str()];
+        let _ = self.route53_healthy.remove_label_values(&l);
         for s in ["healthy", "total"] {
-            let _ = self
-                .targets
-                .remove_label_values(&[app.namespace.as_str(), app.name.as_str(), s]);
+            let _ = self.targets.remove_label_values(&[l[0], l[1], s]);
         }
     }
 }

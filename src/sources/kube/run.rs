@@ -288,7 +288,8 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
         }
         next.insert(key.clone(), app);
     }
-    apps.replace(next);
+    // Apps no longer served (deleted, lost their key, or lost a Conflict) lose their series.
+    apps.replace(next, metrics);
 }
 
 /// The verdict the leader wrote, if any.
