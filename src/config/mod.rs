@@ -169,6 +169,8 @@ pub fn parse(text: &str) -> Result<AgentConfig> {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod settings_tests;
 #[cfg(test)]
 mod tests;

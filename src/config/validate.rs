@@ -313,16 +313,28 @@ pub(crate) fn probe_and_policy(
     pol: &RawPolicy,
     errs: &mut Vec<String>,
 ) -> (ProbeSpec, Policy, Duration) {
-    let interval = p.interval_seconds.unwrap_or(DEFAULT_INTERVAL);
-    let timeout = p.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT);
-    if !(0.1..=3600.0).contains(&interval) {
-        errs.push(format!(
-            "{at}.probe.intervalSeconds: {interval} is out of range; use 0.1 to 3600 (default {DEFAULT_INTERVAL})"
-        ));
-    }
-    if !(timeout >= 0.01 && timeout <= interval) {
-        errs.push(format!("{at}.probe.timeoutSeconds: {timeout} must be at least 0.01 and at most intervalSeconds ({interval}); lower it or raise the interval"));
-    }
+    let interval_v = p.interval_seconds.unwrap_or(DEFAULT_INTERVAL);
+    let interval = finite_secs(
+        &format!("{at}.probe.intervalSeconds"),
+        interval_v,
+        (0.1, 3600.0),
+        &format!(" (default {DEFAULT_INTERVAL})"),
+        errs,
+    );
+    let timeout_v = p.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT);
+    let timeout_max = interval.map_or(3600.0, |d| d.as_secs_f64());
+    let timeout = match problem(timeout_v, (0.01, timeout_max)) {
+        None => Duration::try_from_secs_f64(timeout_v).ok(),
+        Some(why) => {
+            let why = if timeout_v.is_finite() {
+                String::new()
+            } else {
+                format!("{why}; it ")
+            };
+            errs.push(format!("{at}.probe.timeoutSeconds: {} {why}must be at least 0.01 and at most intervalSeconds ({}); lower it or raise the interval", show(timeout_v), show(interval_v)));
+            None
+        }
+    };
     if let Some(list) = &p.expected_status {
         if list.is_empty() || list.iter().any(|c| !(100..=599).contains(c)) {
             errs.push(format!("{at}.probe.expectedStatus: {list:?} must list HTTP status codes between 100 and 599, e.g. 200 or [200, 204]"));
@@ -387,17 +399,27 @@ pub(crate) fn probe_and_policy(
     };
     let fall_count = count_field(at, "fallCount", pol.fall_count, DEFAULT_FALL, errs);
     let rise_count = count_field(at, "riseCount", pol.rise_count, DEFAULT_RISE, errs);
-    let grace = pol
-        .startup_grace_seconds
-        .unwrap_or(rise_count as f64 * interval + timeout);
-    if !(0.0..=86_400.0).contains(&grace) {
-        errs.push(format!(
-            "{at}.policy.startupGraceSeconds: {grace} is out of range; use 0 to 86400"
-        ));
-    }
+    let grace = match (pol.startup_grace_seconds, interval, timeout) {
+        (Some(g), _, _) => finite_secs(
+            &format!("{at}.policy.startupGraceSeconds"),
+            g,
+            (0.0, MAX_GRACE),
+            " (default riseCount × intervalSeconds + timeoutSeconds)",
+            errs,
+        ),
+        (None, Some(i), Some(t)) => {
+            let g = i * rise_count + t;
+            if g.as_secs_f64() > MAX_GRACE {
+                errs.push(format!("{at}.policy.startupGraceSeconds: the default, riseCount × intervalSeconds + timeoutSeconds, is {}, over {MAX_GRACE}; set startupGraceSeconds to 0 to {MAX_GRACE}, or lower riseCount or intervalSeconds", show(g.as_secs_f64())));
+            }
+            Some(g)
+        }
+        // The interval or timeout is already refused; no second message about it.
+        (None, _, _) => None,
+    };
     let probe = ProbeSpec {
-        interval: Duration::from_secs_f64(interval.clamp(0.1, 3600.0)),
-        timeout: Duration::from_secs_f64(timeout.clamp(0.01, 3600.0)),
+        interval: interval.unwrap_or(Duration::from_secs(2)),
+        timeout: timeout.unwrap_or(Duration::from_secs(1)),
         expected_status: p.expected_status.clone(),
         body_contains: p.body_contains.clone(),
     };
@@ -407,5 +429,71 @@ pub(crate) fn probe_and_policy(
         rise_count,
         min_healthy_targets,
     };
-    (probe, policy, Duration::from_secs_f64(grace.clamp(0.0, 86_400.0)))
+    (probe, policy, grace.unwrap_or_default())
+}
+
+/// Longest `startupGraceSeconds`: one day.
+const MAX_GRACE: f64 = 86_400.0;
+
+/// A number as written, for messages: `.nan`, `.inf` and `-.inf` as YAML spells
+/// them, and very large or very small values in exponent form (`1e300`, not 301 digits).
+pub(crate) fn show(v: f64) -> String {
+    if v.is_nan() {
+        ".nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { ".inf" } else { "-.inf" }.into()
+    } else if v != 0.0 && !(1e-4..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A float key as written: `Some(v)` when it is a finite number in `lo..=hi`, else
+/// a message in `errs` with the field path, what is wrong (not a number, not
+/// finite, out of range) and the fix (`use lo to hi` and `hint`), and `None`.
+pub(crate) fn finite(field: &str, v: f64, (lo, hi): (f64, f64), hint: &str, errs: &mut Vec<String>) -> Option<f64> {
+    let Some(why) = problem(v, (lo, hi)) else {
+        return Some(v);
+    };
+    errs.push(format!("{field}: {} {why}; use {lo} to {hi}{hint}", show(v)));
+    None
+}
+
+/// What is wrong with `v` for `lo..=hi`, if anything.
+fn problem(v: f64, (lo, hi): (f64, f64)) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("is not a number")
+    } else if v.is_infinite() {
+        Some("is not a finite number")
+    } else if !(lo..=hi).contains(&v) {
+        Some("is out of range")
+    } else {
+        None
+    }
+}
+
+/// A number of seconds as written: [`finite`], then a [`Duration`]. Never panics:
+/// NaN, infinities, negative values and values too large for a `Duration` are
+/// refused with a message, never handed to `Duration::from_secs_f64`.
+pub(crate) fn finite_secs(
+    field: &str,
+    v: f64,
+    range: (f64, f64),
+    hint: &str,
+    errs: &mut Vec<String>,
+) -> Option<Duration> {
+    let v = finite(field, v, range, hint, errs)?;
+    match Duration::try_from_secs_f64(v) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            errs.push(format!(
+                "{field}: {} is out of range; use {} to {}{hint}",
+                show(v),
+                range.0,
+                range.1
+            ));
+            None
+        }
+    }
 }

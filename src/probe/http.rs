@@ -4,7 +4,7 @@
 use crate::config::ProbeSpec;
 use crate::model::{ProbeOutcome, ProbeResult};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::time::{Duration, Instant};
@@ -60,11 +60,10 @@ impl HttpProber {
             Err(_) => return done(ProbeOutcome::Error, None),
         };
         let status = resp.status().as_u16();
-        // Read the body (bounded) so the connection can go back to the pool.
-        let body = Limited::new(resp.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map(|b| b.to_bytes());
+        // Read the body's first MAX_BODY bytes; a shorter body is read to its end so
+        // the connection can go back to the pool, a longer one is not read further
+        // (its connection is closed) and is never an error.
+        let body = prefix(resp.into_body(), MAX_BODY).await;
         if !spec.status_passes(status) {
             return done(ProbeOutcome::BadStatus, Some(status));
         }
@@ -76,6 +75,20 @@ impl HttpProber {
         }
         done(ProbeOutcome::Success, Some(status))
     }
+}
+
+/// Up to `max` bytes from the start of `body`: reads frames until the body ends or
+/// `max` bytes are in, then stops. `Err` only when reading fails before that.
+async fn prefix<B: hyper::body::Body<Data = Bytes> + Unpin>(mut body: B, max: usize) -> Result<Vec<u8>, B::Error> {
+    let mut buf = Vec::new();
+    while buf.len() < max {
+        let Some(frame) = body.frame().await else { break };
+        if let Ok(data) = frame?.into_data() {
+            let take = data.len().min(max - buf.len());
+            buf.extend_from_slice(&data[..take]);
+        }
+    }
+    Ok(buf)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

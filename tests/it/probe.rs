@@ -118,3 +118,64 @@ async fn http_probes_reuse_one_keep_alive_connection() {
         "20 sequential probes should share one connection"
     );
 }
+
+/// A loopback HTTP server that answers every request with `body` (200, with a
+/// Content-Length), on keep-alive connections.
+async fn serve_body(body: Vec<u8>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    if n == 0 || s.write_all(head.as_bytes()).await.is_err() || s.write_all(&body).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn body_contains_searches_the_first_64_kib_of_a_large_body() {
+    const MIB: usize = 1024 * 1024;
+    let mut early = vec![b'x'; MIB];
+    early[500..505].copy_from_slice(b"READY");
+    let mut late = vec![b'x'; MIB];
+    late[70 * 1024..70 * 1024 + 5].copy_from_slice(b"READY");
+    let mut edge = vec![b'x'; MIB];
+    edge[64 * 1024 - 5..64 * 1024].copy_from_slice(b"READY");
+    let (early, late, edge) = (serve_body(early).await, serve_body(late).await, serve_body(edge).await);
+    let http = HttpProber::new();
+    let slow = |needle| ProbeSpec {
+        timeout: Duration::from_secs(5),
+        ..spec(None, needle)
+    };
+    for _ in 0..3 {
+        let r = probe_once(&http, &http_target(early, "/"), &slow(Some("READY"))).await;
+        assert_eq!(
+            (r.outcome, r.status),
+            (ProbeOutcome::Success, Some(200)),
+            "string in the first KiB of 1 MiB"
+        );
+        let r = probe_once(&http, &http_target(edge, "/"), &slow(Some("READY"))).await;
+        assert_eq!(r.outcome, ProbeOutcome::Success, "string ending at byte 65536");
+        let r = probe_once(&http, &http_target(late, "/"), &slow(Some("READY"))).await;
+        assert_eq!(
+            (r.outcome, r.status),
+            (ProbeOutcome::BodyMismatch, Some(200)),
+            "string only after 64 KiB"
+        );
+        assert_eq!(
+            probe_once(&http, &http_target(late, "/"), &slow(None)).await.outcome,
+            ProbeOutcome::Success,
+            "a large body without bodyContains"
+        );
+    }
+}
