@@ -16,159 +16,15 @@
 //!
 //! `GET` endpoints need none of this, so Prometheus and the kubelet keep working.
 
+pub use super::admin_guard::{init, Guard, TokenError, CSRF_HEADER, TOKEN_FILE_ENV};
+
+use super::admin_guard::guard;
 use super::{respond, text, Body, Context};
 use crate::model::OverrideMode;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// The header every state-changing admin request must carry, with the value `1`.
-pub const CSRF_HEADER: &str = "x-failover-agent";
-
-/// The environment variable naming the file that holds the admin bearer token.
-pub const TOKEN_FILE_ENV: &str = "FAILOVER_AGENT_ADMIN_TOKEN_FILE";
-
-/// The admin token file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("{TOKEN_FILE_ENV}={}: cannot read the admin token file: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{TOKEN_FILE_ENV}={}: the admin token file is empty", path.display())]
-    Empty { path: PathBuf },
-    #[error("{TOKEN_FILE_ENV} is set but empty: unset it, or name the admin token file")]
-    EmptyVar,
-}
-
-/// The rules state-changing admin requests must pass: the CSRF header, a
-/// same-origin `Origin` if any, and the bearer token if one is configured.
-#[derive(Default)]
-pub struct Guard {
-    token: Option<Box<[u8]>>,
-}
-
-impl std::fmt::Debug for Guard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the token.
-        f.debug_struct("Guard").field("token", &self.token.is_some()).finish()
-    }
-}
-
-impl Guard {
-    /// Reads [`TOKEN_FILE_ENV`]: unset means no token; set means the file must
-    /// be readable and non-empty.
-    pub fn from_env() -> Result<Guard, TokenError> {
-        match std::env::var_os(TOKEN_FILE_ENV) {
-            None => Ok(Guard::default()),
-            Some(p) if p.is_empty() => Err(TokenError::EmptyVar),
-            Some(p) => Guard::from_file(Path::new(&p)),
-        }
-    }
-
-    /// A guard whose token is the content of `path`, surrounding whitespace trimmed.
-    pub fn from_file(path: &Path) -> Result<Guard, TokenError> {
-        let raw = std::fs::read(path).map_err(|source| TokenError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let token = raw.trim_ascii();
-        if token.is_empty() {
-            return Err(TokenError::Empty { path: path.to_owned() });
-        }
-        Ok(Guard {
-            token: Some(token.into()),
-        })
-    }
-
-    /// A guard with `token` (tests, and callers that hold the token already).
-    pub fn with_token(token: Option<&str>) -> Guard {
-        Guard {
-            token: token.map(|t| t.as_bytes().into()),
-        }
-    }
-
-    /// Whether state-changing requests need a bearer token.
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
-    /// `None` if `req` may go on, else the refusal to send.
-    fn check<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
-        let h = req.headers();
-        if let Some(origin) = h.get(header::ORIGIN) {
-            let own = h.get(header::HOST).map(|host| [b"http://", host.as_bytes()].concat());
-            if own.as_deref() != Some(origin.as_bytes()) {
-                return Some(text(
-                    StatusCode::FORBIDDEN,
-                    "cross-origin request refused: Origin must be this listener's own (http://<Host>)\n",
-                ));
-            }
-        }
-        if matches!(*req.method(), Method::GET | Method::HEAD) {
-            return None;
-        }
-        if h.get(CSRF_HEADER).map(HeaderValue::as_bytes) != Some(b"1") {
-            return Some(text(
-                StatusCode::FORBIDDEN,
-                "state-changing admin requests need the header X-Failover-Agent: 1\n",
-            ));
-        }
-        if let Some(want) = &self.token {
-            let given = h
-                .get(header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes)
-                // The scheme is case-insensitive (RFC 9110 section 11.1).
-                .and_then(|v| v.split_at_checked(7))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
-                .map_or(&b""[..], |(_, token)| token);
-            if !constant_time_eq(given, want) {
-                let mut r = text(
-                    StatusCode::UNAUTHORIZED,
-                    "state-changing admin requests need Authorization: Bearer <token>\n",
-                );
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return Some(r);
-            }
-        }
-        None
-    }
-}
-
-/// Compares `given` with `want` in time that depends only on `given`'s length.
-fn constant_time_eq(given: &[u8], want: &[u8]) -> bool {
-    let mut diff = u8::from(given.len() != want.len());
-    for (i, g) in given.iter().enumerate() {
-        // Past `want`'s end, compare against a byte that cannot repair the length mismatch.
-        diff |= g ^ want.get(i).copied().unwrap_or(!*g);
-    }
-    std::hint::black_box(diff) == 0
-}
-
-static GUARD: OnceLock<Result<Guard, String>> = OnceLock::new();
-
-/// Reads [`TOKEN_FILE_ENV`] once for this process. Call it at start-up so a
-/// missing or unreadable token file stops the agent before it serves; if it was
-/// never called, the first admin request reads the variable, and a bad file then
-/// makes every state-changing request fail (closed) with 500.
-pub fn init() -> Result<(), TokenError> {
-    if GUARD.get().is_some() {
-        return Ok(());
-    }
-    let guard = Guard::from_env()?;
-    let _ = GUARD.set(Ok(guard));
-    Ok(())
-}
-
-fn guard() -> &'static Result<Guard, String> {
-    GUARD.get_or_init(|| Guard::from_env().map_err(|e| e.to_string()))
-}
 
 /// Longest drill override accepted through the API: one day.
 pub const MAX_OVERRIDE_TTL: Duration = Duration::from_secs(86_400);
@@ -471,10 +327,6 @@ mod tests {
         let g = Guard::from_file(&good).unwrap();
         assert!(g.has_token());
         assert!(!format!("{g:?}").contains("abc"), "Debug never shows the token");
-        assert!(constant_time_eq(b"abc", b"abc"));
-        for other in [&b"ab"[..], b"abcd", b"abd", b"", b"ab\xbc"] {
-            assert!(!constant_time_eq(other, b"abc"), "{other:?}");
-        }
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@
 //! - on shutdown, it stops accepting and gives open connections a grace period.
 
 pub mod admin;
+mod admin_guard;
 mod head;
 mod page;
 pub mod public;
