@@ -38,7 +38,7 @@ impl Default for AwsSettings {
 fn secs(field: &str, v: Option<f64>, default: Duration, range: (f64, f64), errs: &mut Vec<String>) -> Duration {
     let Some(v) = v else { return default };
     let hint = format!(" (default {})", default.as_secs_f64());
-    super::validate::finite_secs(&format!("aws.{field}"), v, range, &hint, errs).unwrap_or(default)
+    super::numbers::finite_secs(&format!("aws.{field}"), v, range, &hint, errs).unwrap_or(default)
 }
 
 /// Slowest call rate a key may ask for: one call every 100 s.
@@ -47,7 +47,7 @@ const MIN_RATE: f64 = 0.01;
 fn rate(field: &str, v: Option<f64>, default: f64, max: f64, errs: &mut Vec<String>) -> f64 {
     let Some(v) = v else { return default };
     let hint = format!(" calls per second (default {default}, a quarter of the account limit)");
-    super::validate::finite(&format!("aws.{field}"), v, (MIN_RATE, max), &hint, errs).unwrap_or(default)
+    super::numbers::finite(&format!("aws.{field}"), v, (MIN_RATE, max), &hint, errs).unwrap_or(default)
 }
 
 /// Who this agent is to Route 53, as written: `clusterId`, `publicHostname`, and the

@@ -7,6 +7,7 @@
 
 mod aws;
 mod endpoint;
+mod numbers;
 mod settings;
 mod validate;
 
