@@ -31,7 +31,10 @@ pub struct Metrics {
     pub public_connections_open: IntGauge,
     /// 1 while the named source's data is stale (its watch is failing).
     pub source_stale: IntGaugeVec,
-    pub public_connections_rejected: IntCounter,
+    /// Public connections refused, by [`Refusal`].
+    public_connections_rejected: [IntCounter; 4],
+    /// Idle public connections closed to admit new ones at the global cap.
+    pub public_connections_evicted: IntCounter,
     /// AWS calls, the ALB signal, Route 53's view and the reconciler.
     pub aws: crate::aws::AwsMetrics,
     /// Apps given series by [`Metrics::for_app`], so [`Metrics::retain_apps`] can
@@ -45,6 +48,36 @@ const ENDPOINT_STATES: [&str; 3] = ["up", "down", "unknown"];
 const OVERRIDE_MODES: [&str; 2] = ["fail", "pass"];
 /// The `to` label values of `failover_agent_app_transitions_total`.
 const TRANSITIONS_TO: [Health; 2] = [Health::Healthy, Health::Unhealthy];
+
+/// Why the public listener closed a connection at once: a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every slot was busy answering (nothing idle to evict).
+    Full,
+    /// The client already held `maxConnectionsPerClient`.
+    ClientCap,
+    /// `proxyProtocol` is on and the connection had no valid header.
+    ProxyHeader,
+    /// The client is not in `allowFrom`.
+    NotAllowed,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 4] = [
+        Refusal::Full,
+        Refusal::ClientCap,
+        Refusal::ProxyHeader,
+        Refusal::NotAllowed,
+    ];
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Full => "full",
+            Refusal::ClientCap => "client_cap",
+            Refusal::ProxyHeader => "proxy_header",
+            Refusal::NotAllowed => "not_allowed",
+        }
+    }
+}
 
 /// The result class of a public `/health/<app>` request: a metric label.
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +120,13 @@ impl Metrics {
             ),
             &["answer"],
         )?;
+        let rejected = IntCounterVec::new(
+            opts(
+                "public_connections_rejected_total",
+                "Public connections closed at once, by reason: full (every connection busy), client_cap, proxy_header, not_allowed.",
+            ),
+            &["reason"],
+        )?;
         let m = Metrics {
             app_healthy: IntGaugeVec::new(
                 opts(
@@ -125,9 +165,10 @@ impl Metrics {
                 "public_connections_open",
                 "Open connections on the public listener.",
             ))?,
-            public_connections_rejected: IntCounter::with_opts(opts(
-                "public_connections_rejected_total",
-                "Public connections closed at once because the connection cap was reached.",
+            public_connections_rejected: Refusal::ALL.map(|r| rejected.with_label_values(&[r.as_str()])),
+            public_connections_evicted: IntCounter::with_opts(opts(
+                "public_connections_evicted_total",
+                "Idle public connections closed to admit a new one at the connection cap.",
             ))?,
             source_stale: IntGaugeVec::new(
                 opts(
@@ -159,7 +200,8 @@ impl Metrics {
         for source in ["kubernetes", crate::agent::ELBV2_SOURCE] {
             m.source_stale.with_label_values(&[source]).set(0);
         }
-        r.register(Box::new(m.public_connections_rejected.clone()))?;
+        r.register(Box::new(rejected))?;
+        r.register(Box::new(m.public_connections_evicted.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
         // the agent's own footprint, for the dashboard and for sizing requests.
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
@@ -244,6 +286,11 @@ impl Metrics {
     /// Counts one public health answer.
     pub fn health_answer(&self, a: HealthAnswer) {
         self.health_answers[a as usize].inc();
+    }
+
+    /// Counts a public connection closed at once.
+    pub fn refused(&self, r: Refusal) {
+        self.public_connections_rejected[r as usize].inc();
     }
 
     /// The registry in Prometheus text format.

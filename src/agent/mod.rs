@@ -92,7 +92,7 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
     };
 
     let aws_tasks = aws::spawn(&cfg, apps.clone(), &metrics, &shutdown).await;
-    let (public, admin) = serve_listeners(ctx, listeners, &shutdown);
+    let (public, admin) = serve_listeners(ctx, listeners, &cfg.public_listener, &shutdown);
     // Static sources are complete once loaded: ready as soon as we serve.
     ready.set_ready();
     tracing::info!(region = %cfg.region, apps = cfg.apps.len(), endpoints = n_jobs, "agent running");
@@ -113,27 +113,25 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
 pub fn serve_listeners(
     ctx: Context,
     listeners: Listeners,
+    public_listener: &crate::config::PublicListener,
     shutdown: &CancellationToken,
 ) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
     let span = tracing::Span::current();
     let public_ctx = ctx.clone();
+    let public_limits = Limits::public(public_listener);
     let metrics = ctx.metrics.clone();
     let sd = shutdown.clone();
     let public = tokio::spawn(
         async move {
             let h = move |req, _peer| std::future::ready(public::handle(&req, &public_ctx));
-            serve::serve(listeners.health, Limits::default(), h, Some(&metrics), sd).await
+            serve::serve(listeners.health, public_limits, h, Some(&metrics), sd).await
         }
         .instrument(span.clone()),
     );
-    let admin_limits = Limits {
-        max_connections: 256,
-        ..Limits::default()
-    };
     let admin = tokio::spawn(
         serve::serve(
             listeners.admin,
-            admin_limits,
+            Limits::admin(),
             move |req, peer| std::future::ready(admin::handle(&req, peer, &ctx)),
             None,
             shutdown.clone(),

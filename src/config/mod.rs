@@ -7,11 +7,13 @@
 
 mod aws;
 mod endpoint;
+mod listener;
 mod numbers;
 mod settings;
 mod validate;
 
 pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings};
+pub use listener::{canonical, Cidr, FileListener, PublicListener};
 pub use settings::{
     load_settings, parse_settings, FileSettings, InCluster, OperatorSettings, DEFAULT_CLUSTER_ADMIN_LISTEN,
 };
@@ -68,6 +70,9 @@ pub struct FileConfig {
     pub public_protocol: Option<crate::route53::spec::Protocol>,
     /// Checks also require `HEALTHY <app>` in the body. Default false.
     pub match_verdict: Option<bool>,
+    /// The public listener's limits and the load balancer in front.
+    #[serde(default)]
+    pub public_listener: FileListener,
     #[serde(default)]
     pub aws: FileAws,
     pub apps: Vec<FileApp>,

@@ -39,6 +39,9 @@ pub struct FileSettings {
     pub public_protocol: Option<Protocol>,
     /// `MATCH_VERDICT` wins.
     pub match_verdict: Option<bool>,
+    /// The public listener's limits and the load balancer in front.
+    #[serde(default)]
+    pub public_listener: super::FileListener,
     #[serde(default)]
     pub aws: FileAws,
     /// Where Route 53 may be managed. Absent or no zones: nowhere.
@@ -52,6 +55,7 @@ pub struct OperatorSettings {
     pub health_listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub probe_concurrency: usize,
+    pub public_listener: super::PublicListener,
     /// Empty (deny all) when the file has none.
     pub route53_policy: Route53Policy,
     /// The keys the variables may override, as written.
@@ -77,6 +81,7 @@ pub struct InCluster {
     pub health_listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub probe_concurrency: usize,
+    pub public_listener: super::PublicListener,
     /// Pacing from the file; the owner from the variables over the file; the
     /// policy always `Some`.
     pub aws: AwsSettings,
@@ -125,6 +130,7 @@ fn validate_settings(file: FileSettings) -> Result<OperatorSettings> {
     // The keys on their own: the pacing, the listener, and the owner's formats when
     // both are here (one alone may be completed by a variable: checked after).
     aws::settings(public.clone(), &file.aws, false, &mut errs);
+    let public_listener = super::listener::validate("publicListener", &file.public_listener, &mut errs);
     let route53_policy = file.route53_policy.unwrap_or_default();
     route53_policy.validate("route53Policy", &mut errs);
     if !errs.is_empty() {
@@ -135,6 +141,7 @@ fn validate_settings(file: FileSettings) -> Result<OperatorSettings> {
         health_listen,
         admin_listen,
         probe_concurrency,
+        public_listener,
         route53_policy,
         public,
         aws: file.aws,
@@ -154,6 +161,7 @@ impl OperatorSettings {
             health_listen: self.health_listen,
             admin_listen: self.admin_listen,
             probe_concurrency: self.probe_concurrency,
+            public_listener: self.public_listener.clone(),
             aws,
         })
     }

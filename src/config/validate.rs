@@ -17,6 +17,7 @@ pub struct AgentConfig {
     pub health_listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub probe_concurrency: usize,
+    pub public_listener: super::PublicListener,
     pub allow_remote_override: bool,
     pub aws: super::aws::AwsSettings,
     pub apps: Vec<AppConfig>,
@@ -103,6 +104,7 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
         file.probe_concurrency,
         &mut errs,
     );
+    let public_listener = super::listener::validate("publicListener", &file.public_listener, &mut errs);
     if file.apps.is_empty() {
         errs.push("apps: is empty; list at least one app with a name and endpoints".into());
     }
@@ -138,6 +140,7 @@ pub(super) fn validate(file: FileConfig) -> Result<AgentConfig> {
         health_listen,
         admin_listen,
         probe_concurrency,
+        public_listener,
         allow_remote_override: file.allow_remote_override,
         aws,
         apps,

@@ -104,7 +104,7 @@ async fn run(first: TcpListener, addr: SocketAddr, mut mode: watch::Receiver<Mod
                     }
                 }) as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
             };
-            let server = tokio::spawn(serve::serve(l, limits, handler, None, down.clone()));
+            let server = tokio::spawn(serve::serve(l, limits.clone(), handler, None, down.clone()));
             // Serve until the mode becomes Down or the pod stops.
             loop {
                 tokio::select! {

@@ -8,9 +8,15 @@
 //! the head's first byte (and from the connection's start for the first request);
 //! hyper's timer is set to the idle timeout instead.
 //!
-//! Guarantee: a client that has started a request head and not finished it within
-//! `limit` gets its connection closed (the next read fails with `TimedOut`),
-//! however slowly it trickles bytes; a client between requests is left alone.
+//! Guarantees:
+//! - a client that has started a request head and not finished it within `limit`
+//!   gets its connection closed (the next read fails with `TimedOut`), however
+//!   slowly it trickles bytes; a client between requests is left alone;
+//! - a write that cannot make progress for `write_limit` (a client that does not
+//!   read its answers, e.g. a pipeliner whose socket buffers are full) fails with
+//!   `TimedOut`, which closes the connection. hyper reads no further pipelined
+//!   request while an answer is unwritten, so what one connection buffers is
+//!   bounded by its read buffer and the socket's.
 
 use std::future::Future;
 use std::io;
@@ -46,17 +52,49 @@ pub struct HeadDeadline<IO> {
     deadline: Pin<Box<Sleep>>,
     /// True while a head is being read: at the start, and from a head's first byte.
     armed: bool,
+    write_limit: Duration,
+    /// The stalled write's deadline, armed while writes return `Pending`.
+    write_deadline: Pin<Box<Sleep>>,
+    write_armed: bool,
 }
 
 impl<IO> HeadDeadline<IO> {
-    /// Wraps `io`; the first request head must be complete within `limit`.
-    pub fn new(io: IO, done: Arc<HeadDone>, limit: Duration) -> Self {
+    /// Wraps `io`; the first request head must be complete within `limit`, and a
+    /// stalled write fails after `write_limit`.
+    pub fn new(io: IO, done: Arc<HeadDone>, limit: Duration, write_limit: Duration) -> Self {
         HeadDeadline {
             io,
             done,
             limit,
             deadline: Box::pin(tokio::time::sleep(limit)),
             armed: true,
+            write_limit,
+            write_deadline: Box::pin(tokio::time::sleep(write_limit)),
+            write_armed: false,
+        }
+    }
+
+    /// Applies the write deadline to the outcome `r` of a write or flush.
+    fn guard_write<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Pending => {
+                if !self.write_armed {
+                    self.write_armed = true;
+                    let at = tokio::time::Instant::now() + self.write_limit;
+                    self.write_deadline.as_mut().reset(at);
+                }
+                if self.write_deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client does not read its answers",
+                    )));
+                }
+                Poll::Pending
+            }
+            ready => {
+                self.write_armed = false;
+                ready
+            }
         }
     }
 }
@@ -95,10 +133,12 @@ impl<IO: AsyncRead + Unpin> AsyncRead for HeadDeadline<IO> {
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<IO> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, data)
+        let r = Pin::new(&mut self.io).poll_write(cx, data);
+        self.guard_write(cx, r)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let r = Pin::new(&mut self.io).poll_flush(cx);
+        self.guard_write(cx, r)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
@@ -111,6 +151,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.guard_write(cx, r)
     }
 }

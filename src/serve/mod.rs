@@ -13,33 +13,38 @@
 
 pub mod admin;
 mod admin_guard;
+mod client;
+mod connection;
+mod conns;
 mod head;
 mod page;
 pub mod public;
 
+use crate::config::{canonical, PublicListener};
 use crate::state::Apps;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Refusal};
 use bytes::Bytes;
+use connection::Connection;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::convert::Infallible;
+use hyper_util::rt::TokioTimer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub type Body = Full<Bytes>;
 
 /// Limits applied to every connection of a listener.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
-    pub max_connections: usize,
+    /// Connection caps, connection lifetime, write timeout, and whom to believe
+    /// about the client (`publicListener` in the config).
+    pub listener: PublicListener,
     pub header_read_timeout: Duration,
     /// How long a keep-alive connection may wait for its next request.
     pub idle_timeout: Duration,
@@ -48,15 +53,32 @@ pub struct Limits {
     pub drain: Duration,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    /// The public listener's limits, from its config.
+    pub fn public(listener: &PublicListener) -> Limits {
         Limits {
-            max_connections: 4096,
+            listener: listener.clone(),
             header_read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(75),
             max_header_bytes: 8 * 1024,
             drain: Duration::from_secs(5),
         }
+    }
+
+    /// The admin listener's: 256 connections, no per-client cap (operators and
+    /// Prometheus share few addresses), no proxies.
+    pub fn admin() -> Limits {
+        Limits::public(&PublicListener {
+            max_connections: 256,
+            max_connections_per_client: 256,
+            ..PublicListener::default()
+        })
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::public(&PublicListener::default())
     }
 }
 
@@ -86,12 +108,14 @@ pub struct Context {
 
 /// Accepts connections on `listener` and serves each with `handler` until
 /// `shutdown` is cancelled, then drains open connections for `limits.drain`.
-/// `conns` optionally tracks the open-connection gauge and the rejection counter.
+/// `metrics`, for the public listener, counts open, refused and evicted
+/// connections. The handler gets the request and the client's address (the PROXY
+/// header's when `proxyProtocol` is on, else the TCP peer).
 pub async fn serve<H, F>(
     listener: TcpListener,
     limits: Limits,
     handler: H,
-    conns: Option<&Metrics>,
+    metrics: Option<&Metrics>,
     shutdown: CancellationToken,
 ) where
     H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
@@ -105,15 +129,11 @@ pub async fn serve<H, F>(
         .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(64);
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let limits = Arc::new(limits);
+    let l = &limits.listener;
+    let table = conns::Table::new(l.max_connections, l.max_connections_per_client);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let (open, rejected) = match conns {
-        Some(m) => (
-            Some(m.public_connections_open.clone()),
-            Some(m.public_connections_rejected.clone()),
-        ),
-        None => (None, None),
-    };
+    let metrics = metrics.cloned();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -127,42 +147,63 @@ pub async fn serve<H, F>(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            if let Some(r) = &rejected {
-                r.inc();
-            }
-            drop(stream);
+        let peer_ip = canonical(peer.ip());
+        let trusted = l.is_trusted(peer_ip);
+        // Behind a PROXY header the client is known only once the header is read:
+        // the slot is taken uncounted and moved to that client then.
+        let direct = !trusted && !l.proxy_protocol;
+        if direct && !l.allows(peer_ip) {
+            refuse(&metrics, Refusal::NotAllowed);
             continue;
+        }
+        let ticket = match table.admit(direct.then_some(peer_ip)) {
+            Ok((t, evicted)) => {
+                if evicted {
+                    if let Some(m) = &metrics {
+                        m.public_connections_evicted.inc();
+                    }
+                }
+                t
+            }
+            Err(r) => {
+                refuse(&metrics, r.into());
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
-        let h = handler.clone();
-        let done = Arc::new(head::HeadDone::default());
-        let io = head::HeadDeadline::new(stream, done.clone(), limits.header_read_timeout);
-        let svc = hyper::service::service_fn(move |req| {
-            done.mark();
-            let fut = h(req, peer);
-            async move { Ok::<_, Infallible>(fut.await) }
-        });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), svc));
-        let open = open.clone();
-        let span = tracing::Span::current();
-        tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                if let Some(g) = &open {
-                    g.inc();
-                }
-                let _ = conn.await;
-                if let Some(g) = &open {
-                    g.dec();
-                }
-                drop(permit);
-            },
-            span,
-        ));
+        let conn = Connection {
+            limits: limits.clone(),
+            ticket,
+            peer,
+            trusted,
+        };
+        let task = conn.run(
+            stream,
+            builder.clone(),
+            handler.clone(),
+            metrics.clone(),
+            graceful.watcher(),
+        );
+        tokio::spawn(tracing::Instrument::instrument(task, tracing::Span::current()));
     }
     drop(listener);
     if tokio::time::timeout(limits.drain, graceful.shutdown()).await.is_err() {
         tracing::info!("drain period ended with connections still open");
+    }
+}
+
+fn refuse(metrics: &Option<Metrics>, r: Refusal) {
+    if let Some(m) = metrics {
+        m.refused(r);
+    }
+}
+
+impl From<conns::Refused> for Refusal {
+    fn from(r: conns::Refused) -> Self {
+        match r {
+            conns::Refused::Full => Refusal::Full,
+            conns::Refused::ClientCap => Refusal::ClientCap,
+        }
     }
 }
 

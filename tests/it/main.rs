@@ -12,6 +12,7 @@ mod deploy;
 mod failover;
 mod fuzz;
 mod keepalive;
+mod listener;
 mod metrics;
 mod moto;
 mod overrides;

@@ -124,40 +124,51 @@ async fn a_slow_header_writer_is_cut_off() {
     assert_eq!(a.health("app1").await.0, 200);
 }
 
+/// At the cap, a new connection evicts an idle one; when every connection is busy
+/// answering, it is closed at once and counted (`reason="full"`).
 #[tokio::test]
-async fn connections_past_the_cap_are_closed_at_once_and_counted() {
+async fn connections_past_the_cap_are_closed_at_once_when_all_are_busy() {
+    use failover_agent::config::PublicListener;
     use failover_agent::serve::{serve, text, Limits};
     use failover_agent::telemetry::Metrics;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let metrics = Metrics::new("test").unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let limits = Limits {
-        max_connections: 2,
-        ..Limits::default()
+    let limits = Limits::public(&PublicListener {
+        max_connections: 16,
+        ..PublicListener::default()
+    });
+    // Every answer takes a second: the connections that asked are busy meanwhile.
+    let handler = |_req, _peer| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        text(http::StatusCode::OK, "ok\n")
     };
-    let handler = |_req, _peer| std::future::ready(text(http::StatusCode::OK, "ok\n"));
     let m = metrics.clone();
     let sd = shutdown.clone();
     let server = tokio::spawn(async move { serve(listener, limits, handler, Some(&m), sd).await });
 
-    let _a = TcpStream::connect(addr).await.unwrap();
-    let _b = TcpStream::connect(addr).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut busy = Vec::new();
+    for _ in 0..16 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        busy.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut c = TcpStream::connect(addr).await.unwrap();
     let mut buf = [0u8; 16];
     let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
         .await
-        .expect("third connection must be closed at once");
-    assert!(matches!(n, Ok(0) | Err(_)), "third connection was served");
+        .expect("the connection past the cap must be closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "a connection past the cap was served");
     let text = String::from_utf8(metrics.encode()).unwrap();
     assert!(
-        text.contains("failover_agent_public_connections_rejected_total 1"),
+        text.contains("failover_agent_public_connections_rejected_total{reason=\"full\"} 1"),
         "{text}"
     );
-    assert!(text.contains("failover_agent_public_connections_open 2"), "{text}");
-    drop((_a, _b));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(text.contains("failover_agent_public_connections_open 16"), "{text}");
+    drop(busy);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         request(addr, "GET", "/").await.0,
         200,

@@ -53,6 +53,8 @@ pub struct Env {
     pub admin_listen: std::net::SocketAddr,
     /// The settings file's `probeConcurrency` (default 512).
     pub probe_concurrency: usize,
+    /// The settings file's `publicListener` (limits, trusted proxies).
+    pub public_listener: crate::config::PublicListener,
     /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME` (Route 53 is managed when both are
     /// set) and `PUBLIC_PORT`, `PUBLIC_PROTOCOL`, `MATCH_VERDICT` (the listener),
     /// each over its key in the settings file; the file's `aws` pacing; and its
@@ -84,6 +86,7 @@ impl Env {
             health_listen: s.health_listen,
             admin_listen: s.admin_listen,
             probe_concurrency: s.probe_concurrency,
+            public_listener: s.public_listener,
             aws: s.aws,
         })
     }
@@ -143,7 +146,7 @@ pub async fn run(
         region: env.region.clone(),
         allow_remote_override: false,
     };
-    let (public, admin) = serve_listeners(ctx, listeners, &shutdown);
+    let (public, admin) = serve_listeners(ctx, listeners, &env.public_listener, &shutdown);
 
     let probes = Arc::new(NodeProbes::default());
     let (jobs_tx, jobs_rx) = watch::channel(Arc::new(Vec::new()));
