@@ -95,11 +95,18 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "nlb": {
         "service": {
             "type": "LoadBalancer",
-            # Two ROUTE53_HEALTHCHECKS ranges from ip-ranges.json, as an example.
-            "loadBalancerSourceRanges": ["54.228.16.0/26", "176.34.159.192/26"],
+            # Route 53's checkers (by default) and an office range for curl and preflight.
+            "sourceRanges": {"extra": ["203.0.113.0/24"]},
         },
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
     },
+    # The NLB with PROXY protocol v2 instead of client IP preservation.
+    "nlb-proxy": {
+        "service": {"type": "LoadBalancer", "clientIp": "proxyProtocol"},
+        "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
+    },
+    # The NLB open to every address (a first test).
+    "nlb-open": {"service": {"type": "LoadBalancer", "sourceRanges": {"any": True}}},
     "nlb-tls": {
         "service": {"type": "LoadBalancer", "tls": {"certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c"}},
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
@@ -111,10 +118,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "groupName": "shared-alb",
             "tls": [{"hosts": ["health.eu-west-1.example.com"]}],
         },
+        "publicListener": {"trustedProxies": ["10.0.0.0/16"]},
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
     },
     "ingress-http": {
-        "ingress": {"enabled": True, "groupName": "plain-alb", "protocol": "HTTP", "host": "health.eu-west-1.example.com"},
+        "ingress": {"enabled": True, "groupName": "plain-alb", "protocol": "HTTP", "host": "health.eu-west-1.example.com", "sourceRanges": {"any": True}},
+        "publicListener": {"trustedProxies": ["10.0.0.0/16"]},
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com", "matchVerdict": False},
     },
     "monitoring": {
@@ -162,12 +171,22 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 # Value sets that must fail to render, with a substring of the expected error.
 BAD_VALUE_SETS: dict[str, tuple[dict[str, Any], str]] = {
     "route53-half": ({"route53": {"clusterId": "prod-eu-west-1"}}, "set both or neither"),
-    "ingress-any-host": ({"ingress": {"enabled": True}}, "ingress.host is empty"),
-    "ingress-and-nlb": ({"ingress": {"enabled": True, "host": "h.example.com"}, "service": {"type": "LoadBalancer"}}, "choose one way"),
+    "ingress-any-host": ({"ingress": {"enabled": True}, "publicListener": {"trustedProxies": ["10.0.0.0/16"]}}, "ingress.host is empty"),
+    "ingress-and-nlb": (
+        {"ingress": {"enabled": True, "host": "h.example.com"}, "service": {"type": "LoadBalancer"}, "publicListener": {"trustedProxies": ["10.0.0.0/16"]}},
+        "choose one way",
+    ),
     "ingress-listen-ports": (
-        {"ingress": {"enabled": True, "host": "h.example.com", "annotations": {"alb.ingress.kubernetes.io/listen-ports": '[{"HTTP":80}]'}}},
+        {
+            "ingress": {"enabled": True, "host": "h.example.com", "annotations": {"alb.ingress.kubernetes.io/listen-ports": '[{"HTTP":80}]'}},
+            "publicListener": {"trustedProxies": ["10.0.0.0/16"]},
+        },
         "set ingress.protocol",
     ),
+    "ingress-no-proxies": ({"ingress": {"enabled": True, "host": "h.example.com"}}, "ingress.enabled needs publicListener.trustedProxies"),
+    "old-source-ranges": ({"service": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["1.2.3.0/24"]}}, "replaced by service.sourceRanges"),
+    "client-ip-typo": ({"service": {"clientIp": "proxy"}}, "service.clientIp must be preserve or proxyProtocol"),
+    "no-sources": ({"service": {"type": "LoadBalancer", "sourceRanges": {"route53": False}}}, "no one could reach the agents"),
     "tls-without-nlb": ({"service": {"tls": {"certificateArn": "arn:aws:acm:eu-west-1:1:certificate/x"}}}, "needs service.type=LoadBalancer"),
     "prestop-short": ({"preStopSleepSeconds": 20}, "must be more than deregistrationDelaySeconds"),
     "grace-short": ({"terminationGracePeriodSeconds": 44}, "must be more than preStopSleepSeconds + 5"),
@@ -700,8 +719,30 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
     }
     if svc["spec"]["type"] != "LoadBalancer" or any(ann.get(k) != v for k, v in want.items()):
         raise Failed(f"nlb: expected a LoadBalancer Service with {want}, got {svc['spec']['type']} {ann}")
-    if svc["spec"].get("loadBalancerSourceRanges") != VALUE_SETS["nlb"]["service"]["loadBalancerSourceRanges"]:
-        raise Failed("nlb: loadBalancerSourceRanges not rendered")
+    checkers = chart_values()["route53HealthCheckers"]["ipv4"]
+    if svc["spec"].get("loadBalancerSourceRanges") != checkers + ["203.0.113.0/24"]:
+        raise Failed(f"nlb: loadBalancerSourceRanges should be Route 53's checkers and the extra range, got {svc['spec'].get('loadBalancerSourceRanges')}")
+    if "loadBalancerSourceRanges" in health(rendered["nlb-open"])["spec"]:
+        raise Failed("nlb-open: sourceRanges.any should render no loadBalancerSourceRanges")
+    # The per-client cap must see clients, not the NLB: client IP preservation by
+    # default, PROXY protocol v2 (and the agent told to read it) on request.
+    tg = ann.get("service.beta.kubernetes.io/aws-load-balancer-target-group-attributes", "")
+    if "preserve_client_ip.enabled=true" not in tg.split(","):
+        raise Failed(f"nlb: the target group must preserve client IPs, got {tg!r}")
+    proxy = health(rendered["nlb-proxy"])["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"]
+    if "proxy_protocol_v2.enabled=true" not in proxy.split(","):
+        raise Failed(f"nlb-proxy: expected proxy_protocol_v2.enabled=true, got {proxy!r}")
+    if settings_of(rendered["nlb-proxy"])["publicListener"].get("proxyProtocol") is not True:
+        raise Failed("nlb-proxy: the agent is not told to read PROXY headers (publicListener.proxyProtocol)")
+    if settings_of(rendered["nlb"])["publicListener"].get("proxyProtocol"):
+        raise Failed("nlb: publicListener.proxyProtocol must be off when the NLB sends no header")
+    # Ingress: the agent believes X-Forwarded-For from the ALB's subnets and answers
+    # only Route 53's checkers (the ALB cannot hold the list in a rule).
+    lst = settings_of(rendered["ingress"])["publicListener"]
+    if lst.get("trustedProxies") != ["10.0.0.0/16"] or lst.get("allowFrom") != checkers:
+        raise Failed(f"ingress: publicListener should trust the VPC and allow Route 53's checkers, got {lst}")
+    if "allowFrom" in settings_of(rendered["ingress-http"])["publicListener"]:
+        raise Failed("ingress-http: ingress.sourceRanges.any should render no allowFrom")
     # The NLB's target health check stays on the public port (the traffic port), so
     # the load balancer drops an agent whose public listener does not answer.
     if ann.get("service.beta.kubernetes.io/aws-load-balancer-healthcheck-port", "traffic-port") != "traffic-port":
@@ -746,8 +787,9 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
     if any(env.get(k) != v for k, v in want_env.items()):
         raise Failed(f"route53: expected env {want_env}")
     # settings: the ConfigMap's settings.yaml is the values' `settings`, mounted and passed.
-    default_settings = check_settings(d, "default", {"route53Policy": {"zones": []}, "probeConcurrency": 512})
-    policy_settings = check_settings(rendered["policy"], "policy", VALUE_SETS["policy"]["settings"])
+    listener = {"publicListener": {"maxConnectionsPerClient": 64, "maxConnections": 4096}}
+    default_settings = check_settings(d, "default", {"route53Policy": {"zones": []}, "probeConcurrency": 512, **listener})
+    policy_settings = check_settings(rendered["policy"], "policy", {**VALUE_SETS["policy"]["settings"], **listener})
     if default_settings == policy_settings:
         raise Failed("policy: the checksum/settings annotation does not change with the settings, so a change would not roll the agents")
     return (
@@ -815,6 +857,55 @@ def check_settings(objs: list[dict[str, Any]], set_name: str, want: dict[str, An
     if not checksum or checksum != hashlib.sha256(text.rstrip("\n").encode()).hexdigest():
         raise Failed(f"{set_name}: the pod's checksum/settings annotation {checksum} is not the sha256 of settings.yaml")
     return checksum
+
+
+def settings_of(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    return yaml.safe_load(one(objs, "ConfigMap", f"{RELEASE}-settings")["data"]["settings.yaml"])
+
+
+def chart_values() -> dict[str, Any]:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def check_sources() -> str:
+    """Route 53's checker ranges in values.yaml: what scripts/route53-ranges makes of
+    the fixture, valid and sorted, and few enough for the NLB's security group."""
+    import ipaddress
+
+    script = ROOT / "scripts/route53-ranges"
+    fixture = ROOT / "scripts/testdata/ip-ranges.json"
+    r = subprocess.run([sys.executable, str(script), "--from", str(fixture), "--check"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Failed(f"scripts/route53-ranges --check: {r.stdout}{r.stderr}")
+    ranges = chart_values()["route53HealthCheckers"]
+    nets = [ipaddress.ip_network(c) for c in ranges["ipv4"]]
+    if nets != sorted(nets) or any(n.version != 4 for n in nets):
+        raise Failed("route53HealthCheckers.ipv4 is not a sorted list of IPv4 networks")
+    # The script on a document it must filter: other services out, IPv6 kept.
+    with tempfile.TemporaryDirectory() as tmp:
+        doc = {
+            "syncToken": "1",
+            "prefixes": [
+                {"ip_prefix": "15.177.0.0/18", "service": "ROUTE53_HEALTHCHECKS"},
+                {"ip_prefix": "3.5.140.0/22", "service": "AMAZON"},
+            ],
+            "ipv6_prefixes": [{"ipv6_prefix": "2600:1f14:fff:f800::/56", "service": "ROUTE53_HEALTHCHECKS"}],
+        }
+        src, vals = Path(tmp, "r.json"), Path(tmp, "values.yaml")
+        src.write_text(json.dumps(doc))
+        shutil.copy(CHART / "values.yaml", vals)
+        subprocess.run([sys.executable, str(script), "--from", str(src), "--values", str(vals)], check=True, capture_output=True)
+        got = yaml.safe_load(vals.read_text())["route53HealthCheckers"]
+        if got["ipv4"] != ["15.177.0.0/18"] or got["ipv6"] != ["2600:1f14:fff:f800::/56"]:
+            raise Failed(f"scripts/route53-ranges kept the wrong prefixes: {got}")
+        src.write_text(json.dumps({"prefixes": []}))
+        if subprocess.run([sys.executable, str(script), "--from", str(src), "--values", str(vals)], capture_output=True).returncode == 0:
+            raise Failed("scripts/route53-ranges wrote an empty list (that would close the port to every checker)")
+    # One security group rule per range and listener port (80 and 443 with TLS),
+    # plus the extra ranges: stay under the default quota of 60 inbound rules.
+    if len(nets) * 2 > 50:
+        raise Failed(f"{len(nets)} ranges need {len(nets) * 2} security group rules with TLS: over the quota of 60 with extras")
+    return f"{len(nets)} IPv4 ranges, as scripts/route53-ranges makes them; {len(nets) * 2} NLB security group rules with TLS"
 
 
 def agent_env(objs: list[dict[str, Any]]) -> dict[str, str | None]:
@@ -956,6 +1047,7 @@ def main() -> int:
         run("values", lambda: check_values(r))
         run("ports", lambda: check_ports(r))
         run("rollout", lambda: check_rollout(r))
+    run("sources", check_sources)
     run("copies", check_copies)
     run("manifest", lambda: check_manifest(manifest_text()))
 

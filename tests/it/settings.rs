@@ -100,6 +100,14 @@ fn the_manifests_settings_file_is_one_the_agent_accepts_with_the_walkthroughs_po
         .check("payments", "Z0123456789EXAMPLE", "app1.example.com")
         .is_err());
     assert!(policy.check("app1", "Z0OTHERZONE", "app1.example.com").is_err());
+    // The chart's public listener limits reach the agent.
+    assert_eq!(
+        (
+            c.public_listener.max_connections_per_client,
+            c.public_listener.max_connections
+        ),
+        (64, 4096)
+    );
 }
 
 /// An agent process killed on drop.

@@ -110,7 +110,33 @@ probeConcurrency when set. The agent validates it at start-up (exit 64 naming th
 {{- $s := dict "route53Policy" (.Values.settings.route53Policy | default (dict "zones" (list))) }}
 {{- with .Values.settings.aws }}{{ $_ := set $s "aws" . }}{{ end }}
 {{- if not (kindIs "invalid" .Values.settings.probeConcurrency) }}{{ $_ := set $s "probeConcurrency" .Values.settings.probeConcurrency }}{{ end }}
+{{- $l := dict "maxConnectionsPerClient" .Values.publicListener.maxConnectionsPerClient "maxConnections" .Values.publicListener.maxConnections }}
+{{- with .Values.publicListener.trustedProxies }}{{ $_ := set $l "trustedProxies" . }}{{ end }}
+{{- if and (eq .Values.service.type "LoadBalancer") (eq .Values.service.clientIp "proxyProtocol") }}{{ $_ := set $l "proxyProtocol" true }}{{ end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.sourceRanges.any) }}
+{{- $_ := set $l "allowFrom" (include "failover-agent.sourceRanges" (list . .Values.ingress.sourceRanges) | fromYamlArray) }}
+{{- end }}
+{{- $_ := set $s "publicListener" $l }}
 {{- toYaml $s }}
+{{- end }}
+
+{{/*
+The CIDRs a sourceRanges block (service.sourceRanges or ingress.sourceRanges)
+admits, as a YAML list: Route 53's checker ranges when route53 is true (IPv6 too
+with ipv6), then extra. Called with (list $ block).
+*/}}
+{{- define "failover-agent.sourceRanges" -}}
+{{- $root := index . 0 }}{{- $b := index . 1 }}
+{{- $out := list }}
+{{- if $b.route53 }}
+{{- $out = concat $out $root.Values.route53HealthCheckers.ipv4 }}
+{{- if $b.ipv6 }}{{ $out = concat $out $root.Values.route53HealthCheckers.ipv6 }}{{ end }}
+{{- end }}
+{{- $out = concat $out ($b.extra | default list) }}
+{{- if not $out }}
+{{- fail "sourceRanges: route53 is false and extra is empty, so no one could reach the agents; list CIDRs in extra or set any: true" }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}
 
 {{/*
@@ -129,6 +155,15 @@ that would make the checks or a rollout fail every app.
 {{- if not (has $k (list "route53Policy" "aws" "probeConcurrency")) }}
 {{- fail (printf "settings.%s: the chart's settings take route53Policy, aws and probeConcurrency; set the Region with aws.region and the Route 53 identity with route53.* (the listeners are the chart's own)" $k) }}
 {{- end }}
+{{- end }}
+{{- if hasKey .Values.service "loadBalancerSourceRanges" }}
+{{- fail "service.loadBalancerSourceRanges was replaced by service.sourceRanges: Route 53's checker ranges are admitted by default (route53: true); put your own CIDRs in service.sourceRanges.extra" }}
+{{- end }}
+{{- if not (has .Values.service.clientIp (list "preserve" "proxyProtocol")) }}
+{{- fail (printf "service.clientIp must be preserve or proxyProtocol, not %q" .Values.service.clientIp) }}
+{{- end }}
+{{- if and .Values.ingress.enabled (empty .Values.publicListener.trustedProxies) }}
+{{- fail "ingress.enabled needs publicListener.trustedProxies: the ALB's subnets (e.g. your VPC CIDR), so the agent counts and admits the clients named in X-Forwarded-For, not the ALB's own addresses" }}
 {{- end }}
 {{- if ne (empty .Values.route53.clusterId) (empty .Values.route53.publicHostname) }}
 {{- fail "route53.clusterId and route53.publicHostname turn Route 53 management on together: set both or neither" }}
