@@ -55,7 +55,7 @@ wait_port 18990
 
 # --- agent configs
 gen_config() { # $1 file, $2 apps, $3 endpoints per app, $4 interval, $5 health port, $6 admin port
-  { echo "region: bench-1"; echo "healthListen: 127.0.0.1:$5"; echo "adminListen: 127.0.0.1:$6"; echo "probeConcurrency: 4096"; echo "apps:"
+  { echo "region: bench-1"; echo "healthListen: 127.0.0.1:$5"; echo "adminListen: 127.0.0.1:$6"; echo "probeConcurrency: 4096"; echo "publicListener: { maxConnectionsPerClient: 1024 }  # wrk is one address"; echo "apps:"
     for a in $(seq 1 "$2"); do
       echo "  - name: app$a"; echo "    probe: { intervalSeconds: $4, timeoutSeconds: $(awk "BEGIN{print ($4<1)?$4:1}") }"; echo -n "    endpoints: ["
       for e in $(seq 1 "$3"); do [ "$e" -gt 1 ] && echo -n ", "; echo -n "\"http://127.0.0.1:18990/ok?a=$a&e=$e\""; done; echo "]"

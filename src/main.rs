@@ -84,9 +84,7 @@ async fn run_cluster(env: cluster::Env, args: &RunArgs) -> anyhow::Result<()> {
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
+    failover_agent::serve::bind(addr).with_context(|| format!("cannot listen on {addr}"))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
