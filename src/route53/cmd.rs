@@ -77,7 +77,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
             hold: Default::default(),
         },
         None => {
-            let client = kube::Client::try_default().await?;
+            let client = crate::sources::kube::client::connect().await?;
             let (desired, held) = crate::sources::kube::discovery::from_cluster(
                 &client,
                 &clients.elbv2,

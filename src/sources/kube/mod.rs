@@ -3,6 +3,7 @@
 pub mod agent_env;
 pub mod aws;
 pub mod caches;
+pub mod client;
 pub mod crd;
 pub mod discovery;
 pub mod finalizer;
