@@ -10,6 +10,7 @@ mod dashboards;
 mod demo;
 mod deploy;
 mod failover;
+mod fencing;
 mod fuzz;
 mod keepalive;
 mod metrics;

@@ -97,6 +97,7 @@ pub async fn run(
             region.clone(),
             &metrics,
             Arc::new(refold),
+            Arc::new(crate::fence::Always),
             stop.clone(),
         )
         .await;
