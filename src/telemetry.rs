@@ -31,6 +31,9 @@ pub struct Metrics {
     pub public_connections_open: IntGauge,
     /// 1 while the named source's data is stale (its watch is failing).
     pub source_stale: IntGaugeVec,
+    /// 1 while this replica leads: it holds the Lease and its term has not run out
+    /// (a static agent leads alone: always 1).
+    pub leader: IntGauge,
     pub public_connections_rejected: IntCounter,
     /// AWS calls, the ALB signal, Route 53's view and the reconciler.
     pub aws: crate::aws::AwsMetrics,
@@ -136,6 +139,10 @@ impl Metrics {
                 ),
                 &["source"],
             )?,
+            leader: IntGauge::with_opts(opts(
+                "leader",
+                "1 while this replica leads (holds the Lease and its term has not run out); a static agent always leads.",
+            ))?,
             aws: crate::aws::AwsMetrics::register(&registry)?,
             apps: Default::default(),
             registry,
@@ -160,6 +167,7 @@ impl Metrics {
             m.source_stale.with_label_values(&[source]).set(0);
         }
         r.register(Box::new(m.public_connections_rejected.clone()))?;
+        r.register(Box::new(m.leader.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
         // the agent's own footprint, for the dashboard and for sizing requests.
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;

@@ -17,5 +17,6 @@ pub mod run;
 pub mod slices;
 pub mod spec;
 pub mod status;
+pub mod term;
 pub mod tgb;
 pub mod writer;
