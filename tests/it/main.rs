@@ -25,4 +25,5 @@ mod route53_checks;
 mod route53_faults;
 mod series;
 mod settings;
+mod stall;
 mod support;
