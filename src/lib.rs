@@ -24,6 +24,8 @@
 //!   the ALB target-health signal, polled by one agent per cluster.
 //! - [`route53`]: per-app Route 53 health checks and alias records: a pure `plan`
 //!   and an `apply`.
+//! - [`fence`]: the check every leader-only write passes first (the Lease term in the
+//!   cluster, always open for a leader of one).
 //! - [`tls`]: the rustls crypto provider, settled once at start-up.
 //! - [`demo`]: two simulated Regions with demo pods, for a newcomer's first run.
 //! - [`preflight`]: checks from the workstation what Route 53's checkers will see.
@@ -34,6 +36,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fence;
 pub mod model;
 pub mod policy;
 pub mod preflight;

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Parser;
 use failover_agent::cli::{Cli, Command, Route53Command, RunArgs, EXIT_CONFIG};
-use failover_agent::sources::kube::{crd, run as cluster};
+use failover_agent::sources::kube::{client as cluster_client, crd, run as cluster};
 use failover_agent::{agent, config, demo, preflight, route53::cmd as r53, telemetry, tls};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -72,7 +72,7 @@ async fn run_static(cfg: config::AgentConfig) -> anyhow::Result<()> {
 
 async fn run_cluster(env: cluster::Env, args: &RunArgs) -> anyhow::Result<()> {
     tls::install_crypto_provider();
-    let client = kube::Client::try_default()
+    let client = cluster_client::connect()
         .await
         .context("cannot reach Kubernetes (in-cluster config or KUBECONFIG)")?;
     let health = bind(args.health_listen.unwrap_or(env.health_listen)).await?;

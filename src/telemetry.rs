@@ -35,6 +35,9 @@ pub struct Metrics {
     public_connections_rejected: [IntCounter; 4],
     /// Idle public connections closed to admit new ones at the global cap.
     pub public_connections_evicted: IntCounter,
+    /// 1 while this replica leads: it holds the Lease and its term has not run out
+    /// (a static agent leads alone: always 1).
+    pub leader: IntGauge,
     /// AWS calls, the ALB signal, Route 53's view and the reconciler.
     pub aws: crate::aws::AwsMetrics,
     /// Apps given series by [`Metrics::for_app`], so [`Metrics::retain_apps`] can
@@ -177,6 +180,10 @@ impl Metrics {
                 ),
                 &["source"],
             )?,
+            leader: IntGauge::with_opts(opts(
+                "leader",
+                "1 while this replica leads (holds the Lease and its term has not run out); a static agent always leads.",
+            ))?,
             aws: crate::aws::AwsMetrics::register(&registry)?,
             apps: Default::default(),
             registry,
@@ -202,6 +209,7 @@ impl Metrics {
         }
         r.register(Box::new(rejected))?;
         r.register(Box::new(m.public_connections_evicted.clone()))?;
+        r.register(Box::new(m.leader.clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
         // the agent's own footprint, for the dashboard and for sizing requests.
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;

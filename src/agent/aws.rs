@@ -104,6 +104,8 @@ pub async fn spawn(
             rx,
             cfg.aws.reconcile_interval,
             on_report,
+            // A static agent leads alone: its fence is always open.
+            Arc::new(crate::fence::Always),
             shutdown.clone(),
         );
         tasks.push(tokio::spawn(holding(_tx, run).instrument(span.clone())));

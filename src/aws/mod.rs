@@ -39,10 +39,20 @@ pub async fn region_from_chain() -> Option<String> {
         .map(|r| r.to_string())
 }
 
+/// How long connecting to an AWS endpoint may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one attempt of a call may take (sending, waiting, reading the answer).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one SDK operation may take in all, credentials included. The SDK makes
+/// one attempt per operation; [`Caller`] makes up to `Budget::attempts` of them.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Loads the SDK configuration for `region` from the standard chain.
 ///
 /// The SDK's own retries are off: [`Caller`] retries instead, so that every
 /// attempt takes a token from the agent's bucket and every throttle is counted.
+/// Every call is bounded: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`] and
+/// [`OPERATION_TIMEOUT`] apply to each attempt of every client made here.
 pub async fn load(region: &str) -> Clients {
     crate::tls::install_crypto_provider();
     let cfg = aws_config::defaults(BehaviorVersion::latest())
@@ -50,8 +60,9 @@ pub async fn load(region: &str) -> Clients {
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
         .load()
@@ -59,5 +70,21 @@ pub async fn load(region: &str) -> Clients {
     Clients {
         elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&cfg),
         route53: aws_sdk_route53::Client::new(&cfg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_client_has_connect_attempt_and_operation_timeouts() {
+        let c = load("eu-west-1").await;
+        for t in [c.route53.config().timeout_config(), c.elbv2.config().timeout_config()] {
+            let t = t.expect("a timeout config");
+            assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
+            assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+            assert_eq!(t.operation_timeout(), Some(OPERATION_TIMEOUT));
+        }
     }
 }

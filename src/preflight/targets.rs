@@ -88,7 +88,7 @@ async fn from_cluster(args: &PreflightArgs) -> Result<Targets> {
         )));
     };
     owner.public_hostname = hostname(&owner.public_hostname)?;
-    let client = kube::Client::try_default().await?;
+    let client = crate::sources::kube::client::connect().await?;
     let all = Api::<AppHealth>::all(client).list(&ListParams::default()).await?;
     // The Conflict rule: an object that loses its key is not served, so not checked.
     let served = resolve::resolve(all.items.into_iter().map(std::sync::Arc::new)).served;

@@ -6,22 +6,23 @@
 //! Every failure is kept in the [`Outcome`] (and logged and counted); nothing is
 //! dropped. A failed step is simply planned again on the next run, because
 //! [`plan`](super::plan::plan) starts from what Route 53 really holds.
+//!
+//! Fenced: the [`Fence`] is asked right before every write (each health check
+//! create, tag, update and delete, and each `ChangeResourceRecordSets` batch). Once
+//! it says [`Lost`], nothing more is sent: the steps left are neither applied nor
+//! failed, and [`Outcome::lost`] says why. A step cut short this way is planned
+//! again by whoever leads next, from what Route 53 then holds.
 
+use super::batch::{change, change_zone, desired_record};
 use super::checks::{create_check, tag_check, update_check};
-use super::plan::{CheckRef, DesiredRecord, Plan, Step};
-use super::spec::{FailoverRole, Routing};
-use crate::aws::{Api, CallError, Caller, ChangeKind};
+use super::plan::{CheckRef, Plan, Step};
+use crate::aws::{Api, Caller, ChangeKind};
+use crate::fence::{Fence, Lost};
 use crate::model::AppKey;
-use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, ResourceRecordSetFailover,
-    ResourceRecordSetRegion, RrType,
-};
+use aws_sdk_route53::types::{Change, ChangeAction};
 use aws_sdk_route53::Client;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::instrument;
-
-/// Route 53 counts an UPSERT twice against the 1,000-record limit of one change batch.
-const BATCH_WEIGHT: usize = 1000;
 
 /// A step that failed.
 #[derive(Debug, Clone)]
@@ -41,11 +42,14 @@ pub struct Outcome {
     pub failed: Vec<Failure>,
     /// The health check ID of each app that has one now.
     pub check_ids: HashMap<AppKey, String>,
+    /// Set when the fence closed during the apply: the steps not yet sent were not.
+    pub lost: Option<Lost>,
 }
 
 impl Outcome {
+    /// True when every step was applied: none failed and the fence never closed.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty()
+        self.failed.is_empty() && self.lost.is_none()
     }
     fn fail(&mut self, caller: &Caller, kind: ChangeKind, step: &Step, why: String) {
         caller.metrics().change(kind, false);
@@ -63,25 +67,69 @@ impl Outcome {
     }
 }
 
-/// Applies `plan`. `check_ids` of the outcome also include the checks that
-/// already existed and were kept.
+/// Asks the fence before each write; once it closes, it stays closed.
+pub(super) struct Gate<'a> {
+    fence: &'a dyn Fence,
+    lost: Option<Lost>,
+}
+
+impl Gate<'_> {
+    /// True once the fence has closed: nothing more is sent, and nothing more is
+    /// judged either (a step not sent is not a failure).
+    fn closed(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    /// True if the next write may be sent now.
+    pub(super) fn open(&mut self) -> bool {
+        if self.lost.is_some() {
+            return false;
+        }
+        match self.fence.check() {
+            Ok(()) => true,
+            Err(lost) => {
+                tracing::warn!(reason = %lost, "Route 53 apply stopped: the fence closed");
+                self.lost = Some(lost);
+                false
+            }
+        }
+    }
+}
+
+/// Applies `plan`, asking `fence` before every write. `check_ids` of the outcome
+/// also include the checks that already existed and were kept.
 #[instrument(skip_all, fields(steps = plan.steps.len()))]
-pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan) -> Outcome {
+pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan, fence: &dyn Fence) -> Outcome {
     let mut out = Outcome::default();
-    let mut failed_apps = apply_checks(r53, caller, plan, &mut out).await;
-    apply_records(r53, caller, plan, &mut out, &mut failed_apps).await;
-    apply_retags(r53, caller, plan, &mut out, &failed_apps).await;
-    apply_deletes(r53, caller, plan, &mut out, &failed_apps).await;
+    let mut gate = Gate { fence, lost: None };
+    let mut failed_apps = apply_checks(r53, caller, plan, &mut out, &mut gate).await;
+    apply_records(r53, caller, plan, &mut out, &mut failed_apps, &mut gate).await;
+    apply_retags(r53, caller, plan, &mut out, &failed_apps, &mut gate).await;
+    apply_deletes(r53, caller, plan, &mut out, &failed_apps, &mut gate).await;
+    out.lost = gate.lost;
     out
 }
 
 /// Creates, adopts, marks and updates checks. Returns the apps whose records must
 /// not change in this run: their check could not be created, or their move marked.
-async fn apply_checks(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outcome) -> HashSet<AppKey> {
+async fn apply_checks(
+    r53: &Client,
+    caller: &Caller,
+    plan: &Plan,
+    out: &mut Outcome,
+    gate: &mut Gate<'_>,
+) -> HashSet<AppKey> {
     let mut failed_apps: HashSet<AppKey> = HashSet::new();
     // Apps whose move could not be marked: their records stay where they are.
     let mut moving: HashSet<AppKey> = HashSet::new();
     for step in &plan.steps {
+        let writes = matches!(
+            step,
+            Step::CreateCheck { .. } | Step::AdoptCheck { .. } | Step::MarkMove { .. } | Step::UpdateCheck { .. }
+        );
+        if writes && !gate.open() {
+            break;
+        }
         match step {
             Step::CreateCheck {
                 app,
@@ -95,6 +143,9 @@ async fn apply_checks(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outc
                         out.done(caller, ChangeKind::CreateCheck, step);
                         // An untagged check is adopted by the next plan (its CallerReference
                         // is ours), so a failure here is reported and retried, never lost.
+                        if !gate.open() {
+                            break;
+                        }
                         if let Err(e) = tag_check(r53, caller, &id, tags).await {
                             out.fail(caller, ChangeKind::TagCheck, step, e.to_string());
                         }
@@ -156,7 +207,11 @@ async fn apply_records(
     plan: &Plan,
     out: &mut Outcome,
     failed_apps: &mut HashSet<AppKey>,
+    gate: &mut Gate<'_>,
 ) {
+    if gate.closed() {
+        return;
+    }
     // Record changes, per zone, in batches.
     let mut by_zone: BTreeMap<&str, Vec<(&Step, Change)>> = BTreeMap::new();
     for step in &plan.steps {
@@ -209,7 +264,7 @@ async fn apply_records(
         }
     }
     for (zone, changes) in by_zone {
-        for (step, res) in change_zone(r53, caller, zone, changes).await {
+        for (step, res) in change_zone(r53, caller, zone, changes, gate).await {
             let kind = if matches!(step, Step::DeleteRecord { .. }) {
                 ChangeKind::DeleteRecord
             } else {
@@ -228,7 +283,17 @@ async fn apply_records(
     }
 }
 
-async fn apply_retags(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outcome, failed_apps: &HashSet<AppKey>) {
+async fn apply_retags(
+    r53: &Client,
+    caller: &Caller,
+    plan: &Plan,
+    out: &mut Outcome,
+    failed_apps: &HashSet<AppKey>,
+    gate: &mut Gate<'_>,
+) {
+    if gate.closed() {
+        return;
+    }
     // Re-tags after the records: until the app's record moved, the old tags keep
     // naming the old record, so a failed delete is found and retried next time.
     for step in &plan.steps {
@@ -245,6 +310,9 @@ async fn apply_retags(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outc
             );
             continue;
         }
+        if !gate.open() {
+            return;
+        }
         match tag_check(r53, caller, id, tags).await {
             Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
             Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
@@ -252,7 +320,17 @@ async fn apply_retags(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outc
     }
 }
 
-async fn apply_deletes(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Outcome, failed_apps: &HashSet<AppKey>) {
+async fn apply_deletes(
+    r53: &Client,
+    caller: &Caller,
+    plan: &Plan,
+    out: &mut Outcome,
+    failed_apps: &HashSet<AppKey>,
+    gate: &mut Gate<'_>,
+) {
+    if gate.closed() {
+        return;
+    }
     // Checks last: only once no record of the app can still point at them.
     for step in &plan.steps {
         let Step::DeleteCheck { app, id, .. } = step else {
@@ -267,6 +345,9 @@ async fn apply_deletes(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Out
             );
             continue;
         }
+        if !gate.open() {
+            return;
+        }
         match caller
             .call(Api::DeleteHealthCheck, || {
                 r53.delete_health_check().health_check_id(id).send()
@@ -277,102 +358,5 @@ async fn apply_deletes(r53: &Client, caller: &Caller, plan: &Plan, out: &mut Out
             Err(e) if e.is("NoSuchHealthCheck") => out.done(caller, ChangeKind::DeleteCheck, step),
             Err(e) => out.fail(caller, ChangeKind::DeleteCheck, step, e.to_string()),
         }
-    }
-}
-
-fn change(action: ChangeAction, rrs: Result<ResourceRecordSet, String>) -> Result<Change, String> {
-    Change::builder()
-        .action(action)
-        .resource_record_set(rrs?)
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// Sends one zone's changes in batches under the record limit. A rejected batch
-/// (one bad change fails the whole batch) is split into single changes, so one
-/// conflict cannot hold back the other apps.
-async fn change_zone<'a>(
-    r53: &Client,
-    caller: &Caller,
-    zone: &str,
-    changes: Vec<(&'a Step, Change)>,
-) -> Vec<(&'a Step, Result<(), CallError>)> {
-    let mut results = Vec::new();
-    let mut batch: Vec<(&Step, Change)> = Vec::new();
-    let mut weight = 0;
-    let mut batches = Vec::new();
-    for (s, c) in changes {
-        let w = if *c.action() == ChangeAction::Upsert { 2 } else { 1 };
-        if weight + w > BATCH_WEIGHT {
-            batches.push(std::mem::take(&mut batch));
-            weight = 0;
-        }
-        weight += w;
-        batch.push((s, c));
-    }
-    batches.push(batch);
-    for batch in batches.into_iter().filter(|b| !b.is_empty()) {
-        match send(r53, caller, zone, batch.iter().map(|(_, c)| c.clone()).collect()).await {
-            Ok(()) => results.extend(batch.into_iter().map(|(s, _)| (s, Ok(())))),
-            Err(e) if batch.len() == 1 || e.kind != crate::aws::Kind::Fatal => {
-                results.extend(batch.into_iter().map(|(s, _)| (s, Err(e.clone()))))
-            }
-            Err(_) => {
-                for (s, c) in batch {
-                    let r = send(r53, caller, zone, vec![c]).await;
-                    results.push((s, r));
-                }
-            }
-        }
-    }
-    results
-}
-
-async fn send(r53: &Client, caller: &Caller, zone: &str, changes: Vec<Change>) -> Result<(), CallError> {
-    let batch = ChangeBatch::builder()
-        .comment("failover-agent")
-        .set_changes(Some(changes))
-        .build()
-        .map_err(|e| build_error(Api::ChangeResourceRecordSets, e))?;
-    caller
-        .call(Api::ChangeResourceRecordSets, || {
-            r53.change_resource_record_sets()
-                .hosted_zone_id(zone)
-                .change_batch(batch.clone())
-                .send()
-        })
-        .await
-        .map(|_| ())
-}
-
-fn desired_record(r: &DesiredRecord, check_id: &str) -> Result<ResourceRecordSet, String> {
-    let alias = AliasTarget::builder()
-        .dns_name(&r.alias.dns_name)
-        .hosted_zone_id(&r.alias.zone_id)
-        .evaluate_target_health(false)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let b = ResourceRecordSet::builder()
-        .name(&r.key.name)
-        .r#type(RrType::A)
-        .set_identifier(&r.key.set_identifier)
-        .alias_target(alias)
-        .health_check_id(check_id);
-    let b = match &r.routing {
-        Routing::Latency(region) => b.region(ResourceRecordSetRegion::from(region.as_str())),
-        Routing::Failover(FailoverRole::Primary) => b.failover(ResourceRecordSetFailover::Primary),
-        Routing::Failover(FailoverRole::Secondary) => b.failover(ResourceRecordSetFailover::Secondary),
-        Routing::Weighted(w) => b.weight(i64::from(*w)),
-    };
-    b.build().map_err(|e| e.to_string())
-}
-
-pub(super) fn build_error(api: Api, e: impl std::fmt::Display) -> CallError {
-    CallError {
-        api,
-        kind: crate::aws::Kind::Fatal,
-        code: None,
-        message: e.to_string(),
-        attempts: 0,
     }
 }

@@ -1,7 +1,7 @@
 //! The health-check calls of `apply`: create (idempotent by CallerReference),
 //! tag, and update in place.
 
-use super::apply::build_error;
+use super::batch::build_error;
 use super::objects::CheckConfig;
 use super::spec::Protocol;
 use crate::aws::{Api, CallError, Caller};

@@ -77,7 +77,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
             hold: Default::default(),
         },
         None => {
-            let client = kube::Client::try_default().await?;
+            let client = crate::sources::kube::client::connect().await?;
             let (desired, held) = crate::sources::kube::discovery::from_cluster(
                 &client,
                 &clients.elbv2,
@@ -113,7 +113,8 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
     if !apply_it || p.is_empty() {
         return Ok(planned_all);
     }
-    let done = apply(&clients.route53, &caller, &p).await;
+    // The command line leads alone: its fence is always open.
+    let done = apply(&clients.route53, &caller, &p, &crate::fence::Always).await;
     writeln!(out, "Applied {} change(s).", done.applied.len())?;
     for f in &done.failed {
         writeln!(out, "FAILED {}: {}", f.step, f.error)?;

@@ -6,6 +6,7 @@
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
 mod apply;
+mod batch;
 mod checks;
 pub mod cmd;
 mod display;
@@ -24,6 +25,7 @@ pub use policy::Route53Policy;
 pub use read::read;
 
 use crate::aws::{CallError, Caller};
+use crate::fence::Fence;
 use crate::model::AppKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,12 +33,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Reads Route 53, plans and applies, once.
+/// Reads Route 53, plans and applies, once, asking `fence` before every write.
 pub async fn reconcile(
     r53: &aws_sdk_route53::Client,
     caller: &Caller,
     owner: &Owner,
     desired: &Desired,
+    fence: &dyn Fence,
 ) -> Result<(Plan, Outcome), CallError> {
     let actual = read(r53, caller, &desired.apps).await?;
     let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
@@ -47,7 +50,7 @@ pub async fn reconcile(
         tracing::error!(namespace = %c.app.namespace, app = %c.app.name, error = %c.message, "Route 53 app held");
     }
     caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
-    let out = apply(r53, caller, &p).await;
+    let out = apply(r53, caller, &p, fence).await;
     Ok((p, out))
 }
 
@@ -68,6 +71,11 @@ pub struct Report {
 
 /// Reconciles whenever `desired` changes and at least every `every`. After a
 /// failure it retries sooner, backing off from 5 s up to `every`.
+///
+/// Every write first asks `fence`. `shutdown` (in the cluster: the end of the
+/// leader's term) drops a reconcile in flight at once, retries and all; so does a
+/// closed fence, after which this returns without a report.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     r53: aws_sdk_route53::Client,
     caller: Arc<Caller>,
@@ -75,12 +83,24 @@ pub async fn run(
     mut desired: watch::Receiver<Desired>,
     every: Duration,
     on_report: impl Fn(Report),
+    fence: Arc<dyn Fence>,
     shutdown: CancellationToken,
 ) {
     let mut retry = Duration::from_secs(5);
     loop {
         let want = desired.borrow_and_update().clone();
-        let wait = match reconcile(&r53, &caller, &owner, &want).await {
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = reconcile(&r53, &caller, &owner, &want, fence.as_ref()) => r,
+        };
+        let wait = match result {
+            Ok((_, out)) if out.lost.is_some() => {
+                tracing::info!(
+                    applied = out.applied.len(),
+                    "Route 53 reconcile stopped: no longer the leader"
+                );
+                return;
+            }
             Ok((p, out)) => {
                 let mut problems: BTreeMap<AppKey, Vec<String>> = BTreeMap::new();
                 for c in p.conflicts.iter().chain(&p.errors) {

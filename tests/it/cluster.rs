@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The emulator process; killed on drop.
 pub(crate) struct Emulator {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Emulator {
@@ -38,14 +38,7 @@ impl Emulator {
     }
 
     pub(crate) fn kubeconfig(&self) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        write!(
-            f,
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"http://{}\"}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: default}}}}]\ncurrent-context: c\n",
-            self.addr
-        )
-        .unwrap();
-        f
+        kubeconfig_at(self.addr)
     }
 
     pub(crate) async fn send(&self, method: &str, path: &str, ctype: &str, body: &Value) -> (u16, Value) {
@@ -72,6 +65,17 @@ impl Emulator {
         let (code, body) = self.send("PATCH", path, "application/merge-patch+json", &patch).await;
         assert!((200..300).contains(&code), "patch {path}: {code} {body}");
     }
+}
+
+/// A kubeconfig whose API server is `addr` (the emulator, or a proxy in front of it).
+pub(crate) fn kubeconfig_at(addr: SocketAddr) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        f,
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: e, cluster: {{server: \"http://{addr}\"}}}}]\nusers: [{{name: u, user: {{}}}}]\ncontexts: [{{name: c, context: {{cluster: e, user: u, namespace: default}}}}]\ncurrent-context: c\n",
+    )
+    .unwrap();
+    f
 }
 
 impl Drop for Emulator {

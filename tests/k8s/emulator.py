@@ -276,6 +276,8 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
             self.stopping = False
             self.watches: dict[int, dict] = {}
             self.verbose = False
+            self.writes: list[dict] = []  # every write request to a resource, in the order handled
+            self.write_seq = 0
             # Plain non-Kubernetes endpoints via kmock's own DSL.
             for path in ("/healthz", "/livez", "/readyz"):
                 self[f"get {path}"] << b"ok"
@@ -317,10 +319,23 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
                     response = await self.serve_resource(request)
             except ApiError as e:
                 response = aiohttp.web.json_response(e.status(), status=e.code)
+            method = request.method.value
+            if method not in ("GET", "HEAD") and not request.url.path.startswith("/_emulator/"):
+                self.record_write(request, method, response.status)
             if self.verbose:
                 sys.stderr.write(f"k8s-emulator: {request.method.value} {request.url.path_qs} -> {response.status}\n")
                 sys.stderr.flush()
             return response
+
+        def record_write(self, request, method: str, status: int) -> None:
+            """Keeps who asked for a write and what came of it: `/_emulator/writes`."""
+            raw = request._raw_request
+            self.write_seq += 1
+            self.writes.append({"seq": self.write_seq, "rv": str(self.rv), "method": method,
+                                "path": request.url.path, "status": status,
+                                "peer": raw.remote if raw is not None else None})
+            if len(self.writes) > 20000:
+                del self.writes[:10000]
 
         async def serve_resource(self, request):
             r = request.resource
@@ -765,6 +780,8 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
                 self.epoch += 1  # open watches end too; resuming from an old resourceVersion then gets 410
                 self.notify()
                 return aiohttp.web.json_response({"compactedResourceVersion": str(self.compacted_rv)})
+            if path == "/_emulator/writes" and method == "GET":
+                return aiohttp.web.json_response({"items": self.writes})
             if path == "/_emulator/state" and method == "GET":
                 return aiohttp.web.json_response({
                     "resourceVersion": str(self.rv), "compactedResourceVersion": str(self.compacted_rv),

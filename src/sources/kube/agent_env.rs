@@ -101,7 +101,7 @@ fn settings_source(pod: &PodSpec, c: &Container, env: &BTreeMap<String, String>)
 /// is not an error: the flags may be enough).
 pub async fn read(namespace: &str, name: &str) -> (AgentEnv, String) {
     crate::tls::install_crypto_provider();
-    let got = match kube::Client::try_default().await {
+    let got = match super::client::connect().await {
         Ok(client) => daemonset_env(&client, namespace, name).await,
         Err(e) => Err(e),
     };

@@ -11,6 +11,7 @@ use super::tgb;
 use super::writer::condition;
 use crate::aws::{self, targets, Caller};
 use crate::config::AwsSettings;
+use crate::fence::Fence;
 use crate::model::AppKey;
 use crate::policy::TargetCounts;
 use crate::route53::{self, Desired, Report};
@@ -45,6 +46,7 @@ pub struct LeaderAws {
     settings: AwsSettings,
     region: String,
     refold: Arc<watch::Sender<u64>>,
+    fence: Arc<dyn Fence>,
     stop: CancellationToken,
 }
 
@@ -52,12 +54,14 @@ impl LeaderAws {
     /// Starts the target poller and the TargetGroupBinding lister. The Route 53
     /// reconciler starts on the first [`LeaderAws::update`], so it never plans
     /// from an app list that is not loaded yet. `refold` is bumped on new results.
+    /// Every Route 53 write first asks `fence`; `stop` ends every task at once.
     pub async fn start(
         client: Client,
         settings: AwsSettings,
         region: String,
         metrics: &Metrics,
         refold: Arc<watch::Sender<u64>>,
+        fence: Arc<dyn Fence>,
         stop: CancellationToken,
     ) -> LeaderAws {
         let clients = aws::load(&region).await;
@@ -102,6 +106,7 @@ impl LeaderAws {
             settings,
             region,
             refold,
+            fence,
             stop,
         }
     }
@@ -174,6 +179,7 @@ impl LeaderAws {
             rx,
             self.settings.reconcile_interval,
             on_report,
+            self.fence.clone(),
             self.stop.clone(),
         ));
         let (state, refold, m) = (self.route53.clone(), self.refold.clone(), metrics.clone());

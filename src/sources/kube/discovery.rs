@@ -131,7 +131,8 @@ pub fn desired(
     (want, invalid)
 }
 
-/// Keeps `state` fresh until `stop`; bumps `refold` when something changed.
+/// Keeps `state` fresh until `stop` (which also drops a round in flight); bumps
+/// `refold` when something changed.
 /// Ingresses and zones are looked up only when `aliases` (Route 53 is managed).
 pub fn spawn(
     client: Client,
@@ -145,28 +146,38 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut last_lookup: Option<Instant> = None;
         loop {
-            let mut changed = false;
-            match tgb::list(&client).await {
-                Ok(found) => changed |= replace(&mut state.lock().bindings, found),
-                Err(e) => tracing::warn!(error = %e, "cannot list TargetGroupBindings; keeping the last list"),
-            }
-            if aliases {
-                match ingress::list(&client).await {
-                    Ok(found) => changed |= replace(&mut state.lock().ingresses, found),
-                    Err(e) => tracing::warn!(error = %e, "cannot list Ingresses; keeping the last list"),
+            // A round in flight is dropped at `stop` (the end of the leader's term).
+            let round = async {
+                let mut changed = false;
+                match tgb::list(&client).await {
+                    Ok(found) => changed |= replace(&mut state.lock().bindings, found),
+                    Err(e) => tracing::warn!(error = %e, "cannot list TargetGroupBindings; keeping the last list"),
                 }
-                let missing = {
-                    let s = state.lock();
-                    s.ingresses.values().flatten().any(|h| !s.zones.contains_key(h))
-                };
-                if missing && last_lookup.is_none_or(|t| t.elapsed() >= ZONE_LOOKUP_EVERY) {
-                    last_lookup = Some(Instant::now());
-                    match lbs::canonical_zones(&elb, &caller).await {
-                        Ok(z) => changed |= replace(&mut state.lock().zones, z),
-                        Err(e) => tracing::warn!(error = %e, "cannot describe load balancers; keeping the last zones"),
+                if aliases {
+                    match ingress::list(&client).await {
+                        Ok(found) => changed |= replace(&mut state.lock().ingresses, found),
+                        Err(e) => tracing::warn!(error = %e, "cannot list Ingresses; keeping the last list"),
+                    }
+                    let missing = {
+                        let s = state.lock();
+                        s.ingresses.values().flatten().any(|h| !s.zones.contains_key(h))
+                    };
+                    if missing && last_lookup.is_none_or(|t| t.elapsed() >= ZONE_LOOKUP_EVERY) {
+                        last_lookup = Some(Instant::now());
+                        match lbs::canonical_zones(&elb, &caller).await {
+                            Ok(z) => changed |= replace(&mut state.lock().zones, z),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot describe load balancers; keeping the last zones")
+                            }
+                        }
                     }
                 }
-            }
+                changed
+            };
+            let changed = tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = round => changed,
+            };
             if changed {
                 refold.send_modify(|g| *g += 1);
             }

@@ -2,12 +2,22 @@
 //! block is not removed until the leader has deleted its health check and record.
 
 use super::crd::AppHealth;
+use crate::fence::Fence;
 use crate::model::AppKey;
 use crate::route53::Report;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 
 pub const FINALIZER: &str = "failover-agent.io/route53";
+
+/// Why the finalizer was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Lost(#[from] crate::fence::Lost),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -42,9 +52,11 @@ pub fn decide(ah: &AppHealth, key: &AppKey, served: bool, managed: bool, last: O
     None
 }
 
-/// Adds or removes the finalizer. The patch carries the object's resourceVersion,
-/// so it fails, rather than drop someone else's finalizer, if the list changed.
-pub async fn apply(client: &Client, ah: &AppHealth, action: Action) -> Result<(), kube::Error> {
+/// Adds or removes the finalizer, if `fence` is open. The patch carries the object's
+/// resourceVersion, so it fails, rather than drop someone else's finalizer, if the
+/// list changed.
+pub async fn apply(client: &Client, ah: &AppHealth, action: Action, fence: &dyn Fence) -> Result<(), Error> {
+    fence.check()?;
     let mut list: Vec<String> = ah.finalizers().to_vec();
     match action {
         Action::Add => list.push(FINALIZER.into()),

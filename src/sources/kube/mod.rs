@@ -3,6 +3,7 @@
 pub mod agent_env;
 pub mod aws;
 pub mod caches;
+pub mod client;
 pub mod crd;
 pub mod discovery;
 pub mod finalizer;
@@ -16,5 +17,6 @@ pub mod run;
 pub mod slices;
 pub mod spec;
 pub mod status;
+pub mod term;
 pub mod tgb;
 pub mod writer;

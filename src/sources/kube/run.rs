@@ -166,13 +166,14 @@ pub async fn run(
         probes.clone(),
         shutdown.clone(),
     ));
-    let (lead_tx, lead_rx) = watch::channel(false);
+    let (terms_tx, terms_rx) = watch::channel(None);
     let leases = Api::namespaced(client.clone(), &env.namespace);
     let election = tokio::spawn(leader::run(
         leases,
         LEASE_NAME.into(),
         env.pod.clone(),
-        lead_tx,
+        terms_tx,
+        metrics.leader.clone(),
         shutdown.clone(),
     ));
     let duties = status::Duties {
@@ -182,7 +183,7 @@ pub async fn run(
         aws: env.aws.clone(),
         metrics: metrics.clone(),
     };
-    let duties = tokio::spawn(status::run(client, caches.clone(), duties, lead_rx, shutdown.clone()));
+    let duties = tokio::spawn(status::run(client, caches.clone(), duties, terms_rx, shutdown.clone()));
 
     tracing::info!(node = %env.node, pod = %env.pod, namespace = %env.namespace, "in-cluster agent starting; waiting for caches");
     let mut changed = caches.changed.clone();

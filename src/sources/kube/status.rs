@@ -1,6 +1,10 @@
 //! The leader's duty: fold every served app's signals into `AppHealth.status`,
 //! writing only when something changed, with an Event on every verdict transition,
 //! and mark objects that lose the Conflict rule.
+//!
+//! Everything here runs under one [`Term`]: the fold, the status writes, the
+//! finalizer patches and the AWS tasks stop the moment its token is cancelled
+//! (writes in flight are dropped), and each write first asks the term as a fence.
 
 use super::aws::LeaderAws;
 use super::caches::{self, Caches};
@@ -10,8 +14,10 @@ use super::report::{app_ref, ProbeReport};
 use super::resolve::{app_key, resolve, Rejected};
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
+use super::term::Term;
 use super::writer::{status, write, Staleness};
 use crate::config::AwsSettings;
+use crate::fence::Fence;
 use crate::model::{AppKey, Health};
 use crate::policy::{with_targets, EndpointState};
 use crate::telemetry::Metrics;
@@ -42,46 +48,53 @@ pub struct Duties {
     pub metrics: Metrics,
 }
 
-/// Runs the leader's duties whenever this replica leads, until `shutdown`.
+/// Runs the leader's duties during each term published on `terms`, until `shutdown`.
 pub async fn run(
     client: Client,
     caches: Caches,
     d: Duties,
-    mut leading: watch::Receiver<bool>,
+    mut terms: watch::Receiver<Option<Term>>,
     shutdown: CancellationToken,
 ) {
-    let Duties {
-        namespace,
-        pod,
-        region,
-        aws,
-        metrics,
-    } = d;
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
             controller: "failover-agent".into(),
-            instance: Some(pod),
+            instance: Some(d.pod.clone()),
         },
     );
     loop {
         // Wait to lead.
-        while !*leading.borrow_and_update() {
+        let term = loop {
+            if let Some(t) = terms.borrow_and_update().clone().filter(|t| !t.is_over()) {
+                break t;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = leading.changed() => if r.is_err() { return },
+                r = terms.changed() => if r.is_err() { return },
             }
+        };
+        if !lead(&client, &caches, &d, &recorder, &term).await || shutdown.is_cancelled() {
+            return;
         }
+        tracing::info!("term ended: fold, status writes and Route 53 reconcile stopped");
+    }
+}
+
+/// The duties of one term; returns as soon as its token (a child of the agent's
+/// shutdown) is cancelled: true then, false if the caches can never sync.
+async fn lead(client: &Client, caches: &Caches, d: &Duties, recorder: &Recorder, term: &Term) -> bool {
+    let metrics = &d.metrics;
+    let stop = term.token().clone();
+    let duties = async {
         // Never fold from half-filled caches: an EndpointSlice cache that has not
         // listed yet would make every app look like it has no endpoints.
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = caches.synced() => if r.is_err() { return },
+        if caches.synced().await.is_err() {
+            return;
         }
-        let stop = shutdown.child_token();
         let (tx, mut reports_changed) = watch::channel(0u64);
         let (reports, _) = caches::reflect(
-            Api::<ProbeReport>::namespaced(client.clone(), &namespace),
+            Api::<ProbeReport>::namespaced(client.clone(), &d.namespace),
             watcher::Config::default(),
             "probereports",
             Arc::new(tx),
@@ -91,21 +104,21 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
         let mut changed = caches.changed.clone();
         let (refold, mut aws_changed) = watch::channel(0u64);
+        let fence: Arc<dyn Fence> = Arc::new(term.clone());
         let leader_aws = LeaderAws::start(
             client.clone(),
-            aws.clone(),
-            region.clone(),
-            &metrics,
+            d.aws.clone(),
+            d.region.clone(),
+            metrics,
             Arc::new(refold),
+            fence,
             stop.clone(),
         )
         .await;
         tracing::info!("leading: folding probe reports and AWS signals into AppHealth status");
         loop {
-            fold_all(&client, &caches, &reports, &recorder, &leader_aws, &metrics).await;
+            fold_all(client, caches, &reports, recorder, &leader_aws, metrics, term).await;
             tokio::select! {
-                _ = shutdown.cancelled() => { stop.cancel(); return; }
-                r = leading.changed() => if r.is_err() || !*leading.borrow() { stop.cancel(); break; },
                 _ = changed.changed() => {}
                 _ = reports_changed.changed() => {}
                 _ = aws_changed.changed() => {}
@@ -113,6 +126,11 @@ pub async fn run(
             }
             tokio::time::sleep(FOLD_COALESCE).await;
         }
+    };
+    // Whatever is in flight (a fold, a status write, AWS start-up) is dropped at once.
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = duties => false,
     }
 }
 
@@ -138,6 +156,7 @@ async fn fold_all(
     recorder: &Recorder,
     aws: &LeaderAws,
     metrics: &Metrics,
+    fence: &dyn Fence,
 ) {
     let resolution = resolve(caches.apps.state());
     let slices = caches.slices.state();
@@ -207,10 +226,10 @@ async fn fold_all(
             );
         }
         desired.health_check_id = desired.health_check_id.or(old.health_check_id);
-        write(client, ah, desired, recorder).await;
+        write(client, ah, desired, recorder, fence).await;
     }
     aws.update(&served_aws, hold, metrics);
-    finalizers(client, caches, &resolution.served, aws).await;
+    finalizers(client, caches, &resolution.served, aws, fence).await;
     for (ah, why) in &resolution.rejected {
         let (key, kind, reason) = match why {
             Rejected::Conflict { key, winner } => (
@@ -234,7 +253,7 @@ async fn fold_all(
             Some((kind, reason)),
             &now,
         );
-        write(client, ah, desired, recorder).await;
+        write(client, ah, desired, recorder, fence).await;
     }
 }
 
@@ -244,6 +263,7 @@ async fn finalizers(
     caches: &Caches,
     served: &std::collections::BTreeMap<String, Arc<super::crd::AppHealth>>,
     aws: &LeaderAws,
+    fence: &dyn Fence,
 ) {
     let last = aws.last_report();
     for ah in caches.apps.state() {
@@ -254,7 +274,7 @@ async fn finalizers(
         };
         let is_served = served.get(&key).is_some_and(|s| s.uid() == ah.uid());
         if let Some(action) = finalizer::decide(&ah, &akey, is_served, aws.manages_route53(), last.as_ref()) {
-            if let Err(e) = finalizer::apply(client, &ah, action).await {
+            if let Err(e) = finalizer::apply(client, &ah, action, fence).await {
                 tracing::warn!(namespace = %akey.namespace, name = %ah.name_any(), error = %e, "updating the finalizer failed; will retry");
             }
         }

@@ -3,6 +3,7 @@
 
 use super::crd::{AppHealth, AppHealthStatus, Condition};
 use super::fold::Tally;
+use crate::fence::Fence;
 use crate::model::Health;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -117,15 +118,24 @@ pub fn status(
 
 /// Writes `desired` if it differs from the object's status, with an Event when the
 /// verdict changes. A failed write is logged and retried on the next fold.
-pub async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, recorder: &Recorder) {
+///
+/// Fenced twice: `fence` is asked before the status write and before the Event,
+/// and the write is conditional on the `resourceVersion` the status was computed
+/// from, so a write that arrives late (after another leader, or anyone, changed
+/// the object) is refused by the API server rather than undo a newer one.
+pub async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, recorder: &Recorder, fence: &dyn Fence) {
     let old = ah.status.clone().unwrap_or_default();
     if old == desired {
         return;
     }
     let ns = ah.namespace().unwrap_or_default();
+    if let Err(lost) = fence.check() {
+        tracing::debug!(namespace = %ns, name = %ah.name_any(), reason = %lost, "status not written");
+        return;
+    }
     let api = Api::<AppHealth>::namespaced(client.clone(), &ns);
     // A merge patch replaces lists and sets absent fields to null.
-    let patch = serde_json::json!({ "status": {
+    let patch = serde_json::json!({ "metadata": { "resourceVersion": ah.resource_version() }, "status": {
         "app": desired.app, "verdict": desired.verdict, "reason": desired.reason,
         "totalEndpoints": desired.total_endpoints, "readyEndpoints": desired.ready_endpoints,
         "probedEndpoints": desired.probed_endpoints, "healthyEndpoints": desired.healthy_endpoints,
@@ -134,14 +144,21 @@ pub async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, re
         "healthyTargets": desired.healthy_targets, "totalTargets": desired.total_targets,
         "healthCheckId": desired.health_check_id, "route53Healthy": desired.route53_healthy,
     }});
-    if let Err(e) = api
+    match api
         .patch_status(&ah.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        tracing::warn!(namespace = %ns, name = %ah.name_any(), error = %e, "writing AppHealth status failed; will retry");
-        return;
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            tracing::debug!(namespace = %ns, name = %ah.name_any(), "AppHealth changed since it was read; its status is written on the next fold");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(namespace = %ns, name = %ah.name_any(), error = %e, "writing AppHealth status failed; will retry");
+            return;
+        }
     }
-    if old.verdict != desired.verdict {
+    if old.verdict != desired.verdict && fence.check().is_ok() {
         if let Some(v) = desired.verdict {
             let (type_, reason) = match v {
                 Health::Healthy => (EventType::Normal, "Healthy"),

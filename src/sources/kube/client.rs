@@ -1,0 +1,230 @@
+//! The one way the agent builds its Kubernetes client: every call has a deadline.
+//!
+//! kube-client sets no read timeout by default, so an API server that stops
+//! answering (or a network path that stops forwarding) would hang a call forever,
+//! and with it a leader's renewals and writes. [`connect`] and [`build`] give:
+//!
+//! - connecting: at most [`CONNECT_TIMEOUT`]; each write of a request: at most
+//!   [`WRITE_TIMEOUT`] without progress;
+//! - every request/response call (anything but a watch): at most [`CALL_TIMEOUT`]
+//!   from sending it to the last byte of the answer, kube's own retries included;
+//! - a watch: at most [`CALL_TIMEOUT`] to its response headers; its stream may then
+//!   stay silent for up to [`READ_TIMEOUT`], longer than the 290 s server-side timeout
+//!   kube-runtime's watcher asks for (the watcher itself reconnects after 295 s of
+//!   silence), so an idle but healthy watch is never cut.
+//!
+//! Callers with a tighter budget (the Lease steps) add their own
+//! `tokio::time::timeout` on top.
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use kube::client::{Body, ClientBuilder};
+use kube::{Client, Config};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
+use tower::{Layer, Service};
+
+/// How long connecting to the API server may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long writing a request may make no progress.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request/response call may take in all, and a watch to answer.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may stay silent: longer than a watch's server-side timeout (290 s).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A client for the current kube context (in-cluster config or `KUBECONFIG`), with
+/// the deadlines of this module.
+pub async fn connect() -> kube::Result<Client> {
+    crate::tls::install_crypto_provider();
+    let config = Config::infer().await.map_err(kube::Error::InferConfig)?;
+    build(config)
+}
+
+/// A client for `config`, with the deadlines of this module (they replace any in `config`).
+pub fn build(mut config: Config) -> kube::Result<Client> {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.write_timeout = Some(WRITE_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    // The read timeout counts from each request, not from when a pooled connection went idle.
+    config.reset_reader_on_write = true;
+    Ok(ClientBuilder::try_from(config)?
+        .with_layer(&DeadlineLayer(CALL_TIMEOUT))
+        .build())
+}
+
+/// A call that ran out of time.
+#[derive(Debug, thiserror::Error)]
+#[error("the Kubernetes API did not answer within {0:?}")]
+pub struct TimedOut(pub Duration);
+
+/// Puts a deadline on every call (see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineLayer(pub Duration);
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline { inner, limit: self.0 }
+    }
+}
+
+/// The service of [`DeadlineLayer`].
+#[derive(Clone, Debug)]
+pub struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S, B> Service<Request<Body>> for Deadline<S>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Bounded<B>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let watch = is_watch(req.uri());
+        let limit = self.limit;
+        let deadline = Instant::now() + limit;
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let resp = match tokio::time::timeout_at(deadline, answer).await {
+                Ok(r) => r.map_err(Into::into)?,
+                Err(_) => return Err(TimedOut(limit).into()),
+            };
+            let deadline = (!watch).then(|| Box::pin(tokio::time::sleep_until(deadline)));
+            Ok(resp.map(|inner| Bounded { inner, deadline, limit }))
+        })
+    }
+}
+
+/// True for a watch request (`?watch=true` or `?watch=1`).
+fn is_watch(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
+}
+
+/// A response body that fails once its call's deadline passes (none for a watch).
+pub struct Bounded<B> {
+    inner: B,
+    deadline: Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+}
+
+impl<B> HttpBody for Bounded<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let limit = self.limit;
+        if let Some(d) = self.deadline.as_mut() {
+            if d.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Err(TimedOut(limit).into())));
+            }
+        }
+        Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+    use std::convert::Infallible;
+
+    type Silent = StreamBody<futures_util::stream::Pending<Result<Frame<Bytes>, Infallible>>>;
+
+    fn silent() -> Silent {
+        StreamBody::new(futures_util::stream::pending())
+    }
+
+    fn get(uri: &str) -> Request<Body> {
+        Request::get(uri).body(Body::empty()).expect("a valid request")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_without_an_answer_fails_at_its_deadline() {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Silent>>();
+        let mut svc = DeadlineLayer(CALL_TIMEOUT).layer(svc);
+        handle.allow(1);
+        std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+        let start = Instant::now();
+        let call = svc.call(get("/apis/coordination.k8s.io/v1/namespaces/ns/leases/l"));
+        let (_req, _pending_answer) = handle.next_request().await.expect("the request went out");
+        let Err(err) = call.await else {
+            panic!("no answer: an error")
+        };
+        assert!(err.is::<TimedOut>(), "{err}");
+        assert_eq!(start.elapsed(), CALL_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_answer_fails_at_the_same_deadline_but_a_watch_may_stay_silent() {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Silent>>();
+        let mut svc = DeadlineLayer(CALL_TIMEOUT).layer(svc);
+        handle.allow(2);
+        for (uri, watch) in [
+            ("/api/v1/namespaces/ns/configmaps?limit=500", false),
+            ("/api/v1/namespaces/ns/configmaps?watch=true&timeoutSeconds=290", true),
+        ] {
+            std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+            let start = Instant::now();
+            let call = svc.call(get(uri));
+            let (_, send) = handle.next_request().await.expect("the request went out");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            send.send_response(Response::new(silent()));
+            let body = call.await.expect("headers came in time").into_body();
+            if watch {
+                let idle = tokio::time::timeout(CALL_TIMEOUT * 20, body.collect()).await;
+                assert!(
+                    idle.is_err(),
+                    "a silent watch is still open after {:?}",
+                    start.elapsed()
+                );
+            } else {
+                let Err(err) = body.collect().await else {
+                    panic!("a stalled body fails")
+                };
+                assert!(err.is::<TimedOut>(), "{err}");
+                assert_eq!(start.elapsed(), CALL_TIMEOUT, "headers and body share one deadline");
+            }
+        }
+    }
+
+    #[test]
+    fn watches_are_told_apart_by_their_query() {
+        assert!(is_watch(&Uri::from_static("/api/v1/pods?watch=true&resourceVersion=1")));
+        assert!(is_watch(&Uri::from_static("/api/v1/pods?labelSelector=a&watch=1")));
+        assert!(!is_watch(&Uri::from_static("/api/v1/pods?watch=false")));
+        assert!(!is_watch(&Uri::from_static("/api/v1/pods?fieldSelector=watch%3Dtrue")));
+        assert!(!is_watch(&Uri::from_static("/api/v1/pods")));
+    }
+}
