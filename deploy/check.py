@@ -143,7 +143,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
     },
     # The operator's settings file: a Route 53 policy (one zone per team, and a shared
-    # zone with a subdomain per team), pacing and probe concurrency.
+    # zone with a subdomain per team), pacing, probe concurrency and probe targets.
     "policy": {
         "aws": {"region": "eu-west-1"},
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
@@ -156,6 +156,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             },
             "aws": {"reconcileIntervalSeconds": 120},
             "probeConcurrency": 256,
+            "probeTargets": {"allowLoopback": False},
         },
     },
 }
@@ -746,7 +747,9 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
     if any(env.get(k) != v for k, v in want_env.items()):
         raise Failed(f"route53: expected env {want_env}")
     # settings: the ConfigMap's settings.yaml is the values' `settings`, mounted and passed.
-    default_settings = check_settings(d, "default", {"route53Policy": {"zones": []}, "probeConcurrency": 512})
+    default_settings = check_settings(
+        d, "default", {"route53Policy": {"zones": []}, "probeConcurrency": 512, "probeTargets": {"allowLoopback": False}}
+    )
     policy_settings = check_settings(rendered["policy"], "policy", VALUE_SETS["policy"]["settings"])
     if default_settings == policy_settings:
         raise Failed("policy: the checksum/settings annotation does not change with the settings, so a change would not roll the agents")

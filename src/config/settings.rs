@@ -43,6 +43,26 @@ pub struct FileSettings {
     pub aws: FileAws,
     /// Where Route 53 may be managed. Absent or no zones: nowhere.
     pub route53_policy: Option<Route53Policy>,
+    /// Which EndpointSlice addresses may be probed.
+    #[serde(default)]
+    pub probe_targets: FileProbeTargets,
+}
+
+/// `probeTargets` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileProbeTargets {
+    /// Probe loopback addresses (127.0.0.0/8, ::1) named in EndpointSlices. Default
+    /// false; only for test clusters whose "pods" listen on loopback.
+    pub allow_loopback: Option<bool>,
+}
+
+/// The operator's rules for in-cluster probe targets, beyond the ones that always
+/// hold (see [`crate::probe::guard`] and `sources::kube::slices`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeTargets {
+    /// Loopback addresses may be probed (`probeTargets.allowLoopback`). Default false.
+    pub allow_loopback: bool,
 }
 
 /// The settings file, validated; [`Default`] is running without one.
@@ -54,6 +74,7 @@ pub struct OperatorSettings {
     pub probe_concurrency: usize,
     /// Empty (deny all) when the file has none.
     pub route53_policy: Route53Policy,
+    pub probe_targets: ProbeTargets,
     /// The keys the variables may override, as written.
     public: Public,
     aws: FileAws,
@@ -77,6 +98,7 @@ pub struct InCluster {
     pub health_listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub probe_concurrency: usize,
+    pub probe_targets: ProbeTargets,
     /// Pacing from the file; the owner from the variables over the file; the
     /// policy always `Some`.
     pub aws: AwsSettings,
@@ -136,6 +158,9 @@ fn validate_settings(file: FileSettings) -> Result<OperatorSettings> {
         admin_listen,
         probe_concurrency,
         route53_policy,
+        probe_targets: ProbeTargets {
+            allow_loopback: file.probe_targets.allow_loopback.unwrap_or(false),
+        },
         public,
         aws: file.aws,
         from_file: true,
@@ -154,6 +179,7 @@ impl OperatorSettings {
             health_listen: self.health_listen,
             admin_listen: self.admin_listen,
             probe_concurrency: self.probe_concurrency,
+            probe_targets: self.probe_targets,
             aws,
         })
     }

@@ -76,10 +76,12 @@ aws:
   elbv2CallsPerSecond: 1
   route53CallsPerSecond: 2
 route53Policy: { zones: [] }
+probeTargets: { allowLoopback: true }
 "#,
     )
     .unwrap();
     let c = s.in_cluster(env(&[])).unwrap();
+    assert!(c.probe_targets.allow_loopback);
     assert_eq!(c.region.as_deref(), Some("eu-west-1"));
     assert_eq!(
         (
@@ -103,6 +105,7 @@ route53Policy: { zones: [] }
         let c = parse_settings(empty).unwrap().in_cluster(env(&[])).unwrap();
         assert_eq!(c.aws.owner, None, "{empty:?}");
         assert_eq!(c.aws.reconcile_interval, Duration::from_secs(60));
+        assert!(!c.probe_targets.allow_loopback, "loopback is never probed by default");
     }
 }
 
@@ -254,6 +257,7 @@ fn unknown_keys_and_static_only_keys_are_errors() {
             "route53Policy: { zones: [{ id: Z1, names: [a.example.com], namespace: [a] }] }",
             "namespace",
         ),
+        ("probeTargets: { allowLoopBack: true }", "allowLoopBack"),
     ] {
         let e = errors(yaml);
         assert!(e.contains(&format!("unknown field `{key}`")), "{yaml}: {e}");

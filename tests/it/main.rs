@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod cluster_aws;
 mod cluster_r53;
+mod cluster_targets;
 mod dashboards;
 mod demo;
 mod deploy;

@@ -9,6 +9,7 @@ use super::report::{app_ref, ProbeReport, ProbeReportSpec};
 use super::resolve::Resolution;
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
+use crate::config::ProbeTargets;
 use crate::model::{ProbeResult, Target};
 use crate::policy::{EndpointState, EndpointTracker, Policy};
 use crate::probe::Job;
@@ -33,16 +34,27 @@ pub struct Tag {
     pub policy: Policy,
 }
 
-/// The probe jobs for the endpoints on `node` of every served app.
-pub fn local_jobs(resolution: &Resolution, slices: &[Arc<EndpointSlice>], node: &str) -> Vec<Job<Tag>> {
+/// The probe jobs for the endpoints on `node` of every served app. Endpoints that
+/// may not be probed under `rules` ([`super::slices::refusal`]) get no job: the
+/// leader judges them on readiness alone.
+pub fn local_jobs(
+    resolution: &Resolution,
+    slices: &[Arc<EndpointSlice>],
+    node: &str,
+    rules: ProbeTargets,
+) -> Vec<Job<Tag>> {
     let index = by_service(slices.iter().map(|s| s.as_ref()));
     let mut jobs = Vec::new();
     for (key, ah) in &resolution.served {
         let Ok(set) = settings(&ah.spec) else { continue };
         let ns = ah.namespace().unwrap_or_default();
         let app: Arc<str> = app_ref(&ns, key).into();
-        for ep in endpoints_of_services(&index, &ns, &set.services).into_values() {
+        for ep in endpoints_of_services(&index, &ns, &set.services, rules).into_values() {
             if ep.node.as_deref() != Some(node) {
+                continue;
+            }
+            if let Some(why) = ep.refused {
+                tracing::debug!(namespace = %ns, app = %key, ip = %ep.ip, why = why.as_str(), "endpoint is not a probe target; judged on readiness alone");
                 continue;
             }
             let Some(target) = ep.probe_addr(set.port).and_then(|a| target(a, set.scheme, &set.path)) else {
@@ -221,6 +233,8 @@ mod tests {
     use super::*;
     use crate::sources::kube::resolve::resolve;
 
+    const RULES: ProbeTargets = ProbeTargets { allow_loopback: false };
+
     fn objects() -> (Resolution, Vec<Arc<EndpointSlice>>) {
         let ah = |name: &str, probe: serde_json::Value| {
             Arc::new(
@@ -232,10 +246,16 @@ mod tests {
                 .unwrap(),
             )
         };
+        // As the EndpointSlice controller writes them: labelled, endpoints are Pods.
         let slice = |svc: &str, eps: serde_json::Value| {
+            let mut eps = eps;
+            for e in eps.as_array_mut().into_iter().flatten() {
+                e["targetRef"] = serde_json::json!({ "kind": "Pod", "namespace": "ns", "name": "p" });
+            }
             Arc::new(
                 serde_json::from_value::<EndpointSlice>(serde_json::json!({
-                    "metadata": { "name": format!("{svc}-1"), "namespace": "ns", "labels": { "kubernetes.io/service-name": svc } },
+                    "metadata": { "name": format!("{svc}-1"), "namespace": "ns", "labels": {
+                        "kubernetes.io/service-name": svc, super::super::slices::MANAGED_BY_LABEL: super::super::slices::CONTROLLER } },
                     "addressType": "IPv4", "ports": [{ "port": 8080 }], "endpoints": eps,
                 }))
                 .unwrap(),
@@ -255,30 +275,61 @@ mod tests {
                 serde_json::json!([{ "addresses": ["10.0.0.3"], "nodeName": "a" }]),
             ),
         ];
+        // A hand-made slice of web's Service on node a, and a loopback Pod address.
+        let mut hand_made = slice(
+            "web",
+            serde_json::json!([{ "addresses": ["10.9.9.9"], "nodeName": "a" }]),
+        )
+        .as_ref()
+        .clone();
+        hand_made.metadata.name = Some("web-hand-made".into());
+        hand_made
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(super::super::slices::MANAGED_BY_LABEL);
+        let lo = slice(
+            "db",
+            serde_json::json!([{ "addresses": ["127.0.0.9"], "nodeName": "a" }]),
+        );
+        let mut slices = slices;
+        slices.extend([Arc::new(hand_made), lo]);
         (apps, slices)
     }
 
     #[test]
     fn a_node_probes_only_its_own_endpoints() {
         let (apps, slices) = objects();
-        let mut jobs: Vec<String> = local_jobs(&apps, &slices, "a")
-            .iter()
-            .map(|j| format!("{} {}", j.tag.app, j.target))
-            .collect();
-        jobs.sort();
-        assert_eq!(jobs, ["ns/db tcp://10.0.0.3:5432", "ns/web http://10.0.0.1:8080/ready"]);
-        let b: Vec<String> = local_jobs(&apps, &slices, "b")
-            .iter()
-            .map(|j| j.target.to_string())
-            .collect();
-        assert_eq!(b, ["http://10.0.0.2:8080/ready"]);
-        assert!(local_jobs(&apps, &slices, "c").is_empty());
+        let jobs = |node: &str, rules: ProbeTargets| {
+            let mut v: Vec<String> = local_jobs(&apps, &slices, node, rules)
+                .iter()
+                .map(|j| format!("{} {}", j.tag.app, j.target))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            jobs("a", RULES),
+            ["ns/db tcp://10.0.0.3:5432", "ns/web http://10.0.0.1:8080/ready"],
+            "neither the hand-made slice's endpoint nor the loopback one"
+        );
+        assert_eq!(jobs("b", RULES), ["ns/web http://10.0.0.2:8080/ready"]);
+        assert!(jobs("c", RULES).is_empty());
+        assert_eq!(
+            jobs("a", ProbeTargets { allow_loopback: true }),
+            [
+                "ns/db tcp://10.0.0.3:5432",
+                "ns/db tcp://127.0.0.9:5432",
+                "ns/web http://10.0.0.1:8080/ready"
+            ]
+        );
     }
 
     #[test]
     fn reports_change_only_on_debounced_transitions() {
         let (apps, slices) = objects();
-        let jobs = local_jobs(&apps, &slices, "a");
+        let jobs = local_jobs(&apps, &slices, "a", RULES);
         let probes = NodeProbes::default();
         let dirty = probes.subscribe();
         let ok = ProbeResult {

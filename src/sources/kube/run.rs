@@ -53,6 +53,8 @@ pub struct Env {
     pub admin_listen: std::net::SocketAddr,
     /// The settings file's `probeConcurrency` (default 512).
     pub probe_concurrency: usize,
+    /// The settings file's `probeTargets` (default: no loopback).
+    pub probe_targets: crate::config::ProbeTargets,
     /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME` (Route 53 is managed when both are
     /// set) and `PUBLIC_PORT`, `PUBLIC_PROTOCOL`, `MATCH_VERDICT` (the listener),
     /// each over its key in the settings file; the file's `aws` pacing; and its
@@ -84,6 +86,7 @@ impl Env {
             health_listen: s.health_listen,
             admin_listen: s.admin_listen,
             probe_concurrency: s.probe_concurrency,
+            probe_targets: s.probe_targets,
             aws: s.aws,
         })
     }
@@ -177,6 +180,7 @@ pub async fn run(
         pod: env.pod.clone(),
         region: env.region.clone(),
         aws: env.aws.clone(),
+        probe_targets: env.probe_targets,
         metrics: metrics.clone(),
     };
     let duties = tokio::spawn(status::run(client, caches.clone(), duties, lead_rx, shutdown.clone()));
@@ -187,7 +191,7 @@ pub async fn run(
         _ = shutdown.cancelled() => {}
         r = caches.synced() => {
             if r.is_ok() {
-                sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env.node);
+                sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env);
                 ready.set_ready();
                 tracing::info!(apps = apps.list().len(), "caches synced; ready");
             }
@@ -208,7 +212,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         changed.borrow_and_update();
-        sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env.node);
+        sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env);
     }
     for t in [public, admin, prober, writer, election, duties] {
         t.await?;
@@ -224,11 +228,11 @@ fn sync(
     metrics: &Metrics,
     probes: &NodeProbes,
     jobs: &watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
-    node: &str,
+    env: &Env,
 ) {
     let resolution = resolve(caches.apps.state());
     publish(apps, &resolution, metrics);
-    let local = local_jobs(&resolution, &caches.slices.state(), node);
+    let local = local_jobs(&resolution, &caches.slices.state(), &env.node, env.probe_targets);
     probes.retain(&local);
     jobs.send_replace(Arc::new(local));
 }

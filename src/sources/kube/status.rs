@@ -39,6 +39,8 @@ pub struct Duties {
     pub pod: String,
     pub region: String,
     pub aws: AwsSettings,
+    /// The operator's probe target rules, which decide which endpoints are never probed.
+    pub probe_targets: crate::config::ProbeTargets,
     pub metrics: Metrics,
 }
 
@@ -55,6 +57,7 @@ pub async fn run(
         pod,
         region,
         aws,
+        probe_targets,
         metrics,
     } = d;
     let recorder = Recorder::new(
@@ -102,7 +105,16 @@ pub async fn run(
         .await;
         tracing::info!("leading: folding probe reports and AWS signals into AppHealth status");
         loop {
-            fold_all(&client, &caches, &reports, &recorder, &leader_aws, &metrics).await;
+            fold_all(
+                &client,
+                &caches,
+                &reports,
+                &recorder,
+                &leader_aws,
+                &metrics,
+                probe_targets,
+            )
+            .await;
             tokio::select! {
                 _ = shutdown.cancelled() => { stop.cancel(); return; }
                 r = leading.changed() => if r.is_err() || !*leading.borrow() { stop.cancel(); break; },
@@ -138,6 +150,7 @@ async fn fold_all(
     recorder: &Recorder,
     aws: &LeaderAws,
     metrics: &Metrics,
+    rules: crate::config::ProbeTargets,
 ) {
     let resolution = resolve(caches.apps.state());
     let slices = caches.slices.state();
@@ -156,7 +169,7 @@ async fn fold_all(
         let old = ah.status.clone().unwrap_or_default();
         let mut desired = match settings(&ah.spec) {
             Ok(set) => {
-                let eps = endpoints_of_services(&index, &ns, &set.services);
+                let eps = endpoints_of_services(&index, &ns, &set.services, rules);
                 let aref = app_ref(&ns, key);
                 // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
                 let (d, tally) = fold(

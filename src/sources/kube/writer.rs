@@ -11,6 +11,9 @@ use kube::{Client, Resource, ResourceExt};
 /// The message of the `Stale` condition while the ALB's target health cannot be read.
 pub const ALB_STALE: &str = "ALB target health unavailable (AWS errors or throttling); last known counts kept";
 
+/// The end of the `ProbesRefused` condition's message, after the counts.
+pub const PROBES_REFUSED: &str = "never probed, judged on readiness alone; agents probe only Pods of the app's namespace in EndpointSlices of the EndpointSlice controller (a Service with a selector), and never loopback addresses";
+
 /// Which of an app's sources are stale.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Staleness {
@@ -96,6 +99,17 @@ pub fn status(
         !stale_msg.is_empty(),
         if stale_msg.is_empty() { "Fresh" } else { "Stale" },
         stale_msg,
+    ));
+    let refused = t.refused_text().map(|text| format!("{text}: {PROBES_REFUSED}"));
+    conditions.push(cond(
+        "ProbesRefused",
+        refused.is_some(),
+        if refused.is_some() {
+            "NotProbeTargets"
+        } else {
+            "AllProbeable"
+        },
+        refused.unwrap_or_default(),
     ));
     AppHealthStatus {
         app: Some(key.to_string()),
