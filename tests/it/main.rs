@@ -11,6 +11,7 @@ mod dashboards;
 mod demo;
 mod deploy;
 mod failover;
+mod fairness;
 mod fuzz;
 mod keepalive;
 mod metrics;

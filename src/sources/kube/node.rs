@@ -68,6 +68,7 @@ pub fn local_jobs(
             jobs.push(Job {
                 target,
                 spec: set.probe.clone(),
+                group: app.clone(),
                 tag,
             });
         }

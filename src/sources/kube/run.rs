@@ -153,7 +153,10 @@ pub async fn run(
     let p = probes.clone();
     let prober = tokio::spawn(probe::run(
         jobs_rx,
-        env.probe_concurrency,
+        probe::Limits {
+            global: env.probe_concurrency,
+            per_app: probe::PER_APP,
+        },
         move |job, r| p.observe(&job.tag, r),
         shutdown.clone(),
     ));
