@@ -182,7 +182,11 @@ async fn a_tenant_with_hundreds_of_hanging_apps_delays_only_itself() {
     let max_gap = web.iter().map(|(_, g)| *g).max().unwrap_or_default();
     eprintln!("good/web beside 650 hanging AppHealths (16 slots, 8 per app): {web:?}, longest gap {max_gap:?}");
     assert_eq!(seen.max_addr[&addr(9, 9, 9)], 1, "one probe at a time per address");
-    assert!(seen.max_app["bad/hour"] <= 8, "at most 8 in flight per app");
+    // Its phases are spread over the hour: it may not have come due in 120 s.
+    assert!(
+        seen.max_app.get("bad/hour").is_none_or(|n| *n <= 8),
+        "at most 8 in flight per app"
+    );
     assert!(
         seen.starts.keys().any(|(a, _)| a.starts_with("bad/h")),
         "the hanging tenant is probed too, only slower"
