@@ -143,7 +143,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
     },
     # The operator's settings file: a Route 53 policy (one zone per team, and a shared
-    # zone with a subdomain per team), pacing, probe concurrency and probe targets.
+    # zone with a subdomain per team), pacing, probe concurrency, probe targets and
+    # per-namespace limits.
     "policy": {
         "aws": {"region": "eu-west-1"},
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
@@ -157,6 +158,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "aws": {"reconcileIntervalSeconds": 120},
             "probeConcurrency": 256,
             "probeTargets": {"allowLoopback": False},
+            "limits": {"appsPerNamespace": 500, "endpointsPerNamespace": 5000, "probesInFlightPerApp": 8},
         },
     },
 }
@@ -748,7 +750,14 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
         raise Failed(f"route53: expected env {want_env}")
     # settings: the ConfigMap's settings.yaml is the values' `settings`, mounted and passed.
     default_settings = check_settings(
-        d, "default", {"route53Policy": {"zones": []}, "probeConcurrency": 512, "probeTargets": {"allowLoopback": False}}
+        d,
+        "default",
+        {
+            "route53Policy": {"zones": []},
+            "probeConcurrency": 512,
+            "probeTargets": {"allowLoopback": False},
+            "limits": {"appsPerNamespace": 200, "endpointsPerNamespace": 2000, "probesInFlightPerApp": 8},
+        },
     )
     policy_settings = check_settings(rendered["policy"], "policy", VALUE_SETS["policy"]["settings"])
     if default_settings == policy_settings:

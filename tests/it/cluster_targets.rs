@@ -13,13 +13,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An HTTP server on `ip` that answers `200` to everything and counts requests.
-struct Counter {
-    addr: SocketAddr,
+pub(crate) struct Counter {
+    pub(crate) addr: SocketAddr,
     hits: Arc<AtomicUsize>,
 }
 
 impl Counter {
-    async fn start(ip: [u8; 4], port: u16) -> Counter {
+    pub(crate) async fn start(ip: [u8; 4], port: u16) -> Counter {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((ip, port)))
             .await
             .unwrap();
@@ -43,12 +43,12 @@ impl Counter {
         Counter { addr, hits }
     }
 
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
     }
 }
 
-fn condition(status: &Value, type_: &str) -> Value {
+pub(crate) fn condition(status: &Value, type_: &str) -> Value {
     status["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == type_))

@@ -5,6 +5,7 @@ mod alb;
 mod cli;
 mod cluster;
 mod cluster_aws;
+mod cluster_limits;
 mod cluster_r53;
 mod cluster_targets;
 mod dashboards;

@@ -55,6 +55,9 @@ pub struct Env {
     pub probe_concurrency: usize,
     /// The settings file's `probeTargets` (default: no loopback).
     pub probe_targets: crate::config::ProbeTargets,
+    /// The settings file's `limits` (defaults: 200 apps and 2000 endpoints per
+    /// namespace, 8 probes in flight per app).
+    pub limits: crate::config::Limits,
     /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME` (Route 53 is managed when both are
     /// set) and `PUBLIC_PORT`, `PUBLIC_PROTOCOL`, `MATCH_VERDICT` (the listener),
     /// each over its key in the settings file; the file's `aws` pacing; and its
@@ -87,6 +90,7 @@ impl Env {
             admin_listen: s.admin_listen,
             probe_concurrency: s.probe_concurrency,
             probe_targets: s.probe_targets,
+            limits: s.limits,
             aws: s.aws,
         })
     }
@@ -155,7 +159,7 @@ pub async fn run(
         jobs_rx,
         probe::Limits {
             global: env.probe_concurrency,
-            per_app: probe::PER_APP,
+            per_app: env.limits.probes_in_flight_per_app,
         },
         move |job, r| p.observe(&job.tag, r),
         shutdown.clone(),
@@ -184,6 +188,7 @@ pub async fn run(
         region: env.region.clone(),
         aws: env.aws.clone(),
         probe_targets: env.probe_targets,
+        limits: env.limits,
         metrics: metrics.clone(),
     };
     let duties = tokio::spawn(status::run(client, caches.clone(), duties, lead_rx, shutdown.clone()));
@@ -233,9 +238,15 @@ fn sync(
     jobs: &watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
     env: &Env,
 ) {
-    let resolution = resolve(caches.apps.state());
+    let slices = caches.slices.state();
+    let mut resolution = resolve(caches.apps.state());
+    super::limits::apply(
+        &mut resolution,
+        &super::slices::by_service(slices.iter().map(|s| s.as_ref())),
+        env.limits,
+    );
     publish(apps, &resolution, metrics);
-    let local = local_jobs(&resolution, &caches.slices.state(), &env.node, env.probe_targets);
+    let local = local_jobs(&resolution, &slices, &env.node, env.probe_targets);
     probes.retain(&local);
     jobs.send_replace(Arc::new(local));
 }

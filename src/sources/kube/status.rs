@@ -10,7 +10,7 @@ use super::report::{app_ref, ProbeReport};
 use super::resolve::{app_key, resolve, Rejected};
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
-use super::writer::{status, write, Staleness};
+use super::writer::{status, write, NotServed, Staleness};
 use crate::config::AwsSettings;
 use crate::model::{AppKey, Health};
 use crate::policy::{with_targets, EndpointState};
@@ -41,6 +41,8 @@ pub struct Duties {
     pub aws: AwsSettings,
     /// The operator's probe target rules, which decide which endpoints are never probed.
     pub probe_targets: crate::config::ProbeTargets,
+    /// The operator's per-namespace limits, which decide which apps are held.
+    pub limits: crate::config::Limits,
     pub metrics: Metrics,
 }
 
@@ -58,6 +60,7 @@ pub async fn run(
         region,
         aws,
         probe_targets,
+        limits,
         metrics,
     } = d;
     let recorder = Recorder::new(
@@ -112,7 +115,7 @@ pub async fn run(
                 &recorder,
                 &leader_aws,
                 &metrics,
-                probe_targets,
+                (probe_targets, limits),
             )
             .await;
             tokio::select! {
@@ -150,11 +153,12 @@ async fn fold_all(
     recorder: &Recorder,
     aws: &LeaderAws,
     metrics: &Metrics,
-    rules: crate::config::ProbeTargets,
+    (rules, limits): (crate::config::ProbeTargets, crate::config::Limits),
 ) {
-    let resolution = resolve(caches.apps.state());
     let slices = caches.slices.state();
     let index = by_service(slices.iter().map(|s| s.as_ref()));
+    let mut resolution = resolve(caches.apps.state());
+    super::limits::apply(&mut resolution, &index, limits);
     let probes = probe_states(reports);
     let now = Timestamp::now().to_string();
     let mut served_aws = Vec::with_capacity(resolution.served.len());
@@ -225,26 +229,42 @@ async fn fold_all(
     aws.update(&served_aws, hold, metrics);
     finalizers(client, caches, &resolution.served, aws).await;
     for (ah, why) in &resolution.rejected {
-        let (key, kind, reason) = match why {
+        let (key, not_served) = match why {
             Rejected::Conflict { key, winner } => (
                 key,
-                "Conflict",
-                format!("app key `{key}` is already claimed by {winner}, which is older; this object is not served"),
+                NotServed::Conflict {
+                    reason: "Conflict",
+                    message: format!(
+                        "app key `{key}` is already claimed by {winner}, which is older; this object is not served"
+                    ),
+                },
             ),
             Rejected::InvalidKey { key } => (
                 key,
-                "InvalidKey",
-                format!("app key `{key}` is not a valid /health/<app> key"),
+                NotServed::Conflict {
+                    reason: "InvalidKey",
+                    message: format!("app key `{key}` is not a valid /health/<app> key"),
+                },
             ),
+            Rejected::Limit { key, kind, message } => (
+                key,
+                NotServed::Held {
+                    reason: kind.reason(),
+                    message: message.clone(),
+                },
+            ),
+        };
+        let reason = match &not_served {
+            NotServed::Conflict { message, .. } | NotServed::Held { message, .. } => message.clone(),
         };
         let desired = status(
             ah,
             key,
             None,
-            reason.clone(),
+            reason,
             Tally::default(),
             Staleness::default(),
-            Some((kind, reason)),
+            Some(not_served),
             &now,
         );
         write(client, ah, desired, recorder).await;

@@ -14,6 +14,15 @@ pub const ALB_STALE: &str = "ALB target health unavailable (AWS errors or thrott
 /// The end of the `ProbesRefused` condition's message, after the counts.
 pub const PROBES_REFUSED: &str = "never probed, judged on readiness alone; agents probe only Pods of the app's namespace in EndpointSlices of the EndpointSlice controller (a Service with a selector), and never loopback addresses";
 
+/// Why an object is not served, for its conditions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotServed {
+    /// Another object has its key (`Conflict` True), or its key is invalid.
+    Conflict { reason: &'static str, message: String },
+    /// Held by its namespace's limits (`Held` True).
+    Held { reason: &'static str, message: String },
+}
+
 /// Which of an app's sources are stale.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Staleness {
@@ -53,7 +62,7 @@ pub fn status(
     reason: String,
     t: Tally,
     stale: Staleness,
-    conflict: Option<(&str, String)>,
+    not_served: Option<NotServed>,
     now: &str,
 ) -> AppHealthStatus {
     let old = ah.status.clone().unwrap_or_default();
@@ -76,11 +85,16 @@ pub fn status(
             reason.clone(),
         ));
     }
-    let (c_on, c_why, c_msg) = match &conflict {
-        Some((why, msg)) => (true, *why, msg.clone()),
-        None => (false, "Unique", String::new()),
+    let (c_on, c_why, c_msg) = match &not_served {
+        Some(NotServed::Conflict { reason, message }) => (true, *reason, message.clone()),
+        _ => (false, "Unique", String::new()),
     };
     conditions.push(cond("Conflict", c_on, c_why, c_msg));
+    let (h_on, h_why, h_msg) = match &not_served {
+        Some(NotServed::Held { reason, message }) => (true, *reason, message.clone()),
+        _ => (false, "WithinLimits", String::new()),
+    };
+    conditions.push(cond("Held", h_on, h_why, h_msg));
     let mut stale_parts = Vec::new();
     if stale.kubernetes {
         stale_parts.push("Kubernetes watch failing; verdict from last known data".to_string());

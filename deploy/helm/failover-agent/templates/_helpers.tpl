@@ -103,14 +103,15 @@ The Ingress rule's host: ingress.host, else route53.publicHostname.
 
 {{/*
 The operator's settings file (settings.yaml in the ConfigMap "<fullname>-settings"):
-route53Policy (always written: no zones means deny all), then aws, probeConcurrency
-and probeTargets when set. The agent validates it at start-up (exit 64 naming the key).
+route53Policy (always written: no zones means deny all), then aws, probeConcurrency,
+probeTargets and limits when set. The agent validates it at start-up (exit 64 naming the key).
 */}}
 {{- define "failover-agent.settings" -}}
 {{- $s := dict "route53Policy" (.Values.settings.route53Policy | default (dict "zones" (list))) }}
 {{- with .Values.settings.aws }}{{ $_ := set $s "aws" . }}{{ end }}
 {{- if not (kindIs "invalid" .Values.settings.probeConcurrency) }}{{ $_ := set $s "probeConcurrency" .Values.settings.probeConcurrency }}{{ end }}
 {{- with .Values.settings.probeTargets }}{{ $_ := set $s "probeTargets" . }}{{ end }}
+{{- with .Values.settings.limits }}{{ $_ := set $s "limits" . }}{{ end }}
 {{- toYaml $s }}
 {{- end }}
 
@@ -127,8 +128,8 @@ that would make the checks or a rollout fail every app.
 */}}
 {{- define "failover-agent.validate" -}}
 {{- range $k, $_ := .Values.settings }}
-{{- if not (has $k (list "route53Policy" "aws" "probeConcurrency" "probeTargets")) }}
-{{- fail (printf "settings.%s: the chart's settings take route53Policy, aws, probeConcurrency and probeTargets; set the Region with aws.region and the Route 53 identity with route53.* (the listeners are the chart's own)" $k) }}
+{{- if not (has $k (list "route53Policy" "aws" "probeConcurrency" "probeTargets" "limits")) }}
+{{- fail (printf "settings.%s: the chart's settings take route53Policy, aws, probeConcurrency, probeTargets and limits; set the Region with aws.region and the Route 53 identity with route53.* (the listeners are the chart's own)" $k) }}
 {{- end }}
 {{- end }}
 {{- if ne (empty .Values.route53.clusterId) (empty .Values.route53.publicHostname) }}
