@@ -5,7 +5,7 @@
 //! per pod does not grow with the node count.
 
 use super::crd::ProbeScheme;
-use super::report::{app_ref, ProbeReport, ProbeReportSpec};
+use super::report::{self, app_ref, ProbeReport, ProbeReportSpec};
 use super::resolve::Resolution;
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
@@ -142,7 +142,8 @@ pub const REPORT_COALESCE: Duration = Duration::from_millis(100);
 
 /// Writes this node's report whenever its content changes, until `shutdown`.
 /// A failed write is retried with backoff; nothing is dropped, because each write
-/// carries the whole current state. The report is owned by `owner` (this agent's
+/// carries the whole current state, cut to [`report::REPORT_BUDGET`] if need be
+/// (with a warning and the `truncated` count). The report is owned by `owner` (this agent's
 /// Pod), so Kubernetes garbage-collects it when the Pod is deleted and the leader
 /// then judges that node's endpoints on readiness alone.
 pub async fn write_reports(
@@ -154,7 +155,8 @@ pub async fn write_reports(
     shutdown: CancellationToken,
 ) {
     let mut dirty = probes.subscribe();
-    let mut written: Option<BTreeMap<String, BTreeMap<String, EndpointState>>> = None;
+    let mut written: Option<report::Apps> = None;
+    let mut was_cut = None;
     let mut backoff = Duration::from_millis(200);
     let mut retry = false;
     loop {
@@ -170,14 +172,27 @@ pub async fn write_reports(
         if written.as_ref() == Some(&apps) {
             continue;
         }
+        let (kept, truncated) = report::bound(apps.clone(), report::REPORT_BUDGET);
+        if truncated != was_cut {
+            if let Some(t) = truncated {
+                tracing::warn!(
+                    apps_cut = t.apps,
+                    endpoints_cut = t.endpoints,
+                    budget_bytes = report::REPORT_BUDGET,
+                    "this node's ProbeReport would be too large; apps left out are judged on readiness alone"
+                );
+            }
+            was_cut = truncated;
+        }
         let spec = ProbeReportSpec {
             node: node.clone(),
             pod: pod.clone(),
-            apps,
+            apps: kept,
+            truncated,
         };
-        match put(&api, &node, spec.clone(), owner.clone()).await {
+        match put(&api, &node, spec, owner.clone()).await {
             Ok(()) => {
-                written = Some(spec.apps);
+                written = Some(apps);
                 backoff = Duration::from_millis(200);
                 retry = false;
             }
