@@ -8,8 +8,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
-/// The message of the `Stale` condition while the ALB's target health cannot be read.
-pub const ALB_STALE: &str = "ALB target health unavailable (AWS errors or throttling); last known counts kept";
+/// The message of the `Stale` condition while the ALB's target health cannot be
+/// read, or its last successful read is older than 3 read intervals.
+pub const ALB_STALE: &str = "ALB target health unavailable or out of date (AWS errors, throttling, or no successful read for 3 read intervals); last known counts kept";
 
 /// The end of the `ProbesRefused` condition's message, after the counts.
 pub const PROBES_REFUSED: &str = "never probed, judged on readiness alone; agents probe only Pods of the app's namespace in EndpointSlices of the EndpointSlice controller (a Service with a selector), and never loopback addresses";
