@@ -444,8 +444,12 @@ def main() -> int:
             "contexts: [{name: c, context: {cluster: e, user: u, namespace: default}}]\n"
             "current-context: c\n")
         health_port, admin_port = free_port(), free_port()
+        # The operator's per-namespace limits, raised to fit the seed, so every app is served.
+        per_ns = math.ceil(n / nss)
+        settings = kubeconfig.with_name("bench-settings.yaml")
+        settings.write_text(f"limits: {{ appsPerNamespace: {max(per_ns, 1)}, endpointsPerNamespace: {max(per_ns * epa, 1)} }}\n")
         env = dict(os.environ, KUBECONFIG=str(kubeconfig), NODE_NAME="bench-node", POD_NAME="bench-agent",
-                   POD_NAMESPACE="failover-agent", RUST_LOG="warn")
+                   POD_NAMESPACE="failover-agent", RUST_LOG="warn", FAILOVER_AGENT_SETTINGS=str(settings))
         err = open(agent_log, "wb")
         t_agent = time.perf_counter()
         agent = subprocess.Popen(

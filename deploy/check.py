@@ -152,7 +152,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
     },
     # The operator's settings file: a Route 53 policy (one zone per team, and a shared
-    # zone with a subdomain per team), pacing and probe concurrency.
+    # zone with a subdomain per team), pacing, probe concurrency, probe targets and
+    # per-namespace limits.
     "policy": {
         "aws": {"region": "eu-west-1"},
         "route53": {"clusterId": "prod-eu-west-1", "publicHostname": "health.eu-west-1.example.com"},
@@ -165,6 +166,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             },
             "aws": {"reconcileIntervalSeconds": 120},
             "probeConcurrency": 256,
+            "probeTargets": {"allowLoopback": False},
+            "limits": {"appsPerNamespace": 500, "endpointsPerNamespace": 5000, "probesInFlightPerApp": 8},
         },
     },
 }
@@ -788,7 +791,17 @@ def check_values(rendered: dict[str, list[dict[str, Any]]]) -> str:
         raise Failed(f"route53: expected env {want_env}")
     # settings: the ConfigMap's settings.yaml is the values' `settings`, mounted and passed.
     listener = {"publicListener": {"maxConnectionsPerClient": 64, "maxConnections": 4096}}
-    default_settings = check_settings(d, "default", {"route53Policy": {"zones": []}, "probeConcurrency": 512, **listener})
+    default_settings = check_settings(
+        d,
+        "default",
+        {
+            "route53Policy": {"zones": []},
+            "probeConcurrency": 512,
+            "probeTargets": {"allowLoopback": False},
+            "limits": {"appsPerNamespace": 200, "endpointsPerNamespace": 2000, "probesInFlightPerApp": 8},
+            **listener,
+        },
+    )
     policy_settings = check_settings(rendered["policy"], "policy", {**VALUE_SETS["policy"]["settings"], **listener})
     if default_settings == policy_settings:
         raise Failed("policy: the checksum/settings annotation does not change with the settings, so a change would not roll the agents")

@@ -131,6 +131,9 @@ pub struct AgentSettings {
     /// The operator's Route 53 policy, from the agents' settings file (empty: deny
     /// all, as an agent without one); `None` when the DaemonSet could not be read.
     pub policy: Option<crate::route53::policy::Route53Policy>,
+    /// The agents' per-namespace limits, from the same file; `None` when the
+    /// DaemonSet could not be read.
+    pub limits: Option<crate::config::Limits>,
     /// The variables that came from the DaemonSet, for the report.
     pub from_daemonset: Vec<&'static str>,
 }
@@ -183,6 +186,7 @@ impl AgentFlags {
             owner: s.aws.owner,
             region: s.region,
             policy: agent.read.then(|| s.aws.route53_policy.unwrap_or_default()),
+            limits: agent.read.then_some(s.limits),
             from_daemonset,
         })
     }

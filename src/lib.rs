@@ -12,7 +12,8 @@
 //!   into a [`config::AgentConfig`] that the rest of the crate trusts.
 //! - [`model`]: the shared vocabulary: apps, targets, probe results, verdicts.
 //! - [`policy`]: the pure verdict function and its rise/fall hysteresis. No I/O.
-//! - [`probe`]: one scheduler that drives HTTP and TCP probes with bounded concurrency.
+//! - [`probe`]: one scheduler that drives HTTP and TCP probes with bounded concurrency,
+//!   shared fairly between tenants and their apps.
 //! - [`state`]: the in-memory store of apps and their published verdicts. Applies
 //!   observations through [`policy`] and publishes the result.
 //! - [`serve`]: the hardened public listener and the admin listener.

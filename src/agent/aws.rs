@@ -67,6 +67,7 @@ pub async fn spawn(
             caller.clone(),
             rx,
             cfg.aws.target_health_interval,
+            cfg.aws.budget.elbv2_rate,
             store,
             on_change,
             shutdown.clone(),

@@ -56,6 +56,7 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
                 .map(|i| probe::Job {
                     target: app.targets[i].clone(),
                     spec: app.probe.clone(),
+                    group: format!("{}/{}", app.key.namespace, app.key.name).into(),
                     tag: (app.clone(), i),
                 })
                 .collect::<Vec<_>>()
@@ -69,7 +70,10 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
     let prober = tokio::spawn(
         probe::run(
             jobs_rx,
-            cfg.probe_concurrency,
+            probe::Limits {
+                global: cfg.probe_concurrency,
+                per_app: probe::PER_APP,
+            },
             |job, result| job.tag.0.observe(job.tag.1, result, tokio::time::Instant::now()),
             shutdown.clone(),
         )

@@ -15,7 +15,8 @@ mod validate;
 pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings};
 pub use listener::{canonical, Cidr, FileListener, PublicListener};
 pub use settings::{
-    load_settings, parse_settings, FileSettings, InCluster, OperatorSettings, DEFAULT_CLUSTER_ADMIN_LISTEN,
+    load_settings, parse_settings, FileLimits, FileProbeTargets, FileSettings, InCluster, Limits, OperatorSettings,
+    ProbeTargets, DEFAULT_CLUSTER_ADMIN_LISTEN,
 };
 pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};

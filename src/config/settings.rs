@@ -46,6 +46,98 @@ pub struct FileSettings {
     pub aws: FileAws,
     /// Where Route 53 may be managed. Absent or no zones: nowhere.
     pub route53_policy: Option<Route53Policy>,
+    /// Which EndpointSlice addresses may be probed.
+    #[serde(default)]
+    pub probe_targets: FileProbeTargets,
+    /// What one tenant (namespace) may use of the agent.
+    #[serde(default)]
+    pub limits: FileLimits,
+}
+
+/// `limits` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileLimits {
+    /// Apps served per namespace. Default 200.
+    pub apps_per_namespace: Option<u32>,
+    /// Endpoints of the served apps per namespace. Default 2000.
+    pub endpoints_per_namespace: Option<u32>,
+    /// Probes in flight per app on one node. Default 8.
+    pub probes_in_flight_per_app: Option<u32>,
+}
+
+/// What one tenant may use, in-cluster (`limits`). Apps beyond a namespace's limits
+/// are held: not served, not probed, their Route 53 objects left as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The oldest this many apps of a namespace are served. Default 200.
+    pub apps_per_namespace: usize,
+    /// Apps are served, oldest first, while their endpoints (all of them, ready or
+    /// not, counted per app) fit in this many per namespace. Default 2000.
+    pub endpoints_per_namespace: usize,
+    /// Probes of one app in flight at once on one node. Default 8.
+    pub probes_in_flight_per_app: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            apps_per_namespace: 200,
+            endpoints_per_namespace: 2000,
+            probes_in_flight_per_app: crate::probe::PER_APP,
+        }
+    }
+}
+
+/// The largest value each `limits` key takes.
+const LIMITS_MAX: [(&str, u32); 3] = [
+    ("appsPerNamespace", 100_000),
+    ("endpointsPerNamespace", 10_000_000),
+    ("probesInFlightPerApp", 1024),
+];
+
+fn limits(file: &FileLimits, errs: &mut Vec<String>) -> Limits {
+    let d = Limits::default();
+    let given = [
+        (file.apps_per_namespace, d.apps_per_namespace),
+        (file.endpoints_per_namespace, d.endpoints_per_namespace),
+        (file.probes_in_flight_per_app, d.probes_in_flight_per_app),
+    ];
+    let mut out = [0usize; 3];
+    for (i, ((value, default), (key, max))) in given.into_iter().zip(LIMITS_MAX).enumerate() {
+        out[i] = match value {
+            None => default,
+            Some(v) if (1..=max).contains(&v) => v as usize,
+            Some(v) => {
+                errs.push(format!(
+                    "limits.{key}: {v} is out of range; use 1 to {max} (default {default})"
+                ));
+                default
+            }
+        };
+    }
+    Limits {
+        apps_per_namespace: out[0],
+        endpoints_per_namespace: out[1],
+        probes_in_flight_per_app: out[2],
+    }
+}
+
+/// `probeTargets` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileProbeTargets {
+    /// Probe loopback addresses (127.0.0.0/8, ::1) named in EndpointSlices. Default
+    /// false; only for test clusters whose "pods" listen on loopback.
+    pub allow_loopback: Option<bool>,
+}
+
+/// The operator's rules for in-cluster probe targets, beyond the ones that always
+/// hold (see [`crate::probe::guard`] and `sources::kube::slices`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeTargets {
+    /// Loopback addresses may be probed (`probeTargets.allowLoopback`). Default false.
+    pub allow_loopback: bool,
 }
 
 /// The settings file, validated; [`Default`] is running without one.
@@ -58,6 +150,8 @@ pub struct OperatorSettings {
     pub public_listener: super::PublicListener,
     /// Empty (deny all) when the file has none.
     pub route53_policy: Route53Policy,
+    pub probe_targets: ProbeTargets,
+    pub limits: Limits,
     /// The keys the variables may override, as written.
     public: Public,
     aws: FileAws,
@@ -82,6 +176,8 @@ pub struct InCluster {
     pub admin_listen: SocketAddr,
     pub probe_concurrency: usize,
     pub public_listener: super::PublicListener,
+    pub probe_targets: ProbeTargets,
+    pub limits: Limits,
     /// Pacing from the file; the owner from the variables over the file; the
     /// policy always `Some`.
     pub aws: AwsSettings,
@@ -133,6 +229,7 @@ fn validate_settings(file: FileSettings) -> Result<OperatorSettings> {
     let public_listener = super::listener::validate("publicListener", &file.public_listener, &mut errs);
     let route53_policy = file.route53_policy.unwrap_or_default();
     route53_policy.validate("route53Policy", &mut errs);
+    let limits = limits(&file.limits, &mut errs);
     if !errs.is_empty() {
         return Err(Error::Invalid(errs));
     }
@@ -143,6 +240,10 @@ fn validate_settings(file: FileSettings) -> Result<OperatorSettings> {
         probe_concurrency,
         public_listener,
         route53_policy,
+        probe_targets: ProbeTargets {
+            allow_loopback: file.probe_targets.allow_loopback.unwrap_or(false),
+        },
+        limits,
         public,
         aws: file.aws,
         from_file: true,
@@ -162,6 +263,8 @@ impl OperatorSettings {
             admin_listen: self.admin_listen,
             probe_concurrency: self.probe_concurrency,
             public_listener: self.public_listener.clone(),
+            probe_targets: self.probe_targets,
+            limits: self.limits,
             aws,
         })
     }

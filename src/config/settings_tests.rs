@@ -76,10 +76,21 @@ aws:
   elbv2CallsPerSecond: 1
   route53CallsPerSecond: 2
 route53Policy: { zones: [] }
+probeTargets: { allowLoopback: true }
+limits: { appsPerNamespace: 50, endpointsPerNamespace: 500, probesInFlightPerApp: 4 }
 "#,
     )
     .unwrap();
     let c = s.in_cluster(env(&[])).unwrap();
+    assert!(c.probe_targets.allow_loopback);
+    assert_eq!(
+        c.limits,
+        Limits {
+            apps_per_namespace: 50,
+            endpoints_per_namespace: 500,
+            probes_in_flight_per_app: 4
+        }
+    );
     assert_eq!(c.region.as_deref(), Some("eu-west-1"));
     assert_eq!(
         (
@@ -103,6 +114,15 @@ route53Policy: { zones: [] }
         let c = parse_settings(empty).unwrap().in_cluster(env(&[])).unwrap();
         assert_eq!(c.aws.owner, None, "{empty:?}");
         assert_eq!(c.aws.reconcile_interval, Duration::from_secs(60));
+        assert!(!c.probe_targets.allow_loopback, "loopback is never probed by default");
+        assert_eq!(
+            (
+                c.limits.apps_per_namespace,
+                c.limits.endpoints_per_namespace,
+                c.limits.probes_in_flight_per_app
+            ),
+            (200, 2000, 8)
+        );
     }
 }
 
@@ -222,6 +242,7 @@ aws: { reconcileIntervalSeconds: 1, route53CallsPerSecond: 11 }
 route53Policy:
   zones:
     - { id: "Z 1", names: ["*.ex ample.com"], namespaces: [] }
+limits: { appsPerNamespace: 0, endpointsPerNamespace: 10000001, probesInFlightPerApp: 2000 }
 "#,
     );
     for want in [
@@ -237,6 +258,9 @@ route53Policy:
         "route53Policy.zones[0].id: `Z 1` is not a hosted zone ID",
         "route53Policy.zones[0].names[0]: `*.ex ample.com` is not a DNS name",
         "route53Policy.zones[0].namespaces: is empty",
+        "limits.appsPerNamespace: 0 is out of range; use 1 to 100000 (default 200)",
+        "limits.endpointsPerNamespace: 10000001 is out of range; use 1 to 10000000 (default 2000)",
+        "limits.probesInFlightPerApp: 2000 is out of range; use 1 to 1024 (default 8)",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
@@ -254,6 +278,8 @@ fn unknown_keys_and_static_only_keys_are_errors() {
             "route53Policy: { zones: [{ id: Z1, names: [a.example.com], namespace: [a] }] }",
             "namespace",
         ),
+        ("probeTargets: { allowLoopBack: true }", "allowLoopBack"),
+        ("limits: { appsPerNamespaces: 1 }", "appsPerNamespaces"),
     ] {
         let e = errors(yaml);
         assert!(e.contains(&format!("unknown field `{key}`")), "{yaml}: {e}");

@@ -1,28 +1,40 @@
 //! The probe engine: one scheduler task drives every probe.
 //!
 //! Instead of a sleeping task per target, [`run`] keeps a min-heap of due times and
-//! one timer. When a target is due it starts its probe as a future inside the same
-//! task, up to `concurrency` in flight; when a probe ends, the result goes to the
-//! caller's `on_result` at once. Each target keeps a fixed period: its first probe
-//! is placed at a random phase within one interval (so targets spread out), and
-//! each next probe is due exactly one interval after the last was due. A target
-//! that fell more than one interval behind skips ahead instead of bursting.
+//! one timer. Each target keeps a fixed period: its first probe is placed at a
+//! random phase within one interval (so targets spread out), and each next probe is
+//! due exactly one interval after the last was due. A target that fell more than
+//! one interval behind skips ahead instead of bursting. When a probe ends, the
+//! result goes to the caller's `on_result` at once.
 //!
 //! With a fixed period, a target that dies is seen failing by its `fallCount`-th
 //! probe after death, at most `interval × fallCount + timeout` later.
 //!
+//! **Fair between apps** ([`fair`]). Due probes start round-robin over the apps
+//! (each [`Job::group`]), at most [`Limits::per_app`] in flight per app and one per
+//! address, so an app with many slow or hanging endpoints queues behind itself.
+//! A probe holds one of the node's [`Limits::global`] slots only for its first
+//! [`SLOT_HOLD`]; after that it keeps running (to its own timeout) on its app's
+//! slots alone. So however many apps hang, each with at most `per_app` probes
+//! stuck, the node's slots turn over every [`SLOT_HOLD`] and every other app's
+//! probes start on time, as long as the slots are not all taken by fresh probes.
+//!
 //! Probing never blocks serving: the scheduler is one task among the runtime's, and
 //! results reach the verdict store through a short critical section.
 
+pub mod fair;
 pub mod guard;
 pub mod http;
 pub mod tcp;
 
 use crate::config::ProbeSpec;
 use crate::model::{ProbeOutcome, ProbeResult, Target};
+use futures_util::future::{self, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -34,8 +46,26 @@ use tokio_util::sync::CancellationToken;
 pub struct Job<T> {
     pub target: Target,
     pub spec: Arc<ProbeSpec>,
+    /// The app the job is for: probes are shared fairly between groups.
+    pub group: fair::Group,
     pub tag: T,
 }
+
+/// How many probes may be in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Probes in their first [`SLOT_HOLD`], all apps together (`probeConcurrency`).
+    pub global: usize,
+    /// Probes of one app, however long they have run.
+    pub per_app: usize,
+}
+
+/// Probes in flight per app unless the operator says otherwise.
+pub const PER_APP: usize = 8;
+
+/// How long a probe holds one of the node's global slots. Longer probes run on
+/// (to their own timeout) holding only their app's slot and their address.
+pub const SLOT_HOLD: Duration = Duration::from_secs(1);
 
 /// Probes one target once, bounded by the spec's timeout.
 pub async fn probe_once(http: &http::HttpProber, target: &Target, spec: &ProbeSpec) -> ProbeResult {
@@ -70,135 +100,145 @@ pub type JobSet<T> = Arc<Vec<Job<T>>>;
 
 type Heap = BinaryHeap<Reverse<(Instant, usize)>>;
 
-/// Due times for `new`: a target already scheduled (same target and interval) keeps
-/// its due time, so a change elsewhere never resets its cadence; a new target gets a
-/// random phase within its interval.
+/// A job's identity across job sets: same app, target and interval.
+type JobKey<'a> = (&'a str, &'a Target, Duration);
+
+fn key<T>(j: &Job<T>) -> JobKey<'_> {
+    (&j.group, &j.target, j.spec.interval)
+}
+
+/// Due times for `new`: a target already scheduled (same app, target and interval)
+/// keeps its due time, so a change elsewhere never resets its cadence; a new target
+/// gets a random phase within its interval.
 fn reschedule<T>(old: &[Job<T>], heap: &Heap, new: &[Job<T>], now: Instant) -> Heap {
-    let due: HashMap<(&Target, Duration), Instant> = heap
-        .iter()
-        .map(|Reverse((due, i))| ((&old[*i].target, old[*i].spec.interval), *due))
-        .collect();
+    let due: HashMap<JobKey<'_>, Instant> = heap.iter().map(|Reverse((due, i))| (key(&old[*i]), *due)).collect();
     new.iter()
         .enumerate()
         .map(|(i, j)| {
-            let at = due.get(&(&j.target, j.spec.interval)).copied();
+            let at = due.get(&key(j)).copied();
             Reverse((at.unwrap_or_else(|| now + j.spec.interval.mul_f64(fastrand::f64())), i))
         })
         .collect()
 }
 
-async fn probe_job<T>(http: http::HttpProber, set: JobSet<T>, i: usize) -> (JobSet<T>, usize, ProbeResult) {
-    let result = probe_once(&http, &set[i].target, &set[i].spec).await;
-    (set, i, result)
-}
-
 /// Runs the scheduler until `shutdown` is cancelled, probing the latest job set
-/// from `jobs` and calling `on_result` with each finished probe (a probe started
-/// before a change still reports, with the job it was started for).
-pub async fn run<T, F>(
-    mut jobs: watch::Receiver<JobSet<T>>,
-    concurrency: usize,
-    mut on_result: F,
-    shutdown: CancellationToken,
-) where
+/// from `jobs` over HTTP and TCP and calling `on_result` with each finished probe
+/// (a probe started before a change still reports, with the job it was started for).
+pub async fn run<T, F>(jobs: watch::Receiver<JobSet<T>>, limits: Limits, on_result: F, shutdown: CancellationToken)
+where
+    T: Send + Sync + 'static,
     F: FnMut(&Job<T>, ProbeResult),
 {
     let http = http::HttpProber::new();
+    let probe = move |job: &Job<T>| {
+        let (http, target, spec) = (http.clone(), job.target.clone(), job.spec.clone());
+        async move { probe_once(&http, &target, &spec).await }
+    };
+    run_with(jobs, limits, probe, on_result, shutdown).await
+}
+
+/// A started probe, with the job set it was started from.
+type Started<T> = Pin<Box<dyn Future<Output = (JobSet<T>, usize, ProbeResult)> + Send + 'static>>;
+
+/// What a probe in its first [`SLOT_HOLD`] comes to: its result, or itself, still running.
+enum Step<T> {
+    Done((JobSet<T>, usize, ProbeResult)),
+    Aged(Started<T>),
+}
+
+/// [`run`] with `probe` doing each probe (tests pass a fake one).
+pub async fn run_with<T, F, P, PF>(
+    mut jobs: watch::Receiver<JobSet<T>>,
+    limits: Limits,
+    probe: P,
+    mut on_result: F,
+    shutdown: CancellationToken,
+) where
+    T: Send + Sync + 'static,
+    F: FnMut(&Job<T>, ProbeResult),
+    P: Fn(&Job<T>) -> PF,
+    PF: Future<Output = ProbeResult> + Send + 'static,
+{
     let mut set: JobSet<T> = jobs.borrow_and_update().clone();
     let mut heap = reschedule(&[], &Heap::new(), &set, Instant::now());
-    let mut inflight = FuturesUnordered::new();
+    let mut queue = fair::Fair::new(limits.per_app);
+    let mut young = FuturesUnordered::new();
+    let mut lingering = FuturesUnordered::new();
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
-    let concurrency = concurrency.max(1);
+    let global = limits.global.max(1);
     let mut source_open = true;
     loop {
         let now = Instant::now();
-        while inflight.len() < concurrency {
-            match heap.peek() {
-                Some(Reverse((due, i))) if *due <= now => {
-                    let (due, i) = (*due, *i);
-                    heap.pop();
-                    heap.push(Reverse((next_due(due, set[i].spec.interval, now), i)));
-                    inflight.push(probe_job(http.clone(), set.clone(), i));
-                }
-                _ => break,
+        while let Some(Reverse((due, i))) = heap.peek().copied() {
+            if due > now {
+                break;
             }
+            heap.pop();
+            heap.push(Reverse((next_due(due, set[i].spec.interval, now), i)));
+            queue.due(i, &set[i].group, set[i].target.addr());
         }
-        let wait_for_timer = inflight.len() < concurrency;
+        while young.len() < global {
+            let Some(i) = queue.next(|i| set[i].target.addr()) else {
+                break;
+            };
+            let started = start(&probe, set.clone(), i);
+            young.push(hold(started));
+        }
         if let Some(Reverse((due, _))) = heap.peek() {
             if timer.deadline() != *due {
                 timer.as_mut().reset(*due);
             }
         }
-        tokio::select! {
+        let done = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return,
-            Some((done, i, result)) = inflight.next(), if !inflight.is_empty() => on_result(&done[i], result),
-            changed = jobs.changed(), if source_open => match changed {
-                Ok(()) => {
-                    let new = jobs.borrow_and_update().clone();
-                    heap = reschedule(&set, &heap, &new, Instant::now());
-                    set = new;
-                }
-                // The source is gone: keep probing the last set.
-                Err(_) => source_open = false,
+            Some(step) = young.next(), if !young.is_empty() => match step {
+                Step::Done(done) => done,
+                Step::Aged(still) => { lingering.push(still); continue; }
             },
-            _ = &mut timer, if wait_for_timer && !heap.is_empty() => {}
-        }
+            Some(done) = lingering.next(), if !lingering.is_empty() => done,
+            changed = jobs.changed(), if source_open => {
+                match changed {
+                    Ok(()) => {
+                        let new = jobs.borrow_and_update().clone();
+                        heap = reschedule(&set, &heap, &new, Instant::now());
+                        let index: HashMap<JobKey<'_>, usize> = new.iter().enumerate().map(|(i, j)| (key(j), i)).collect();
+                        queue.remap(|i| index.get(&key(&set[i])).copied());
+                        drop(index);
+                        set = new;
+                    }
+                    // The source is gone: keep probing the last set.
+                    Err(_) => source_open = false,
+                }
+                continue;
+            }
+            _ = &mut timer, if !heap.is_empty() => continue,
+        };
+        let (done_set, i, result) = done;
+        queue.finished(&done_set[i].group, done_set[i].target.addr());
+        on_result(&done_set[i], result);
+    }
+}
+
+/// Starts job `i` of `set`.
+fn start<T, P, PF>(probe: &P, set: JobSet<T>, i: usize) -> Started<T>
+where
+    T: Send + Sync + 'static,
+    P: Fn(&Job<T>) -> PF,
+    PF: Future<Output = ProbeResult> + Send + 'static,
+{
+    let fut = probe(&set[i]);
+    Box::pin(async move { (set, i, fut.await) })
+}
+
+/// Runs `probe` for at most [`SLOT_HOLD`]: its result, or the probe still running.
+async fn hold<T>(probe: Started<T>) -> Step<T> {
+    match future::select(probe, Box::pin(tokio::time::sleep(SLOT_HOLD))).await {
+        Either::Left((done, _)) => Step::Done(done),
+        Either::Right(((), still)) => Step::Aged(still),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn period_is_fixed_and_lag_skips_ahead() {
-        let t0 = Instant::now();
-        let i = Duration::from_secs(2);
-        assert_eq!(next_due(t0, i, t0), t0 + i);
-        // Late by less than an interval: keep the cadence.
-        assert_eq!(next_due(t0, i, t0 + Duration::from_millis(2500)), t0 + i);
-        // More than an interval behind: skip ahead, no burst of catch-up probes.
-        let now = t0 + Duration::from_secs(10);
-        assert_eq!(next_due(t0, i, now), now + i);
-    }
-
-    fn job(port: u16, interval_ms: u64) -> Job<()> {
-        let spec = ProbeSpec {
-            interval: Duration::from_millis(interval_ms),
-            timeout: Duration::from_millis(10),
-            expected_status: None,
-            body_contains: None,
-        };
-        Job {
-            target: Target::Tcp {
-                addr: ([127, 0, 0, 1], port).into(),
-            },
-            spec: Arc::new(spec),
-            tag: (),
-        }
-    }
-
-    #[test]
-    fn a_changed_job_set_keeps_the_cadence_of_targets_it_still_has() {
-        let now = Instant::now();
-        let old = vec![job(1, 1000), job(2, 1000)];
-        let heap: Heap = [
-            Reverse((now + Duration::from_millis(300), 0)),
-            Reverse((now + Duration::from_millis(700), 1)),
-        ]
-        .into();
-        // Target 1 goes, 2 stays, 3 arrives; 2 with a new interval counts as new.
-        let new = vec![job(3, 1000), job(2, 1000), job(2, 500)];
-        let h = reschedule(&old, &heap, &new, now);
-        let due: HashMap<usize, Instant> = h.iter().map(|Reverse((d, i))| (*i, *d)).collect();
-        assert_eq!(due.len(), 3);
-        assert_eq!(due[&1], now + Duration::from_millis(700), "kept its due time");
-        assert!(
-            due[&0] >= now && due[&0] < now + Duration::from_secs(1),
-            "new target within one interval"
-        );
-        assert!(due[&2] < now + Duration::from_millis(500));
-    }
-}
+mod tests;

@@ -40,7 +40,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Result<bool> {
     // The static config, or (--cluster) the agents' settings: flags, then the
     // DaemonSet's own environment. The apps come below.
-    let (owner, region, cfg, policy) = match &args.config {
+    let (owner, region, cfg, policy, limits) = match &args.config {
         Some(path) => {
             let cfg = crate::config::load(path)?;
             let owner = cfg.aws.owner.clone().ok_or_else(|| {
@@ -49,7 +49,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
                         .into(),
                 )
             })?;
-            (owner, cfg.region.clone(), Some(cfg), None)
+            (owner, cfg.region.clone(), Some(cfg), None, None)
         }
         None => {
             let a = &args.agent;
@@ -66,7 +66,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
                 "# settings: {source}; from the DaemonSet: {}",
                 settings.from_daemonset.join(", ")
             )?;
-            (owner, region, None, settings.policy)
+            (owner, region, None, settings.policy, settings.limits)
         }
     };
     let clients = aws::load(&region).await;
@@ -84,6 +84,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
                 &caller,
                 &region,
                 policy.as_ref(),
+                limits,
             )
             .await?;
             for (app, why) in held {

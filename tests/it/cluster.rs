@@ -92,8 +92,24 @@ fn agent(kubeconfig: &std::path::Path, node: &str) -> Agent {
     agent_with(kubeconfig, node, &[])
 }
 
-/// An agent process on `node` with extra environment variables.
+/// The operator settings the cluster tests run with unless they pass their own:
+/// the emulator's "pods" listen on 127.0.0.x, so loopback must be probed.
+pub(crate) const LOOPBACK_SETTINGS: &str = "probeTargets: { allowLoopback: true }\n";
+
+/// An agent process on `node` with extra environment variables; without
+/// `FAILOVER_AGENT_SETTINGS` among them, with [`LOOPBACK_SETTINGS`].
 pub(crate) fn agent_with(kubeconfig: &std::path::Path, node: &str, env: &[(&str, String)]) -> Agent {
+    let mut env = env.to_vec();
+    if !env.iter().any(|(k, _)| *k == "FAILOVER_AGENT_SETTINGS") {
+        // Written once per test process, so no agent ever reads a half-written file.
+        static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+        let path = PATH.get_or_init(|| {
+            let f = tempfile::NamedTempFile::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+            std::fs::write(f.path(), LOOPBACK_SETTINGS).unwrap();
+            f.into_temp_path().keep().unwrap()
+        });
+        env.push(("FAILOVER_AGENT_SETTINGS", path.display().to_string()));
+    }
     let node_env = [
         ("KUBECONFIG", kubeconfig.display().to_string()),
         ("NODE_NAME", node.to_string()),
@@ -102,7 +118,7 @@ pub(crate) fn agent_with(kubeconfig: &std::path::Path, node: &str, env: &[(&str,
         ("POD_UID", format!("uid-{node}")),
         ("AWS_REGION", "eu-west-1".to_string()),
     ];
-    let all: Vec<(&str, String)> = node_env.into_iter().chain(env.iter().cloned()).collect();
+    let all: Vec<(&str, String)> = node_env.into_iter().chain(env).collect();
     AgentProcess::start(&[], &all, "warn,kube=error")
 }
 
@@ -118,14 +134,22 @@ pub(crate) fn app_health(ns: &str, name: &str, app: Option<&str>, services: &[&s
     json!({ "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth", "metadata": { "name": name, "namespace": ns }, "spec": spec })
 }
 
+/// An EndpointSlice as the EndpointSlice controller writes it for a Service with a
+/// selector: labelled as the controller's, each endpoint a Pod of `ns`.
 pub(crate) fn slice(ns: &str, name: &str, service: &str, port: u16, eps: &[(&str, &str, bool)]) -> Value {
     let endpoints: Vec<Value> = eps
         .iter()
-        .map(|(ip, node, ready)| json!({ "addresses": [ip], "nodeName": node, "conditions": { "ready": ready } }))
+        .enumerate()
+        .map(|(i, (ip, node, ready))| {
+            json!({ "addresses": [ip], "nodeName": node, "conditions": { "ready": ready },
+                    "targetRef": { "kind": "Pod", "namespace": ns, "name": format!("{service}-{i}") } })
+        })
         .collect();
     json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": { "name": name, "namespace": ns, "labels": { "kubernetes.io/service-name": service } },
+        "metadata": { "name": name, "namespace": ns, "labels": {
+            "kubernetes.io/service-name": service,
+            "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io" } },
         "addressType": "IPv4",
         "ports": [{ "name": "http", "port": port, "protocol": "TCP" }],
         "endpoints": endpoints,

@@ -80,7 +80,7 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     let settings = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         settings.path(),
-        format!("route53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team] }}\n"),
+        format!("probeTargets: {{ allowLoopback: true }}\nroute53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team] }}\n"),
     )
     .unwrap();
     env.push(("FAILOVER_AGENT_SETTINGS", settings.path().display().to_string()));

@@ -111,7 +111,7 @@ async fn one_tenant_cannot_move_another_tenants_dns_and_one_bad_zone_freezes_onl
     std::fs::write(
         settings.path(),
         format!(
-            "aws: {{ reconcileIntervalSeconds: 10 }}\nroute53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team-a, team-b] }}\n    - {{ id: ZNOSUCHZONE00000, names: [\"*.example.com\"], namespaces: [team-a] }}\n"
+            "probeTargets: {{ allowLoopback: true }}\naws: {{ reconcileIntervalSeconds: 10 }}\nroute53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team-a, team-b] }}\n    - {{ id: ZNOSUCHZONE00000, names: [\"*.example.com\"], namespaces: [team-a] }}\n"
         ),
     )
     .unwrap();

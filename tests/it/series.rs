@@ -200,7 +200,11 @@ async fn a_replica_drops_the_series_of_apps_that_go() {
     let emu = Emulator::start();
     let ah = |ns: &str| format!("/apis/failover-agent.io/v1alpha1/namespaces/{ns}/apphealths");
     let kc = emu.kubeconfig();
+    // A thousand apps in one namespace: five times the default limit.
+    let settings = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(settings.path(), "limits: { appsPerNamespace: 2000 }\n").unwrap();
     let env = [
+        ("FAILOVER_AGENT_SETTINGS", settings.path().display().to_string()),
         ("KUBECONFIG", kc.path().display().to_string()),
         ("NODE_NAME", "node-a".to_string()),
         ("POD_NAME", "agent-node-a".to_string()),

@@ -80,6 +80,7 @@ impl LeaderAws {
             caller.clone(),
             rx,
             settings.target_health_interval,
+            settings.budget.elbv2_rate,
             store.clone(),
             on_change,
             stop.clone(),

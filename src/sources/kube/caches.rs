@@ -9,6 +9,7 @@
 use super::crd::AppHealth;
 use super::slices::SERVICE_LABEL;
 use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -98,14 +99,22 @@ pub fn start(client: &Client, shutdown: &CancellationToken) -> Caches {
 }
 
 /// Drops the parts of an EndpointSlice the agent never reads (topology hints,
-/// zones, target references), so 10,000 endpoints cost little memory.
+/// zones, hostnames, and of the target reference all but its kind and namespace,
+/// which decide whether the endpoint may be probed), so 10,000 endpoints cost
+/// little memory.
 fn trim_slice(s: &mut EndpointSlice) {
     for e in &mut s.endpoints {
         e.hints = None;
         e.zone = None;
-        e.target_ref = None;
         e.deprecated_topology = None;
         e.hostname = None;
+        if let Some(r) = e.target_ref.as_mut() {
+            *r = ObjectReference {
+                kind: r.kind.take(),
+                namespace: r.namespace.take(),
+                ..ObjectReference::default()
+            };
+        }
     }
 }
 

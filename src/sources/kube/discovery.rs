@@ -46,7 +46,8 @@ impl Discovered {
 /// Why a served app's Route 53 objects are held, for its `Route53Synced` condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Held {
-    /// The condition's reason: `InvalidSpec`, `NotAllowed` or `RecordClaimed`.
+    /// The condition's reason: `InvalidSpec`, `NotAllowed` or `RecordClaimed`; or
+    /// (`route53 plan --cluster` only) the limit that holds the whole app.
     pub reason: &'static str,
     pub message: String,
 }
@@ -196,7 +197,8 @@ fn replace<T: PartialEq>(slot: &mut T, new: T) -> bool {
 }
 
 /// What the leader would want, computed once from the current kube context: every
-/// `AppHealth`, the Conflict rule, the operator's `policy`, and alias discovery from
+/// `AppHealth`, the Conflict rule, the operator's per-namespace `limits` (when known;
+/// they need the EndpointSlices), the operator's `policy`, and alias discovery from
 /// Ingresses. Returns the desired objects and the held apps with why.
 pub async fn from_cluster(
     client: &Client,
@@ -204,12 +206,33 @@ pub async fn from_cluster(
     caller: &Caller,
     region: &str,
     policy: Option<&crate::route53::policy::Route53Policy>,
+    limits: Option<crate::config::Limits>,
 ) -> Result<(Desired, BTreeMap<AppKey, Held>), crate::route53::cmd::Error> {
     use kube::api::{Api, ListParams};
     let all = Api::<AppHealth>::all(client.clone())
         .list(&ListParams::default())
         .await?;
-    let resolution = super::resolve::resolve(all.items.into_iter().map(Arc::new));
+    let mut resolution = super::resolve::resolve(all.items.into_iter().map(Arc::new));
+    let mut limit_held = BTreeMap::new();
+    if let Some(limits) = limits {
+        let slices = Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::all(client.clone())
+            .list(&ListParams::default().labels(super::slices::SERVICE_LABEL))
+            .await?;
+        super::limits::apply(&mut resolution, &super::slices::by_service(&slices.items), limits);
+        for (ah, why) in &resolution.rejected {
+            if let super::resolve::Rejected::Limit { key, kind, message } = why {
+                let akey = AppKey {
+                    namespace: ah.namespace().unwrap_or_default(),
+                    name: key.clone(),
+                };
+                let held = Held {
+                    reason: kind.reason(),
+                    message: message.clone(),
+                };
+                limit_held.insert(akey, held);
+            }
+        }
+    }
     let hold = resolution.route53_holds();
     let served: Vec<(AppKey, &AppHealth)> = resolution
         .served
@@ -231,5 +254,7 @@ pub async fn from_cluster(
         found.ingresses = ingress::list(client).await?;
         found.zones = lbs::canonical_zones(elb, caller).await?;
     }
-    Ok(desired(&served, hold, region, &found, policy))
+    let (want, mut held) = desired(&served, hold, region, &found, policy);
+    held.extend(limit_held);
+    Ok((want, held))
 }

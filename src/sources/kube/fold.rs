@@ -5,9 +5,10 @@
 //! An endpoint is healthy when Kubernetes says it is ready and not terminating,
 //! and its node's agent says its probes pass. An endpoint whose node has no live
 //! agent report is judged on readiness alone and counted as unprobed: the agent's
-//! own trouble never fails an app.
+//! own trouble never fails an app. An endpoint that may not be probed at all (see
+//! [`super::slices::refusal`]) is judged on readiness alone too, and counted apart.
 
-use super::slices::Endpoint;
+use super::slices::{Endpoint, Refused};
 use crate::model::OverrideMode;
 use crate::policy::{self, Counts, Decision, EndpointState, Policy};
 use serde::Serialize;
@@ -23,6 +24,23 @@ pub struct Tally {
     pub healthy: u32,
     /// Ready endpoints whose node has no live agent report.
     pub unprobed: u32,
+    /// Ready endpoints that are never probed (not a Pod of the app's namespace in
+    /// a slice of the EndpointSlice controller, or loopback), judged on readiness.
+    pub refused_ready: u32,
+    /// All endpoints that are never probed, ready or not, by [`Refused::index`].
+    pub refused: [u32; Refused::ALL.len()],
+}
+
+impl Tally {
+    /// The refused endpoints, in words: `1 not a Pod (targetRef), 2 a loopback address`.
+    pub fn refused_text(&self) -> Option<String> {
+        let parts: Vec<String> = Refused::ALL
+            .iter()
+            .filter(|r| self.refused[r.index()] > 0)
+            .map(|r| format!("{} {}", self.refused[r.index()], r.as_str()))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
 }
 
 /// Folds one app's signals into a decision and the tally.
@@ -40,8 +58,15 @@ pub fn fold<'a>(
     let mut states = Vec::new();
     for e in endpoints {
         t.total += 1;
+        if let Some(r) = e.refused {
+            t.refused[r.index()] += 1;
+        }
         let state = if !e.is_ready() {
             EndpointState::Down
+        } else if e.refused.is_some() {
+            t.ready += 1;
+            t.refused_ready += 1;
+            EndpointState::Up
         } else {
             t.ready += 1;
             match probe(e.ip) {
@@ -62,11 +87,15 @@ pub fn fold<'a>(
     }
     let mut d = policy::evaluate(Counts::of(states.iter()), policy, in_grace, ovr);
     if ovr == OverrideMode::None && t.total > 0 {
-        // Healthy endpoints are the unprobed ready ones plus the probed ones that pass.
-        let passing = t.healthy - t.unprobed;
+        // Healthy endpoints are the unprobed and never-probed ready ones plus the
+        // probed ones that pass.
+        let passing = t.healthy - t.unprobed - t.refused_ready;
         d.reason = format!("{} ({} ready, {passing} passing probes", d.reason, t.ready);
         if t.unprobed > 0 {
             d.reason.push_str(&format!(", {} unprobed", t.unprobed));
+        }
+        if t.refused_ready > 0 {
+            d.reason.push_str(&format!(", {} never probed", t.refused_ready));
         }
         d.reason.push(')');
     }
@@ -88,6 +117,7 @@ mod tests {
             ready,
             serving: ready,
             terminating: false,
+            refused: None,
         }
     }
 
@@ -124,7 +154,8 @@ mod tests {
                 ready: 3,
                 probed: 3,
                 healthy: 1,
-                unprobed: 0
+                unprobed: 0,
+                ..Tally::default()
             }
         );
     }
@@ -152,6 +183,43 @@ mod tests {
             d.reason,
             "2/2 endpoints healthy (2 ready, 0 passing probes, 2 unprobed)"
         );
+    }
+
+    #[test]
+    fn endpoints_that_may_not_be_probed_count_on_readiness_alone_and_are_never_asked_about() {
+        let mut hand_made = ep("10.0.0.2", true);
+        hand_made.refused = Some(Refused::NotControllerManaged);
+        let mut lo = ep("127.0.0.1", false);
+        lo.refused = Some(Refused::Loopback);
+        let eps = [ep("10.0.0.1", true), hand_made, lo];
+        let (d, t) = fold(
+            &eps,
+            |ip| {
+                assert_eq!(
+                    ip,
+                    "10.0.0.1".parse::<IpAddr>().unwrap(),
+                    "asked about a refused endpoint"
+                );
+                Some(EndpointState::Up)
+            },
+            &P,
+            false,
+            OverrideMode::None,
+        );
+        assert_eq!(d.health, Health::Healthy, "the ready hand-made endpoint counts");
+        assert_eq!(
+            (t.total, t.ready, t.probed, t.healthy, t.unprobed, t.refused_ready),
+            (3, 2, 1, 2, 0, 1)
+        );
+        assert_eq!(
+            d.reason,
+            "2/3 endpoints healthy (2 ready, 1 passing probes, 1 never probed)"
+        );
+        assert_eq!(
+            t.refused_text().as_deref(),
+            Some("1 not in an EndpointSlice of the EndpointSlice controller, 1 a loopback address")
+        );
+        assert_eq!(Tally::default().refused_text(), None);
     }
 
     #[test]

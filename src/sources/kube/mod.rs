@@ -10,6 +10,7 @@ pub mod finalizer;
 pub mod fold;
 pub mod ingress;
 pub mod leader;
+pub mod limits;
 pub mod node;
 pub mod report;
 pub mod resolve;

@@ -5,10 +5,11 @@
 //! per pod does not grow with the node count.
 
 use super::crd::ProbeScheme;
-use super::report::{app_ref, ProbeReport, ProbeReportSpec};
+use super::report::{self, app_ref, ProbeReport, ProbeReportSpec};
 use super::resolve::Resolution;
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
+use crate::config::ProbeTargets;
 use crate::model::{ProbeResult, Target};
 use crate::policy::{EndpointState, EndpointTracker, Policy};
 use crate::probe::Job;
@@ -33,16 +34,27 @@ pub struct Tag {
     pub policy: Policy,
 }
 
-/// The probe jobs for the endpoints on `node` of every served app.
-pub fn local_jobs(resolution: &Resolution, slices: &[Arc<EndpointSlice>], node: &str) -> Vec<Job<Tag>> {
+/// The probe jobs for the endpoints on `node` of every served app. Endpoints that
+/// may not be probed under `rules` ([`super::slices::refusal`]) get no job: the
+/// leader judges them on readiness alone.
+pub fn local_jobs(
+    resolution: &Resolution,
+    slices: &[Arc<EndpointSlice>],
+    node: &str,
+    rules: ProbeTargets,
+) -> Vec<Job<Tag>> {
     let index = by_service(slices.iter().map(|s| s.as_ref()));
     let mut jobs = Vec::new();
     for (key, ah) in &resolution.served {
         let Ok(set) = settings(&ah.spec) else { continue };
         let ns = ah.namespace().unwrap_or_default();
         let app: Arc<str> = app_ref(&ns, key).into();
-        for ep in endpoints_of_services(&index, &ns, &set.services).into_values() {
+        for ep in endpoints_of_services(&index, &ns, &set.services, rules).into_values() {
             if ep.node.as_deref() != Some(node) {
+                continue;
+            }
+            if let Some(why) = ep.refused {
+                tracing::debug!(namespace = %ns, app = %key, ip = %ep.ip, why = why.as_str(), "endpoint is not a probe target; judged on readiness alone");
                 continue;
             }
             let Some(target) = ep.probe_addr(set.port).and_then(|a| target(a, set.scheme, &set.path)) else {
@@ -56,6 +68,7 @@ pub fn local_jobs(resolution: &Resolution, slices: &[Arc<EndpointSlice>], node: 
             jobs.push(Job {
                 target,
                 spec: set.probe.clone(),
+                group: app.clone(),
                 tag,
             });
         }
@@ -129,7 +142,8 @@ pub const REPORT_COALESCE: Duration = Duration::from_millis(100);
 
 /// Writes this node's report whenever its content changes, until `shutdown`.
 /// A failed write is retried with backoff; nothing is dropped, because each write
-/// carries the whole current state. The report is owned by `owner` (this agent's
+/// carries the whole current state, cut to [`report::REPORT_BUDGET`] if need be
+/// (with a warning and the `truncated` count). The report is owned by `owner` (this agent's
 /// Pod), so Kubernetes garbage-collects it when the Pod is deleted and the leader
 /// then judges that node's endpoints on readiness alone.
 pub async fn write_reports(
@@ -141,7 +155,8 @@ pub async fn write_reports(
     shutdown: CancellationToken,
 ) {
     let mut dirty = probes.subscribe();
-    let mut written: Option<BTreeMap<String, BTreeMap<String, EndpointState>>> = None;
+    let mut written: Option<report::Apps> = None;
+    let mut was_cut = None;
     let mut backoff = Duration::from_millis(200);
     let mut retry = false;
     loop {
@@ -157,14 +172,27 @@ pub async fn write_reports(
         if written.as_ref() == Some(&apps) {
             continue;
         }
+        let (kept, truncated) = report::bound(apps.clone(), report::REPORT_BUDGET);
+        if truncated != was_cut {
+            if let Some(t) = truncated {
+                tracing::warn!(
+                    apps_cut = t.apps,
+                    endpoints_cut = t.endpoints,
+                    budget_bytes = report::REPORT_BUDGET,
+                    "this node's ProbeReport would be too large; apps left out are judged on readiness alone"
+                );
+            }
+            was_cut = truncated;
+        }
         let spec = ProbeReportSpec {
             node: node.clone(),
             pod: pod.clone(),
-            apps,
+            apps: kept,
+            truncated,
         };
-        match put(&api, &node, spec.clone(), owner.clone()).await {
+        match put(&api, &node, spec, owner.clone()).await {
             Ok(()) => {
-                written = Some(spec.apps);
+                written = Some(apps);
                 backoff = Duration::from_millis(200);
                 retry = false;
             }
@@ -221,6 +249,8 @@ mod tests {
     use super::*;
     use crate::sources::kube::resolve::resolve;
 
+    const RULES: ProbeTargets = ProbeTargets { allow_loopback: false };
+
     fn objects() -> (Resolution, Vec<Arc<EndpointSlice>>) {
         let ah = |name: &str, probe: serde_json::Value| {
             Arc::new(
@@ -232,10 +262,16 @@ mod tests {
                 .unwrap(),
             )
         };
+        // As the EndpointSlice controller writes them: labelled, endpoints are Pods.
         let slice = |svc: &str, eps: serde_json::Value| {
+            let mut eps = eps;
+            for e in eps.as_array_mut().into_iter().flatten() {
+                e["targetRef"] = serde_json::json!({ "kind": "Pod", "namespace": "ns", "name": "p" });
+            }
             Arc::new(
                 serde_json::from_value::<EndpointSlice>(serde_json::json!({
-                    "metadata": { "name": format!("{svc}-1"), "namespace": "ns", "labels": { "kubernetes.io/service-name": svc } },
+                    "metadata": { "name": format!("{svc}-1"), "namespace": "ns", "labels": {
+                        "kubernetes.io/service-name": svc, super::super::slices::MANAGED_BY_LABEL: super::super::slices::CONTROLLER } },
                     "addressType": "IPv4", "ports": [{ "port": 8080 }], "endpoints": eps,
                 }))
                 .unwrap(),
@@ -255,30 +291,61 @@ mod tests {
                 serde_json::json!([{ "addresses": ["10.0.0.3"], "nodeName": "a" }]),
             ),
         ];
+        // A hand-made slice of web's Service on node a, and a loopback Pod address.
+        let mut hand_made = slice(
+            "web",
+            serde_json::json!([{ "addresses": ["10.9.9.9"], "nodeName": "a" }]),
+        )
+        .as_ref()
+        .clone();
+        hand_made.metadata.name = Some("web-hand-made".into());
+        hand_made
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(super::super::slices::MANAGED_BY_LABEL);
+        let lo = slice(
+            "db",
+            serde_json::json!([{ "addresses": ["127.0.0.9"], "nodeName": "a" }]),
+        );
+        let mut slices = slices;
+        slices.extend([Arc::new(hand_made), lo]);
         (apps, slices)
     }
 
     #[test]
     fn a_node_probes_only_its_own_endpoints() {
         let (apps, slices) = objects();
-        let mut jobs: Vec<String> = local_jobs(&apps, &slices, "a")
-            .iter()
-            .map(|j| format!("{} {}", j.tag.app, j.target))
-            .collect();
-        jobs.sort();
-        assert_eq!(jobs, ["ns/db tcp://10.0.0.3:5432", "ns/web http://10.0.0.1:8080/ready"]);
-        let b: Vec<String> = local_jobs(&apps, &slices, "b")
-            .iter()
-            .map(|j| j.target.to_string())
-            .collect();
-        assert_eq!(b, ["http://10.0.0.2:8080/ready"]);
-        assert!(local_jobs(&apps, &slices, "c").is_empty());
+        let jobs = |node: &str, rules: ProbeTargets| {
+            let mut v: Vec<String> = local_jobs(&apps, &slices, node, rules)
+                .iter()
+                .map(|j| format!("{} {}", j.tag.app, j.target))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            jobs("a", RULES),
+            ["ns/db tcp://10.0.0.3:5432", "ns/web http://10.0.0.1:8080/ready"],
+            "neither the hand-made slice's endpoint nor the loopback one"
+        );
+        assert_eq!(jobs("b", RULES), ["ns/web http://10.0.0.2:8080/ready"]);
+        assert!(jobs("c", RULES).is_empty());
+        assert_eq!(
+            jobs("a", ProbeTargets { allow_loopback: true }),
+            [
+                "ns/db tcp://10.0.0.3:5432",
+                "ns/db tcp://127.0.0.9:5432",
+                "ns/web http://10.0.0.1:8080/ready"
+            ]
+        );
     }
 
     #[test]
     fn reports_change_only_on_debounced_transitions() {
         let (apps, slices) = objects();
-        let jobs = local_jobs(&apps, &slices, "a");
+        let jobs = local_jobs(&apps, &slices, "a", RULES);
         let probes = NodeProbes::default();
         let dirty = probes.subscribe();
         let ok = ProbeResult {

@@ -23,6 +23,12 @@ pub enum Rejected {
     Conflict { key: String, winner: String },
     /// The key cannot be a `/health/<app>` key.
     InvalidKey { key: String },
+    /// The app is beyond its namespace's limits (see [`super::limits`]): held.
+    Limit {
+        key: String,
+        kind: super::limits::Exceeded,
+        message: String,
+    },
 }
 
 /// Served objects by key, and the rejected ones with the reason.
@@ -45,8 +51,8 @@ pub fn age_order(ah: &AppHealth) -> (Option<k8s_openapi::jiff::Timestamp>, Strin
 impl Resolution {
     /// The apps whose Route 53 objects stay exactly as they are although they are
     /// not served: the losers of the Conflict rule (under their own namespace; a
-    /// loser in the winner's namespace has the winner's key, which is served), and
-    /// served objects whose spec is invalid. A held app's objects are neither
+    /// loser in the winner's namespace has the winner's key, which is served), apps
+    /// held by their namespace's limits, and served objects whose spec is invalid. A held app's objects are neither
     /// updated nor collected; only deleting the object (or removing its `route53`
     /// block) lets them go.
     pub fn route53_holds(&self) -> crate::route53::Hold {
@@ -56,7 +62,7 @@ impl Resolution {
         };
         let served: std::collections::BTreeSet<_> = self.served.iter().map(|(k, ah)| key(ah, k)).collect();
         let losers = self.rejected.iter().filter_map(|(ah, why)| match why {
-            Rejected::Conflict { key: k, .. } => Some(key(ah, k)),
+            Rejected::Conflict { key: k, .. } | Rejected::Limit { key: k, .. } => Some(key(ah, k)),
             Rejected::InvalidKey { .. } => None,
         });
         let invalid: Vec<_> = self
@@ -68,7 +74,7 @@ impl Resolution {
         let incarnations = self
             .rejected
             .iter()
-            .filter(|(_, why)| matches!(why, Rejected::Conflict { .. }))
+            .filter(|(_, why)| matches!(why, Rejected::Conflict { .. } | Rejected::Limit { .. }))
             .map(|(ah, _)| ah.as_ref())
             .chain(invalid.iter().map(|(_, ah)| ah.as_ref()))
             .filter_map(|ah| ah.uid())

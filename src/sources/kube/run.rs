@@ -55,6 +55,11 @@ pub struct Env {
     pub probe_concurrency: usize,
     /// The settings file's `publicListener` (limits, trusted proxies).
     pub public_listener: crate::config::PublicListener,
+    /// The settings file's `probeTargets` (default: no loopback).
+    pub probe_targets: crate::config::ProbeTargets,
+    /// The settings file's `limits` (defaults: 200 apps and 2000 endpoints per
+    /// namespace, 8 probes in flight per app).
+    pub limits: crate::config::Limits,
     /// From `CLUSTER_ID` and `PUBLIC_HOSTNAME` (Route 53 is managed when both are
     /// set) and `PUBLIC_PORT`, `PUBLIC_PROTOCOL`, `MATCH_VERDICT` (the listener),
     /// each over its key in the settings file; the file's `aws` pacing; and its
@@ -87,6 +92,8 @@ impl Env {
             admin_listen: s.admin_listen,
             probe_concurrency: s.probe_concurrency,
             public_listener: s.public_listener,
+            probe_targets: s.probe_targets,
+            limits: s.limits,
             aws: s.aws,
         })
     }
@@ -153,7 +160,10 @@ pub async fn run(
     let p = probes.clone();
     let prober = tokio::spawn(probe::run(
         jobs_rx,
-        env.probe_concurrency,
+        probe::Limits {
+            global: env.probe_concurrency,
+            per_app: env.limits.probes_in_flight_per_app,
+        },
         move |job, r| p.observe(&job.tag, r),
         shutdown.clone(),
     ));
@@ -181,6 +191,8 @@ pub async fn run(
         pod: env.pod.clone(),
         region: env.region.clone(),
         aws: env.aws.clone(),
+        probe_targets: env.probe_targets,
+        limits: env.limits,
         metrics: metrics.clone(),
     };
     let duties = tokio::spawn(status::run(client, caches.clone(), duties, terms_rx, shutdown.clone()));
@@ -191,7 +203,7 @@ pub async fn run(
         _ = shutdown.cancelled() => {}
         r = caches.synced() => {
             if r.is_ok() {
-                sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env.node);
+                sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env);
                 ready.set_ready();
                 tracing::info!(apps = apps.list().len(), "caches synced; ready");
             }
@@ -212,7 +224,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         changed.borrow_and_update();
-        sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env.node);
+        sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env);
     }
     for t in [public, admin, prober, writer, election, duties] {
         t.await?;
@@ -228,11 +240,17 @@ fn sync(
     metrics: &Metrics,
     probes: &NodeProbes,
     jobs: &watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
-    node: &str,
+    env: &Env,
 ) {
-    let resolution = resolve(caches.apps.state());
+    let slices = caches.slices.state();
+    let mut resolution = resolve(caches.apps.state());
+    super::limits::apply(
+        &mut resolution,
+        &super::slices::by_service(slices.iter().map(|s| s.as_ref())),
+        env.limits,
+    );
     publish(apps, &resolution, metrics);
-    let local = local_jobs(&resolution, &caches.slices.state(), node);
+    let local = local_jobs(&resolution, &slices, &env.node, env.probe_targets);
     probes.retain(&local);
     jobs.send_replace(Arc::new(local));
 }

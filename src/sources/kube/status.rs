@@ -15,7 +15,7 @@ use super::resolve::{app_key, resolve, Rejected};
 use super::slices::{by_service, endpoints_of_services};
 use super::spec::settings;
 use super::term::Term;
-use super::writer::{status, write, Staleness};
+use super::writer::{status, write, NotServed, Staleness};
 use crate::config::AwsSettings;
 use crate::fence::Fence;
 use crate::model::{AppKey, Health};
@@ -45,6 +45,10 @@ pub struct Duties {
     pub pod: String,
     pub region: String,
     pub aws: AwsSettings,
+    /// The operator's probe target rules, which decide which endpoints are never probed.
+    pub probe_targets: crate::config::ProbeTargets,
+    /// The operator's per-namespace limits, which decide which apps are held.
+    pub limits: crate::config::Limits,
     pub metrics: Metrics,
 }
 
@@ -117,7 +121,7 @@ async fn lead(client: &Client, caches: &Caches, d: &Duties, recorder: &Recorder,
         .await;
         tracing::info!("leading: folding probe reports and AWS signals into AppHealth status");
         loop {
-            fold_all(client, caches, &reports, recorder, &leader_aws, metrics, term).await;
+            fold_all(client, caches, &reports, recorder, &leader_aws, d, term).await;
             tokio::select! {
                 _ = changed.changed() => {}
                 _ = reports_changed.changed() => {}
@@ -155,12 +159,14 @@ async fn fold_all(
     reports: &Store<ProbeReport>,
     recorder: &Recorder,
     aws: &LeaderAws,
-    metrics: &Metrics,
+    d: &Duties,
     fence: &dyn Fence,
 ) {
-    let resolution = resolve(caches.apps.state());
+    let (metrics, rules, limits) = (&d.metrics, d.probe_targets, d.limits);
     let slices = caches.slices.state();
     let index = by_service(slices.iter().map(|s| s.as_ref()));
+    let mut resolution = resolve(caches.apps.state());
+    super::limits::apply(&mut resolution, &index, limits);
     let probes = probe_states(reports);
     let now = Timestamp::now().to_string();
     let mut served_aws = Vec::with_capacity(resolution.served.len());
@@ -175,7 +181,7 @@ async fn fold_all(
         let old = ah.status.clone().unwrap_or_default();
         let mut desired = match settings(&ah.spec) {
             Ok(set) => {
-                let eps = endpoints_of_services(&index, &ns, &set.services);
+                let eps = endpoints_of_services(&index, &ns, &set.services, rules);
                 let aref = app_ref(&ns, key);
                 // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
                 let (d, tally) = fold(
@@ -231,26 +237,42 @@ async fn fold_all(
     aws.update(&served_aws, hold, metrics);
     finalizers(client, caches, &resolution.served, aws, fence).await;
     for (ah, why) in &resolution.rejected {
-        let (key, kind, reason) = match why {
+        let (key, not_served) = match why {
             Rejected::Conflict { key, winner } => (
                 key,
-                "Conflict",
-                format!("app key `{key}` is already claimed by {winner}, which is older; this object is not served"),
+                NotServed::Conflict {
+                    reason: "Conflict",
+                    message: format!(
+                        "app key `{key}` is already claimed by {winner}, which is older; this object is not served"
+                    ),
+                },
             ),
             Rejected::InvalidKey { key } => (
                 key,
-                "InvalidKey",
-                format!("app key `{key}` is not a valid /health/<app> key"),
+                NotServed::Conflict {
+                    reason: "InvalidKey",
+                    message: format!("app key `{key}` is not a valid /health/<app> key"),
+                },
             ),
+            Rejected::Limit { key, kind, message } => (
+                key,
+                NotServed::Held {
+                    reason: kind.reason(),
+                    message: message.clone(),
+                },
+            ),
+        };
+        let reason = match &not_served {
+            NotServed::Conflict { message, .. } | NotServed::Held { message, .. } => message.clone(),
         };
         let desired = status(
             ah,
             key,
             None,
-            reason.clone(),
+            reason,
             Tally::default(),
             Staleness::default(),
-            Some((kind, reason)),
+            Some(not_served),
             &now,
         );
         write(client, ah, desired, recorder, fence).await;

@@ -9,8 +9,21 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
-/// The message of the `Stale` condition while the ALB's target health cannot be read.
-pub const ALB_STALE: &str = "ALB target health unavailable (AWS errors or throttling); last known counts kept";
+/// The message of the `Stale` condition while the ALB's target health cannot be
+/// read, or its last successful read is older than 3 read intervals.
+pub const ALB_STALE: &str = "ALB target health unavailable or out of date (AWS errors, throttling, or no successful read for 3 read intervals); last known counts kept";
+
+/// The end of the `ProbesRefused` condition's message, after the counts.
+pub const PROBES_REFUSED: &str = "never probed, judged on readiness alone; agents probe only Pods of the app's namespace in EndpointSlices of the EndpointSlice controller (a Service with a selector), and never loopback addresses";
+
+/// Why an object is not served, for its conditions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotServed {
+    /// Another object has its key (`Conflict` True), or its key is invalid.
+    Conflict { reason: &'static str, message: String },
+    /// Held by its namespace's limits (`Held` True).
+    Held { reason: &'static str, message: String },
+}
 
 /// Which of an app's sources are stale.
 #[derive(Clone, Copy, Debug, Default)]
@@ -51,7 +64,7 @@ pub fn status(
     reason: String,
     t: Tally,
     stale: Staleness,
-    conflict: Option<(&str, String)>,
+    not_served: Option<NotServed>,
     now: &str,
 ) -> AppHealthStatus {
     let old = ah.status.clone().unwrap_or_default();
@@ -74,11 +87,16 @@ pub fn status(
             reason.clone(),
         ));
     }
-    let (c_on, c_why, c_msg) = match &conflict {
-        Some((why, msg)) => (true, *why, msg.clone()),
-        None => (false, "Unique", String::new()),
+    let (c_on, c_why, c_msg) = match &not_served {
+        Some(NotServed::Conflict { reason, message }) => (true, *reason, message.clone()),
+        _ => (false, "Unique", String::new()),
     };
     conditions.push(cond("Conflict", c_on, c_why, c_msg));
+    let (h_on, h_why, h_msg) = match &not_served {
+        Some(NotServed::Held { reason, message }) => (true, *reason, message.clone()),
+        _ => (false, "WithinLimits", String::new()),
+    };
+    conditions.push(cond("Held", h_on, h_why, h_msg));
     let mut stale_parts = Vec::new();
     if stale.kubernetes {
         stale_parts.push("Kubernetes watch failing; verdict from last known data".to_string());
@@ -97,6 +115,17 @@ pub fn status(
         !stale_msg.is_empty(),
         if stale_msg.is_empty() { "Fresh" } else { "Stale" },
         stale_msg,
+    ));
+    let refused = t.refused_text().map(|text| format!("{text}: {PROBES_REFUSED}"));
+    conditions.push(cond(
+        "ProbesRefused",
+        refused.is_some(),
+        if refused.is_some() {
+            "NotProbeTargets"
+        } else {
+            "AllProbeable"
+        },
+        refused.unwrap_or_default(),
     ));
     AppHealthStatus {
         app: Some(key.to_string()),

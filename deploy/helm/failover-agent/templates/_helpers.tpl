@@ -103,8 +103,9 @@ The Ingress rule's host: ingress.host, else route53.publicHostname.
 
 {{/*
 The operator's settings file (settings.yaml in the ConfigMap "<fullname>-settings"):
-route53Policy (always written: no zones means deny all), then aws and
-probeConcurrency when set. The agent validates it at start-up (exit 64 naming the key).
+route53Policy (always written: no zones means deny all), then aws, probeConcurrency,
+probeTargets and limits when set, and publicListener (from the values publicListener,
+service.clientIp and ingress.sourceRanges). The agent validates it at start-up (exit 64 naming the key).
 */}}
 {{- define "failover-agent.settings" -}}
 {{- $s := dict "route53Policy" (.Values.settings.route53Policy | default (dict "zones" (list))) }}
@@ -117,6 +118,8 @@ probeConcurrency when set. The agent validates it at start-up (exit 64 naming th
 {{- $_ := set $l "allowFrom" (include "failover-agent.sourceRanges" (list . .Values.ingress.sourceRanges) | fromYamlArray) }}
 {{- end }}
 {{- $_ := set $s "publicListener" $l }}
+{{- with .Values.settings.probeTargets }}{{ $_ := set $s "probeTargets" . }}{{ end }}
+{{- with .Values.settings.limits }}{{ $_ := set $s "limits" . }}{{ end }}
 {{- toYaml $s }}
 {{- end }}
 
@@ -152,8 +155,8 @@ that would make the checks or a rollout fail every app.
 */}}
 {{- define "failover-agent.validate" -}}
 {{- range $k, $_ := .Values.settings }}
-{{- if not (has $k (list "route53Policy" "aws" "probeConcurrency")) }}
-{{- fail (printf "settings.%s: the chart's settings take route53Policy, aws and probeConcurrency; set the Region with aws.region and the Route 53 identity with route53.* (the listeners are the chart's own)" $k) }}
+{{- if not (has $k (list "route53Policy" "aws" "probeConcurrency" "probeTargets" "limits")) }}
+{{- fail (printf "settings.%s: the chart's settings take route53Policy, aws, probeConcurrency, probeTargets and limits; set the Region with aws.region and the Route 53 identity with route53.* (the listeners are the chart's own)" $k) }}
 {{- end }}
 {{- end }}
 {{- if hasKey .Values.service "loadBalancerSourceRanges" }}
