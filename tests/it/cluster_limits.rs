@@ -1,7 +1,8 @@
 //! Per-namespace limits in the emulator: apps beyond a namespace's
 //! `limits.appsPerNamespace` or `limits.endpointsPerNamespace` (oldest first) are held:
 //! not served, not probed, and their status says why; another namespace is unaffected,
-//! and a held app is served once an older one goes.
+//! a held app is served once an older one goes, and a served app that grows past the
+//! limit keeps its verdict (never a 404, which would fail it over) but is not probed.
 
 use crate::cluster::{agent_with, app_health, slice, Emulator};
 use crate::cluster_targets::{condition, Counter};
@@ -135,4 +136,48 @@ async fn apps_beyond_a_namespaces_limits_are_held_with_a_condition_and_never_pro
         status("many/c").await
     );
     assert_eq!(held(&status("many/c").await)["status"], "False");
+
+    // wide/x scales to four endpoints, past wide's limit of three on its own: it is
+    // held, keeps the verdict it had, and is no longer probed.
+    let x_ip = "127.0.0.44";
+    let grown = [
+        (x_ip, "node-a", true),
+        ("127.0.0.51", "node-b", false),
+        ("127.0.0.52", "node-b", false),
+        ("127.0.0.53", "node-b", false),
+    ];
+    let (code, body) = emu
+        .send(
+            "PUT",
+            &format!("{}/x-x", path("wide", "es")),
+            "application/json",
+            &slice("wide", "x-x", "x", port, &grown),
+        )
+        .await;
+    assert!((200..300).contains(&code), "{code} {body}");
+    let kept = wait_until(Duration::from_secs(20), || async {
+        held(&status("wide/x").await)["status"] == "True"
+    })
+    .await;
+    assert!(kept.is_some(), "x was never held: {}", status("wide/x").await);
+    let x = status("wide/x").await;
+    assert_eq!(x["verdict"], "healthy", "a served app keeps its verdict when held: {x}");
+    assert!(
+        x["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("held by the namespace's limits, verdict kept"),
+        "{x}"
+    );
+    assert_eq!(
+        get(a.health, "/health/x").await.0,
+        200,
+        "a held app that was served is still served"
+    );
+    let before = hits("wide/x");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        hits("wide/x") <= before + 1,
+        "a held app is not probed (at most one in flight ends)"
+    );
 }

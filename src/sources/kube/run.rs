@@ -255,10 +255,17 @@ fn sync(
     jobs.send_replace(Arc::new(local));
 }
 
-/// Serves every app the Conflict rule lets through, with the verdict in its status.
+/// Serves every app the Conflict rule lets through, with the verdict in its status,
+/// and every app held by its namespace's limits that has a verdict (the one it had
+/// when it was held, which the leader keeps): held apps are not probed, but an app
+/// that was served is never dropped to a 404 (a failover) by a limit.
 pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
     let mut next = HashMap::with_capacity(resolution.served.len());
-    for (key, ah) in &resolution.served {
+    let held = resolution.rejected.iter().filter_map(|(ah, why)| match why {
+        super::resolve::Rejected::Limit { key, .. } if verdict_of(ah).is_some() => Some((key, ah)),
+        _ => None,
+    });
+    for (key, ah) in resolution.served.iter().chain(held) {
         let app_key = AppKey {
             namespace: ah.namespace().unwrap_or_default(),
             name: key.clone(),

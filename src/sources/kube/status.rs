@@ -262,13 +262,24 @@ async fn fold_all(
                 },
             ),
         };
-        let reason = match &not_served {
-            NotServed::Conflict { message, .. } | NotServed::Held { message, .. } => message.clone(),
+        // A conflict loser has no verdict. An app held by its namespace's limits keeps
+        // the verdict it had (it is served with it, unprobed), so a namespace that
+        // grows past its limit never fails over an app that was being served.
+        let (verdict, reason) = match &not_served {
+            NotServed::Conflict { message, .. } => (None, message.clone()),
+            NotServed::Held { message, .. } => {
+                let kept = ah.status.as_ref().and_then(|s| s.verdict);
+                let reason = match kept {
+                    Some(_) => format!("held by the namespace's limits, verdict kept: {message}"),
+                    None => message.clone(),
+                };
+                (kept, reason)
+            }
         };
         let desired = status(
             ah,
             key,
-            None,
+            verdict,
             reason,
             Tally::default(),
             Staleness::default(),
