@@ -7,7 +7,16 @@ It seeds the emulator (tests/k8s/emulator.py) with N AppHealth objects (app0..ap
 namespaces team0..team9, `policy: {minHealthyPercent: 100}`) and one EndpointSlice per app
 (10 ready endpoints each, on 500 fake nodes that run no agent), starts ONE agent from
 target/release/failover-agent as node `bench-node` (which owns no endpoint, so nothing is
-probed: every verdict is driven by EndpointSlice readiness alone) and prints:
+probed: every verdict is driven by EndpointSlice readiness alone), which becomes the leader,
+then (with --followers 1, the default) a second replica as node `bench-follower`, which also
+owns no endpoint, and prints:
+
+  * each replica's RSS, its /metrics series and bytes per scrape;
+  * what each replica receives from the API server per endpoint change elsewhere (bytes on
+    its connections to the emulator, the kernel's tcp_info read with `ss`, over the samples,
+    divided by the number of slice changes), beside the size of one EndpointSlice and one
+    AppHealth watch event;
+  * whether the follower serves the same verdicts as the leader;
 
   * the agent's RSS once its caches have synced, every app has a verdict and it has settled,
     and again after the latency samples;
@@ -200,10 +209,13 @@ class Verdicts:
         self.current: dict[tuple[str, str], str | None] = {}
         self.changes: dict[tuple[str, str], list[tuple[float, str | None]]] = {}
         self.healthy = 0
+        self.sizes: list[int] = []
 
     def on_event(self, ev: dict, t: float) -> None:
         if ev.get("type") not in ("ADDED", "MODIFIED"):
             return
+        if ev.get("type") == "MODIFIED":
+            self.sizes.append(len(json.dumps(ev)))
         o = ev["object"]
         key = (o["metadata"].get("namespace"), o["metadata"]["name"])
         v = (o.get("status") or {}).get("verdict")
@@ -235,10 +247,12 @@ class SliceEvents:
     def __init__(self):
         self.lock = threading.Condition()
         self.seen: dict[str, float] = {}
+        self.sizes: list[int] = []
 
     def on_event(self, ev: dict, t: float) -> None:
         rv = (ev.get("object") or {}).get("metadata", {}).get("resourceVersion")
         if ev.get("type") == "MODIFIED" and rv:
+            self.sizes.append(len(json.dumps(ev)))
             with self.lock:
                 self.seen[rv] = t
                 self.lock.notify_all()
@@ -275,6 +289,30 @@ def proc_status(pid: int) -> dict[str, int]:
             if k in ("VmRSS", "VmHWM"):
                 out[k] = int(v.split()[0])
     return out
+
+
+def received(pid: int, port: int) -> int:
+    """Bytes process `pid` has received on its open TCP connections to 127.0.0.1:`port`
+    (the kernel's tcp_info bytes_received, read with `ss`; watches are long-lived)."""
+    out = subprocess.run(["ss", "-tinpH", "state", "established", "dst", f"127.0.0.1:{port}"],
+                         capture_output=True, text=True, check=False).stdout
+    total, mine = 0, False
+    for line in out.splitlines():
+        if not line.startswith((" ", "\t")):
+            mine = f"pid={pid}," in line
+            continue
+        if mine:
+            for field in line.split():
+                if field.startswith("bytes_received:"):
+                    total += int(field.split(":")[1])
+    return total
+
+
+def metrics_stats(text: bytes) -> tuple[int, int, int]:
+    """(series, of which per-app series, bytes) of a /metrics answer."""
+    lines = [l for l in text.decode(errors="replace").splitlines() if l and not l.startswith("#")]
+    per_app = sum(1 for l in lines if 'app="' in l)
+    return len(lines), per_app, len(text)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -382,6 +420,7 @@ def main() -> int:
     ap.add_argument("--rtt-samples", type=int, default=50, help="bare emulator PATCH / agent GET round trips to time")
     ap.add_argument("--binary", default=str(ROOT / "target/release/failover-agent"))
     ap.add_argument("--seed", type=int, default=1, help="random seed for the sampled apps")
+    ap.add_argument("--followers", type=int, default=1, choices=(0, 1), help="start a follower replica too")
     args = ap.parse_args()
     if args.apps < 1 or args.endpoints_per_app < 1 or args.samples < 1 or args.namespaces < 1:
         ap.error("--apps, --endpoints-per-app, --samples and --namespaces must be ≥ 1")
@@ -408,7 +447,7 @@ def main() -> int:
     seed_file.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}))
     log(f"seed: {n} AppHealth + {n} EndpointSlices ({total_eps} endpoints) -> {seed_file.relative_to(ROOT)}")
 
-    emu = agent = None
+    emu = agent = follower = None
     watches: list[Watch] = []
     conns: list[Conn] = []
 
@@ -507,6 +546,36 @@ def main() -> int:
         if code != 200:
             raise BenchError(f"/health/app0 answered {code} {body[:200]!r} after the initial fold")
 
+        # A follower: another node's replica, owning no endpoint; the leader keeps the Lease.
+        fpub = fadm = None
+        if args.followers:
+            f_health, f_admin = free_port(), free_port()
+            f_log = OUT / "cluster_scale.follower.log"
+            ferr = open(f_log, "wb")
+            fenv = dict(env, NODE_NAME="bench-follower", POD_NAME="bench-follower")
+            follower = subprocess.Popen(
+                [str(binary), "run", "--log-format", "json", "--health-listen", f"127.0.0.1:{f_health}",
+                 "--admin-listen", f"127.0.0.1:{f_admin}"],
+                cwd=ROOT, env=fenv, stdin=subprocess.DEVNULL, stdout=ferr, stderr=ferr)
+            ferr.close()
+            fpub, fadm = Conn(f_health, timeout=5), Conn(f_admin, timeout=30)
+            conns += [fpub, fadm]
+            t_end = time.perf_counter() + 120
+            while True:
+                if follower.poll() is not None:
+                    raise BenchError(f"the follower exited with {follower.returncode}\n{tail(f_log)}")
+                try:
+                    if fpub.request("GET", f"/health/app{n - 1}")[0] == 200:
+                        break
+                except (OSError, http.client.HTTPException):
+                    pass
+                if time.perf_counter() > t_end:
+                    raise BenchError(f"the follower never served app{n - 1}\n{tail(f_log)}")
+                time.sleep(0.05)
+            log(f"follower pid {follower.pid} serves every app; settling {args.settle:.0f} s")
+            time.sleep(args.settle)
+            f_rss_settled = proc_status(follower.pid)
+
         # Comparison: the emulator's bare PATCH round trip (a ConfigMap no one watches) and one
         # GET /health round trip to the agent (the poll loop's granularity).
         cm = "/api/v1/namespaces/default/configmaps"
@@ -528,6 +597,7 @@ def main() -> int:
         staged: list[tuple[float, float, float, float]] = []  # (end to end, stage 1, stage 2, stage 3)
         misses, first_body = 0, None
         cpu1 = (cpu_seconds(agent.pid), cpu_seconds(emu.pid))
+        read0 = {"leader": received(agent.pid, port), **({"follower": received(follower.pid, port)} if follower else {})}
         t_samples = time.perf_counter()
 
         def poll(path: str, want: int, limit: float) -> tuple[float | None, bytes, int]:
@@ -575,12 +645,22 @@ def main() -> int:
             if (s + 1) % 10 == 0:
                 log(f"  {s + 1}/{args.samples} samples; not-ready -> 503 so far: {dist(down)}")
         sample_wall = time.perf_counter() - t_samples
+        read1 = {"leader": received(agent.pid, port), **({"follower": received(follower.pid, port)} if follower else {})}
+        slice_changes = len(down) + len(up)
         sample_cpu = (cpu_seconds(agent.pid) - cpu1[0], cpu_seconds(emu.pid) - cpu1[1])
         rss_after = proc_status(agent.pid)
 
         code, metrics = adm.request("GET", "/metrics")
         series = sum(1 for line in metrics.decode(errors="replace").splitlines()
                      if line.startswith("failover_agent_app_healthy{"))
+        replicas = {"leader": (agent, rss_after, metrics_stats(metrics))}
+        disagree = 0
+        if follower:
+            _, fmetrics = fadm.request("GET", "/metrics")
+            replicas["follower"] = (follower, proc_status(follower.pid), metrics_stats(fmetrics))
+            for i in rng.sample(range(n), min(n, 200)):
+                if pub.request("GET", f"/health/app{i}")[0] != fpub.request("GET", f"/health/app{i}")[0]:
+                    disagree += 1
         warn_lines = sum(1 for line in agent_log.read_text(errors="replace").splitlines() if line.strip())
         load_after = os.getloadavg()
 
@@ -635,7 +715,22 @@ def main() -> int:
               f"mean poll interval in samples {statistics.mean(polls) * 1e6:.0f} µs | – |")
         print(f"| CPU during the samples ({sample_wall:.1f} s wall) | agent {sample_cpu[0]:.2f} s, emulator {sample_cpu[1]:.2f} s | – |")
         print(f"| emulator RSS (Python) | {mib(emu_rss)} | – |")
-        print(f"| `failover_agent_app_healthy` series in /metrics | {series} | = {n} |")
+        print(f"| `failover_agent_app_healthy` series in the leader's /metrics | {series} | = {n} |")
+        budgets = {"leader": "≤ 48 MiB (≤ 128 MiB at 5k apps)", "follower": "≤ 16 MiB, ≤ 300 series"}
+        for role, (proc, st, (all_series, per_app, size)) in replicas.items():
+            settled = rss_settled if role == "leader" else f_rss_settled
+            print(f"| **{role}** RSS settled / after the samples; /metrics | **{mib(settled['VmRSS'])}** / "
+                  f"{mib(st['VmRSS'])}; **{all_series} series** ({per_app} per-app), {size / 1024:.0f} KiB per scrape "
+                  f"| {budgets[role]} |")
+        ev_slice = statistics.median(slices_seen.sizes) if slices_seen.sizes else 0
+        ev_ah = statistics.median(verdicts.sizes) if verdicts.sizes else 0
+        for role in read1:
+            per = (read1[role] - read0[role]) / max(slice_changes, 1)
+            print(f"| bytes the {role} received from the API server per EndpointSlice change "
+                  f"(each also changes one AppHealth's status) | {per:,.0f} B | follower: AppHealth events only |")
+        print(f"| one watch event, median size: EndpointSlice / AppHealth | {ev_slice:,.0f} B / {ev_ah:,.0f} B | – |")
+        if follower:
+            print(f"| follower answers that differ from the leader's (200 apps, after the samples) | {disagree} | 0 |")
         print(f"| agent log lines at RUST_LOG=warn | {warn_lines} | – |")
         print()
         print(f"First 503 body: `{first_body}`")
@@ -650,6 +745,7 @@ def main() -> int:
         for c in conns:
             c.close()
         stop_process(agent, "the agent")
+        stop_process(follower, "the follower")
         stop_process(emu, "the emulator")
 
 
