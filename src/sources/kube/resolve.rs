@@ -96,9 +96,10 @@ pub fn resolve(objects: impl IntoIterator<Item = Arc<AppHealth>>) -> Resolution 
         .filter(|o| o.metadata.deletion_timestamp.is_none())
         .collect();
     // Objects without a timestamp (not yet stamped) sort last: they are the newest.
-    all.sort_by(|a, b| {
-        let (ka, kb) = (age_order(a), age_order(b));
-        (ka.0.is_none(), ka).cmp(&(kb.0.is_none(), kb))
+    // The key is built once per object (it allocates), not once per comparison.
+    all.sort_by_cached_key(|a| {
+        let k = age_order(a);
+        (k.0.is_none(), k)
     });
     let mut r = Resolution::default();
     for ah in all {
