@@ -9,7 +9,7 @@
 //!
 //! - the per-app verdict series (`app_healthy`, `app_transitions_total`,
 //!   `app_endpoints`, `app_override`, `app_targets`, `route53_healthy`): the leader
-//!   only ([`verdicts`]);
+//!   only (`telemetry/verdicts.rs`);
 //! - the probe series (`probe_duration_seconds`, `probes_total`): each replica for
 //!   the apps it probes ([`Metrics::probes_of`], [`Metrics::retain_probes`]);
 //! - everything else (listeners, sources, AWS calls, the process): each replica,
