@@ -18,6 +18,8 @@
 //!   observations through [`policy`] and publishes the result.
 //! - [`serve`]: the hardened public listener and the admin listener.
 //! - [`telemetry`]: the Prometheus registry (passed in, never global) and tracing setup.
+//!   Per-app verdict series come from the leader only, probe series from each node
+//!   for the apps it probes.
 //! - [`agent`]: wires the above together: `agent::run(config, listeners, shutdown)`.
 //! - [`sources`]: in-cluster mode: the `AppHealth` resource, EndpointSlices, node
 //!   probe reports, the Lease leader that folds them into `AppHealth.status`.

@@ -6,6 +6,7 @@
 //! [`App::public`]: two atomic loads and a hash lookup, never a lock held by a
 //! probe, so a slow probe can never delay an answer.
 
+mod series;
 mod view;
 
 pub use view::{AppView, EndpointView, Route53View, TransitionView};
@@ -13,11 +14,11 @@ pub use view::{AppView, EndpointView, Route53View, TransitionView};
 use crate::config::{AppConfig, ProbeSpec};
 use crate::model::{AppKey, Health, OverrideMode, ProbeResult, Target};
 use crate::policy::{self, Counts, Decision, EndpointTracker, Policy, TargetCounts};
-use crate::telemetry::{AppMetrics, Metrics};
+use crate::telemetry::{AppMetrics, Metrics, TermTransitions};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -55,15 +56,12 @@ impl Apps {
         }
     }
 
-    /// Replaces the whole app set (dynamic sources). Every app that leaves the set
-    /// loses its metric series ([`Metrics::retain_apps`]), so a deleted app's
-    /// `failover_agent_app_healthy 0` stops firing alerts and churn cannot grow
-    /// the registry.
-    pub fn replace(&self, apps: HashMap<String, Arc<App>>, metrics: &Metrics) {
-        let apps = Arc::new(apps);
-        self.by_name.store(apps.clone());
-        let live: HashSet<&AppKey> = apps.values().map(|a| &a.key).collect();
-        metrics.retain_apps(|key| live.contains(key));
+    /// Replaces the whole app set (dynamic sources). An app that leaves the set
+    /// leaves the leader's per-app series with it (they are rendered from this
+    /// store), so a deleted app's `failover_agent_app_healthy 0` stops firing alerts
+    /// and churn cannot grow the registry.
+    pub fn replace(&self, apps: HashMap<String, Arc<App>>) {
+        self.by_name.store(Arc::new(apps));
     }
 
     /// Marks the verdicts as stale: kept from the last data the source gave.
@@ -130,6 +128,10 @@ struct Inner {
     /// The ALB's view, once read.
     alb: Option<TargetCounts>,
     route53: Option<Route53View>,
+    /// The override in force at the last evaluation (or published with the verdict).
+    ovr: OverrideMode,
+    /// Transitions in this replica's current term as leader (`app_transitions_total`).
+    counted: TermTransitions,
 }
 
 impl App {
@@ -141,11 +143,6 @@ impl App {
             Counts::of(trackers.iter().map(|t| &t.state)),
             &cfg.policy,
             in_grace,
-            cfg.override_mode,
-        );
-        metrics.verdict(
-            decision.health,
-            Counts::of(trackers.iter().map(|t| &t.state)),
             cfg.override_mode,
         );
         App {
@@ -169,6 +166,8 @@ impl App {
                 remote_counts: Counts::default(),
                 alb: None,
                 route53: None,
+                ovr: cfg.override_mode,
+                counted: TermTransitions::default(),
             }),
         }
     }
@@ -208,6 +207,8 @@ impl App {
                 remote_counts: Counts::default(),
                 alb: None,
                 route53: None,
+                ovr: OverrideMode::None,
+                counted: TermTransitions::default(),
             }),
         }
     }
@@ -291,7 +292,7 @@ impl App {
         let counts = Counts::of(inner.trackers.iter().map(|t| &t.state));
         let decision = policy::evaluate(counts, &self.policy, now < self.grace_until, ovr);
         let decision = policy::with_targets(decision, inner.alb, &self.policy, ovr);
-        self.metrics.verdict(decision.health, counts, ovr);
+        inner.ovr = ovr;
         self.apply(inner, decision);
     }
 
@@ -299,7 +300,7 @@ impl App {
     /// `AppHealth.status`). Only for apps made with [`App::remote`].
     pub fn publish(&self, decision: Decision, counts: Counts, ovr: OverrideMode) {
         let mut inner = self.inner.lock();
-        self.metrics.verdict(decision.health, counts, ovr);
+        inner.ovr = ovr;
         inner.remote_counts = counts;
         self.apply(&mut inner, decision);
     }
@@ -310,7 +311,7 @@ impl App {
         }
         if decision.health != inner.decision.health {
             let at = SystemTime::now();
-            self.metrics.transition(decision.health);
+            inner.counted.count(decision.health, self.metrics.term());
             if inner.transitions.len() == TRANSITIONS_KEPT {
                 inner.transitions.pop_front();
             }

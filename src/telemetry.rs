@@ -4,9 +4,22 @@
 //!
 //! Every label value comes from a closed enum or from the app's identity; nothing
 //! per pod, per address or per request path becomes a label.
+//!
+//! Who exports what, so that the series do not multiply with the node count:
+//!
+//! - the per-app verdict series (`app_healthy`, `app_transitions_total`,
+//!   `app_endpoints`, `app_override`, `app_targets`, `route53_healthy`): the leader
+//!   only (`telemetry/verdicts.rs`);
+//! - the probe series (`probe_duration_seconds`, `probes_total`): each replica for
+//!   the apps it probes ([`Metrics::probes_of`], [`Metrics::retain_probes`]);
+//! - everything else (listeners, sources, AWS calls, the process): each replica,
+//!   a constant number of series.
 
-use crate::model::{AppKey, Health, ProbeOutcome};
-use crate::policy::Counts;
+mod verdicts;
+
+pub use verdicts::{AppSeries, Leader, TermTransitions, VerdictSource};
+
+use crate::model::{AppKey, ProbeOutcome};
 use parking_lot::Mutex;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -21,12 +34,8 @@ const PROBE_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
-    app_healthy: IntGaugeVec,
-    transitions: IntCounterVec,
     probe_duration: HistogramVec,
     probes: IntCounterVec,
-    endpoints: IntGaugeVec,
-    override_active: IntGaugeVec,
     health_answers: [IntCounter; 4],
     pub public_connections_open: IntGauge,
     /// 1 while the named source's data is stale (its watch is failing).
@@ -35,22 +44,18 @@ pub struct Metrics {
     public_connections_rejected: [IntCounter; 4],
     /// Idle public connections closed to admit new ones at the global cap.
     pub public_connections_evicted: IntCounter,
-    /// 1 while this replica leads: it holds the Lease and its term has not run out
-    /// (a static agent leads alone: always 1).
-    pub leader: IntGauge,
-    /// AWS calls, the ALB signal, Route 53's view and the reconciler.
+    /// `failover_agent_leader`: 1 while this replica leads: it holds the Lease and its
+    /// term has not run out (a static agent leads alone: always 1). Only the leader
+    /// exports the per-app verdict series.
+    pub leader: Leader,
+    /// AWS calls and the reconciler's work.
     pub aws: crate::aws::AwsMetrics,
-    /// Apps given series by [`Metrics::for_app`], so [`Metrics::retain_apps`] can
-    /// find the ones that are gone.
-    apps: Arc<Mutex<HashSet<AppKey>>>,
+    /// The verdict store the leader's per-app series are rendered from.
+    verdicts: verdicts::Slot,
+    /// Apps given probe series by [`Metrics::probes_of`], so
+    /// [`Metrics::retain_probes`] can find the ones no longer probed.
+    probed: Arc<Mutex<HashSet<AppKey>>>,
 }
-
-/// The `state` label values of `failover_agent_app_endpoints`.
-const ENDPOINT_STATES: [&str; 3] = ["up", "down", "unknown"];
-/// The `mode` label values of `failover_agent_app_override`.
-const OVERRIDE_MODES: [&str; 2] = ["fail", "pass"];
-/// The `to` label values of `failover_agent_app_transitions_total`.
-const TRANSITIONS_TO: [Health; 2] = [Health::Healthy, Health::Unhealthy];
 
 /// Why the public listener closed a connection at once: a metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,37 +136,21 @@ impl Metrics {
             &["reason"],
         )?;
         let m = Metrics {
-            app_healthy: IntGaugeVec::new(
-                opts(
-                    "app_healthy",
-                    "1 if the agent's verdict for the app is healthy, else 0.",
-                ),
-                app,
-            )?,
-            transitions: IntCounterVec::new(
-                opts(
-                    "app_transitions_total",
-                    "Verdict transitions, by the verdict transitioned to.",
-                ),
-                &["namespace", "app", "to"],
-            )?,
             probe_duration: HistogramVec::new(
-                HistogramOpts::new("probe_duration_seconds", "Probe latency, all endpoints of the app.")
-                    .namespace("failover_agent")
-                    .buckets(PROBE_BUCKETS.to_vec()),
+                HistogramOpts::new(
+                    "probe_duration_seconds",
+                    "Probe latency, all endpoints of the app that this replica probes (those on its node).",
+                )
+                .namespace("failover_agent")
+                .buckets(PROBE_BUCKETS.to_vec()),
                 app,
             )?,
             probes: IntCounterVec::new(
-                opts("probes_total", "Probes finished, by outcome."),
+                opts(
+                    "probes_total",
+                    "Probes finished by this replica (of the app's endpoints on its node), by outcome.",
+                ),
                 &["namespace", "app", "outcome"],
-            )?,
-            endpoints: IntGaugeVec::new(
-                opts("app_endpoints", "Endpoints by debounced state (up, down, unknown)."),
-                &["namespace", "app", "state"],
-            )?,
-            override_active: IntGaugeVec::new(
-                opts("app_override", "1 while an override forces the app's verdict, by mode."),
-                &["namespace", "app", "mode"],
             )?,
             health_answers: HealthAnswer::ALL.map(|a| health_requests.with_label_values(&[a.as_str()])),
             public_connections_open: IntGauge::with_opts(opts(
@@ -180,12 +169,13 @@ impl Metrics {
                 ),
                 &["source"],
             )?,
-            leader: IntGauge::with_opts(opts(
+            leader: Leader::new(IntGauge::with_opts(opts(
                 "leader",
-                "1 while this replica leads (holds the Lease and its term has not run out); a static agent always leads.",
-            ))?,
+                "1 while this replica leads (holds the Lease and its term has not run out); a static agent always leads. Only the leader exports the per-app verdict series.",
+            ))?),
             aws: crate::aws::AwsMetrics::register(&registry)?,
-            apps: Default::default(),
+            verdicts: Default::default(),
+            probed: Default::default(),
             registry,
         };
         let build = IntGaugeVec::new(
@@ -195,12 +185,12 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION"), region]).set(1);
         let r = &m.registry;
         r.register(Box::new(build))?;
-        r.register(Box::new(m.app_healthy.clone()))?;
-        r.register(Box::new(m.transitions.clone()))?;
+        r.register(Box::new(verdicts::LeaderSeries::new(
+            m.leader.clone(),
+            m.verdicts.clone(),
+        )?))?;
         r.register(Box::new(m.probe_duration.clone()))?;
         r.register(Box::new(m.probes.clone()))?;
-        r.register(Box::new(m.endpoints.clone()))?;
-        r.register(Box::new(m.override_active.clone()))?;
         r.register(Box::new(health_requests))?;
         r.register(Box::new(m.public_connections_open.clone()))?;
         r.register(Box::new(m.source_stale.clone()))?;
@@ -209,84 +199,76 @@ impl Metrics {
         }
         r.register(Box::new(rejected))?;
         r.register(Box::new(m.public_connections_evicted.clone()))?;
-        r.register(Box::new(m.leader.clone()))?;
+        r.register(Box::new(m.leader.gauge().clone()))?;
         // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
         // the agent's own footprint, for the dashboard and for sizing requests.
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(m)
     }
 
-    /// Per-app metric handles, resolved once so the probe path does no label lookups.
+    /// Renders the per-app verdict series from `source` (while this replica leads).
+    pub fn export_verdicts(&self, source: Arc<dyn VerdictSource>) {
+        *self.verdicts.write() = Some(source);
+    }
+
+    /// The handles of an app whose probes run here (a static agent's apps): its probe
+    /// series, and the term clock that restarts its transition counts.
     pub fn for_app(&self, key: &AppKey) -> AppMetrics {
+        AppMetrics {
+            probes: Some(self.probes_of(key)),
+            leader: self.leader.clone(),
+        }
+    }
+
+    /// The handles of an app whose verdict is decided elsewhere and which is not
+    /// probed through it: no probe series.
+    pub fn for_remote_app(&self) -> AppMetrics {
+        AppMetrics {
+            probes: None,
+            leader: self.leader.clone(),
+        }
+    }
+
+    /// The probe series of `key`, created (at 0) if it has none; resolved once so the
+    /// probe path does no label lookups.
+    pub fn probes_of(&self, key: &AppKey) -> ProbeMetrics {
         {
-            let mut apps = self.apps.lock();
-            if !apps.contains(key) {
-                apps.insert(key.clone());
+            let mut probed = self.probed.lock();
+            if !probed.contains(key) {
+                probed.insert(key.clone());
             }
         }
         let l = [key.namespace.as_str(), key.name.as_str()];
-        fn with<'a>(l: [&'a str; 2], extra: &'a str) -> [&'a str; 3] {
-            [l[0], l[1], extra]
-        }
-        let [up, down, unknown] = ENDPOINT_STATES.map(|s| self.endpoints.with_label_values(&with(l, s)));
-        let [override_fail, override_pass] =
-            OVERRIDE_MODES.map(|m| self.override_active.with_label_values(&with(l, m)));
-        let [to_healthy, to_unhealthy] =
-            TRANSITIONS_TO.map(|h| self.transitions.with_label_values(&with(l, h.as_str())));
-        AppMetrics {
-            healthy: self.app_healthy.with_label_values(&l),
-            to_healthy,
-            to_unhealthy,
+        ProbeMetrics {
             latency: self.probe_duration.with_label_values(&l),
-            outcomes: ProbeOutcome::ALL.map(|o| self.probes.with_label_values(&with(l, o.as_str()))),
-            up,
-            down,
-            unknown,
-            override_fail,
-            override_pass,
+            outcomes: ProbeOutcome::ALL.map(|o| self.probes.with_label_values(&[l[0], l[1], o.as_str()])),
         }
     }
 
-    /// Removes every per-app series of `key`: each family with `namespace` and
-    /// `app` labels, in every combination of its other labels (all from closed
-    /// enums), the histogram and the AWS families included. Handles an [`App`]
-    /// still holds keep working but are no longer exported.
-    ///
-    /// [`App`]: crate::state::App
-    pub fn forget(&self, key: &AppKey) {
-        self.apps.lock().remove(key);
+    /// Removes the probe series of `key` (every outcome and the histogram). Handles
+    /// still held keep working but are no longer exported.
+    pub fn forget_probes(&self, key: &AppKey) {
+        self.probed.lock().remove(key);
         let l = [key.namespace.as_str(), key.name.as_str()];
-        let with = |extra: &'static str| [l[0], l[1], extra];
         // Err only means the series did not exist: nothing to remove.
-        let _ = self.app_healthy.remove_label_values(&l);
         let _ = self.probe_duration.remove_label_values(&l);
-        for h in TRANSITIONS_TO {
-            let _ = self.transitions.remove_label_values(&with(h.as_str()));
-        }
         for o in ProbeOutcome::ALL {
-            let _ = self.probes.remove_label_values(&with(o.as_str()));
+            let _ = self.probes.remove_label_values(&[l[0], l[1], o.as_str()]);
         }
-        for s in ENDPOINT_STATES {
-            let _ = self.endpoints.remove_label_values(&with(s));
-        }
-        for m in OVERRIDE_MODES {
-            let _ = self.override_active.remove_label_values(&with(m));
-        }
-        self.aws.forget(key);
     }
 
-    /// Forgets ([`Metrics::forget`]) every app with series that is not `live`,
-    /// whichever path gave it series (the store, the ALB reader, Route 53's
-    /// check watcher); returns how many. Called when the app set changes, so a
-    /// series written late for an app already gone goes at the next change.
-    pub fn retain_apps(&self, live: impl Fn(&AppKey) -> bool) -> usize {
-        let mut gone: HashSet<AppKey> = self.apps.lock().iter().filter(|k| !live(k)).cloned().collect();
-        gone.extend(self.aws.apps_not(&live));
+    /// Forgets the probe series ([`Metrics::forget_probes`]) of every app with some
+    /// for which `live` is false; returns how many.
+    pub fn retain_probes(&self, live: impl Fn(&AppKey) -> bool) -> usize {
+        let gone: Vec<AppKey> = self.probed.lock().iter().filter(|k| !live(k)).cloned().collect();
         for key in &gone {
-            self.forget(key);
+            self.forget_probes(key);
         }
         if !gone.is_empty() {
-            tracing::debug!(apps = gone.len(), "removed the metric series of apps that are gone");
+            tracing::debug!(
+                apps = gone.len(),
+                "removed the probe series of apps no longer probed here"
+            );
         }
         gone.len()
     }
@@ -312,22 +294,14 @@ impl Metrics {
     }
 }
 
-/// Metric handles for one app.
+/// The probe series of one app.
 #[derive(Clone)]
-pub struct AppMetrics {
-    healthy: IntGauge,
-    to_healthy: IntCounter,
-    to_unhealthy: IntCounter,
+pub struct ProbeMetrics {
     latency: Histogram,
     outcomes: [IntCounter; 6],
-    up: IntGauge,
-    down: IntGauge,
-    unknown: IntGauge,
-    override_fail: IntGauge,
-    override_pass: IntGauge,
 }
 
-impl AppMetrics {
+impl ProbeMetrics {
     pub fn probe(&self, outcome: ProbeOutcome, latency_secs: f64) {
         self.latency.observe(latency_secs);
         let i = ProbeOutcome::ALL
@@ -336,21 +310,26 @@ impl AppMetrics {
             .unwrap_or(ProbeOutcome::ALL.len() - 1);
         self.outcomes[i].inc();
     }
+}
 
-    pub fn verdict(&self, health: Health, counts: Counts, ovr: crate::model::OverrideMode) {
-        self.healthy.set(health.is_healthy() as i64);
-        self.up.set(counts.up as i64);
-        self.down.set(counts.down as i64);
-        self.unknown.set(counts.unknown as i64);
-        self.override_fail.set((ovr == crate::model::OverrideMode::Fail) as i64);
-        self.override_pass.set((ovr == crate::model::OverrideMode::Pass) as i64);
+/// Metric handles for one app in the verdict store.
+#[derive(Clone)]
+pub struct AppMetrics {
+    /// Its probe series, when its probes go through the store (static agents).
+    probes: Option<ProbeMetrics>,
+    leader: Leader,
+}
+
+impl AppMetrics {
+    pub fn probe(&self, outcome: ProbeOutcome, latency_secs: f64) {
+        if let Some(p) = &self.probes {
+            p.probe(outcome, latency_secs);
+        }
     }
 
-    pub fn transition(&self, to: Health) {
-        match to {
-            Health::Healthy => self.to_healthy.inc(),
-            Health::Unhealthy => self.to_unhealthy.inc(),
-        }
+    /// The current term of leadership, which transition counts belong to.
+    pub fn term(&self) -> u64 {
+        self.leader.term()
     }
 }
 

@@ -52,11 +52,7 @@ pub async fn spawn(
         let (apps, m, s) = (apps.clone(), metrics.clone(), store.clone());
         let on_change = move || {
             for app in apps.list().into_iter().filter(|a| !a.target_groups.is_empty()) {
-                let view = s.view(&app.target_groups);
-                if let Some(v) = view {
-                    m.aws.targets(&app.key, v.healthy, v.total);
-                }
-                app.set_targets(view, tokio::time::Instant::now());
+                app.set_targets(s.view(&app.target_groups), tokio::time::Instant::now());
             }
             m.source_stale
                 .with_label_values(&[ELBV2_SOURCE])
@@ -110,11 +106,8 @@ pub async fn spawn(
             shutdown.clone(),
         );
         tasks.push(tokio::spawn(holding(_tx, run).instrument(span.clone())));
-        let (a, m) = (apps.clone(), metrics.clone());
+        let a = apps.clone();
         let on_status = move |key: &crate::model::AppKey, healthy: Option<bool>| {
-            if let Some(h) = healthy {
-                m.aws.route53_healthy(key, h);
-            }
             if let Some(app) = a.get(&key.name) {
                 app.update_route53(|v| v.route53_healthy = healthy);
             }

@@ -37,7 +37,8 @@ pub struct Listeners {
 /// drains both listeners. `metrics` must be registered for this agent alone.
 pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutdown: CancellationToken) -> Result<()> {
     let apps = Arc::new(Apps::from_config(&cfg.apps, &metrics));
-    // A static agent leads alone.
+    // A static agent leads alone: it exports every app's verdict series.
+    metrics.export_verdicts(apps.clone());
     metrics.leader.set(1);
     let ready = Arc::new(Readiness::default());
     let ctx = Context {

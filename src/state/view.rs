@@ -114,6 +114,8 @@ impl App {
             remote_counts,
             alb,
             route53,
+            ovr: _,
+            counted: _,
         } = &*inner;
         let override_ = match runtime_override {
             Some(o) => OverrideView {

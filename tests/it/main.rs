@@ -16,6 +16,7 @@ mod fairness;
 mod fencing;
 mod fuzz;
 mod keepalive;
+mod leader_series;
 mod listener;
 mod metrics;
 mod moto;

@@ -4,10 +4,10 @@
 //! Two levels: the in-cluster replica's own path ([`resolve`] then [`publish`],
 //! what each replica runs on every cache change) in-process, 1,000 apps a round
 //! in under a second (`/metrics` is [`Metrics::encode`]); and a real agent process
-//! against the Kubernetes emulator, 1,000 AppHealths created then deleted, twice.
-//! RSS figures are printed (`--nocapture`), never asserted.
+//! (the leader: only it exports per-app series) against the Kubernetes emulator,
+//! 1,000 AppHealths created then deleted, twice. RSS figures are printed
+//! (`--nocapture`), never asserted.
 
-use failover_agent::model::AppKey;
 use failover_agent::sources::kube::crd::AppHealth;
 use failover_agent::sources::kube::resolve::resolve;
 use failover_agent::sources::kube::run::publish;
@@ -22,7 +22,8 @@ fn ah(ns: &str, name: &str, created: &str) -> Arc<AppHealth> {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth",
             "metadata": { "name": name, "namespace": ns, "creationTimestamp": created },
-            "spec": { "services": ["s"] },
+            "spec": { "services": ["s"], "route53": {
+                "hostedZoneId": "Z1", "recordName": format!("{name}.example.com"), "routing": { "latency": {} } } },
             "status": {
                 "verdict": "unhealthy", "reason": "0/2 endpoints up",
                 "totalEndpoints": 2, "healthyEndpoints": 0,
@@ -91,7 +92,10 @@ fn rss_kib() -> Option<u64> {
 #[test]
 fn apps_that_leave_take_their_series_with_them() {
     let m = Metrics::new("test-1").unwrap();
-    let apps = Apps::default();
+    let apps = Arc::new(Apps::default());
+    m.export_verdicts(apps.clone());
+    // The leader's view: a follower exports no per-app series at all.
+    m.leader.set(1);
     let keep = [
         ah("team-a", "keep1", "2026-01-01T00:00:00Z"),
         ah("team-b", "keep2", "2026-01-01T00:00:00Z"),
@@ -115,16 +119,11 @@ fn apps_that_leave_take_their_series_with_them() {
         let with = app_series(&m).len();
         assert_eq!(with, (N + 2) * per_app);
         let with_rss = rss_kib();
-        // The leader's Route 53 watcher can report an app after the replica dropped
-        // it; the next change removes that late series too.
-        serve(keep.to_vec());
-        m.aws.route53_healthy(
-            &AppKey {
-                namespace: "ns3".into(),
-                name: "churn3".into(),
-            },
-            true,
-        );
+        m.leader.set(0);
+        assert!(app_series(&m).is_empty(), "a follower exports no per-app series");
+        m.leader.set(1);
+        // The series are rendered from the store at each scrape: nothing written
+        // late (the leader's Route 53 watcher, say) can keep a gone app's series.
         serve(keep.to_vec());
         assert_eq!(
             apps_with_series(&m),
@@ -143,7 +142,8 @@ fn apps_that_leave_take_their_series_with_them() {
             rss_after_trim_kib()
         );
     }
-    assert!(peak.0 > 20 * N, "each app had its full set of series: {}", peak.0);
+    assert_eq!(per_app, 11, "8 verdict series, the ALB's 2 and Route 53's 1");
+    assert_eq!(peak.0, 11 * (N + 2), "each app had its full set of series");
 
     // A Conflict: the older object wins the key; when it goes, the other object is
     // served under its own namespace and the winner's series go.

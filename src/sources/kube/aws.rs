@@ -133,7 +133,7 @@ impl LeaderAws {
     /// Sets what to poll and what Route 53 should hold, from every served app
     /// (key, object, target groups) and the served apps whose spec is invalid
     /// (`hold`: their Route 53 objects are left alone). Only call it with synced caches.
-    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], hold: route53::Hold, metrics: &Metrics) {
+    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], hold: route53::Hold) {
         let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a)| a.iter().cloned()).collect();
         self.arns.send_if_modified(|cur| {
             let changed = *cur != arns;
@@ -156,11 +156,11 @@ impl LeaderAws {
                     changed
                 });
             }
-            None => *slot = Some(self.start_route53(owner, want, metrics)),
+            None => *slot = Some(self.start_route53(owner, want)),
         }
     }
 
-    fn start_route53(&self, owner: route53::Owner, want: Desired, metrics: &Metrics) -> watch::Sender<Desired> {
+    fn start_route53(&self, owner: route53::Owner, want: Desired) -> watch::Sender<Desired> {
         let (tx, rx) = watch::channel(want);
         let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
         let (state, refold) = (self.route53.clone(), self.refold.clone());
@@ -183,10 +183,10 @@ impl LeaderAws {
             self.fence.clone(),
             self.stop.clone(),
         ));
-        let (state, refold, m) = (self.route53.clone(), self.refold.clone(), metrics.clone());
+        // Route 53's view reaches the metrics through AppHealth.status, as on every replica.
+        let (state, refold) = (self.route53.clone(), self.refold.clone());
         let on_status = move |key: &AppKey, healthy: Option<bool>| {
             let Some(h) = healthy else { return };
-            m.aws.route53_healthy(key, h);
             if state.lock().healthy.insert(key.clone(), h) != Some(h) {
                 refold.send_modify(|g| *g += 1);
             }

@@ -33,7 +33,7 @@ async fn a_leader_whose_renewals_hang_steps_down_at_the_renew_deadline_and_its_t
     let (client, mut h) = mock_client();
     let shutdown = CancellationToken::new();
     let (tx, mut terms) = watch::channel(None);
-    let gauge = IntGauge::new("leader", "test").expect("a gauge");
+    let gauge = crate::telemetry::Leader::new(prometheus::IntGauge::new("leader", "test").expect("a gauge"));
     let t0 = Instant::now();
     let election = tokio::spawn(run(
         Api::namespaced(client, "ns"),
@@ -102,7 +102,7 @@ async fn a_leader_that_sees_another_holder_steps_down_at_once_and_releases_only_
     let (client, mut h) = mock_client();
     let shutdown = CancellationToken::new();
     let (tx, mut terms) = watch::channel(None);
-    let gauge = IntGauge::new("leader", "test").expect("a gauge");
+    let gauge = crate::telemetry::Leader::new(prometheus::IntGauge::new("leader", "test").expect("a gauge"));
     let election = tokio::spawn(run(
         Api::namespaced(client, "ns"),
         "l".into(),

@@ -21,12 +21,12 @@
 //! - **Leader writes are fenced** by the [`Term`] (see `term.rs`).
 
 use super::term::Term;
+use crate::telemetry::Leader;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::ResourceExt;
-use prometheus::IntGauge;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -128,14 +128,15 @@ pub(crate) enum Held {
 }
 
 /// Takes part in the election until `shutdown`, publishing each term of leadership
-/// on `terms` (`None` between terms) and 1 or 0 on `leading`. On shutdown a leader
+/// on `terms` (`None` between terms) and 1 or 0 on `leading` (which also decides
+/// whether this replica exports the per-app verdict series). On shutdown a leader
 /// releases the Lease, so a successor need not wait for it to expire.
 pub async fn run(
     api: Api<Lease>,
     name: String,
     me: String,
     terms: watch::Sender<Option<Term>>,
-    leading: IntGauge,
+    leading: Leader,
     shutdown: CancellationToken,
 ) {
     let mut observed: Option<Observed> = None;

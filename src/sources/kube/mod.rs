@@ -12,6 +12,7 @@ pub mod ingress;
 pub mod leader;
 pub mod limits;
 pub mod node;
+pub mod probe_series;
 pub mod report;
 pub mod resolve;
 pub mod run;

@@ -16,6 +16,7 @@ use super::caches::{self, Caches};
 use super::crd::AppHealth;
 use super::leader;
 use super::node::{self, local_jobs, NodeProbes};
+use super::probe_series::ProbeSeries;
 use super::report::ProbeReport;
 use super::resolve::{resolve, Resolution};
 use super::status;
@@ -145,6 +146,8 @@ pub async fn run(
     }
     let caches = caches::start(&client, &shutdown);
     let apps = Arc::new(Apps::default());
+    // Only while this replica leads (metrics.leader) are its apps' verdict series exported.
+    metrics.export_verdicts(apps.clone());
     let ready = Arc::new(Readiness::default());
     let ctx = Context {
         apps: apps.clone(),
@@ -156,15 +159,19 @@ pub async fn run(
     let (public, admin) = serve_listeners(ctx, listeners, &env.public_listener, &shutdown);
 
     let probes = Arc::new(NodeProbes::default());
+    let series = Arc::new(ProbeSeries::new(metrics.clone()));
     let (jobs_tx, jobs_rx) = watch::channel(Arc::new(Vec::new()));
-    let p = probes.clone();
+    let (p, s) = (probes.clone(), series.clone());
     let prober = tokio::spawn(probe::run(
         jobs_rx,
         probe::Limits {
             global: env.probe_concurrency,
             per_app: env.limits.probes_in_flight_per_app,
         },
-        move |job, r| p.observe(&job.tag, r),
+        move |job: &probe::Job<node::Tag>, r| {
+            s.observe(&job.tag.app, &r);
+            p.observe(&job.tag, r)
+        },
         shutdown.clone(),
     ));
     let reports = Api::<ProbeReport>::namespaced(client.clone(), &env.namespace);
@@ -203,7 +210,7 @@ pub async fn run(
         _ = shutdown.cancelled() => {}
         r = caches.synced() => {
             if r.is_ok() {
-                sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env);
+                sync(&caches, &apps, &metrics, (&probes, &series), &jobs_tx, &env);
                 ready.set_ready();
                 tracing::info!(apps = apps.list().len(), "caches synced; ready");
             }
@@ -224,7 +231,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         changed.borrow_and_update();
-        sync(&caches, &apps, &metrics, &probes, &jobs_tx, &env);
+        sync(&caches, &apps, &metrics, (&probes, &series), &jobs_tx, &env);
     }
     for t in [public, admin, prober, writer, election, duties] {
         t.await?;
@@ -238,7 +245,7 @@ fn sync(
     caches: &Caches,
     apps: &Apps,
     metrics: &Metrics,
-    probes: &NodeProbes,
+    (probes, series): (&NodeProbes, &ProbeSeries),
     jobs: &watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
     env: &Env,
 ) {
@@ -252,6 +259,7 @@ fn sync(
     publish(apps, &resolution, metrics);
     let local = local_jobs(&resolution, &slices, &env.node, env.probe_targets);
     probes.retain(&local);
+    series.retain(&local);
     jobs.send_replace(Arc::new(local));
 }
 
@@ -259,6 +267,10 @@ fn sync(
 /// and every app held by its namespace's limits that has a verdict (the one it had
 /// when it was held, which the leader keeps): held apps are not probed, but an app
 /// that was served is never dropped to a 404 (a failover) by a limit.
+///
+/// Every replica keeps the same store; only the leader exports it as per-app
+/// series (`telemetry::verdicts`), with the ALB counts and Route 53's view the
+/// leader wrote into each status.
 pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
     let mut next = HashMap::with_capacity(resolution.served.len());
     let held = resolution.rejected.iter().filter_map(|(ah, why)| match why {
@@ -278,13 +290,13 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
                     health: Health::Healthy,
                     reason: AWAITING.into(),
                 },
-                metrics.for_app(&app_key),
+                metrics.for_remote_app(),
             )),
         };
         if let Some((decision, counts, ovr)) = verdict_of(ah) {
             app.publish(decision, counts, ovr);
         }
-        // Every replica exports the leader's AWS results, as it serves its verdicts.
+        // Every replica keeps the leader's AWS results, as it serves its verdicts.
         if let Some(s) = &ah.status {
             let alb = match (s.healthy_targets, s.total_targets) {
                 (Some(healthy), Some(total)) => Some(crate::policy::TargetCounts {
@@ -308,17 +320,11 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
                     .collect(),
             });
             app.publish_aws(alb, route53);
-            if let (Some(h), Some(t)) = (s.healthy_targets, s.total_targets) {
-                metrics.aws.targets(&app_key, h, t);
-            }
-            if let Some(h) = s.route53_healthy {
-                metrics.aws.route53_healthy(&app_key, h);
-            }
         }
         next.insert(key.clone(), app);
     }
     // Apps no longer served (deleted, lost their key, or lost a Conflict) lose their series.
-    apps.replace(next, metrics);
+    apps.replace(next);
 }
 
 /// The verdict the leader wrote, if any.

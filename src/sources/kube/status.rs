@@ -162,7 +162,7 @@ async fn fold_all(
     d: &Duties,
     fence: &dyn Fence,
 ) {
-    let (metrics, rules, limits) = (&d.metrics, d.probe_targets, d.limits);
+    let (rules, limits) = (d.probe_targets, d.limits);
     let slices = caches.slices.state();
     let index = by_service(slices.iter().map(|s| s.as_ref()));
     let mut resolution = resolve(caches.apps.state());
@@ -221,20 +221,10 @@ async fn fold_all(
                 )
             }
         };
-        if let (Some(a), Some(b)) = (&desired.healthy_targets, &desired.total_targets) {
-            metrics.aws.targets(
-                &AppKey {
-                    namespace: ns.clone(),
-                    name: key.clone(),
-                },
-                *a,
-                *b,
-            );
-        }
         desired.health_check_id = desired.health_check_id.or(old.health_check_id);
         write(client, ah, desired, recorder, fence).await;
     }
-    aws.update(&served_aws, hold, metrics);
+    aws.update(&served_aws, hold);
     finalizers(client, caches, &resolution.served, aws, fence).await;
     for (ah, why) in &resolution.rejected {
         let (key, not_served) = match why {
