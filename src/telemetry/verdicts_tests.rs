@@ -192,10 +192,12 @@ fn a_static_agent_leads_alone_and_exports_its_apps_with_their_probe_series() {
     m.export_verdicts(apps.clone());
     // Probe series exist from the start (before leadership: they are per replica).
     let probes = app_lines(&m);
-    assert_eq!(probes.len(), 15 + 6, "{probes:#?}");
+    // The histogram (6 buckets, +Inf, sum, count); outcome counters come with their
+    // first outcome.
+    assert_eq!(probes.len(), 9, "{probes:#?}");
     m.leader.set(1);
     let lines = app_lines(&m);
-    assert_eq!(lines.len(), 15 + 6 + 8, "{lines:#?}");
+    assert_eq!(lines.len(), 9 + 8, "{lines:#?}");
     assert!(lines.contains(&"failover_agent_app_override{app=\"web\",mode=\"fail\",namespace=\"static\"} 1".into()));
     assert!(lines.contains(&"failover_agent_app_healthy{app=\"web\",namespace=\"static\"} 0".into()));
 }

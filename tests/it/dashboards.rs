@@ -47,7 +47,10 @@ async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_the
     let complete = wait_until(Duration::from_secs(30), || async {
         let _ = get(health, "/health/app1").await;
         let m = get(admin, "/metrics").await.1;
-        m.contains("failover_agent_route53_healthy{") && m.contains("failover_agent_app_targets{")
+        // probes_total's counters appear with their first outcome.
+        m.contains("failover_agent_route53_healthy{")
+            && m.contains("failover_agent_app_targets{")
+            && m.contains("failover_agent_probes_total{")
     })
     .await;
     let metrics = get(admin, "/metrics").await.1;

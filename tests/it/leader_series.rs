@@ -164,11 +164,12 @@ async fn per_app_series_come_from_the_leader_alone_and_probe_series_from_each_no
     let p_a = sa.probe.len() as f64 / apps_on("node-a").len() as f64;
     let p_b = sb.probe.len() as f64 / apps_on("node-b").len() as f64;
     assert_eq!(sa.verdict.len() % N, 0, "every app has the same verdict series");
-    assert_eq!(
-        (p_a, p_b),
-        (21.0, 21.0),
-        "a histogram of 15 series and 6 outcomes per probed app"
-    );
+    for p in [p_a, p_b] {
+        assert!(
+            (9.0..=15.0).contains(&p),
+            "a histogram of 9 series per probed app, and a counter per outcome seen so far (at most 6): {p}"
+        );
+    }
     eprintln!(
         "series with {N} apps: leader {} = c {} + k {k} × {N} apps + p {p_a} × {} apps probed on its node; \
          follower {} = c {} + p {p_b} × {} apps probed on its node",

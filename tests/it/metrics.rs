@@ -20,7 +20,7 @@ async fn metrics_carry_the_contract_and_pass_promtool() {
         "failover_agent_app_healthy{app=\"app1\",namespace=\"static\"} 1",
         "failover_agent_app_healthy{app=\"app2\",namespace=\"static\"} 0",
         "failover_agent_app_transitions_total{app=\"app2\",namespace=\"static\",to=\"unhealthy\"} 1",
-        "failover_agent_probe_duration_seconds_bucket{app=\"app1\",namespace=\"static\",le=\"0.005\"}",
+        "failover_agent_probe_duration_seconds_bucket{app=\"app1\",namespace=\"static\",le=\"0.01\"}",
         "failover_agent_probes_total{app=\"app2\",namespace=\"static\",outcome=\"connect_error\"}",
         "failover_agent_app_endpoints{app=\"app1\",namespace=\"static\",state=\"up\"} 1",
         "failover_agent_health_requests_total{answer=\"unknown_app\"} 1",

@@ -102,7 +102,9 @@ mod tests {
     fn probed(m: &Metrics) -> Vec<(String, String, u64)> {
         let mut out = Vec::new();
         for f in m.registry.gather() {
-            if f.name() != "failover_agent_probes_total" {
+            // The histogram's count: it exists from the first job; outcome counters
+            // appear with their first outcome.
+            if f.name() != "failover_agent_probe_duration_seconds" {
                 continue;
             }
             for s in f.get_metric() {
@@ -113,8 +115,8 @@ mod tests {
                         .map(|l| l.value().to_string())
                         .unwrap_or_default()
                 };
-                if l("outcome") == "success" {
-                    out.push((l("namespace"), l("app"), s.get_counter().get_value() as u64));
+                {
+                    out.push((l("namespace"), l("app"), s.get_histogram().get_sample_count()));
                 }
             }
         }
