@@ -1,6 +1,7 @@
 //! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
 
 pub mod agent_env;
+pub mod assignment;
 pub mod aws;
 pub mod caches;
 pub mod client;
