@@ -19,8 +19,10 @@
 //! - [`serve`]: the hardened public listener and the admin listener.
 //! - [`telemetry`]: the Prometheus registry (passed in, never global) and tracing setup.
 //! - [`agent`]: wires the above together: `agent::run(config, listeners, shutdown)`.
-//! - [`sources`]: in-cluster mode: the `AppHealth` resource, EndpointSlices, node
-//!   probe reports, the Lease leader that folds them into `AppHealth.status`.
+//! - [`sources`]: in-cluster mode: the `AppHealth` resource, the Lease leader that
+//!   alone watches EndpointSlices, hands each node its probes (`ProbeAssignment`)
+//!   and folds the nodes' `ProbeReport`s into `AppHealth.status`, and every
+//!   replica's lean view of the verdicts it serves.
 //! - [`aws`]: AWS access (standard credential chain, token buckets, retries) and
 //!   the ALB target-health signal, polled by one agent per cluster.
 //! - [`route53`]: per-app Route 53 health checks and alias records: a pure `plan`
