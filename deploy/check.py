@@ -215,6 +215,11 @@ ROLE_RULES = [
         "resources": ["probereports"],
         "verbs": ["get", "list", "watch", "create", "update"],
     },
+    {
+        "apiGroups": ["failover-agent.io"],
+        "resources": ["probeassignments"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
 ]
 
 DOWNWARD_ENV = {

@@ -21,8 +21,10 @@
 //!   Per-app verdict series come from the leader only, probe series from each node
 //!   for the apps it probes.
 //! - [`agent`]: wires the above together: `agent::run(config, listeners, shutdown)`.
-//! - [`sources`]: in-cluster mode: the `AppHealth` resource, EndpointSlices, node
-//!   probe reports, the Lease leader that folds them into `AppHealth.status`.
+//! - [`sources`]: in-cluster mode: the `AppHealth` resource, the Lease leader that
+//!   alone watches EndpointSlices, hands each node its probes (`ProbeAssignment`)
+//!   and folds the nodes' `ProbeReport`s into `AppHealth.status`, and every
+//!   replica's lean view of the verdicts it serves.
 //! - [`aws`]: AWS access (standard credential chain, token buckets, retries) and
 //!   the ALB target-health signal, polled by one agent per cluster.
 //! - [`route53`]: per-app Route 53 health checks and alias records: a pure `plan`

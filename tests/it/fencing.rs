@@ -27,11 +27,15 @@ const APPS: &str = "/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths"
 const FROM_A: [u8; 4] = [127, 0, 0, 66];
 const FROM_B: [u8; 4] = [127, 0, 0, 67];
 
-/// A write only the leader makes: the Lease, `AppHealth` status or finalizers, Events.
+/// A write only the leader makes: the Lease, `AppHealth` status or finalizers, Events,
+/// ProbeAssignments.
 /// (ProbeReports are every node's own.)
 fn leader_write(w: &Value) -> bool {
     let path = w["path"].as_str().unwrap_or("");
-    path.contains("/leases/") || path.contains("/apphealths/") || path.contains("/events")
+    path.contains("/leases/")
+        || path.contains("/apphealths/")
+        || path.contains("/events")
+        || path.contains("/probeassignments")
 }
 
 async fn leading(agent: &Agent) -> Option<bool> {

@@ -2,6 +2,7 @@
 //! area. Every test runs real agents against real HTTP servers on loopback.
 
 mod alb;
+mod assignment;
 mod cli;
 mod cluster;
 mod cluster_aws;

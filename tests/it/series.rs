@@ -8,16 +8,17 @@
 //! 1,000 AppHealths created then deleted, twice. RSS figures are printed
 //! (`--nocapture`), never asserted.
 
-use failover_agent::sources::kube::crd::AppHealth;
 use failover_agent::sources::kube::resolve::resolve;
 use failover_agent::sources::kube::run::publish;
+use failover_agent::sources::kube::view::ServedApp;
 use failover_agent::state::Apps;
 use failover_agent::telemetry::Metrics;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// An `AppHealth` as the leader left it: verdict, ALB counts and Route 53's view.
-fn ah(ns: &str, name: &str, created: &str) -> Arc<AppHealth> {
+/// An `AppHealth` as the leader left it (verdict, ALB counts and Route 53's view),
+/// as a replica's lean serving view reads it.
+fn ah(ns: &str, name: &str, created: &str) -> Arc<ServedApp> {
     Arc::new(
         serde_json::from_value(serde_json::json!({
             "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth",
@@ -100,7 +101,7 @@ fn apps_that_leave_take_their_series_with_them() {
         ah("team-a", "keep1", "2026-01-01T00:00:00Z"),
         ah("team-b", "keep2", "2026-01-01T00:00:00Z"),
     ];
-    let serve = |objs: Vec<Arc<AppHealth>>| publish(&apps, &resolve(objs), &m);
+    let serve = |objs: Vec<Arc<ServedApp>>| publish(&apps, &resolve(objs), &m);
 
     serve(keep.to_vec());
     let live = pairs(&[("team-a", "keep1"), ("team-b", "keep2")]);

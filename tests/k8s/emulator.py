@@ -68,6 +68,7 @@ RESOURCES: list[Res] = [
 CUSTOM_RESOURCES: list[Res] = [
     Res("failover-agent.io", "v1alpha1", "apphealths", "AppHealth", status=True, crd=True, shortnames=("ah",)),
     Res("failover-agent.io", "v1alpha1", "probereports", "ProbeReport", crd=True),
+    Res("failover-agent.io", "v1alpha1", "probeassignments", "ProbeAssignment", crd=True),
     # The AWS Load Balancer Controller's binding of a Service to a target group.
     Res("elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding", crd=True),
 ]
@@ -278,6 +279,8 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
             self.verbose = False
             self.writes: list[dict] = []  # every write request to a resource, in the order handled
             self.write_seq = 0
+            self.watch_log: list[dict] = []  # every watch opened, with what it sent: /_emulator/watch-log
+            self.watch_seq = 0
             # Plain non-Kubernetes endpoints via kmock's own DSL.
             for path in ("/healthz", "/livez", "/readyz"):
                 self[f"get {path}"] << b"ok"
@@ -521,10 +524,18 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
             self.watches[wid] = {"resource": f"{res.api_version}/{res.plural}", "namespace": request.namespace,
                                  "labelSelector": params.get("labelSelector"), "fieldSelector": params.get("fieldSelector"),
                                  "resourceVersion": rv_param, "since": now_rfc3339()}
+            raw = request._raw_request
+            self.watch_seq += 1
+            logged = {"seq": self.watch_seq, **self.watches[wid], "peer": raw.remote if raw is not None else None,
+                      "events": 0, "open": True}
+            self.watch_log.append(logged)
+            if len(self.watch_log) > 20000:
+                del self.watch_log[:10000]
             epoch = self.epoch
 
             async def send(events: list[dict]) -> None:
                 lines = []
+                logged["events"] += sum(1 for e in events if e["type"] in ("ADDED", "MODIFIED", "DELETED"))
                 for e in events:
                     obj = e["object"] if e["type"] in ("BOOKMARK", "ERROR") else self.shape(request, e["object"])
                     lines.append(json.dumps({"type": e["type"], "object": obj}, separators=(",", ":")) + "\n")
@@ -562,6 +573,7 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
                 pass  # the client went away
             finally:
                 self.watches.pop(wid, None)
+                logged["open"] = False
             return response
 
         # ----- writes --------------------------------------------------------------------------
@@ -782,6 +794,8 @@ def build_emulator_class():  # defined lazily: kmock is only importable after _b
                 return aiohttp.web.json_response({"compactedResourceVersion": str(self.compacted_rv)})
             if path == "/_emulator/writes" and method == "GET":
                 return aiohttp.web.json_response({"items": self.writes})
+            if path == "/_emulator/watch-log" and method == "GET":
+                return aiohttp.web.json_response({"items": self.watch_log})
             if path == "/_emulator/state" and method == "GET":
                 return aiohttp.web.json_response({
                     "resourceVersion": str(self.rv), "compactedResourceVersion": str(self.compacted_rv),

@@ -1,13 +1,24 @@
-//! The watched caches every replica keeps: `AppHealth` in all namespaces and the
-//! EndpointSlices of Services (label `kubernetes.io/service-name`). Reflectors
-//! with backoff; `managedFields` and annotations are dropped to keep memory lean.
+//! The watched caches. Every replica keeps two, both flat in the cluster's size
+//! except for one small entry per app:
 //!
-//! Every event bumps a generation counter that the node, serving and leader loops
-//! watch. If the API server cannot be reached, the caches keep their last
-//! contents and the source is marked stale until a watch succeeds again.
+//! - the lean serving view of every `AppHealth` ([`ServedApp`]: key, verdict,
+//!   reason, counts), to answer `/health/<app>`;
+//! - its own node's `ProbeAssignment` (field selector `metadata.name=<node>`), to
+//!   know what to probe.
+//!
+//! The leader keeps, only during its term ([`start_leader`]), the full `AppHealth`
+//! objects and the EndpointSlices of Services (label `kubernetes.io/service-name`):
+//! a follower never watches an EndpointSlice. Reflectors with backoff;
+//! `managedFields` and annotations are dropped to keep memory lean.
+//!
+//! Every event bumps a generation counter that the loops using a cache watch. If
+//! the API server cannot be reached, the caches keep their last contents and the
+//! source is marked stale until a watch succeeds again.
 
+use super::assignment::ProbeAssignment;
 use super::crd::AppHealth;
 use super::slices::SERVICE_LABEL;
+use super::view::{self, ServedApp};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -34,68 +45,134 @@ impl SourceHealth {
     }
 }
 
-/// The caches, their change counter and their health.
+/// Two caches, their change counter and their health: `A` and `B` are the lean
+/// apps and this node's assignment on every replica ([`Caches`]), the full apps
+/// and the EndpointSlices on the leader ([`LeaderCaches`]).
 #[derive(Clone)]
-pub struct Caches {
-    pub apps: Store<AppHealth>,
-    pub slices: Store<EndpointSlice>,
+pub struct Pair<A, B>
+where
+    A: Resource + 'static,
+    B: Resource + 'static,
+    A::DynamicType: Eq + std::hash::Hash,
+    B::DynamicType: Eq + std::hash::Hash,
+{
+    pub apps: Store<A>,
+    pub other: Store<B>,
     /// Bumped on every watch event of either cache.
     pub changed: watch::Receiver<u64>,
     pub apps_health: Arc<SourceHealth>,
-    pub slices_health: Arc<SourceHealth>,
+    pub other_health: Arc<SourceHealth>,
     /// True once both caches have listed. A watch channel rather than the stores'
     /// own `wait_until_ready`, which wakes only one of several concurrent waiters.
     synced: watch::Receiver<bool>,
 }
 
-impl Caches {
+/// Every replica's caches: the lean view of every app, and this node's assignment.
+pub type Caches = Pair<ServedApp, ProbeAssignment>;
+/// The leader's caches, for one term: full `AppHealth` objects and EndpointSlices.
+pub type LeaderCaches = Pair<AppHealth, EndpointSlice>;
+
+impl<A, B> Pair<A, B>
+where
+    A: Resource + Clone + Send + Sync + 'static,
+    B: Resource + Clone + Send + Sync + 'static,
+    A::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    B::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
     /// True while either watch is failing.
     pub fn is_stale(&self) -> bool {
-        self.apps_health.is_stale() || self.slices_health.is_stale()
+        self.apps_health.is_stale() || self.other_health.is_stale()
     }
 
     /// Waits until both caches have listed once. Any number of tasks may wait.
     pub async fn synced(&self) -> Result<(), watch::error::RecvError> {
         self.synced.clone().wait_for(|s| *s).await.map(|_| ())
     }
+
+    fn new(
+        (apps, apps_health): (Store<A>, Arc<SourceHealth>),
+        (other, other_health): (Store<B>, Arc<SourceHealth>),
+        changed: watch::Receiver<u64>,
+    ) -> Self {
+        let (synced_tx, synced) = watch::channel(false);
+        let (a, b) = (apps.clone(), other.clone());
+        tokio::spawn(async move {
+            // The only waiter on the stores' readiness; everyone else waits on `synced`.
+            if a.wait_until_ready().await.is_ok() && b.wait_until_ready().await.is_ok() {
+                synced_tx.send_replace(true);
+            }
+        });
+        Pair {
+            apps,
+            other,
+            changed,
+            apps_health,
+            other_health,
+            synced,
+        }
+    }
 }
 
-/// Starts both reflectors; they run until `shutdown`.
-pub fn start(client: &Client, shutdown: &CancellationToken) -> Caches {
+impl Caches {
+    /// This node's assignment, if the leader wrote one.
+    pub fn assignment(&self) -> Option<Arc<ProbeAssignment>> {
+        self.other.state().into_iter().next()
+    }
+}
+
+impl LeaderCaches {
+    /// Every EndpointSlice of a Service.
+    pub fn slices(&self) -> Vec<Arc<EndpointSlice>> {
+        self.other.state()
+    }
+}
+
+/// Starts every replica's reflectors: the lean view of every `AppHealth`, and the
+/// `ProbeAssignment` named `node` in `namespace`. They run until `shutdown`.
+pub fn start(client: &Client, namespace: &str, node: &str, shutdown: &CancellationToken) -> Caches {
     let (tx, changed) = watch::channel(0u64);
     let tx = Arc::new(tx);
-    let (apps, apps_health) = reflect(
-        Api::<AppHealth>::all(client.clone()),
+    let apps = reflect(
+        Api::<ServedApp>::all(client.clone()),
         watcher::Config::default(),
         "apphealths",
         tx.clone(),
         shutdown.clone(),
+        view::trim,
+    );
+    let assignment = reflect(
+        Api::<ProbeAssignment>::namespaced(client.clone(), namespace),
+        watcher::Config::default().fields(&format!("metadata.name={node}")),
+        "probeassignment",
+        tx,
+        shutdown.clone(),
         |_| {},
     );
-    let (slices, slices_health) = reflect(
+    Pair::new(apps, assignment, changed)
+}
+
+/// Starts the leader's reflectors for one term: every `AppHealth` in full, and the
+/// EndpointSlices of Services. They stop when `stop` (the term's token) is cancelled.
+pub fn start_leader(client: &Client, stop: &CancellationToken) -> LeaderCaches {
+    let (tx, changed) = watch::channel(0u64);
+    let tx = Arc::new(tx);
+    let apps = reflect(
+        Api::<AppHealth>::all(client.clone()),
+        watcher::Config::default(),
+        "apphealths",
+        tx.clone(),
+        stop.clone(),
+        |_| {},
+    );
+    let slices = reflect(
         Api::<EndpointSlice>::all(client.clone()),
         watcher::Config::default().labels(SERVICE_LABEL),
         "endpointslices",
         tx,
-        shutdown.clone(),
+        stop.clone(),
         trim_slice,
     );
-    let (synced_tx, synced) = watch::channel(false);
-    let (a, b) = (apps.clone(), slices.clone());
-    tokio::spawn(async move {
-        // The only waiter on the stores' readiness; everyone else waits on `synced`.
-        if a.wait_until_ready().await.is_ok() && b.wait_until_ready().await.is_ok() {
-            synced_tx.send_replace(true);
-        }
-    });
-    Caches {
-        apps,
-        slices,
-        changed,
-        apps_health,
-        slices_health,
-        synced,
-    }
+    Pair::new(apps, slices, changed)
 }
 
 /// Drops the parts of an EndpointSlice the agent never reads (topology hints,

@@ -207,11 +207,13 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
-/// Both CRD manifests as one YAML stream, exactly as `failover-agent crd` prints it.
+/// Every CRD manifest (AppHealth, ProbeReport, ProbeAssignment) as one YAML stream,
+/// exactly as `failover-agent crd` prints it.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     let app = serde_yaml::to_string(&AppHealth::crd())?;
     let report = serde_yaml::to_string(&super::report::ProbeReport::crd())?;
-    Ok(format!("{app}---\n{report}"))
+    let assignment = serde_yaml::to_string(&super::assignment::ProbeAssignment::crd())?;
+    Ok(format!("{app}---\n{report}---\n{assignment}"))
 }
 
 #[cfg(test)]

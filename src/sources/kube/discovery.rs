@@ -69,7 +69,7 @@ pub fn desired(
     let mut want = Desired { apps: Vec::new(), hold };
     let mut by_age: Vec<&(AppKey, &AppHealth)> = served.iter().collect();
     by_age.sort_by_key(|(_, ah)| {
-        let age = super::resolve::age_order(ah);
+        let age = super::resolve::age_order(*ah);
         (age.0.is_none(), age)
     });
     let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();

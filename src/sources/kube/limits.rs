@@ -49,7 +49,7 @@ pub fn apply(r: &mut Resolution, index: &HashMap<(&str, &str), Vec<&EndpointSlic
     for (ns, mut apps) in by_ns {
         // Unstamped objects are the newest, as in the Conflict rule.
         apps.sort_by_cached_key(|(_, ah)| {
-            let age = age_order(ah);
+            let age = age_order(ah.as_ref());
             (age.0.is_none(), age)
         });
         // Counting an app's endpoints exactly builds its endpoint map; most

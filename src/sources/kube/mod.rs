@@ -1,6 +1,8 @@
 //! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
 
 pub mod agent_env;
+pub mod assigner;
+pub mod assignment;
 pub mod aws;
 pub mod caches;
 pub mod client;
@@ -21,4 +23,5 @@ pub mod spec;
 pub mod status;
 pub mod term;
 pub mod tgb;
+pub mod view;
 pub mod writer;

@@ -1,22 +1,20 @@
-//! The node's own duty: probe the endpoints that run on this node, debounce the
-//! results, and write them to this node's `ProbeReport` when a state changes.
+//! The node's own duty: probe the endpoints its `ProbeAssignment` names, debounce
+//! the results, and write them to this node's `ProbeReport` when a state changes.
 //!
-//! Each pod is probed by exactly one agent, the one on its node, so probe traffic
-//! per pod does not grow with the node count.
+//! Each pod is probed by exactly one agent, the one on its node (the leader assigns
+//! it there), so probe traffic per pod does not grow with the node count. A node
+//! needs nothing but its assignment to probe: no `AppHealth` spec, no EndpointSlice.
 
+use super::assignment::ProbeAssignmentSpec;
 use super::crd::ProbeScheme;
-use super::report::{self, app_ref, ProbeReport, ProbeReportSpec};
-use super::resolve::Resolution;
-use super::slices::{by_service, endpoints_of_services};
-use super::spec::settings;
-use crate::config::ProbeTargets;
+use super::report::{self, ProbeReport, ProbeReportSpec};
+use super::slices::is_loopback;
+use crate::config::{probe_and_policy, ProbeTargets, RawPolicy, RawProbe};
 use crate::model::{ProbeResult, Target};
 use crate::policy::{EndpointState, EndpointTracker, Policy};
-use crate::probe::Job;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use crate::probe::{guard, Job};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, PostParams};
-use kube::ResourceExt;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -34,40 +32,61 @@ pub struct Tag {
     pub policy: Policy,
 }
 
-/// The probe jobs for the endpoints on `node` of every served app. Endpoints that
-/// may not be probed under `rules` ([`super::slices::refusal`]) get no job: the
-/// leader judges them on readiness alone.
-pub fn local_jobs(
-    resolution: &Resolution,
-    slices: &[Arc<EndpointSlice>],
-    node: &str,
-    rules: ProbeTargets,
-) -> Vec<Job<Tag>> {
-    let index = by_service(slices.iter().map(|s| s.as_ref()));
+/// The probe jobs of this node's assignment (`None`: no assignment, nothing to
+/// probe). The node checks what it is given with the rules it would apply itself:
+/// an app whose settings fail validation is skipped, and so is an address that is
+/// unparsable, forbidden ([`guard::forbidden`]: link-local, metadata) or loopback
+/// without `rules.allow_loopback`. Each is logged.
+pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTargets) -> Vec<Job<Tag>> {
+    let Some(assignment) = assignment else {
+        return Vec::new();
+    };
     let mut jobs = Vec::new();
-    for (key, ah) in &resolution.served {
-        let Ok(set) = settings(&ah.spec) else { continue };
-        let ns = ah.namespace().unwrap_or_default();
-        let app: Arc<str> = app_ref(&ns, key).into();
-        for ep in endpoints_of_services(&index, &ns, &set.services, rules).into_values() {
-            if ep.node.as_deref() != Some(node) {
+    for (app_ref, a) in &assignment.apps {
+        let raw_probe = RawProbe {
+            interval_seconds: Some(a.probe.interval_seconds),
+            timeout_seconds: Some(a.probe.timeout_seconds),
+            expected_status: a.probe.expected_status.clone(),
+            body_contains: a.probe.body_contains.clone(),
+            path: a.probe.path.clone(),
+        };
+        let raw_policy = RawPolicy {
+            min_healthy_endpoints: None,
+            min_healthy_percent: None,
+            fall_count: Some(a.fall_count),
+            rise_count: Some(a.rise_count),
+            startup_grace_seconds: None,
+            min_healthy_targets: None,
+            min_healthy_target_percent: None,
+        };
+        let mut errs = Vec::new();
+        let (spec, policy, _) = probe_and_policy(app_ref, &raw_probe, &raw_policy, &mut errs);
+        if !errs.is_empty() {
+            tracing::warn!(app = %app_ref, problems = %errs.join("; "), "this node's ProbeAssignment has invalid settings for an app; not probing it");
+            continue;
+        }
+        let (app, spec): (Arc<str>, _) = (app_ref.as_str().into(), Arc::new(spec));
+        let path = a.probe.path.as_deref().unwrap_or("/");
+        for ep in &a.endpoints {
+            let Ok(addr) = ep.parse::<SocketAddr>() else {
+                tracing::warn!(app = %app_ref, endpoint = %ep, "not a socket address in this node's ProbeAssignment; not probed");
+                continue;
+            };
+            if guard::forbidden(addr.ip()).is_some() || (!rules.allow_loopback && is_loopback(addr.ip())) {
+                tracing::warn!(app = %app_ref, endpoint = %ep, "an address this agent never probes is in its ProbeAssignment; not probed");
                 continue;
             }
-            if let Some(why) = ep.refused {
-                tracing::debug!(namespace = %ns, app = %key, ip = %ep.ip, why = why.as_str(), "endpoint is not a probe target; judged on readiness alone");
-                continue;
-            }
-            let Some(target) = ep.probe_addr(set.port).and_then(|a| target(a, set.scheme, &set.path)) else {
+            let Some(target) = target(addr, a.probe.scheme, path) else {
                 continue;
             };
             let tag = Tag {
                 app: app.clone(),
-                ip: ep.ip,
-                policy: set.policy,
+                ip: addr.ip(),
+                policy,
             };
             jobs.push(Job {
                 target,
-                spec: set.probe.clone(),
+                spec: spec.clone(),
                 group: app.clone(),
                 tag,
             });
@@ -247,105 +266,75 @@ pub fn pod_owner(pod: &str, uid: Option<&str>) -> Option<OwnerReference> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::kube::resolve::resolve;
+    use crate::sources::kube::assignment::{AssignedApp, AssignedProbe};
 
     const RULES: ProbeTargets = ProbeTargets { allow_loopback: false };
 
-    fn objects() -> (Resolution, Vec<Arc<EndpointSlice>>) {
-        let ah = |name: &str, probe: serde_json::Value| {
-            Arc::new(
-                serde_json::from_value::<super::super::crd::AppHealth>(serde_json::json!({
-                    "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth",
-                    "metadata": { "name": name, "namespace": "ns" },
-                    "spec": { "services": [name], "probe": probe },
-                }))
-                .unwrap(),
-            )
+    fn assignment() -> ProbeAssignmentSpec {
+        let app = |scheme, path: Option<&str>, eps: &[&str]| AssignedApp {
+            probe: AssignedProbe {
+                scheme,
+                path: path.map(str::to_string),
+                interval_seconds: 2.0,
+                timeout_seconds: 1.0,
+                expected_status: None,
+                body_contains: None,
+            },
+            rise_count: 2,
+            fall_count: 3,
+            endpoints: eps.iter().map(|e| e.to_string()).collect(),
         };
-        // As the EndpointSlice controller writes them: labelled, endpoints are Pods.
-        let slice = |svc: &str, eps: serde_json::Value| {
-            let mut eps = eps;
-            for e in eps.as_array_mut().into_iter().flatten() {
-                e["targetRef"] = serde_json::json!({ "kind": "Pod", "namespace": "ns", "name": "p" });
-            }
-            Arc::new(
-                serde_json::from_value::<EndpointSlice>(serde_json::json!({
-                    "metadata": { "name": format!("{svc}-1"), "namespace": "ns", "labels": {
-                        "kubernetes.io/service-name": svc, super::super::slices::MANAGED_BY_LABEL: super::super::slices::CONTROLLER } },
-                    "addressType": "IPv4", "ports": [{ "port": 8080 }], "endpoints": eps,
-                }))
-                .unwrap(),
-            )
-        };
-        let apps = resolve([
-            ah("web", serde_json::json!({ "path": "/ready" })),
-            ah("db", serde_json::json!({ "scheme": "TCP", "port": 5432 })),
-        ]);
-        let slices = vec![
-            slice(
-                "web",
-                serde_json::json!([{ "addresses": ["10.0.0.1"], "nodeName": "a" }, { "addresses": ["10.0.0.2"], "nodeName": "b" }]),
-            ),
-            slice(
-                "db",
-                serde_json::json!([{ "addresses": ["10.0.0.3"], "nodeName": "a" }]),
-            ),
-        ];
-        // A hand-made slice of web's Service on node a, and a loopback Pod address.
-        let mut hand_made = slice(
-            "web",
-            serde_json::json!([{ "addresses": ["10.9.9.9"], "nodeName": "a" }]),
-        )
-        .as_ref()
-        .clone();
-        hand_made.metadata.name = Some("web-hand-made".into());
-        hand_made
-            .metadata
-            .labels
-            .as_mut()
-            .unwrap()
-            .remove(super::super::slices::MANAGED_BY_LABEL);
-        let lo = slice(
-            "db",
-            serde_json::json!([{ "addresses": ["127.0.0.9"], "nodeName": "a" }]),
-        );
-        let mut slices = slices;
-        slices.extend([Arc::new(hand_made), lo]);
-        (apps, slices)
+        let mut bad = app(ProbeScheme::Http, Some("/x"), &["10.0.0.8:80"]);
+        bad.probe.timeout_seconds = 5.0;
+        ProbeAssignmentSpec {
+            node: "a".into(),
+            apps: BTreeMap::from([
+                (
+                    "ns/web".to_string(),
+                    app(
+                        ProbeScheme::Http,
+                        Some("/ready"),
+                        &["10.0.0.1:8080", "127.0.0.9:8080", "169.254.169.254:80", "nonsense"],
+                    ),
+                ),
+                ("ns/db".to_string(), app(ProbeScheme::Tcp, None, &["[fd00::3]:5432"])),
+                ("ns/bad".to_string(), bad),
+            ]),
+            truncated: None,
+        }
     }
 
     #[test]
-    fn a_node_probes_only_its_own_endpoints() {
-        let (apps, slices) = objects();
-        let jobs = |node: &str, rules: ProbeTargets| {
-            let mut v: Vec<String> = local_jobs(&apps, &slices, node, rules)
+    fn a_node_probes_exactly_its_assignment_within_its_own_address_rules() {
+        let a = assignment();
+        let jobs = |rules: ProbeTargets| {
+            let mut v: Vec<String> = assigned_jobs(Some(&a), rules)
                 .iter()
-                .map(|j| format!("{} {}", j.tag.app, j.target))
+                .map(|j| format!("{} {} {}", j.tag.app, j.target, j.tag.policy.rise_count))
                 .collect();
             v.sort();
             v
         };
         assert_eq!(
-            jobs("a", RULES),
-            ["ns/db tcp://10.0.0.3:5432", "ns/web http://10.0.0.1:8080/ready"],
-            "neither the hand-made slice's endpoint nor the loopback one"
+            jobs(RULES),
+            ["ns/db tcp://[fd00::3]:5432 2", "ns/web http://10.0.0.1:8080/ready 2"],
+            "no loopback, no metadata address, no unparsable one, no app with a timeout over its interval"
         );
-        assert_eq!(jobs("b", RULES), ["ns/web http://10.0.0.2:8080/ready"]);
-        assert!(jobs("c", RULES).is_empty());
         assert_eq!(
-            jobs("a", ProbeTargets { allow_loopback: true }),
+            jobs(ProbeTargets { allow_loopback: true }),
             [
-                "ns/db tcp://10.0.0.3:5432",
-                "ns/db tcp://127.0.0.9:5432",
-                "ns/web http://10.0.0.1:8080/ready"
+                "ns/db tcp://[fd00::3]:5432 2",
+                "ns/web http://10.0.0.1:8080/ready 2",
+                "ns/web http://127.0.0.9:8080/ready 2"
             ]
         );
+        assert!(assigned_jobs(None, RULES).is_empty(), "no assignment: nothing to probe");
     }
 
     #[test]
     fn reports_change_only_on_debounced_transitions() {
-        let (apps, slices) = objects();
-        let jobs = local_jobs(&apps, &slices, "a", RULES);
+        let a = assignment();
+        let jobs = assigned_jobs(Some(&a), RULES);
         let probes = NodeProbes::default();
         let dirty = probes.subscribe();
         let ok = ProbeResult {
@@ -367,5 +356,7 @@ mod tests {
             !probes.report().contains_key(&*jobs[0].tag.app),
             "gone endpoints leave the report"
         );
+        probes.retain(&assigned_jobs(None, RULES));
+        assert!(probes.report().is_empty(), "no assignment: nothing reported");
     }
 }

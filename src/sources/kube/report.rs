@@ -62,13 +62,24 @@ pub type Apps = BTreeMap<String, BTreeMap<String, EndpointState>>;
 /// every app and address), which still leaves half the limit free.
 pub const REPORT_BUDGET: usize = 384 * 1024;
 
+/// One app's entry in a per-node object that [`bound`] keeps small: it knows how
+/// many endpoints it holds, for [`Truncated`].
+pub trait Entry: Serialize {
+    /// The endpoints this entry names.
+    fn endpoints(&self) -> usize;
+}
+
+impl Entry for BTreeMap<String, EndpointState> {
+    fn endpoints(&self) -> usize {
+        self.len()
+    }
+}
+
 /// `apps`, cut to at most `budget` bytes of JSON (see the module doc), and what was
-/// left out, if anything.
-pub fn bound(apps: Apps, budget: usize) -> (Apps, Option<Truncated>) {
-    // Each entry costs its key, its map, the quotes, the colon and a comma.
-    let cost = |k: &String, v: &BTreeMap<String, EndpointState>| {
-        k.len() + 4 + serde_json::to_vec(v).map_or(usize::MAX / 4, |b| b.len())
-    };
+/// left out, if anything. Used for ProbeReports and ProbeAssignments alike.
+pub fn bound<V: Entry>(apps: BTreeMap<String, V>, budget: usize) -> (BTreeMap<String, V>, Option<Truncated>) {
+    // Each entry costs its key, its value, the quotes, the colon and a comma.
+    let cost = |k: &String, v: &V| k.len() + 4 + serde_json::to_vec(v).map_or(usize::MAX / 4, |b| b.len());
     let total: usize = 2 + apps.iter().map(|(k, v)| cost(k, v)).sum::<usize>();
     if total <= budget {
         return (apps, None);
@@ -98,7 +109,7 @@ pub fn bound(apps: Apps, budget: usize) -> (Apps, Option<Truncated>) {
             keep.push(k.clone());
         } else {
             cut.apps += 1;
-            cut.endpoints += v.len() as u32;
+            cut.endpoints += v.endpoints() as u32;
         }
     }
     let mut apps = apps;

@@ -2,18 +2,33 @@
 //!
 //! When two objects claim one key, the older (by `creationTimestamp`, then by
 //! namespace and name, so every replica decides alike) is served and the others
-//! get a `Conflict` condition. Pure: every replica runs it on its own cache and
-//! reaches the same answer.
+//! get a `Conflict` condition. Pure, and it needs only each object's key,
+//! namespace, name and creation and deletion times: the leader runs it on the full
+//! objects, and every replica runs it on its lean serving view
+//! ([`super::view::ServedApp`]) and reaches the same answer.
 
 use super::crd::AppHealth;
 use crate::config::valid_app_name;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// An object that claims a `/health/<app>` key: the full `AppHealth` or the lean
+/// serving view.
+pub trait Claim: Resource {
+    /// `spec.app`, when set.
+    fn claimed_key(&self) -> Option<&str>;
+}
+
+impl Claim for AppHealth {
+    fn claimed_key(&self) -> Option<&str> {
+        self.spec.app.as_deref()
+    }
+}
+
 /// The `/health/<app>` key an object claims: `spec.app`, or its name.
-pub fn app_key(ah: &AppHealth) -> String {
-    ah.spec.app.clone().unwrap_or_else(|| ah.name_any())
+pub fn app_key<K: Claim>(ah: &K) -> String {
+    ah.claimed_key().map_or_else(|| ah.name_any(), str::to_owned)
 }
 
 /// Why an object is not served.
@@ -32,23 +47,32 @@ pub enum Rejected {
 }
 
 /// Served objects by key, and the rejected ones with the reason.
-#[derive(Debug, Default)]
-pub struct Resolution {
-    pub served: BTreeMap<String, Arc<AppHealth>>,
-    pub rejected: Vec<(Arc<AppHealth>, Rejected)>,
+#[derive(Debug)]
+pub struct Resolution<K = AppHealth> {
+    pub served: BTreeMap<String, Arc<K>>,
+    pub rejected: Vec<(Arc<K>, Rejected)>,
+}
+
+impl<K> Default for Resolution<K> {
+    fn default() -> Self {
+        Resolution {
+            served: BTreeMap::new(),
+            rejected: Vec::new(),
+        }
+    }
 }
 
 /// The Conflict rule's order: older first, then namespace and name. It also decides
 /// which of two apps keeps a Route 53 record both want.
-pub fn age_order(ah: &AppHealth) -> (Option<k8s_openapi::jiff::Timestamp>, String, String) {
+pub fn age_order<K: Resource>(ah: &K) -> (Option<k8s_openapi::jiff::Timestamp>, String, String) {
     (
-        ah.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        ah.meta().creation_timestamp.as_ref().map(|t| t.0),
         ah.namespace().unwrap_or_default(),
         ah.name_any(),
     )
 }
 
-impl Resolution {
+impl Resolution<AppHealth> {
     /// The apps whose Route 53 objects stay exactly as they are although they are
     /// not served: the losers of the Conflict rule (under their own namespace; a
     /// loser in the winner's namespace has the winner's key, which is served), apps
@@ -90,20 +114,20 @@ impl Resolution {
 }
 
 /// Applies the Conflict rule to every `AppHealth` in the cache.
-pub fn resolve(objects: impl IntoIterator<Item = Arc<AppHealth>>) -> Resolution {
-    let mut all: Vec<Arc<AppHealth>> = objects
+pub fn resolve<K: Claim>(objects: impl IntoIterator<Item = Arc<K>>) -> Resolution<K> {
+    let mut all: Vec<Arc<K>> = objects
         .into_iter()
-        .filter(|o| o.metadata.deletion_timestamp.is_none())
+        .filter(|o| o.meta().deletion_timestamp.is_none())
         .collect();
     // Objects without a timestamp (not yet stamped) sort last: they are the newest.
     // The key is built once per object (it allocates), not once per comparison.
     all.sort_by_cached_key(|a| {
-        let k = age_order(a);
+        let k = age_order(a.as_ref());
         (k.0.is_none(), k)
     });
     let mut r = Resolution::default();
     for ah in all {
-        let key = app_key(&ah);
+        let key = app_key(ah.as_ref());
         if !valid_app_name(&key) {
             r.rejected.push((ah, Rejected::InvalidKey { key }));
             continue;

@@ -1,25 +1,27 @@
 //! In-cluster mode: one replica of the DaemonSet.
 //!
 //! ```text
-//!            every replica                                   the leader (Lease)
-//!  AppHealth ─┐                                     ProbeReports ─┐
-//!  Endpoint-  ├─► caches ─► local probe jobs ─► probes ─► own     ├─► fold ─► AppHealth.status
-//!  Slices ────┘      │      (endpoints on       (debounced) Probe-┘          (+ Event on transitions)
-//!                    │       this node only)                Report
-//!                    └────────► served apps ◄── AppHealth.status.verdict ──► /health/<app>
+//!                 every replica                                       the leader (Lease), during its term
+//!  own ProbeAssignment ─► probe jobs ─► probes ─► own ProbeReport ─┐   AppHealth (full) ─┐
+//!  (metadata.name=node)   (exactly what (debounced)                └──► ProbeReports     ├─► fold ─► AppHealth.status
+//!                          it says)                                     EndpointSlices ──┘    │     (+ Events)
+//!  AppHealth (lean view) ─► served apps ─► /health/<app>                                      └──► ProbeAssignments
+//!  (key, verdict, counts)   (Conflict rule here; Held from status)                                 (one per node)
 //! ```
 //!
 //! Every replica serves the verdict the leader wrote into `AppHealth.status`, so
-//! all replicas answer alike, from memory.
+//! all replicas answer alike, from memory. A follower watches only the lean view
+//! of the apps and its own node's assignment: nothing it watches grows with the
+//! endpoints on other nodes.
 
 use super::caches::{self, Caches};
-use super::crd::AppHealth;
 use super::leader;
-use super::node::{self, local_jobs, NodeProbes};
+use super::node::{self, assigned_jobs, NodeProbes};
 use super::probe_series::ProbeSeries;
 use super::report::ProbeReport;
 use super::resolve::{resolve, Resolution};
 use super::status;
+use super::view::ServedApp;
 use crate::agent::{serve_listeners, Listeners};
 use crate::model::{AppKey, Health, OverrideMode};
 use crate::policy::{Counts, Decision};
@@ -144,7 +146,7 @@ pub async fn run(
             _ => tracing::warn!("AWS_REGION is not set and the instance metadata gave no Region: AWS calls will fail; set aws.region in the chart"),
         }
     }
-    let caches = caches::start(&client, &shutdown);
+    let caches = caches::start(&client, &env.namespace, &env.node, &shutdown);
     let apps = Arc::new(Apps::default());
     // Only while this replica leads (metrics.leader) are its apps' verdict series exported.
     metrics.export_verdicts(apps.clone());
@@ -202,15 +204,21 @@ pub async fn run(
         limits: env.limits,
         metrics: metrics.clone(),
     };
-    let duties = tokio::spawn(status::run(client, caches.clone(), duties, terms_rx, shutdown.clone()));
+    let duties = tokio::spawn(status::run(client, duties, terms_rx, shutdown.clone()));
 
     tracing::info!(node = %env.node, pod = %env.pod, namespace = %env.namespace, "in-cluster agent starting; waiting for caches");
     let mut changed = caches.changed.clone();
+    let mut jobs = Jobs {
+        probes: probes.clone(),
+        series: series.clone(),
+        tx: jobs_tx,
+        seen: None,
+    };
     tokio::select! {
         _ = shutdown.cancelled() => {}
         r = caches.synced() => {
             if r.is_ok() {
-                sync(&caches, &apps, &metrics, (&probes, &series), &jobs_tx, &env);
+                sync(&caches, &apps, &metrics, &mut jobs, &env);
                 ready.set_ready();
                 tracing::info!(apps = apps.list().len(), "caches synced; ready");
             }
@@ -231,7 +239,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         changed.borrow_and_update();
-        sync(&caches, &apps, &metrics, (&probes, &series), &jobs_tx, &env);
+        sync(&caches, &apps, &metrics, &mut jobs, &env);
     }
     for t in [public, admin, prober, writer, election, duties] {
         t.await?;
@@ -240,44 +248,47 @@ pub async fn run(
     Ok(())
 }
 
-/// Brings the served apps and this node's probe jobs in line with the caches.
-fn sync(
-    caches: &Caches,
-    apps: &Apps,
-    metrics: &Metrics,
-    (probes, series): (&NodeProbes, &ProbeSeries),
-    jobs: &watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
-    env: &Env,
-) {
-    let slices = caches.slices.state();
-    let mut resolution = resolve(caches.apps.state());
-    super::limits::apply(
-        &mut resolution,
-        &super::slices::by_service(slices.iter().map(|s| s.as_ref())),
-        env.limits,
-    );
-    publish(apps, &resolution, metrics);
-    let local = local_jobs(&resolution, &slices, &env.node, env.probe_targets);
-    probes.retain(&local);
-    series.retain(&local);
-    jobs.send_replace(Arc::new(local));
+/// This node's probe jobs, and the assignment they were made from.
+struct Jobs {
+    probes: Arc<NodeProbes>,
+    /// This node's probe series (`telemetry`): kept to the apps it probes.
+    series: Arc<ProbeSeries>,
+    tx: watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
+    /// The `resourceVersion` of the assignment the jobs come from (`Some(None)`: none).
+    seen: Option<Option<String>>,
 }
 
-/// Serves every app the Conflict rule lets through, with the verdict in its status,
-/// and every app held by its namespace's limits that has a verdict (the one it had
-/// when it was held, which the leader keeps): held apps are not probed, but an app
-/// that was served is never dropped to a 404 (a failover) by a limit.
-///
-/// Every replica keeps the same store; only the leader exports it as per-app
-/// series (`telemetry::verdicts`), with the ALB counts and Route 53's view the
-/// leader wrote into each status.
-pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
+/// Brings the served apps, and this node's probe jobs if its assignment changed,
+/// in line with the caches.
+fn sync(caches: &Caches, apps: &Apps, metrics: &Metrics, jobs: &mut Jobs, env: &Env) {
+    publish(apps, &resolve(caches.apps.state()), metrics);
+    let assignment = caches.assignment();
+    let rv = assignment.as_ref().map(|a| a.resource_version().unwrap_or_default());
+    if jobs.seen.as_ref() == Some(&rv) {
+        return;
+    }
+    let local = assigned_jobs(assignment.as_ref().map(|a| &a.spec), env.probe_targets);
+    tracing::debug!(jobs = local.len(), "this node's ProbeAssignment changed");
+    jobs.probes.retain(&local);
+    jobs.series.retain(&local);
+    jobs.tx.send_replace(Arc::new(local));
+    jobs.seen = Some(rv);
+}
+
+/// Serves every app the Conflict rule lets through (computed here, from the lean
+/// view: it needs only keys and creation times) with the verdict in its status,
+/// except an app the leader holds by its namespace's limits (`Held` True in its
+/// status) that has no verdict. A held app with a verdict (the one it had when it
+/// was held, which the leader keeps) is served with it: held apps are not probed,
+/// but an app that was served is never dropped to a 404 (a failover) by a limit.
+/// Limits themselves need the EndpointSlices, which only the leader watches.
+pub fn publish(apps: &Apps, resolution: &Resolution<ServedApp>, metrics: &Metrics) {
     let mut next = HashMap::with_capacity(resolution.served.len());
-    let held = resolution.rejected.iter().filter_map(|(ah, why)| match why {
-        super::resolve::Rejected::Limit { key, .. } if verdict_of(ah).is_some() => Some((key, ah)),
-        _ => None,
-    });
-    for (key, ah) in resolution.served.iter().chain(held) {
+    let served = resolution
+        .served
+        .iter()
+        .filter(|(_, ah)| !ah.is_held() || verdict_of(ah).is_some());
+    for (key, ah) in served {
         let app_key = AppKey {
             namespace: ah.namespace().unwrap_or_default(),
             name: key.clone(),
@@ -302,14 +313,13 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
                 (Some(healthy), Some(total)) => Some(crate::policy::TargetCounts {
                     healthy,
                     total,
-                    stale: s
-                        .conditions
-                        .iter()
-                        .any(|c| c.type_ == "Stale" && c.message.contains(super::writer::ALB_STALE)),
+                    stale: ah
+                        .condition("Stale")
+                        .is_some_and(|c| c.message.contains(super::writer::ALB_STALE)),
                 }),
                 _ => None,
             };
-            let route53 = ah.spec.route53.as_ref().map(|_| crate::state::Route53View {
+            let route53 = ah.spec.route53.then(|| crate::state::Route53View {
                 health_check_id: s.health_check_id.clone(),
                 route53_healthy: s.route53_healthy,
                 problems: s
@@ -328,7 +338,7 @@ pub fn publish(apps: &Apps, resolution: &Resolution, metrics: &Metrics) {
 }
 
 /// The verdict the leader wrote, if any.
-fn verdict_of(ah: &AppHealth) -> Option<(Decision, Counts, OverrideMode)> {
+fn verdict_of(ah: &ServedApp) -> Option<(Decision, Counts, OverrideMode)> {
     let s = ah.status.as_ref()?;
     let health = s.verdict?;
     let total = s.total_endpoints.unwrap_or(0) as usize;

@@ -1,13 +1,18 @@
 //! The leader's duty: fold every served app's signals into `AppHealth.status`,
-//! writing only when something changed, with an Event on every verdict transition,
-//! and mark objects that lose the Conflict rule.
+//! writing only when something changed, with an Event on every verdict transition;
+//! mark objects that lose the Conflict rule; and hand each node the endpoints it
+//! must probe (`ProbeAssignment`s, see [`super::assigner`]).
 //!
-//! Everything here runs under one [`Term`]: the fold, the status writes, the
-//! finalizer patches and the AWS tasks stop the moment its token is cancelled
-//! (writes in flight are dropped), and each write first asks the term as a fence.
+//! Everything here runs under one [`Term`]: the leader's caches (full `AppHealth`
+//! objects, EndpointSlices, ProbeReports, ProbeAssignments) are watched only during
+//! the term; the fold, the status and assignment writes, the finalizer patches and
+//! the AWS tasks stop the moment its token is cancelled (writes in flight are
+//! dropped), and each write first asks the term as a fence.
 
+use super::assigner;
+use super::assignment::{Nodes, Plan, ProbeAssignment};
 use super::aws::LeaderAws;
-use super::caches::{self, Caches};
+use super::caches::{self, LeaderCaches};
 use super::finalizer;
 use super::fold::{fold, Tally};
 use super::report::{app_ref, ProbeReport};
@@ -53,13 +58,7 @@ pub struct Duties {
 }
 
 /// Runs the leader's duties during each term published on `terms`, until `shutdown`.
-pub async fn run(
-    client: Client,
-    caches: Caches,
-    d: Duties,
-    mut terms: watch::Receiver<Option<Term>>,
-    shutdown: CancellationToken,
-) {
+pub async fn run(client: Client, d: Duties, mut terms: watch::Receiver<Option<Term>>, shutdown: CancellationToken) {
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -78,7 +77,7 @@ pub async fn run(
                 r = terms.changed() => if r.is_err() { return },
             }
         };
-        if !lead(&client, &caches, &d, &recorder, &term).await || shutdown.is_cancelled() {
+        if !lead(&client, &d, &recorder, &term).await || shutdown.is_cancelled() {
             return;
         }
         tracing::info!("term ended: fold, status writes and Route 53 reconcile stopped");
@@ -87,9 +86,11 @@ pub async fn run(
 
 /// The duties of one term; returns as soon as its token (a child of the agent's
 /// shutdown) is cancelled: true then, false if the caches can never sync.
-async fn lead(client: &Client, caches: &Caches, d: &Duties, recorder: &Recorder, term: &Term) -> bool {
+async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> bool {
     let metrics = &d.metrics;
     let stop = term.token().clone();
+    let caches = &caches::start_leader(client, &stop);
+    let (assign_tx, assign_rx) = watch::channel(None);
     let duties = async {
         // Never fold from half-filled caches: an EndpointSlice cache that has not
         // listed yet would make every app look like it has no endpoints.
@@ -121,7 +122,14 @@ async fn lead(client: &Client, caches: &Caches, d: &Duties, recorder: &Recorder,
         .await;
         tracing::info!("leading: folding probe reports and AWS signals into AppHealth status");
         loop {
-            fold_all(client, caches, &reports, recorder, &leader_aws, d, term).await;
+            let nodes = fold_all(client, caches, &reports, recorder, &leader_aws, d, term).await;
+            assign_tx.send_if_modified(|cur| {
+                let changed = cur.as_deref() != Some(&nodes);
+                if changed {
+                    *cur = Some(Arc::new(nodes));
+                }
+                changed
+            });
             tokio::select! {
                 _ = changed.changed() => {}
                 _ = reports_changed.changed() => {}
@@ -131,10 +139,18 @@ async fn lead(client: &Client, caches: &Caches, d: &Duties, recorder: &Recorder,
             tokio::time::sleep(FOLD_COALESCE).await;
         }
     };
-    // Whatever is in flight (a fold, a status write, AWS start-up) is dropped at once.
+    let assignments = assigner::run(
+        Api::<ProbeAssignment>::namespaced(client.clone(), &d.namespace),
+        assign_rx,
+        term,
+        &stop,
+    );
+    // Whatever is in flight (a fold, a status or assignment write, AWS start-up) is
+    // dropped at once.
     tokio::select! {
         _ = stop.cancelled() => true,
         _ = duties => false,
+        _ = assignments => stop.is_cancelled(),
     }
 }
 
@@ -153,17 +169,19 @@ fn probe_states(reports: &Store<ProbeReport>) -> HashMap<(String, IpAddr), Endpo
     m
 }
 
+/// Folds every app and writes what changed; returns every node's assignment.
 async fn fold_all(
     client: &Client,
-    caches: &Caches,
+    caches: &LeaderCaches,
     reports: &Store<ProbeReport>,
     recorder: &Recorder,
     aws: &LeaderAws,
     d: &Duties,
     fence: &dyn Fence,
-) {
+) -> Nodes {
     let (rules, limits) = (d.probe_targets, d.limits);
-    let slices = caches.slices.state();
+    let slices = caches.slices();
+    let mut plan = Plan::default();
     let index = by_service(slices.iter().map(|s| s.as_ref()));
     let mut resolution = resolve(caches.apps.state());
     super::limits::apply(&mut resolution, &index, limits);
@@ -183,6 +201,7 @@ async fn fold_all(
             Ok(set) => {
                 let eps = endpoints_of_services(&index, &ns, &set.services, rules);
                 let aref = app_ref(&ns, key);
+                plan.add(&aref, &set, eps.values());
                 // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
                 let (d, tally) = fold(
                     eps.values(),
@@ -278,19 +297,20 @@ async fn fold_all(
         );
         write(client, ah, desired, recorder, fence).await;
     }
+    plan.into_nodes()
 }
 
 /// Adds or removes the Route 53 finalizer where [`finalizer::decide`] says so.
 async fn finalizers(
     client: &Client,
-    caches: &Caches,
+    caches: &LeaderCaches,
     served: &std::collections::BTreeMap<String, Arc<super::crd::AppHealth>>,
     aws: &LeaderAws,
     fence: &dyn Fence,
 ) {
     let last = aws.last_report();
     for ah in caches.apps.state() {
-        let key = app_key(&ah);
+        let key = app_key(ah.as_ref());
         let akey = AppKey {
             namespace: ah.namespace().unwrap_or_default(),
             name: key.clone(),

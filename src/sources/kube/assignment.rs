@@ -1,0 +1,327 @@
+//! `ProbeAssignment`: what one node's agent must probe, the mirror of `ProbeReport`.
+//!
+//! One object per node, named after the node, in the agent's namespace, written
+//! only by the leader (see `assigner`). It holds every endpoint that node's agent
+//! probes, grouped by app (`namespace/app`, as in the report), each app with its
+//! resolved probe settings and rise/fall counts, so a replica needs no `AppHealth`
+//! spec and no EndpointSlice to probe: it watches only its own assignment
+//! (field selector `metadata.name=<node>`) and probes exactly what it says.
+//!
+//! **What is assigned.** The endpoints of served apps (after the Conflict rule and
+//! the namespace limits) with a valid spec, on a named node, that may be probed
+//! ([`super::slices::refusal`] finds nothing against them) and have a port. Every
+//! other endpoint is judged on readiness alone by the leader. A node with nothing
+//! to probe has no assignment; a missing assignment means probe nothing.
+//!
+//! **Bounded.** Like a report, an assignment's `apps` are kept under
+//! [`ASSIGNMENT_BUDGET`] bytes of JSON by [`super::report::bound`]: round-robin over
+//! namespaces while they fit, the rest counted in `truncated`. A node does not probe
+//! the apps left out, so the leader judges their endpoints there on readiness alone.
+
+use super::crd::ProbeScheme;
+use super::report::{Entry, Truncated};
+use super::slices::Endpoint;
+use super::spec::AppSettings;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The endpoints one node's agent probes.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "failover-agent.io",
+    version = "v1alpha1",
+    kind = "ProbeAssignment",
+    plural = "probeassignments",
+    namespaced,
+    doc = "The endpoints one node's failover-agent probes, written by the cluster's leader agent."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeAssignmentSpec {
+    /// The node whose agent probes these endpoints (also the object's name).
+    pub node: String,
+    /// The apps with endpoints on this node, by `namespace/app`.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AssignedApp>,
+    /// Set when apps were left out to keep the object small: how many. Their
+    /// endpoints on this node are judged on readiness alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncated>,
+}
+
+/// One app's share of a node's probes: its settings and its endpoints there.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedApp {
+    /// How to probe each endpoint, with every default resolved.
+    pub probe: AssignedProbe,
+    /// Consecutive successes before an endpoint is up.
+    pub rise_count: u32,
+    /// Consecutive failures before an endpoint is down.
+    pub fall_count: u32,
+    /// The sockets to probe, `ip:port` (`[ip]:port` for IPv6), sorted by address.
+    pub endpoints: Vec<String>,
+}
+
+/// The probe of an assigned app, as `AppHealth.spec.probe` after validation and defaults.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedProbe {
+    /// `HTTP` or `TCP`.
+    pub scheme: ProbeScheme,
+    /// HTTP path (HTTP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Seconds between probes of one endpoint.
+    pub interval_seconds: f64,
+    /// Seconds before a probe fails.
+    pub timeout_seconds: f64,
+    /// Passing HTTP status codes; absent: any 2xx or 3xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_status: Option<Vec<u16>>,
+    /// A string the first 64 KiB of the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+impl Entry for AssignedApp {
+    fn endpoints(&self) -> usize {
+        self.endpoints.len()
+    }
+}
+
+/// Assigned apps by `namespace/app`: an assignment's content.
+pub type Apps = BTreeMap<String, AssignedApp>;
+/// Every node's assigned apps, by node name.
+pub type Nodes = BTreeMap<String, Apps>;
+
+/// Most JSON bytes of an assignment's `apps`: a quarter of etcd's 1.5 MiB object
+/// limit, as for ProbeReports. An endpoint is one string in a list, so the
+/// `managedFields` entry the API server adds names apps, not addresses, and stays small.
+pub const ASSIGNMENT_BUDGET: usize = 384 * 1024;
+
+/// The spec of `node`'s assignment for `apps`, cut to [`ASSIGNMENT_BUDGET`].
+pub fn spec(node: &str, apps: Apps) -> ProbeAssignmentSpec {
+    let (apps, truncated) = super::report::bound(apps, ASSIGNMENT_BUDGET);
+    ProbeAssignmentSpec {
+        node: node.to_string(),
+        apps,
+        truncated,
+    }
+}
+
+/// Builds every node's assignment from the served apps, one app at a time. Pure.
+#[derive(Debug, Default)]
+pub struct Plan {
+    nodes: Nodes,
+}
+
+impl Plan {
+    /// Assigns the probe-able endpoints of the app `app_ref` (`namespace/app`) with
+    /// settings `set` to their nodes. Endpoints without a node, without a port, or
+    /// that may not be probed ([`Endpoint::refused`]) are assigned to no one.
+    pub fn add<'a>(&mut self, app_ref: &str, set: &AppSettings, endpoints: impl IntoIterator<Item = &'a Endpoint>) {
+        let mut by_node: BTreeMap<&str, Vec<std::net::SocketAddr>> = BTreeMap::new();
+        for ep in endpoints {
+            let (Some(node), None) = (ep.node.as_deref(), ep.refused) else {
+                continue;
+            };
+            if let Some(addr) = ep.probe_addr(set.port) {
+                by_node.entry(node).or_default().push(addr);
+            }
+        }
+        if by_node.is_empty() {
+            return;
+        }
+        let probe = AssignedProbe {
+            scheme: set.scheme,
+            path: (set.scheme == ProbeScheme::Http).then(|| set.path.clone()),
+            interval_seconds: set.probe.interval.as_secs_f64(),
+            timeout_seconds: set.probe.timeout.as_secs_f64(),
+            expected_status: set.probe.expected_status.clone(),
+            body_contains: set.probe.body_contains.clone(),
+        };
+        for (node, mut addrs) in by_node {
+            addrs.sort_unstable();
+            addrs.dedup();
+            let endpoints = addrs.iter().map(ToString::to_string).collect();
+            let app = AssignedApp {
+                probe: probe.clone(),
+                rise_count: set.policy.rise_count,
+                fall_count: set.policy.fall_count,
+                endpoints,
+            };
+            self.nodes
+                .entry(node.to_string())
+                .or_default()
+                .insert(app_ref.to_string(), app);
+        }
+    }
+
+    /// Every node with something to probe, and what.
+    pub fn into_nodes(self) -> Nodes {
+        self.nodes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::kube::report::app_ref;
+    use crate::sources::kube::slices::Refused;
+    use crate::sources::kube::spec::settings;
+
+    fn ep(ip: &str, node: Option<&str>, refused: Option<Refused>) -> Endpoint {
+        Endpoint {
+            ip: ip.parse().unwrap(),
+            port: Some(8080),
+            node: node.map(str::to_string),
+            ready: true,
+            serving: true,
+            terminating: false,
+            refused,
+        }
+    }
+
+    fn set(v: serde_json::Value) -> AppSettings {
+        settings(&serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn each_node_gets_its_own_probe_able_endpoints_with_the_apps_settings() {
+        let web = set(serde_json::json!({ "services": ["web"],
+            "probe": { "path": "/ready", "expectedStatus": [200], "bodyContains": "ok" },
+            "policy": { "riseCount": 4, "fallCount": 5 } }));
+        let db = set(serde_json::json!({ "services": ["db"], "probe": { "scheme": "TCP", "port": 5432 } }));
+        let mut plan = Plan::default();
+        plan.add(
+            "ns/web",
+            &web,
+            &[
+                ep("10.0.0.2", Some("a"), None),
+                ep("10.0.0.1", Some("a"), None),
+                ep("10.0.0.3", Some("b"), None),
+                ep("10.0.0.4", None, None),
+                ep("10.0.0.5", Some("b"), Some(Refused::NotControllerManaged)),
+                ep("::1", Some("a"), Some(Refused::Loopback)),
+            ],
+        );
+        plan.add("ns/db", &db, &[ep("fd00::7", Some("a"), None)]);
+        plan.add("ns/empty", &db, &[ep("10.0.0.9", Some("c"), Some(Refused::NotAPod))]);
+        let nodes = plan.into_nodes();
+        assert_eq!(
+            nodes.keys().collect::<Vec<_>>(),
+            ["a", "b"],
+            "node c has nothing to probe"
+        );
+        let a = &nodes["a"];
+        assert_eq!(a["ns/web"].endpoints, ["10.0.0.1:8080", "10.0.0.2:8080"]);
+        assert_eq!(
+            a["ns/web"].probe,
+            AssignedProbe {
+                scheme: ProbeScheme::Http,
+                path: Some("/ready".into()),
+                interval_seconds: 2.0,
+                timeout_seconds: 1.0,
+                expected_status: Some(vec![200]),
+                body_contains: Some("ok".into()),
+            }
+        );
+        assert_eq!((a["ns/web"].rise_count, a["ns/web"].fall_count), (4, 5));
+        assert_eq!(a["ns/db"].endpoints, ["[fd00::7]:5432"], "the probe's port wins");
+        assert_eq!(a["ns/db"].probe.path, None, "TCP has no path");
+        assert_eq!(nodes["b"]["ns/web"].endpoints, ["10.0.0.3:8080"]);
+        assert!(!nodes["b"].contains_key("ns/db"));
+    }
+
+    /// The assignment as JSON plus the `managedFields` entry the API server adds for
+    /// its writer (fieldsV1 names every app and its keys), as an estimate of what etcd stores.
+    fn stored(node: &str, apps: &Apps, truncated: Option<Truncated>) -> (usize, usize) {
+        let mut a = ProbeAssignment::new(
+            node,
+            ProbeAssignmentSpec {
+                node: node.into(),
+                apps: apps.clone(),
+                truncated,
+            },
+        );
+        a.metadata.namespace = Some("failover-agent".into());
+        let keys = serde_json::json!({ "f:probe": { ".": {}, "f:scheme": {}, "f:path": {}, "f:intervalSeconds": {},
+            "f:timeoutSeconds": {} }, "f:riseCount": {}, "f:fallCount": {}, "f:endpoints": {} });
+        let fields: serde_json::Map<String, serde_json::Value> =
+            apps.keys().map(|k| (format!("f:{k}"), keys.clone())).collect();
+        let entry = serde_json::json!({ "apiVersion": "failover-agent.io/v1alpha1", "fieldsType": "FieldsV1",
+            "fieldsV1": { "f:spec": { ".": {}, "f:apps": fields, "f:node": {}, "f:truncated": {} } },
+            "manager": "failover-agent", "operation": "Update", "time": "2026-01-01T00:00:00Z" });
+        let body = serde_json::to_vec(&a).unwrap().len();
+        (body, body + serde_json::to_vec(&entry).unwrap().len())
+    }
+
+    fn app(endpoints: Vec<String>) -> AssignedApp {
+        AssignedApp {
+            probe: AssignedProbe {
+                scheme: ProbeScheme::Http,
+                path: Some("/healthz".into()),
+                interval_seconds: 2.0,
+                timeout_seconds: 1.0,
+                expected_status: None,
+                body_contains: None,
+            },
+            rise_count: 2,
+            fall_count: 3,
+            endpoints,
+        }
+    }
+
+    #[test]
+    fn an_assignment_of_ten_thousand_endpoints_stays_well_under_etcds_limit() {
+        let node = "ip-10-0-1-23.eu-west-1.compute.internal";
+        let ipv4 = |i: usize| format!("10.{}.{}.{}:8080", 100 + i / 65536, (i / 256) % 256, i % 256);
+        let mut sizes = Vec::new();
+        // 110 Pods on the node, shared by many apps, is the realistic high end; 10,000
+        // endpoints is what a report is measured at too.
+        for (n_apps, per_app) in [(1000, 10), (100, 100), (110, 1)] {
+            let apps: Apps = (0..n_apps)
+                .map(|a| {
+                    let key = app_ref(&format!("team-{:02}", a % 20), &format!("checkout-api-{a:04}"));
+                    (key, app((0..per_app).map(|e| ipv4(a * per_app + e)).collect()))
+                })
+                .collect();
+            let s = spec(node, apps);
+            let (bytes, with_fields) = stored(node, &s.apps, s.truncated);
+            sizes.push(format!(
+                "{n_apps} apps × {per_app}: {bytes} bytes ({with_fields} with managedFields), {} apps cut",
+                s.truncated.map_or(0, |t| t.apps)
+            ));
+            assert!(with_fields < 1024 * 1024, "{with_fields}");
+            if n_apps * per_app <= 1000 {
+                assert_eq!(s.truncated, None, "a node's realistic load is never cut");
+            }
+        }
+        // Worst case: one IPv6 endpoint per app, 63-character namespaces and names.
+        let apps: Apps = (0..10_000)
+            .map(|i| {
+                let key = app_ref(
+                    &format!("{}-{:02}", "n".repeat(60), i % 20),
+                    &format!("{}-{i:05}", "a".repeat(57)),
+                );
+                let ip = format!("[2600:1f18:4a3:6902:{:x}:{:x}:abcd:ef01]:8080", i / 65536, i % 65536);
+                (key, app(vec![ip]))
+            })
+            .collect();
+        let whole = stored(node, &apps, None).0;
+        let s = spec(node, apps);
+        let cut = s.truncated.expect("the worst case is cut");
+        assert_eq!(s.apps.len() + cut.apps as usize, 10_000);
+        let (bytes, with_fields) = stored(node, &s.apps, s.truncated);
+        assert!(bytes <= ASSIGNMENT_BUDGET + 1024, "{bytes}");
+        assert!(with_fields < 1024 * 1024, "{with_fields}");
+        sizes.push(format!(
+            "worst case 10000 apps × 1 IPv6, 63-char names: {whole} bytes whole, {bytes} kept ({with_fields} with managedFields; {} apps), {} apps cut",
+            s.apps.len(),
+            cut.apps
+        ));
+        eprintln!("ProbeAssignment sizes: {}", sizes.join("; "));
+    }
+}
