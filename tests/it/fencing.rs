@@ -6,9 +6,9 @@
 //! - Route 53 (against moto): an apply whose fence closes part-way sends nothing
 //!   more, and the next leader converges from what Route 53 then holds.
 
-use crate::cluster::{agent_with, app_health, kubeconfig_at, slice, Agent, Emulator};
+use crate::cluster::{agent_with, app_health, kubeconfig_at, slice, Emulator};
 use crate::route53::fixture;
-use crate::stall::StallProxy;
+use crate::stall::{holder, leading, StallProxy, LEASE};
 use crate::support::{get, wait_until};
 use failover_agent::aws::{Budget, Caller};
 use failover_agent::demo::pod::Pod;
@@ -20,7 +20,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/failover-agent/leases/failover-agent-leader";
 const APPS: &str = "/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths";
 
 /// The agents' connections to the API server come from these addresses.
@@ -36,17 +35,6 @@ fn leader_write(w: &Value) -> bool {
         || path.contains("/apphealths/")
         || path.contains("/events")
         || path.contains("/probeassignments")
-}
-
-async fn leading(agent: &Agent) -> Option<bool> {
-    agent.metric("failover_agent_leader ").await.map(|v| v == 1.0)
-}
-
-async fn holder(emu: &Emulator) -> String {
-    emu.get(LEASE).await["spec"]["holderIdentity"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,14 +12,13 @@
 //!   prints c, k and p (`--nocapture`).
 
 use crate::cluster::{agent_with, app_health, kubeconfig_at, slice, Agent, Emulator};
-use crate::stall::StallProxy;
+use crate::stall::{holder, leading, StallProxy, LEASE};
 use crate::support::{get, wait_until};
 use failover_agent::demo::pod::Pod;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/failover-agent/leases/failover-agent-leader";
 const APPS: &str = "/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths";
 const SLICES: &str = "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices";
 /// How many apps: 0..6 on node-a, 6..10 on node-b, 10..12 on both.
@@ -95,17 +94,6 @@ impl Series {
     fn probe_apps(&self) -> BTreeSet<String> {
         Series::apps(&self.probe)
     }
-}
-
-async fn leading(agent: &Agent) -> Option<bool> {
-    agent.metric("failover_agent_leader ").await.map(|v| v == 1.0)
-}
-
-async fn holder(emu: &Emulator) -> String {
-    emu.get(LEASE).await["spec"]["holderIdentity"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,3 +89,19 @@ async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream
     socket.bind(SocketAddr::new(from, 0))?;
     socket.connect(to).await
 }
+
+/// The agents' Lease in the emulator.
+pub(crate) const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/failover-agent/leases/failover-agent-leader";
+
+/// Whether `agent` says it leads (`failover_agent_leader`), if it answers.
+pub(crate) async fn leading(agent: &crate::cluster::Agent) -> Option<bool> {
+    agent.metric("failover_agent_leader ").await.map(|v| v == 1.0)
+}
+
+/// The Lease's holder as the emulator has it ("" when free).
+pub(crate) async fn holder(emu: &crate::cluster::Emulator) -> String {
+    emu.get(LEASE).await["spec"]["holderIdentity"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
