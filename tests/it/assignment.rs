@@ -151,7 +151,10 @@ async fn a_follower_watches_only_its_own_assignment_and_probes_exactly_what_it_s
     assert!(all_serve(&agents, "lonely", 200, Duration::from_secs(15)).await);
     for ag in agents {
         let view = ag.app("lonely").await;
-        assert!(view["reason"].as_str().is_some_and(|r| r.contains("1 unprobed")), "{view}");
+        assert!(
+            view["reason"].as_str().is_some_and(|r| r.contains("1 unprobed")),
+            "{view}"
+        );
     }
     assert_eq!(on_c.hits(), 0, "the pod on a node without an agent was probed");
 
