@@ -5,8 +5,9 @@
 //!   ([`Nodes`]) only when it differs from the last one. Changes are gathered for
 //!   [`ASSIGN_COALESCE`], then each node's object is compared with what the leader
 //!   last read of it (a reflector on the agent's namespace, which also sees the
-//!   leader's own writes come back) and created or replaced only if it differs. A
-//!   new leader therefore rewrites nothing that is already right.
+//!   leader's own writes come back, and keeps only a [`fingerprint`] of each spec)
+//!   and created or replaced only if it differs. A new leader therefore rewrites
+//!   nothing that is already right.
 //! - **Fenced.** Every create, replace and delete first asks the term's fence; a
 //!   closed fence ends the writer at once.
 //! - **Garbage rule.** No owner references: an assignment belongs to no Pod. The
@@ -21,9 +22,13 @@
 use super::assignment::{self, Nodes, ProbeAssignment, ProbeAssignmentSpec};
 use super::caches;
 use crate::fence::Fence;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::core::NamespaceResourceScope;
 use kube::runtime::watcher;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +38,88 @@ use tokio_util::sync::CancellationToken;
 /// How long changes are gathered before assignments are written.
 pub const ASSIGN_COALESCE: Duration = Duration::from_millis(100);
 
+/// What the leader keeps of an assignment it reads: its metadata and a
+/// [`fingerprint`] of its spec, not the spec itself (at 10,000 endpoints the
+/// specs would cost the leader several MiB more, for a comparison a hash makes).
+#[derive(Deserialize, Clone, Debug)]
+#[serde(from = "Read")]
+pub struct Written {
+    pub metadata: ObjectMeta,
+    /// The spec's fingerprint; 0 for a spec that is not a valid assignment.
+    pub fingerprint: u64,
+}
+
+#[derive(Deserialize)]
+struct Read {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: serde_json::Value,
+}
+
+impl From<Read> for Written {
+    fn from(r: Read) -> Written {
+        let fingerprint = serde_json::from_value::<ProbeAssignmentSpec>(r.spec).map_or(0, |s| fingerprint(&s));
+        Written {
+            metadata: r.metadata,
+            fingerprint,
+        }
+    }
+}
+
+impl Resource for Written {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        ProbeAssignment::kind(&())
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        ProbeAssignment::group(&())
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        ProbeAssignment::version(&())
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        ProbeAssignment::plural(&())
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A 64-bit FNV-1a hash of the spec's JSON: equal specs (as typed values, so `2`
+/// and `2.0` alike) have equal fingerprints, in every build and on every replica.
+/// Never 0.
+pub fn fingerprint(spec: &ProbeAssignmentSpec) -> u64 {
+    struct Fnv(u64);
+    impl std::io::Write for Fnv {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            for b in buf {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    // Writing to a hasher cannot fail, nor can serializing these plain types.
+    let _ = serde_json::to_writer(&mut h, spec);
+    h.0.max(1)
+}
+
 /// One write that brings an assignment in line.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// The node has endpoints to probe and no assignment yet.
-    Create(ProbeAssignmentSpec),
+    Create { node: String },
     /// The node's assignment differs: replace it, if it is still at `resource_version`.
     Replace {
-        spec: ProbeAssignmentSpec,
+        node: String,
         resource_version: Option<String>,
     },
     /// An assignment of a node with nothing to probe (or of no node): delete it, if
@@ -52,20 +131,17 @@ pub enum Change {
 }
 
 /// The writes that turn `have` (assignments by name, as last read) into `want`
-/// (specs by node). Pure.
-pub fn changes(
-    want: &BTreeMap<String, ProbeAssignmentSpec>,
-    have: &BTreeMap<String, Arc<ProbeAssignment>>,
-) -> Vec<Change> {
+/// (spec fingerprints by node). Pure.
+pub fn changes(want: &BTreeMap<String, u64>, have: &BTreeMap<String, Arc<Written>>) -> Vec<Change> {
     let mut out = Vec::new();
-    for (node, spec) in want {
+    for (node, fp) in want {
         match have.get(node) {
-            Some(obj) if obj.spec == *spec => {}
+            Some(obj) if obj.fingerprint == *fp => {}
             Some(obj) => out.push(Change::Replace {
-                spec: spec.clone(),
+                node: node.clone(),
                 resource_version: obj.resource_version(),
             }),
-            None => out.push(Change::Create(spec.clone())),
+            None => out.push(Change::Create { node: node.clone() }),
         }
     }
     for (name, obj) in have {
@@ -79,16 +155,17 @@ pub fn changes(
     out
 }
 
-/// Every node's assignment spec, bounded, warning once for each node whose cut changes.
-fn specs(nodes: &Nodes, cut: &mut BTreeMap<String, (u32, u32)>) -> BTreeMap<String, ProbeAssignmentSpec> {
-    let out: BTreeMap<String, ProbeAssignmentSpec> = nodes
-        .iter()
-        .map(|(node, apps)| (node.clone(), assignment::spec(node, apps.clone())))
-        .collect();
-    let now: BTreeMap<String, (u32, u32)> = out
-        .iter()
-        .filter_map(|(n, s)| s.truncated.map(|t| (n.clone(), (t.apps, t.endpoints))))
-        .collect();
+/// Every node's bounded assignment fingerprint, warning once for each node whose cut changes.
+fn fingerprints(nodes: &Nodes, cut: &mut BTreeMap<String, (u32, u32)>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut now = BTreeMap::new();
+    for (node, apps) in nodes {
+        let spec = assignment::spec(node, apps.clone());
+        if let Some(t) = spec.truncated {
+            now.insert(node.clone(), (t.apps, t.endpoints));
+        }
+        out.insert(node.clone(), fingerprint(&spec));
+    }
     for (node, (apps, endpoints)) in &now {
         if cut.get(node) != Some(&(*apps, *endpoints)) {
             tracing::warn!(%node, apps_cut = apps, endpoints_cut = endpoints, budget_bytes = assignment::ASSIGNMENT_BUDGET,
@@ -109,7 +186,7 @@ pub async fn run(
 ) {
     let (tx, mut read_changed) = watch::channel(0u64);
     let (current, _) = caches::reflect(
-        api.clone(),
+        Api::<Written>::namespaced(api.clone().into_client(), api.namespace().unwrap_or_default()),
         watcher::Config::default(),
         "probeassignments",
         Arc::new(tx),
@@ -137,18 +214,17 @@ pub async fn run(
             continue;
         };
         if !planned.as_ref().is_some_and(|p| Arc::ptr_eq(p, &nodes)) {
-            want = specs(&nodes, &mut cut);
-            planned = Some(nodes);
+            want = fingerprints(&nodes, &mut cut);
+            planned = Some(nodes.clone());
         }
-        let have: BTreeMap<String, Arc<ProbeAssignment>> =
-            current.state().into_iter().map(|a| (a.name_any(), a)).collect();
+        let have: BTreeMap<String, Arc<Written>> = current.state().into_iter().map(|a| (a.name_any(), a)).collect();
         retry = false;
         for change in changes(&want, &have) {
             if let Err(lost) = fence.check() {
                 tracing::debug!(reason = %lost, "ProbeAssignments not written");
                 return;
             }
-            match apply(&api, change).await {
+            match apply(&api, change, &nodes).await {
                 Ok(()) => {}
                 // Read out of date: the watch event that follows settles it.
                 Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => retry = true,
@@ -167,18 +243,19 @@ pub async fn run(
     }
 }
 
-async fn apply(api: &Api<ProbeAssignment>, change: Change) -> kube::Result<()> {
+/// Makes one change; the spec of a created or replaced assignment is built again
+/// from `nodes`, exactly as its fingerprint was.
+async fn apply(api: &Api<ProbeAssignment>, change: Change, nodes: &Nodes) -> kube::Result<()> {
+    let spec = |node: &str| assignment::spec(node, nodes.get(node).cloned().unwrap_or_default());
     match change {
-        Change::Create(spec) => {
-            let name = spec.node.clone();
-            api.create(&PostParams::default(), &ProbeAssignment::new(&name, spec))
+        Change::Create { node } => {
+            api.create(&PostParams::default(), &ProbeAssignment::new(&node, spec(&node)))
                 .await?;
         }
-        Change::Replace { spec, resource_version } => {
-            let name = spec.node.clone();
-            let mut obj = ProbeAssignment::new(&name, spec);
+        Change::Replace { node, resource_version } => {
+            let mut obj = ProbeAssignment::new(&node, spec(&node));
             obj.metadata.resource_version = resource_version;
-            api.replace(&name, &PostParams::default(), &obj).await?;
+            api.replace(&node, &PostParams::default(), &obj).await?;
         }
         Change::Delete { name, resource_version } => {
             let dp = DeleteParams {
@@ -217,10 +294,12 @@ mod tests {
         BTreeMap::from([("ns/web".to_string(), app)])
     }
 
-    fn stored(node: &str, eps: &[&str], rv: &str) -> (String, Arc<ProbeAssignment>) {
+    fn stored(node: &str, eps: &[&str], rv: &str) -> (String, Arc<Written>) {
         let mut a = ProbeAssignment::new(node, assignment::spec(node, apps(eps)));
         a.metadata.resource_version = Some(rv.into());
-        (node.to_string(), Arc::new(a))
+        // As the leader reads it back from the API server.
+        let read: Written = serde_json::from_value(serde_json::to_value(&a).unwrap()).unwrap();
+        (node.to_string(), Arc::new(read))
     }
 
     #[test]
@@ -230,7 +309,7 @@ mod tests {
             ("b".to_string(), apps(&["10.0.0.2:80", "10.0.0.3:80"])),
             ("c".to_string(), apps(&["10.0.0.4:80"])),
         ]);
-        let want = specs(&nodes, &mut BTreeMap::new());
+        let want = fingerprints(&nodes, &mut BTreeMap::new());
         let have = BTreeMap::from([
             stored("a", &["10.0.0.1:80"], "5"),
             stored("b", &["10.0.0.2:80"], "6"),
@@ -240,10 +319,10 @@ mod tests {
             changes(&want, &have),
             [
                 Change::Replace {
-                    spec: want["b"].clone(),
+                    node: "b".into(),
                     resource_version: Some("6".into())
                 },
-                Change::Create(want["c"].clone()),
+                Change::Create { node: "c".into() },
                 Change::Delete {
                     name: "gone".into(),
                     resource_version: Some("7".into())
@@ -251,10 +330,30 @@ mod tests {
             ],
             "a is already right"
         );
-        let settled: BTreeMap<String, Arc<ProbeAssignment>> = want
+        let settled: BTreeMap<String, Arc<Written>> = nodes
             .iter()
-            .map(|(n, s)| (n.clone(), Arc::new(ProbeAssignment::new(n, s.clone()))))
+            .map(|(n, a)| {
+                let eps: Vec<&str> = a["ns/web"].endpoints.iter().map(String::as_str).collect();
+                stored(n, &eps, "9")
+            })
             .collect();
         assert!(changes(&want, &settled).is_empty(), "nothing to write twice");
+    }
+
+    #[test]
+    fn a_fingerprint_sees_values_not_their_spelling() {
+        let spec = assignment::spec("a", apps(&["10.0.0.1:80"]));
+        let mut json = serde_json::to_value(&spec).unwrap();
+        // An API server may store 2.0 as 2.
+        json["apps"]["ns/web"]["probe"]["intervalSeconds"] = serde_json::json!(2);
+        let read: Written =
+            serde_json::from_value(serde_json::json!({ "metadata": { "name": "a" }, "spec": json })).unwrap();
+        assert_eq!(read.fingerprint, fingerprint(&spec));
+        let mut other = spec.clone();
+        other.apps.values_mut().for_each(|a| a.rise_count = 3);
+        assert_ne!(fingerprint(&other), fingerprint(&spec));
+        let junk: Written =
+            serde_json::from_value(serde_json::json!({ "metadata": { "name": "a" }, "spec": { "apps": 7 } })).unwrap();
+        assert_eq!(junk.fingerprint, 0, "an invalid spec never matches, so it is rewritten");
     }
 }

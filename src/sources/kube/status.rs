@@ -150,7 +150,16 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
     tokio::select! {
         _ = stop.cancelled() => true,
         _ = duties => false,
-        _ = assignments => stop.is_cancelled(),
+        _ = assignments => {
+            // It returns only when the fence closed (the term is over) or its watch
+            // ended; in the second case, end the term too, so the next renewal starts
+            // every duty afresh rather than leading without assignments.
+            if !stop.is_cancelled() {
+                tracing::error!("the ProbeAssignment writer stopped; ending this term so the next one starts afresh");
+                term.end();
+            }
+            true
+        }
     }
 }
 
