@@ -159,8 +159,8 @@ pub fn changes(want: &BTreeMap<String, u64>, have: &BTreeMap<String, Arc<Written
 fn fingerprints(nodes: &Nodes, cut: &mut BTreeMap<String, (u32, u32)>) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     let mut now = BTreeMap::new();
-    for (node, apps) in nodes {
-        let spec = assignment::spec(node, apps.clone());
+    for (node, shares) in nodes {
+        let spec = assignment::spec_of(node, shares);
         if let Some(t) = spec.truncated {
             now.insert(node.clone(), (t.apps, t.endpoints));
         }
@@ -246,7 +246,8 @@ pub async fn run(
 /// Makes one change; the spec of a created or replaced assignment is built again
 /// from `nodes`, exactly as its fingerprint was.
 async fn apply(api: &Api<ProbeAssignment>, change: Change, nodes: &Nodes) -> kube::Result<()> {
-    let spec = |node: &str| assignment::spec(node, nodes.get(node).cloned().unwrap_or_default());
+    let none = assignment::Shares::new();
+    let spec = |node: &str| assignment::spec_of(node, nodes.get(node).unwrap_or(&none));
     match change {
         Change::Create { node } => {
             api.create(&PostParams::default(), &ProbeAssignment::new(&node, spec(&node)))
@@ -294,6 +295,18 @@ mod tests {
         BTreeMap::from([("ns/web".to_string(), app)])
     }
 
+    /// The leader's plan for one node: `apps` in compact form.
+    fn shares(eps: &[&str]) -> assignment::Shares {
+        let a = &apps(eps)["ns/web"];
+        let settings = Arc::new(assignment::Settings {
+            probe: a.probe.clone(),
+            rise_count: a.rise_count,
+            fall_count: a.fall_count,
+        });
+        let endpoints = eps.iter().map(|e| e.parse().unwrap()).collect();
+        BTreeMap::from([(Arc::from("ns/web"), assignment::Share { settings, endpoints })])
+    }
+
     fn stored(node: &str, eps: &[&str], rv: &str) -> (String, Arc<Written>) {
         let mut a = ProbeAssignment::new(node, assignment::spec(node, apps(eps)));
         a.metadata.resource_version = Some(rv.into());
@@ -305,9 +318,9 @@ mod tests {
     #[test]
     fn only_what_differs_is_written_and_nodes_without_endpoints_lose_their_assignment() {
         let nodes: Nodes = BTreeMap::from([
-            ("a".to_string(), apps(&["10.0.0.1:80"])),
-            ("b".to_string(), apps(&["10.0.0.2:80", "10.0.0.3:80"])),
-            ("c".to_string(), apps(&["10.0.0.4:80"])),
+            ("a".to_string(), shares(&["10.0.0.1:80"])),
+            ("b".to_string(), shares(&["10.0.0.2:80", "10.0.0.3:80"])),
+            ("c".to_string(), shares(&["10.0.0.4:80"])),
         ]);
         let want = fingerprints(&nodes, &mut BTreeMap::new());
         let have = BTreeMap::from([
@@ -333,7 +346,8 @@ mod tests {
         let settled: BTreeMap<String, Arc<Written>> = nodes
             .iter()
             .map(|(n, a)| {
-                let eps: Vec<&str> = a["ns/web"].endpoints.iter().map(String::as_str).collect();
+                let eps: Vec<String> = a["ns/web"].endpoints.iter().map(ToString::to_string).collect();
+                let eps: Vec<&str> = eps.iter().map(String::as_str).collect();
                 stored(n, &eps, "9")
             })
             .collect();

@@ -26,6 +26,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The endpoints one node's agent probes.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -93,13 +95,50 @@ impl Entry for AssignedApp {
 
 /// Assigned apps by `namespace/app`: an assignment's content.
 pub type Apps = BTreeMap<String, AssignedApp>;
-/// Every node's assigned apps, by node name.
-pub type Nodes = BTreeMap<String, Apps>;
+
+/// An app's probe settings, shared by its shares on every node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub probe: AssignedProbe,
+    pub rise_count: u32,
+    pub fall_count: u32,
+}
+
+/// One app's share of a node's probes, compact: the settings are shared between
+/// nodes and the endpoints are socket addresses, so the leader's plan stays small.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Share {
+    pub settings: Arc<Settings>,
+    /// Sorted, without duplicates.
+    pub endpoints: Vec<SocketAddr>,
+}
+
+/// One node's shares by `namespace/app`.
+pub type Shares = BTreeMap<Arc<str>, Share>;
+/// Every node's shares, by node name: the leader's plan.
+pub type Nodes = BTreeMap<String, Shares>;
 
 /// Most JSON bytes of an assignment's `apps`: a quarter of etcd's 1.5 MiB object
 /// limit, as for ProbeReports. An endpoint is one string in a list, so the
 /// `managedFields` entry the API server adds names apps, not addresses, and stays small.
 pub const ASSIGNMENT_BUDGET: usize = 384 * 1024;
+
+/// The spec of `node`'s assignment for its `shares`, cut to [`ASSIGNMENT_BUDGET`].
+pub fn spec_of(node: &str, shares: &Shares) -> ProbeAssignmentSpec {
+    let apps = shares
+        .iter()
+        .map(|(app, s)| {
+            let a = AssignedApp {
+                probe: s.settings.probe.clone(),
+                rise_count: s.settings.rise_count,
+                fall_count: s.settings.fall_count,
+                endpoints: s.endpoints.iter().map(ToString::to_string).collect(),
+            };
+            (app.to_string(), a)
+        })
+        .collect();
+    spec(node, apps)
+}
 
 /// The spec of `node`'s assignment for `apps`, cut to [`ASSIGNMENT_BUDGET`].
 pub fn spec(node: &str, apps: Apps) -> ProbeAssignmentSpec {
@@ -122,7 +161,7 @@ impl Plan {
     /// settings `set` to their nodes. Endpoints without a node, without a port, or
     /// that may not be probed ([`Endpoint::refused`]) are assigned to no one.
     pub fn add<'a>(&mut self, app_ref: &str, set: &AppSettings, endpoints: impl IntoIterator<Item = &'a Endpoint>) {
-        let mut by_node: BTreeMap<&str, Vec<std::net::SocketAddr>> = BTreeMap::new();
+        let mut by_node: BTreeMap<&str, Vec<SocketAddr>> = BTreeMap::new();
         for ep in endpoints {
             let (Some(node), None) = (ep.node.as_deref(), ep.refused) else {
                 continue;
@@ -134,28 +173,30 @@ impl Plan {
         if by_node.is_empty() {
             return;
         }
-        let probe = AssignedProbe {
-            scheme: set.scheme,
-            path: (set.scheme == ProbeScheme::Http).then(|| set.path.clone()),
-            interval_seconds: set.probe.interval.as_secs_f64(),
-            timeout_seconds: set.probe.timeout.as_secs_f64(),
-            expected_status: set.probe.expected_status.clone(),
-            body_contains: set.probe.body_contains.clone(),
-        };
-        for (node, mut addrs) in by_node {
-            addrs.sort_unstable();
-            addrs.dedup();
-            let endpoints = addrs.iter().map(ToString::to_string).collect();
-            let app = AssignedApp {
-                probe: probe.clone(),
-                rise_count: set.policy.rise_count,
-                fall_count: set.policy.fall_count,
+        let settings = Arc::new(Settings {
+            probe: AssignedProbe {
+                scheme: set.scheme,
+                path: (set.scheme == ProbeScheme::Http).then(|| set.path.clone()),
+                interval_seconds: set.probe.interval.as_secs_f64(),
+                timeout_seconds: set.probe.timeout.as_secs_f64(),
+                expected_status: set.probe.expected_status.clone(),
+                body_contains: set.probe.body_contains.clone(),
+            },
+            rise_count: set.policy.rise_count,
+            fall_count: set.policy.fall_count,
+        });
+        let app: Arc<str> = app_ref.into();
+        for (node, mut endpoints) in by_node {
+            endpoints.sort_unstable();
+            endpoints.dedup();
+            let share = Share {
+                settings: settings.clone(),
                 endpoints,
             };
             self.nodes
                 .entry(node.to_string())
                 .or_default()
-                .insert(app_ref.to_string(), app);
+                .insert(app.clone(), share);
         }
     }
 
@@ -215,7 +256,7 @@ mod tests {
             ["a", "b"],
             "node c has nothing to probe"
         );
-        let a = &nodes["a"];
+        let a = &spec_of("a", &nodes["a"]).apps;
         assert_eq!(a["ns/web"].endpoints, ["10.0.0.1:8080", "10.0.0.2:8080"]);
         assert_eq!(
             a["ns/web"].probe,
@@ -231,8 +272,10 @@ mod tests {
         assert_eq!((a["ns/web"].rise_count, a["ns/web"].fall_count), (4, 5));
         assert_eq!(a["ns/db"].endpoints, ["[fd00::7]:5432"], "the probe's port wins");
         assert_eq!(a["ns/db"].probe.path, None, "TCP has no path");
-        assert_eq!(nodes["b"]["ns/web"].endpoints, ["10.0.0.3:8080"]);
-        assert!(!nodes["b"].contains_key("ns/db"));
+        let b = spec_of("b", &nodes["b"]);
+        assert_eq!((b.node.as_str(), b.truncated), ("b", None));
+        assert_eq!(b.apps["ns/web"].endpoints, ["10.0.0.3:8080"]);
+        assert!(!b.apps.contains_key("ns/db"));
     }
 
     /// The assignment as JSON plus the `managedFields` entry the API server adds for
