@@ -275,23 +275,10 @@ async fn apply(api: &Api<ProbeAssignment>, change: Change, nodes: &Nodes) -> kub
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::kube::assignment::{AssignedApp, AssignedProbe};
     use crate::sources::kube::crd::ProbeScheme;
 
     fn apps(eps: &[&str]) -> assignment::Apps {
-        let app = AssignedApp {
-            probe: AssignedProbe {
-                scheme: ProbeScheme::Tcp,
-                path: None,
-                interval_seconds: 2.0,
-                timeout_seconds: 1.0,
-                expected_status: None,
-                body_contains: None,
-            },
-            rise_count: 2,
-            fall_count: 3,
-            endpoints: eps.iter().map(|e| e.to_string()).collect(),
-        };
+        let app = crate::sources::kube::assignment::test_app(ProbeScheme::Tcp, None, eps);
         BTreeMap::from([("ns/web".to_string(), app)])
     }
 

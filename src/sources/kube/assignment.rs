@@ -206,6 +206,24 @@ impl Plan {
     }
 }
 
+/// A test app: `scheme` on `path`, 2 s interval, 1 s timeout, rise 2, fall 3.
+#[cfg(test)]
+pub(crate) fn test_app(scheme: super::crd::ProbeScheme, path: Option<&str>, eps: &[&str]) -> AssignedApp {
+    AssignedApp {
+        probe: AssignedProbe {
+            scheme,
+            path: path.map(str::to_string),
+            interval_seconds: 2.0,
+            timeout_seconds: 1.0,
+            expected_status: None,
+            body_contains: None,
+        },
+        rise_count: 2,
+        fall_count: 3,
+        endpoints: eps.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

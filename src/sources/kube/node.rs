@@ -266,24 +266,11 @@ pub fn pod_owner(pod: &str, uid: Option<&str>) -> Option<OwnerReference> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::kube::assignment::{AssignedApp, AssignedProbe};
 
     const RULES: ProbeTargets = ProbeTargets { allow_loopback: false };
 
     fn assignment() -> ProbeAssignmentSpec {
-        let app = |scheme, path: Option<&str>, eps: &[&str]| AssignedApp {
-            probe: AssignedProbe {
-                scheme,
-                path: path.map(str::to_string),
-                interval_seconds: 2.0,
-                timeout_seconds: 1.0,
-                expected_status: None,
-                body_contains: None,
-            },
-            rise_count: 2,
-            fall_count: 3,
-            endpoints: eps.iter().map(|e| e.to_string()).collect(),
-        };
+        let app = crate::sources::kube::assignment::test_app;
         let mut bad = app(ProbeScheme::Http, Some("/x"), &["10.0.0.8:80"]);
         bad.probe.timeout_seconds = 5.0;
         ProbeAssignmentSpec {
