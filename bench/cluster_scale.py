@@ -56,6 +56,9 @@ OUT = ROOT / "bench" / "out"
 AH_GROUP = "/apis/failover-agent.io/v1alpha1"
 ES_GROUP = "/apis/discovery.k8s.io/v1"
 SERVICE_LABEL = "kubernetes.io/service-name"
+# Slices as the EndpointSlice controller writes them: the agent probes (and the leader
+# assigns) only endpoints of such slices whose targetRef is a Pod of the app's namespace.
+MANAGED_BY = {"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
 MERGE = "application/merge-patch+json"
 MIB = 1024 * 1024
 # The in-cluster path waits on purpose: the leader sleeps FOLD_COALESCE (10 ms,
@@ -82,7 +85,7 @@ def ns_of(i: int, namespaces: int) -> str:
     return f"team{i % namespaces}"
 
 
-def endpoints(i: int, per_app: int, nodes: int, not_ready: int | None = None) -> list[dict]:
+def endpoints(i: int, per_app: int, nodes: int, namespaces: int, not_ready: int | None = None) -> list[dict]:
     out = []
     for j in range(per_app):
         k = i * per_app + j + 1  # global endpoint number: distinct address 10.a.b.c
@@ -90,6 +93,7 @@ def endpoints(i: int, per_app: int, nodes: int, not_ready: int | None = None) ->
             "addresses": [f"10.{(k >> 16) & 255}.{(k >> 8) & 255}.{k & 255}"],
             "conditions": {"ready": j != not_ready},
             "nodeName": f"node-{k % nodes}",
+            "targetRef": {"kind": "Pod", "namespace": ns_of(i, namespaces), "name": f"app{i}-{j}"},
         })
     return out
 
@@ -109,10 +113,10 @@ def objects(apps: int, per_app: int, namespaces: int, nodes: int) -> list[dict]:
         })
         objs.append({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": slice_name(i), "namespace": ns, "labels": {SERVICE_LABEL: app}},
+            "metadata": {"name": slice_name(i), "namespace": ns, "labels": {SERVICE_LABEL: app, **MANAGED_BY}},
             "addressType": "IPv4",
             "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-            "endpoints": endpoints(i, per_app, nodes),
+            "endpoints": endpoints(i, per_app, nodes, namespaces),
         })
     return objs
 
@@ -538,7 +542,21 @@ def main() -> int:
             last = max(ch[-1][0] for ch in verdicts.changes.values())
         t_fold = last - t_agent
         fold_cpu = (cpu_seconds(agent.pid) - cpu0[0], cpu_seconds(emu.pid) - cpu0[1])
-        log(f"all {n} apps healthy {t_fold:.2f} s after agent start; settling {args.settle:.0f} s")
+        log(f"all {n} apps healthy {t_fold:.2f} s after agent start; waiting for the ProbeAssignments")
+        # The leader hands every node with endpoints its ProbeAssignment; count them.
+        want_nodes = min(args.nodes, total_eps)
+        t_end = time.perf_counter() + 60
+        while True:
+            code, lst = em.json("GET", f"{AH_GROUP}/namespaces/failover-agent/probeassignments")
+            assigned = lst.get("items", []) if code == 200 else []
+            if len(assigned) >= want_nodes or time.perf_counter() > t_end:
+                break
+            time.sleep(0.2)
+        assigned_eps = sum(len(app.get("endpoints", [])) for a in assigned
+                           for app in (a.get("spec") or {}).get("apps", {}).values())
+        assign_bytes = sum(len(json.dumps(a)) for a in assigned)
+        t_assigned = time.perf_counter() - t_agent
+        log(f"{len(assigned)}/{want_nodes} ProbeAssignments after {t_assigned:.1f} s; settling {args.settle:.0f} s")
         time.sleep(args.settle)
         rss_settled = proc_status(agent.pid)
         emu_rss = proc_status(emu.pid)["VmRSS"]
@@ -618,7 +636,7 @@ def main() -> int:
             ns, app = ns_of(i, nss), f"app{i}"
             path = f"{ES_GROUP}/namespaces/{ns}/endpointslices/{slice_name(i)}"
             for phase, ready_off, want in (("down", rng.randrange(epa), 503), ("up", None, 200)):
-                body = json.dumps({"endpoints": endpoints(i, epa, args.nodes, not_ready=ready_off)}).encode()
+                body = json.dumps({"endpoints": endpoints(i, epa, args.nodes, nss, not_ready=ready_off)}).encode()
                 t0 = time.perf_counter()
                 code, resp = em.request("PATCH", path, body, MERGE)
                 t_patch = time.perf_counter()
@@ -716,6 +734,8 @@ def main() -> int:
         print(f"| CPU during the samples ({sample_wall:.1f} s wall) | agent {sample_cpu[0]:.2f} s, emulator {sample_cpu[1]:.2f} s | – |")
         print(f"| emulator RSS (Python) | {mib(emu_rss)} | – |")
         print(f"| `failover_agent_app_healthy` series in the leader's /metrics | {series} | = {n} |")
+        print(f"| ProbeAssignments the leader wrote (one per node with endpoints) | {len(assigned)} of {want_nodes}, "
+              f"{assigned_eps} endpoints, {assign_bytes / MIB:.1f} MiB of JSON in all | = {want_nodes}, {total_eps} endpoints |")
         budgets = {"leader": "≤ 48 MiB (≤ 128 MiB at 5k apps)", "follower": "≤ 16 MiB, ≤ 300 series"}
         for role, (proc, st, (all_series, per_app, size)) in replicas.items():
             settled = rss_settled if role == "leader" else f_rss_settled
