@@ -20,8 +20,6 @@
 
 use super::crd::ProbeScheme;
 use super::report::{Entry, Truncated};
-use super::slices::Endpoint;
-use super::spec::AppSettings;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -150,62 +148,6 @@ pub fn spec(node: &str, apps: Apps) -> ProbeAssignmentSpec {
     }
 }
 
-/// Builds every node's assignment from the served apps, one app at a time. Pure.
-#[derive(Debug, Default)]
-pub struct Plan {
-    nodes: Nodes,
-}
-
-impl Plan {
-    /// Assigns the probe-able endpoints of the app `app_ref` (`namespace/app`) with
-    /// settings `set` to their nodes. Endpoints without a node, without a port, or
-    /// that may not be probed ([`Endpoint::refused`]) are assigned to no one.
-    pub fn add<'a>(&mut self, app_ref: &str, set: &AppSettings, endpoints: impl IntoIterator<Item = &'a Endpoint>) {
-        let mut by_node: BTreeMap<&str, Vec<SocketAddr>> = BTreeMap::new();
-        for ep in endpoints {
-            let (Some(node), None) = (ep.node.as_deref(), ep.refused) else {
-                continue;
-            };
-            if let Some(addr) = ep.probe_addr(set.port) {
-                by_node.entry(node).or_default().push(addr);
-            }
-        }
-        if by_node.is_empty() {
-            return;
-        }
-        let settings = Arc::new(Settings {
-            probe: AssignedProbe {
-                scheme: set.scheme,
-                path: (set.scheme == ProbeScheme::Http).then(|| set.path.clone()),
-                interval_seconds: set.probe.interval.as_secs_f64(),
-                timeout_seconds: set.probe.timeout.as_secs_f64(),
-                expected_status: set.probe.expected_status.clone(),
-                body_contains: set.probe.body_contains.clone(),
-            },
-            rise_count: set.policy.rise_count,
-            fall_count: set.policy.fall_count,
-        });
-        let app: Arc<str> = app_ref.into();
-        for (node, mut endpoints) in by_node {
-            endpoints.sort_unstable();
-            endpoints.dedup();
-            let share = Share {
-                settings: settings.clone(),
-                endpoints,
-            };
-            self.nodes
-                .entry(node.to_string())
-                .or_default()
-                .insert(app.clone(), share);
-        }
-    }
-
-    /// Every node with something to probe, and what.
-    pub fn into_nodes(self) -> Nodes {
-        self.nodes
-    }
-}
-
 /// A test app: `scheme` on `path`, 2 s interval, 1 s timeout, rise 2, fall 3.
 #[cfg(test)]
 pub(crate) fn test_app(scheme: super::crd::ProbeScheme, path: Option<&str>, eps: &[&str]) -> AssignedApp {
@@ -228,73 +170,6 @@ pub(crate) fn test_app(scheme: super::crd::ProbeScheme, path: Option<&str>, eps:
 mod tests {
     use super::*;
     use crate::sources::kube::report::app_ref;
-    use crate::sources::kube::slices::Refused;
-    use crate::sources::kube::spec::settings;
-
-    fn ep(ip: &str, node: Option<&str>, refused: Option<Refused>) -> Endpoint {
-        Endpoint {
-            ip: ip.parse().unwrap(),
-            port: Some(8080),
-            node: node.map(str::to_string),
-            ready: true,
-            serving: true,
-            terminating: false,
-            refused,
-        }
-    }
-
-    fn set(v: serde_json::Value) -> AppSettings {
-        settings(&serde_json::from_value(v).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn each_node_gets_its_own_probe_able_endpoints_with_the_apps_settings() {
-        let web = set(serde_json::json!({ "services": ["web"],
-            "probe": { "path": "/ready", "expectedStatus": [200], "bodyContains": "ok" },
-            "policy": { "riseCount": 4, "fallCount": 5 } }));
-        let db = set(serde_json::json!({ "services": ["db"], "probe": { "scheme": "TCP", "port": 5432 } }));
-        let mut plan = Plan::default();
-        plan.add(
-            "ns/web",
-            &web,
-            &[
-                ep("10.0.0.2", Some("a"), None),
-                ep("10.0.0.1", Some("a"), None),
-                ep("10.0.0.3", Some("b"), None),
-                ep("10.0.0.4", None, None),
-                ep("10.0.0.5", Some("b"), Some(Refused::NotControllerManaged)),
-                ep("::1", Some("a"), Some(Refused::Loopback)),
-            ],
-        );
-        plan.add("ns/db", &db, &[ep("fd00::7", Some("a"), None)]);
-        plan.add("ns/empty", &db, &[ep("10.0.0.9", Some("c"), Some(Refused::NotAPod))]);
-        let nodes = plan.into_nodes();
-        assert_eq!(
-            nodes.keys().collect::<Vec<_>>(),
-            ["a", "b"],
-            "node c has nothing to probe"
-        );
-        let a = &spec_of("a", &nodes["a"]).apps;
-        assert_eq!(a["ns/web"].endpoints, ["10.0.0.1:8080", "10.0.0.2:8080"]);
-        assert_eq!(
-            a["ns/web"].probe,
-            AssignedProbe {
-                scheme: ProbeScheme::Http,
-                path: Some("/ready".into()),
-                interval_seconds: 2.0,
-                timeout_seconds: 1.0,
-                expected_status: Some(vec![200]),
-                body_contains: Some("ok".into()),
-            }
-        );
-        assert_eq!((a["ns/web"].rise_count, a["ns/web"].fall_count), (4, 5));
-        assert_eq!(a["ns/db"].endpoints, ["[fd00::7]:5432"], "the probe's port wins");
-        assert_eq!(a["ns/db"].probe.path, None, "TCP has no path");
-        let b = spec_of("b", &nodes["b"]);
-        assert_eq!((b.node.as_str(), b.truncated), ("b", None));
-        assert_eq!(b.apps["ns/web"].endpoints, ["10.0.0.3:8080"]);
-        assert!(!b.apps.contains_key("ns/db"));
-    }
 
     /// The assignment as JSON plus the `managedFields` entry the API server adds for
     /// its writer (fieldsV1 names every app and its keys), as an estimate of what etcd stores.

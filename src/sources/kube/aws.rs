@@ -146,7 +146,14 @@ impl LeaderAws {
         let objects: Vec<(AppKey, &AppHealth)> = served.iter().map(|(k, ah, _)| (k.clone(), *ah)).collect();
         let policy = self.settings.route53_policy.as_ref();
         let (want, invalid) = discovery::desired(&objects, hold, &self.region, &self.discovered.lock(), policy);
-        self.route53.lock().invalid = invalid;
+        {
+            // A changed verdict on a record's spec changes that app's status: fold again.
+            let mut r = self.route53.lock();
+            if r.invalid != invalid {
+                r.invalid = invalid;
+                self.refold.send_modify(|g| *g += 1);
+            }
+        }
         let mut slot = self.desired.lock();
         match &*slot {
             Some(tx) => {

@@ -80,6 +80,12 @@ impl Resolution<AppHealth> {
     /// updated nor collected; only deleting the object (or removing its `route53`
     /// block) lets them go.
     pub fn route53_holds(&self) -> crate::route53::Hold {
+        self.route53_holds_with(|_, ah| super::spec::settings(&ah.spec).is_err())
+    }
+
+    /// [`Self::route53_holds`], with `invalid(key, object)` telling which served
+    /// objects have an invalid spec (the leader knows it from its fold).
+    pub fn route53_holds_with(&self, invalid: impl Fn(&str, &AppHealth) -> bool) -> crate::route53::Hold {
         let key = |ah: &AppHealth, name: &str| crate::model::AppKey {
             namespace: ah.namespace().unwrap_or_default(),
             name: name.to_owned(),
@@ -92,7 +98,7 @@ impl Resolution<AppHealth> {
         let invalid: Vec<_> = self
             .served
             .iter()
-            .filter(|(_, ah)| super::spec::settings(&ah.spec).is_err())
+            .filter(|(k, ah)| invalid(k, ah))
             .collect();
         // A loser also holds what it made under an earlier key, by its UID.
         let incarnations = self

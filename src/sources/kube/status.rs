@@ -10,30 +10,19 @@
 //! dropped), and each write first asks the term as a fence.
 
 use super::assigner;
-use super::assignment::{Nodes, Plan, ProbeAssignment};
+use super::assignment::ProbeAssignment;
 use super::aws::LeaderAws;
-use super::caches::{self, LeaderCaches};
-use super::finalizer;
-use super::fold::{fold, Tally};
-use super::report::{app_ref, ProbeReport};
-use super::resolve::{app_key, resolve, Rejected};
-use super::slices::{by_service, endpoints_of_services};
-use super::spec::settings;
+use super::caches;
+use super::pass::{Folder, Io};
+use super::report::ProbeReport;
 use super::term::Term;
-use super::writer::{status, write, NotServed, Staleness};
 use crate::config::AwsSettings;
 use crate::fence::Fence;
-use crate::model::{AppKey, Health};
-use crate::policy::{with_targets, EndpointState};
 use crate::telemetry::Metrics;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
-use std::collections::HashMap;
-use std::net::IpAddr;
+use kube::Client;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -121,15 +110,21 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
         )
         .await;
         tracing::info!("leading: folding probe reports and AWS signals into AppHealth status");
+        let mut folder = Folder::default();
         loop {
-            let nodes = fold_all(client, caches, &reports, recorder, &leader_aws, d, term).await;
-            assign_tx.send_if_modified(|cur| {
-                let changed = cur.as_deref() != Some(&nodes);
-                if changed {
-                    *cur = Some(Arc::new(nodes));
-                }
-                changed
-            });
+            let io = Io {
+                client,
+                caches,
+                reports: &reports,
+                recorder,
+                aws: &leader_aws,
+                duties: d,
+                fence: term,
+                aws_version: *aws_changed.borrow_and_update(),
+            };
+            if let Some(nodes) = folder.pass(&io).await {
+                assign_tx.send_replace(Some(Arc::new(nodes)));
+            }
             tokio::select! {
                 _ = changed.changed() => {}
                 _ = reports_changed.changed() => {}
@@ -163,172 +158,3 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
     }
 }
 
-/// Probe states by app and endpoint, from every node's report.
-fn probe_states(reports: &Store<ProbeReport>) -> HashMap<(String, IpAddr), EndpointState> {
-    let mut m = HashMap::new();
-    for r in reports.state() {
-        for (app, eps) in &r.spec.apps {
-            for (ip, state) in eps {
-                if let Ok(ip) = ip.parse() {
-                    m.insert((app.clone(), ip), *state);
-                }
-            }
-        }
-    }
-    m
-}
-
-/// Folds every app and writes what changed; returns every node's assignment.
-async fn fold_all(
-    client: &Client,
-    caches: &LeaderCaches,
-    reports: &Store<ProbeReport>,
-    recorder: &Recorder,
-    aws: &LeaderAws,
-    d: &Duties,
-    fence: &dyn Fence,
-) -> Nodes {
-    let (rules, limits) = (d.probe_targets, d.limits);
-    let slices = caches.slices();
-    let mut plan = Plan::default();
-    let index = by_service(slices.iter().map(|s| s.as_ref()));
-    let mut resolution = resolve(caches.apps.state());
-    super::limits::apply(&mut resolution, &index, limits);
-    let probes = probe_states(reports);
-    let now = Timestamp::now().to_string();
-    let mut served_aws = Vec::with_capacity(resolution.served.len());
-    // Conflict losers and invalid specs: their Route 53 objects stay as they are.
-    let hold = resolution.route53_holds();
-    for (key, ah) in &resolution.served {
-        let ns = ah.namespace().unwrap_or_default();
-        let akey = AppKey {
-            namespace: ns.clone(),
-            name: key.clone(),
-        };
-        let old = ah.status.clone().unwrap_or_default();
-        let mut desired = match settings(&ah.spec) {
-            Ok(set) => {
-                let eps = endpoints_of_services(&index, &ns, &set.services, rules);
-                let aref = app_ref(&ns, key);
-                plan.add(&aref, &set, eps.values());
-                // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
-                let (d, tally) = fold(
-                    eps.values(),
-                    |ip| probes.get(&(aref.clone(), ip)).copied(),
-                    &set.policy,
-                    true,
-                    set.override_mode,
-                );
-                let arns = aws.arns_of(ah, &set.services);
-                let alb = aws.view(&arns);
-                let d = with_targets(d, alb, &set.policy, set.override_mode);
-                let stale = Staleness {
-                    kubernetes: caches.is_stale(),
-                    alb: alb.is_some_and(|a| a.stale),
-                };
-                let mut st = status(ah, key, Some(d.health), d.reason, tally, stale, None, &now);
-                aws.annotate(&mut st, &old, &akey, ah, alb, &now);
-                served_aws.push((akey, ah.as_ref(), arns));
-                st
-            }
-            Err(errs) => {
-                let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
-                let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
-                status(
-                    ah,
-                    key,
-                    old_verdict,
-                    reason,
-                    Tally::default(),
-                    Staleness {
-                        kubernetes: caches.is_stale(),
-                        alb: false,
-                    },
-                    None,
-                    &now,
-                )
-            }
-        };
-        desired.health_check_id = desired.health_check_id.or(old.health_check_id);
-        write(client, ah, desired, recorder, fence).await;
-    }
-    aws.update(&served_aws, hold);
-    finalizers(client, caches, &resolution.served, aws, fence).await;
-    for (ah, why) in &resolution.rejected {
-        let (key, not_served) = match why {
-            Rejected::Conflict { key, winner } => (
-                key,
-                NotServed::Conflict {
-                    reason: "Conflict",
-                    message: format!(
-                        "app key `{key}` is already claimed by {winner}, which is older; this object is not served"
-                    ),
-                },
-            ),
-            Rejected::InvalidKey { key } => (
-                key,
-                NotServed::Conflict {
-                    reason: "InvalidKey",
-                    message: format!("app key `{key}` is not a valid /health/<app> key"),
-                },
-            ),
-            Rejected::Limit { key, kind, message } => (
-                key,
-                NotServed::Held {
-                    reason: kind.reason(),
-                    message: message.clone(),
-                },
-            ),
-        };
-        // A conflict loser has no verdict. An app held by its namespace's limits keeps
-        // the verdict it had (it is served with it, unprobed), so a namespace that
-        // grows past its limit never fails over an app that was being served.
-        let (verdict, reason) = match &not_served {
-            NotServed::Conflict { message, .. } => (None, message.clone()),
-            NotServed::Held { message, .. } => {
-                let kept = ah.status.as_ref().and_then(|s| s.verdict);
-                let reason = match kept {
-                    Some(_) => format!("held by the namespace's limits, verdict kept: {message}"),
-                    None => message.clone(),
-                };
-                (kept, reason)
-            }
-        };
-        let desired = status(
-            ah,
-            key,
-            verdict,
-            reason,
-            Tally::default(),
-            Staleness::default(),
-            Some(not_served),
-            &now,
-        );
-        write(client, ah, desired, recorder, fence).await;
-    }
-    plan.into_nodes()
-}
-
-/// Adds or removes the Route 53 finalizer where [`finalizer::decide`] says so.
-async fn finalizers(
-    client: &Client,
-    caches: &LeaderCaches,
-    served: &std::collections::BTreeMap<String, Arc<super::crd::AppHealth>>,
-    aws: &LeaderAws,
-    fence: &dyn Fence,
-) {
-    let last = aws.last_report();
-    for ah in caches.apps.state() {
-        let key = app_key(ah.as_ref());
-        let akey = AppKey {
-            namespace: ah.namespace().unwrap_or_default(),
-            name: key.clone(),
-        };
-        let is_served = served.get(&key).is_some_and(|s| s.uid() == ah.uid());
-        if let Some(action) = finalizer::decide(&ah, &akey, is_served, aws.manages_route53(), last.as_ref()) {
-            if let Err(e) = finalizer::apply(client, &ah, action, fence).await {
-                tracing::warn!(namespace = %akey.namespace, name = %ah.name_any(), error = %e, "updating the finalizer failed; will retry");
-            }
-        }
-    }
-}

@@ -146,21 +146,28 @@ pub fn status(
 }
 
 /// Writes `desired` if it differs from the object's status, with an Event when the
-/// verdict changes. A failed write is logged and retried on the next fold.
+/// verdict changes. A failed write is logged and retried on the next fold. Returns
+/// true when the status is in line: nothing to write, or written.
 ///
 /// Fenced twice: `fence` is asked before the status write and before the Event,
 /// and the write is conditional on the `resourceVersion` the status was computed
 /// from, so a write that arrives late (after another leader, or anyone, changed
 /// the object) is refused by the API server rather than undo a newer one.
-pub async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, recorder: &Recorder, fence: &dyn Fence) {
+pub async fn write(
+    client: &Client,
+    ah: &AppHealth,
+    desired: AppHealthStatus,
+    recorder: &Recorder,
+    fence: &dyn Fence,
+) -> bool {
     let old = ah.status.clone().unwrap_or_default();
     if old == desired {
-        return;
+        return true;
     }
     let ns = ah.namespace().unwrap_or_default();
     if let Err(lost) = fence.check() {
         tracing::debug!(namespace = %ns, name = %ah.name_any(), reason = %lost, "status not written");
-        return;
+        return false;
     }
     let api = Api::<AppHealth>::namespaced(client.clone(), &ns);
     // A merge patch replaces lists and sets absent fields to null.
@@ -180,11 +187,11 @@ pub async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, re
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 409 => {
             tracing::debug!(namespace = %ns, name = %ah.name_any(), "AppHealth changed since it was read; its status is written on the next fold");
-            return;
+            return false;
         }
         Err(e) => {
             tracing::warn!(namespace = %ns, name = %ah.name_any(), error = %e, "writing AppHealth status failed; will retry");
-            return;
+            return false;
         }
     }
     if old.verdict != desired.verdict && fence.check().is_ok() {
@@ -205,4 +212,5 @@ pub async fn write(client: &Client, ah: &AppHealth, desired: AppHealthStatus, re
             }
         }
     }
+    true
 }

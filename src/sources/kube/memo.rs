@@ -1,0 +1,223 @@
+//! What the leader remembers of each app between folds, so that a fold recomputes
+//! only the apps whose inputs changed.
+//!
+//! An app's status is a pure function of its inputs: its `AppHealth` (spec and
+//! last status, both covered by its `resourceVersion`), the EndpointSlices of its
+//! Services, its endpoints' probe states, its ALB view (including whether that is
+//! stale), the leader's Route 53 results and whether the Kubernetes watch is
+//! failing. [`digest`] hashes exactly those. After a fold brought an app's status
+//! in line (nothing to write, or the write succeeded), the digest is recorded in
+//! the [`Memo`]; the next fold skips the app while its digest is unchanged.
+//!
+//! Guarantees:
+//! - an app whose last write failed (or was fenced) is never recorded, so it is
+//!   recomputed, and its write retried, on every fold;
+//! - a leader's write changes the object's `resourceVersion`, so an app is
+//!   recomputed once more after each write (and is then found in line);
+//! - a new term starts with an empty memo: the first fold of a term recomputes
+//!   every app.
+
+use super::report::ProbeReport;
+use crate::policy::{EndpointState, TargetCounts};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Resource;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// Probe states by `namespace/app`, then endpoint IP, from every node's report,
+/// borrowing the app names from the reports.
+pub type ProbeIndex<'a> = HashMap<&'a str, HashMap<IpAddr, EndpointState>>;
+
+/// Indexes the probe states of `reports`.
+pub fn probe_index(reports: &[std::sync::Arc<ProbeReport>]) -> ProbeIndex<'_> {
+    let mut m: ProbeIndex = HashMap::new();
+    for r in reports {
+        for (app, eps) in &r.spec.apps {
+            let states = m.entry(app.as_str()).or_default();
+            for (ip, state) in eps {
+                if let Ok(ip) = ip.parse() {
+                    states.insert(ip, *state);
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Everything an app's status is computed from, besides its own object.
+pub struct Inputs<'a> {
+    /// The EndpointSlices of the app's Services.
+    pub slices: &'a [&'a EndpointSlice],
+    /// The app's probe states, if any node reports on it.
+    pub probes: Option<&'a HashMap<IpAddr, EndpointState>>,
+    /// The app's ALB view, as it would be used now.
+    pub alb: Option<TargetCounts>,
+    /// Bumped by the leader's AWS tasks on every new Route 53 result.
+    pub aws_version: u64,
+    /// True while a Kubernetes watch is failing.
+    pub kube_stale: bool,
+}
+
+/// A digest of an app's object (`uid`, `resourceVersion`) and its [`Inputs`]. The
+/// order of slices and probe states does not matter.
+pub fn digest(ah: &impl Resource, inputs: &Inputs) -> u64 {
+    let mut h = DefaultHasher::new();
+    version(ah).hash(&mut h);
+    let unordered = |items: &mut dyn Iterator<Item = u64>| items.fold(0u64, u64::wrapping_add);
+    let slices = unordered(&mut inputs.slices.iter().map(|s| one(&version(*s))));
+    let probes = inputs
+        .probes
+        .map_or(0, |p| unordered(&mut p.iter().map(|(ip, st)| one(&(ip, st)))));
+    (slices, inputs.slices.len(), probes).hash(&mut h);
+    inputs.alb.map(|a| (a.healthy, a.total, a.stale)).hash(&mut h);
+    (inputs.aws_version, inputs.kube_stale).hash(&mut h);
+    h.finish()
+}
+
+/// An object's identity and version, borrowed.
+fn version(o: &impl Resource) -> (Option<&str>, Option<&str>) {
+    let m = o.meta();
+    (m.uid.as_deref(), m.resource_version.as_deref())
+}
+
+fn one(v: &impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// The digest each app had when its status was last found in line, by
+/// `namespace/app`, with whether its spec was valid. One per term.
+#[derive(Debug, Default)]
+pub struct Memo {
+    in_line: HashMap<String, (u64, bool)>,
+}
+
+impl Memo {
+    /// `Some(valid)` when `app` was found in line with exactly these inputs, and
+    /// its spec was valid or not.
+    pub fn in_line(&self, app: &str, digest: u64) -> Option<bool> {
+        self.in_line.get(app).filter(|(d, _)| *d == digest).map(|(_, valid)| *valid)
+    }
+
+    /// Records the outcome of computing `app` from inputs `digest`: remembered,
+    /// with whether its spec is `valid`, only if its status is now `in_line`.
+    pub fn record(&mut self, app: &str, digest: u64, valid: bool, in_line: bool) {
+        if in_line {
+            match self.in_line.get_mut(app) {
+                Some(e) => *e = (digest, valid),
+                None => {
+                    self.in_line.insert(app.to_owned(), (digest, valid));
+                }
+            }
+        } else {
+            self.in_line.remove(app);
+        }
+    }
+
+    /// Forgets every app for which `keep` is false.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.in_line.retain(|k, _| keep(k));
+    }
+
+    /// How many apps are remembered.
+    pub fn len(&self) -> usize {
+        self.in_line.len()
+    }
+
+    /// True when no app is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.in_line.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::kube::crd::AppHealth;
+
+    fn ah(rv: &str) -> AppHealth {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "failover-agent.io/v1alpha1", "kind": "AppHealth",
+            "metadata": { "name": "web", "namespace": "shop", "uid": "u1", "resourceVersion": rv },
+            "spec": { "services": ["web"] },
+        }))
+        .unwrap()
+    }
+
+    fn slice(name: &str, rv: &str) -> EndpointSlice {
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "namespace": "shop", "uid": name, "resourceVersion": rv },
+            "addressType": "IPv4", "endpoints": [],
+        }))
+        .unwrap()
+    }
+
+    fn of(
+        rv: &str,
+        slices: &[&EndpointSlice],
+        probes: Option<&HashMap<IpAddr, EndpointState>>,
+        alb: Option<TargetCounts>,
+        aws_version: u64,
+        kube_stale: bool,
+    ) -> u64 {
+        let inputs = Inputs {
+            slices,
+            probes,
+            alb,
+            aws_version,
+            kube_stale,
+        };
+        digest(&ah(rv), &inputs)
+    }
+
+    #[test]
+    fn the_digest_follows_every_input_and_ignores_order() {
+        let (a, b) = (slice("a", "1"), slice("b", "1"));
+        let up = HashMap::from([("10.0.0.1".parse().unwrap(), EndpointState::Up)]);
+        let down = HashMap::from([("10.0.0.1".parse().unwrap(), EndpointState::Down)]);
+        let d = of("5", &[&a, &b], Some(&up), None, 0, false);
+        assert_eq!(d, of("5", &[&b, &a], Some(&up), None, 0, false), "slice order is the store's, not a change");
+        let alb = TargetCounts {
+            healthy: 1,
+            total: 2,
+            stale: false,
+        };
+        let stale_alb = TargetCounts { stale: true, ..alb };
+        let changed = [
+            ("the object", of("6", &[&a, &b], Some(&up), None, 0, false)),
+            ("a slice gone", of("5", &[&a], Some(&up), None, 0, false)),
+            ("a slice changed", of("5", &[&a, &slice("b", "2")], Some(&up), None, 0, false)),
+            ("no probes", of("5", &[&a, &b], None, None, 0, false)),
+            ("a probe state", of("5", &[&a, &b], Some(&down), None, 0, false)),
+            ("ALB counts", of("5", &[&a, &b], Some(&up), Some(alb), 0, false)),
+            ("AWS results", of("5", &[&a, &b], Some(&up), None, 1, false)),
+            ("a failing watch", of("5", &[&a, &b], Some(&up), None, 0, true)),
+        ];
+        for (what, c) in changed {
+            assert_ne!(d, c, "{what} changed");
+        }
+        assert_ne!(
+            of("5", &[&a, &b], Some(&up), Some(alb), 0, false),
+            of("5", &[&a, &b], Some(&up), Some(stale_alb), 0, false),
+            "the ALB view turned stale"
+        );
+    }
+
+    #[test]
+    fn only_apps_found_in_line_are_remembered() {
+        let mut m = Memo::default();
+        m.record("shop/web", 7, true, true);
+        assert_eq!(m.in_line("shop/web", 7), Some(true));
+        assert_eq!(m.in_line("shop/web", 8), None, "other inputs");
+        m.record("shop/web", 8, true, false);
+        assert_eq!(m.in_line("shop/web", 7), None, "a failed write is retried on the next fold");
+        m.record("shop/api", 1, true, true);
+        m.record("shop/web", 2, false, true);
+        m.retain(|k| k != "shop/api");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.in_line("shop/web", 2), Some(false), "an invalid spec, in line");
+    }
+}
