@@ -73,6 +73,16 @@ impl Apps {
         self.stale.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many apps are served.
+    pub fn len(&self) -> usize {
+        self.by_name.load().len()
+    }
+
+    /// True when no app is served.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.load().is_empty()
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<App>> {
         self.by_name.load().get(name).cloned()
     }

@@ -1,7 +1,7 @@
 //! No leaked series: an app that leaves the served set (deleted, lost its key,
 //! lost a Conflict) takes every one of its metric series with it, AWS ones included.
 //!
-//! Two levels: the in-cluster replica's own path ([`resolve`] then [`publish`],
+//! Two levels: the in-cluster replica's own path ([`resolve`] then [`Served::publish`],
 //! what each replica runs on every cache change) in-process, 1,000 apps a round
 //! in under a second (`/metrics` is [`Metrics::encode`]); and a real agent process
 //! (the leader: only it exports per-app series) against the Kubernetes emulator,
@@ -9,7 +9,7 @@
 //! (`--nocapture`), never asserted.
 
 use failover_agent::sources::kube::resolve::resolve;
-use failover_agent::sources::kube::run::publish;
+use failover_agent::sources::kube::served::Served;
 use failover_agent::sources::kube::view::ServedApp;
 use failover_agent::state::Apps;
 use failover_agent::telemetry::Metrics;
@@ -101,7 +101,8 @@ fn apps_that_leave_take_their_series_with_them() {
         ah("team-a", "keep1", "2026-01-01T00:00:00Z"),
         ah("team-b", "keep2", "2026-01-01T00:00:00Z"),
     ];
-    let serve = |objs: Vec<Arc<ServedApp>>| publish(&apps, &resolve(objs), &m);
+    let served = std::cell::RefCell::new(Served::default());
+    let serve = |objs: Vec<Arc<ServedApp>>| served.borrow_mut().publish(&apps, &resolve(objs), &m);
 
     serve(keep.to_vec());
     let live = pairs(&[("team-a", "keep1"), ("team-b", "keep2")]);

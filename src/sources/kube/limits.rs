@@ -1,7 +1,7 @@
 //! Per-namespace limits: what one tenant may use of the agent (settings `limits`).
 //!
 //! After the Conflict rule, each namespace's served apps are taken oldest first (the
-//! Conflict rule's [`age_order`]): an app is served if the namespace's count of apps
+//! Conflict rule's [`super::resolve::age_order`]): an app is served if the namespace's count of apps
 //! stays within `appsPerNamespace` and its endpoints (every endpoint of its Services,
 //! ready or not) fit in what older apps left of `endpointsPerNamespace`. Any other
 //! app is held: not served at `/health/<app>`, not probed, its Route 53 objects left
@@ -9,11 +9,10 @@
 //! replica holds the same apps.
 
 use super::crd::AppHealth;
-use super::resolve::{age_order, Rejected, Resolution};
+use super::resolve::{age_cmp, Rejected, Resolution};
 use super::slices::endpoints_of_services;
 use crate::config::{Limits, ProbeTargets};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::ResourceExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -39,64 +38,53 @@ impl Exceeded {
 /// Moves the served apps that exceed their namespace's `limits` from `served` to
 /// `rejected` ([`Rejected::Limit`]). `index` is the EndpointSlices by Service.
 pub fn apply(r: &mut Resolution, index: &HashMap<(&str, &str), Vec<&EndpointSlice>>, limits: Limits) {
-    let mut by_ns: BTreeMap<String, Vec<(String, Arc<AppHealth>)>> = BTreeMap::new();
+    let mut by_ns: BTreeMap<&str, Vec<(&String, &Arc<AppHealth>)>> = BTreeMap::new();
     for (key, ah) in &r.served {
-        by_ns
-            .entry(ah.namespace().unwrap_or_default())
-            .or_default()
-            .push((key.clone(), ah.clone()));
+        let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
+        by_ns.entry(ns).or_default().push((key, ah));
     }
+    let mut held = Vec::new();
     for (ns, mut apps) in by_ns {
-        // Unstamped objects are the newest, as in the Conflict rule.
-        apps.sort_by_cached_key(|(_, ah)| {
-            let age = age_order(ah.as_ref());
-            (age.0.is_none(), age)
-        });
         // Counting an app's endpoints exactly builds its endpoint map; most
         // namespaces are far under the limit even counting every address of every
         // slice, and then no app can be held for endpoints.
-        let upper: usize = apps
-            .iter()
-            .take(limits.apps_per_namespace)
-            .map(|(_, ah)| addresses(index, &ns, &ah.spec.services))
-            .sum();
-        let exact = upper > limits.endpoints_per_namespace;
+        let upper = |apps: &[(&String, &Arc<AppHealth>)]| -> usize {
+            apps.iter().map(|(_, ah)| addresses(index, ns, &ah.spec.services)).sum()
+        };
+        if apps.len() <= limits.apps_per_namespace && upper(&apps) <= limits.endpoints_per_namespace {
+            continue;
+        }
+        // Unstamped objects are the newest, as in the Conflict rule.
+        apps.sort_by(|a, b| age_cmp(a.1.as_ref(), b.1.as_ref()));
+        let exact = upper(&apps[..apps.len().min(limits.apps_per_namespace)]) > limits.endpoints_per_namespace;
         let (mut n_apps, mut n_eps) = (0usize, 0usize);
         for (key, ah) in apps {
             let eps = if exact {
-                endpoints_of_services(index, &ns, &ah.spec.services, ProbeTargets::default()).len()
+                endpoints_of_services(index, ns, &ah.spec.services, ProbeTargets::default()).len()
             } else {
                 0
             };
-            let held = if n_apps + 1 > limits.apps_per_namespace {
-                Some((
-                    Exceeded::Apps,
-                    format!(
-                        "namespace {ns} already has {n_apps} older apps served, its limit (limits.appsPerNamespace {}); this app is not served or probed until an older one goes or the operator raises the limit",
-                        limits.apps_per_namespace
-                    ),
-                ))
+            if n_apps + 1 > limits.apps_per_namespace {
+                let message = format!(
+                    "namespace {ns} already has {n_apps} older apps served, its limit (limits.appsPerNamespace {}); this app is not served or probed until an older one goes or the operator raises the limit",
+                    limits.apps_per_namespace
+                );
+                held.push((key.clone(), Exceeded::Apps, message));
             } else if n_eps + eps > limits.endpoints_per_namespace {
-                Some((
-                    Exceeded::Endpoints,
-                    format!(
-                        "this app's {eps} endpoints and the {n_eps} of older apps in namespace {ns} pass its limit (limits.endpointsPerNamespace {}); this app is not served or probed until they fit or the operator raises the limit",
-                        limits.endpoints_per_namespace
-                    ),
-                ))
+                let message = format!(
+                    "this app's {eps} endpoints and the {n_eps} of older apps in namespace {ns} pass its limit (limits.endpointsPerNamespace {}); this app is not served or probed until they fit or the operator raises the limit",
+                    limits.endpoints_per_namespace
+                );
+                held.push((key.clone(), Exceeded::Endpoints, message));
             } else {
-                None
-            };
-            match held {
-                None => {
-                    n_apps += 1;
-                    n_eps += eps;
-                }
-                Some((kind, message)) => {
-                    r.served.remove(&key);
-                    r.rejected.push((ah, Rejected::Limit { key, kind, message }));
-                }
+                n_apps += 1;
+                n_eps += eps;
             }
+        }
+    }
+    for (key, kind, message) in held {
+        if let Some(ah) = r.served.remove(&key) {
+            r.rejected.push((ah, Rejected::Limit { key, kind, message }));
         }
     }
 }
@@ -117,6 +105,7 @@ mod tests {
     use super::*;
     use crate::sources::kube::resolve::resolve;
     use crate::sources::kube::slices::by_service;
+    use kube::ResourceExt;
 
     fn ah(ns: &str, name: &str, created: &str) -> Arc<AppHealth> {
         Arc::new(

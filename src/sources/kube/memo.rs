@@ -21,7 +21,6 @@ use super::report::ProbeReport;
 use crate::policy::{EndpointState, TargetCounts};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Resource;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -63,7 +62,7 @@ pub struct Inputs<'a> {
 /// A digest of an app's object (`uid`, `resourceVersion`) and its [`Inputs`]. The
 /// order of slices and probe states does not matter.
 pub fn digest(ah: &impl Resource, inputs: &Inputs) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = Fx::default();
     version(ah).hash(&mut h);
     let unordered = |items: &mut dyn Iterator<Item = u64>| items.fold(0u64, u64::wrapping_add);
     let slices = unordered(&mut inputs.slices.iter().map(|s| one(&version(*s))));
@@ -83,13 +82,51 @@ fn version(o: &impl Resource) -> (Option<&str>, Option<&str>) {
 }
 
 fn one(v: &impl Hash) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = Fx::default();
     v.hash(&mut h);
     h.finish()
 }
 
-/// The digest each app had when its status was last found in line, by
-/// `namespace/app`, with whether its spec was valid. One per term.
+/// A fast, non-cryptographic hasher (the multiply-rotate step of rustc's FxHasher):
+/// the digest guards against recomputing, not against an adversary, and the
+/// inputs are the cluster's own names and versions.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for b in chunks.remainder() {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn finish(&self) -> u64 {
+        // A final avalanche, so that sums of digests (unordered sets) stay spread.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x
+    }
+}
+
+impl Fx {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// The digest each app had when its status was last found in line, by its
+/// `/health/<app>` key (unique among served apps), with whether its spec was
+/// valid. One per term.
 #[derive(Debug, Default)]
 pub struct Memo {
     in_line: HashMap<String, (u64, bool)>,
@@ -99,7 +136,10 @@ impl Memo {
     /// `Some(valid)` when `app` was found in line with exactly these inputs, and
     /// its spec was valid or not.
     pub fn in_line(&self, app: &str, digest: u64) -> Option<bool> {
-        self.in_line.get(app).filter(|(d, _)| *d == digest).map(|(_, valid)| *valid)
+        self.in_line
+            .get(app)
+            .filter(|(d, _)| *d == digest)
+            .map(|(_, valid)| *valid)
     }
 
     /// Records the outcome of computing `app` from inputs `digest`: remembered,
@@ -179,7 +219,11 @@ mod tests {
         let up = HashMap::from([("10.0.0.1".parse().unwrap(), EndpointState::Up)]);
         let down = HashMap::from([("10.0.0.1".parse().unwrap(), EndpointState::Down)]);
         let d = of("5", &[&a, &b], Some(&up), None, 0, false);
-        assert_eq!(d, of("5", &[&b, &a], Some(&up), None, 0, false), "slice order is the store's, not a change");
+        assert_eq!(
+            d,
+            of("5", &[&b, &a], Some(&up), None, 0, false),
+            "slice order is the store's, not a change"
+        );
         let alb = TargetCounts {
             healthy: 1,
             total: 2,
@@ -189,7 +233,10 @@ mod tests {
         let changed = [
             ("the object", of("6", &[&a, &b], Some(&up), None, 0, false)),
             ("a slice gone", of("5", &[&a], Some(&up), None, 0, false)),
-            ("a slice changed", of("5", &[&a, &slice("b", "2")], Some(&up), None, 0, false)),
+            (
+                "a slice changed",
+                of("5", &[&a, &slice("b", "2")], Some(&up), None, 0, false),
+            ),
             ("no probes", of("5", &[&a, &b], None, None, 0, false)),
             ("a probe state", of("5", &[&a, &b], Some(&down), None, 0, false)),
             ("ALB counts", of("5", &[&a, &b], Some(&up), Some(alb), 0, false)),
@@ -213,7 +260,11 @@ mod tests {
         assert_eq!(m.in_line("shop/web", 7), Some(true));
         assert_eq!(m.in_line("shop/web", 8), None, "other inputs");
         m.record("shop/web", 8, true, false);
-        assert_eq!(m.in_line("shop/web", 7), None, "a failed write is retried on the next fold");
+        assert_eq!(
+            m.in_line("shop/web", 7),
+            None,
+            "a failed write is retried on the next fold"
+        );
         m.record("shop/api", 1, true, true);
         m.record("shop/web", 2, false, true);
         m.retain(|k| k != "shop/api");

@@ -21,6 +21,7 @@ pub mod probe_series;
 pub mod report;
 pub mod resolve;
 pub mod run;
+pub mod served;
 pub mod slices;
 pub mod spec;
 pub mod status;

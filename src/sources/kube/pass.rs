@@ -69,19 +69,17 @@ impl Folder {
         let kube_stale = io.caches.is_stale();
         let mut served_aws = Vec::with_capacity(resolution.served.len());
         let mut invalid = HashSet::new();
-        let mut folded = HashSet::with_capacity(resolution.served.len());
+        let mut app_slices: Vec<&EndpointSlice> = Vec::new();
         for (key, ah) in &resolution.served {
-            let ns = ah.namespace().unwrap_or_default();
-            let aref = app_ref(&ns, key);
+            // Computed for every app on every pass, so nothing here allocates for
+            // an app without target groups: the slices go to a reused buffer.
+            let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
             let services = &ah.spec.services;
-            let app_slices: Vec<&EndpointSlice> = services
-                .iter()
-                .filter_map(|s| index.get(&(ns.as_str(), s.as_str())))
-                .flatten()
-                .copied()
-                .collect();
+            app_slices.clear();
+            app_slices.extend(services.iter().filter_map(|s| index.get(&(ns, s.as_str()))).flatten());
             let arns = io.aws.arns_of(ah, services);
             let alb = io.aws.view(&arns);
+            let aref = app_ref(ns, key);
             let inputs = Inputs {
                 slices: &app_slices,
                 probes: probes.get(aref.as_str()),
@@ -91,15 +89,15 @@ impl Folder {
             };
             let digest = memo::digest(ah.as_ref(), &inputs);
             let akey = AppKey {
-                namespace: ns.clone(),
+                namespace: ns.to_owned(),
                 name: key.clone(),
             };
-            let valid = match self.memo.in_line(&aref, digest) {
+            let valid = match self.memo.in_line(key, digest) {
                 Some(valid) => valid,
                 None => {
                     let (desired, valid) = match settings(&ah.spec) {
                         Ok(set) => {
-                            let eps = endpoints_of_services(&index, &ns, &set.services, d.probe_targets);
+                            let eps = endpoints_of_services(&index, ns, &set.services, d.probe_targets);
                             self.plan.set(&aref, &set, eps.values());
                             let app_probes = inputs.probes;
                             // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
@@ -136,7 +134,7 @@ impl Folder {
                     let old_id = ah.status.as_ref().and_then(|s| s.health_check_id.clone());
                     desired.health_check_id = desired.health_check_id.or(old_id);
                     let in_line = write(io.client, ah, desired, io.recorder, io.fence).await;
-                    self.memo.record(&aref, digest, valid, in_line);
+                    self.memo.record(key, digest, valid, in_line);
                     valid
                 }
             };
@@ -145,11 +143,16 @@ impl Folder {
             } else {
                 invalid.insert(key.as_str());
             }
-            folded.insert(aref);
         }
-        // Apps no longer served with a valid spec leave the plan and the memo.
-        self.plan.retain(|a| folded.contains(a));
-        self.memo.retain(|a| folded.contains(a));
+        // Apps no longer served leave the memo; apps no longer served with a valid
+        // spec leave the plan.
+        let served = &resolution.served;
+        self.memo.retain(|key| served.contains_key(key));
+        self.plan.retain(|aref| {
+            let (ns, key) = aref.split_once('/').unwrap_or_default();
+            let same_ns = |ah: &Arc<AppHealth>| ah.metadata.namespace.as_deref() == Some(ns);
+            served.get(key).is_some_and(same_ns) && !invalid.contains(key)
+        });
         let hold = resolution.route53_holds_with(|k, _| invalid.contains(k));
         io.aws.update(&served_aws, hold);
         finalizers(io, &resolution.served).await;
@@ -167,7 +170,9 @@ async fn not_served(io: &Io<'_>, ah: &AppHealth, why: &Rejected, now: &str) {
             key,
             NotServed::Conflict {
                 reason: "Conflict",
-                message: format!("app key `{key}` is already claimed by {winner}, which is older; this object is not served"),
+                message: format!(
+                    "app key `{key}` is already claimed by {winner}, which is older; this object is not served"
+                ),
             },
         ),
         Rejected::InvalidKey { key } => (
@@ -209,6 +214,10 @@ async fn finalizers(io: &Io<'_>, served: &BTreeMap<String, Arc<AppHealth>>) {
     let last = io.aws.last_report();
     let managed = io.aws.manages_route53();
     for ah in io.caches.apps.state() {
+        // Neither wanting Route 53 nor holding the finalizer: nothing to decide.
+        if ah.spec.route53.is_none() && ah.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()) {
+            continue;
+        }
         let key = app_key(ah.as_ref());
         let akey = AppKey {
             namespace: ah.namespace().unwrap_or_default(),

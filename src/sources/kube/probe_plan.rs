@@ -195,15 +195,22 @@ mod tests {
         assert!(!b.apps.contains_key("ns/db"));
     }
 
-
     #[test]
     fn a_plan_changes_only_when_an_apps_shares_do() {
         let web = set(serde_json::json!({ "services": ["web"] }));
         let mut empty = Plan::default();
-        assert_eq!(empty.take_changed(), Some(Nodes::new()), "a new plan is news, even empty");
+        assert_eq!(
+            empty.take_changed(),
+            Some(Nodes::new()),
+            "a new plan is news, even empty"
+        );
         assert_eq!(empty.take_changed(), None);
         let mut plan = Plan::default();
-        plan.set("ns/web", &web, &[ep("10.0.0.1", Some("a"), None), ep("10.0.0.2", Some("b"), None)]);
+        plan.set(
+            "ns/web",
+            &web,
+            &[ep("10.0.0.1", Some("a"), None), ep("10.0.0.2", Some("b"), None)],
+        );
         plan.set("ns/api", &web, &[ep("10.0.0.3", Some("b"), None)]);
         let first = plan.take_changed().expect("new shares");
         assert_eq!(first.keys().collect::<Vec<_>>(), ["a", "b"]);
@@ -213,7 +220,11 @@ mod tests {
         plan.set("ns/web", &web, &[ep("10.0.0.1", Some("a"), None), not_ready]);
         assert_eq!(plan.take_changed(), None, "readiness is not part of an assignment");
         // The Pod on node a moves to node c.
-        plan.set("ns/web", &web, &[ep("10.0.0.1", Some("c"), None), ep("10.0.0.2", Some("b"), None)]);
+        plan.set(
+            "ns/web",
+            &web,
+            &[ep("10.0.0.1", Some("c"), None), ep("10.0.0.2", Some("b"), None)],
+        );
         let moved = plan.take_changed().expect("a share moved");
         assert_eq!(moved.keys().collect::<Vec<_>>(), ["b", "c"], "node a has nothing left");
         assert_eq!(moved["b"].len(), 2);

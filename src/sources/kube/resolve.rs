@@ -72,6 +72,18 @@ pub fn age_order<K: Resource>(ah: &K) -> (Option<k8s_openapi::jiff::Timestamp>, 
     )
 }
 
+/// [`age_order`] as a comparison that allocates nothing, with objects not yet
+/// stamped last (they are the newest).
+pub fn age_cmp<K: Resource>(a: &K, b: &K) -> std::cmp::Ordering {
+    fn key<K: Resource>(o: &K) -> (bool, Option<k8s_openapi::jiff::Timestamp>, &str, &str) {
+        let m = o.meta();
+        let ts = m.creation_timestamp.as_ref().map(|t| t.0);
+        let name = m.name.as_deref().or(m.generate_name.as_deref()).unwrap_or_default();
+        (ts.is_none(), ts, m.namespace.as_deref().unwrap_or_default(), name)
+    }
+    key(a).cmp(&key(b))
+}
+
 impl Resolution<AppHealth> {
     /// The apps whose Route 53 objects stay exactly as they are although they are
     /// not served: the losers of the Conflict rule (under their own namespace; a
@@ -90,16 +102,17 @@ impl Resolution<AppHealth> {
             namespace: ah.namespace().unwrap_or_default(),
             name: name.to_owned(),
         };
-        let served: std::collections::BTreeSet<_> = self.served.iter().map(|(k, ah)| key(ah, k)).collect();
+        // Only losers need it: most passes have none.
+        let served: std::collections::BTreeSet<_> = if self.rejected.is_empty() {
+            Default::default()
+        } else {
+            self.served.iter().map(|(k, ah)| key(ah, k)).collect()
+        };
         let losers = self.rejected.iter().filter_map(|(ah, why)| match why {
             Rejected::Conflict { key: k, .. } | Rejected::Limit { key: k, .. } => Some(key(ah, k)),
             Rejected::InvalidKey { .. } => None,
         });
-        let invalid: Vec<_> = self
-            .served
-            .iter()
-            .filter(|(k, ah)| invalid(k, ah))
-            .collect();
+        let invalid: Vec<_> = self.served.iter().filter(|(k, ah)| invalid(k, ah)).collect();
         // A loser also holds what it made under an earlier key, by its UID.
         let incarnations = self
             .rejected
@@ -126,11 +139,7 @@ pub fn resolve<K: Claim>(objects: impl IntoIterator<Item = Arc<K>>) -> Resolutio
         .filter(|o| o.meta().deletion_timestamp.is_none())
         .collect();
     // Objects without a timestamp (not yet stamped) sort last: they are the newest.
-    // The key is built once per object (it allocates), not once per comparison.
-    all.sort_by_cached_key(|a| {
-        let k = age_order(a.as_ref());
-        (k.0.is_none(), k)
-    });
+    all.sort_by(|a, b| age_cmp(a.as_ref(), b.as_ref()));
     let mut r = Resolution::default();
     for ah in all {
         let key = app_key(ah.as_ref());

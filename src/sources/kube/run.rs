@@ -19,19 +19,16 @@ use super::leader;
 use super::node::{self, assigned_jobs, NodeProbes};
 use super::probe_series::ProbeSeries;
 use super::report::ProbeReport;
-use super::resolve::{resolve, Resolution};
+use super::resolve::resolve;
+use super::served::Served;
 use super::status;
-use super::view::ServedApp;
 use crate::agent::{serve_listeners, Listeners};
-use crate::model::{AppKey, Health, OverrideMode};
-use crate::policy::{Counts, Decision};
 use crate::probe;
 use crate::serve::{Context, Readiness};
-use crate::state::{App, Apps};
+use crate::state::Apps;
 use crate::telemetry::Metrics;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -121,8 +118,7 @@ pub const UNKNOWN_REGION: &str = "unknown";
 
 /// The Lease every replica competes for.
 pub const LEASE_NAME: &str = "failover-agent-leader";
-/// The reason served for an app the leader has not judged yet.
-pub const AWAITING: &str = "awaiting the first verdict from the leader";
+pub use super::served::AWAITING;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -211,6 +207,7 @@ pub async fn run(
     let mut jobs = Jobs {
         probes: probes.clone(),
         series: series.clone(),
+        served: Served::default(),
         tx: jobs_tx,
         seen: None,
     };
@@ -253,6 +250,8 @@ struct Jobs {
     probes: Arc<NodeProbes>,
     /// This node's probe series (`telemetry`): kept to the apps it probes.
     series: Arc<ProbeSeries>,
+    /// What this replica last published of each app.
+    served: Served,
     tx: watch::Sender<Arc<Vec<probe::Job<node::Tag>>>>,
     /// The `resourceVersion` of the assignment the jobs come from (`Some(None)`: none).
     seen: Option<Option<String>>,
@@ -261,7 +260,7 @@ struct Jobs {
 /// Brings the served apps, and this node's probe jobs if its assignment changed,
 /// in line with the caches.
 fn sync(caches: &Caches, apps: &Apps, metrics: &Metrics, jobs: &mut Jobs, env: &Env) {
-    publish(apps, &resolve(caches.apps.state()), metrics);
+    jobs.served.publish(apps, &resolve(caches.apps.state()), metrics);
     let assignment = caches.assignment();
     let rv = assignment.as_ref().map(|a| a.resource_version().unwrap_or_default());
     if jobs.seen.as_ref() == Some(&rv) {
@@ -273,88 +272,4 @@ fn sync(caches: &Caches, apps: &Apps, metrics: &Metrics, jobs: &mut Jobs, env: &
     jobs.series.retain(&local);
     jobs.tx.send_replace(Arc::new(local));
     jobs.seen = Some(rv);
-}
-
-/// Serves every app the Conflict rule lets through (computed here, from the lean
-/// view: it needs only keys and creation times) with the verdict in its status,
-/// except an app the leader holds by its namespace's limits (`Held` True in its
-/// status) that has no verdict. A held app with a verdict (the one it had when it
-/// was held, which the leader keeps) is served with it: held apps are not probed,
-/// but an app that was served is never dropped to a 404 (a failover) by a limit.
-/// Limits themselves need the EndpointSlices, which only the leader watches.
-pub fn publish(apps: &Apps, resolution: &Resolution<ServedApp>, metrics: &Metrics) {
-    let mut next = HashMap::with_capacity(resolution.served.len());
-    let served = resolution
-        .served
-        .iter()
-        .filter(|(_, ah)| !ah.is_held() || verdict_of(ah).is_some());
-    for (key, ah) in served {
-        let app_key = AppKey {
-            namespace: ah.namespace().unwrap_or_default(),
-            name: key.clone(),
-        };
-        let app = match apps.get(key) {
-            Some(a) if a.is_remote() && a.key == app_key => a,
-            _ => Arc::new(App::remote(
-                app_key.clone(),
-                Decision {
-                    health: Health::Healthy,
-                    reason: AWAITING.into(),
-                },
-                metrics.for_remote_app(),
-            )),
-        };
-        if let Some((decision, counts, ovr)) = verdict_of(ah) {
-            app.publish(decision, counts, ovr);
-        }
-        // Every replica keeps the leader's AWS results, as it serves its verdicts.
-        if let Some(s) = &ah.status {
-            let alb = match (s.healthy_targets, s.total_targets) {
-                (Some(healthy), Some(total)) => Some(crate::policy::TargetCounts {
-                    healthy,
-                    total,
-                    stale: ah
-                        .condition("Stale")
-                        .is_some_and(|c| c.message.contains(super::writer::ALB_STALE)),
-                }),
-                _ => None,
-            };
-            let route53 = ah.spec.route53.then(|| crate::state::Route53View {
-                health_check_id: s.health_check_id.clone(),
-                route53_healthy: s.route53_healthy,
-                problems: s
-                    .conditions
-                    .iter()
-                    .filter(|c| c.type_ == "Route53Synced" && c.status == "False")
-                    .map(|c| c.message.clone())
-                    .collect(),
-            });
-            app.publish_aws(alb, route53);
-        }
-        next.insert(key.clone(), app);
-    }
-    // Apps no longer served (deleted, lost their key, or lost a Conflict) lose their series.
-    apps.replace(next);
-}
-
-/// The verdict the leader wrote, if any.
-fn verdict_of(ah: &ServedApp) -> Option<(Decision, Counts, OverrideMode)> {
-    let s = ah.status.as_ref()?;
-    let health = s.verdict?;
-    let total = s.total_endpoints.unwrap_or(0) as usize;
-    let up = s.healthy_endpoints.unwrap_or(0) as usize;
-    let counts = Counts {
-        total,
-        up,
-        down: total.saturating_sub(up),
-        unknown: 0,
-    };
-    Some((
-        Decision {
-            health,
-            reason: s.reason.clone().unwrap_or_default(),
-        },
-        counts,
-        ah.spec.override_mode,
-    ))
 }

@@ -157,4 +157,3 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
         }
     }
 }
-

@@ -71,6 +71,9 @@ pub fn of_app(explicit: Option<&Vec<String>>, ns: &str, services: &[String], b: 
         return v.clone();
     }
     let mut arns: BTreeSet<String> = BTreeSet::new();
+    if b.is_empty() {
+        return Vec::new();
+    }
     for s in services {
         if let Some(set) = b.get(&(ns.to_owned(), s.clone())) {
             arns.extend(set.iter().cloned());
