@@ -15,8 +15,10 @@
 //! - everything else (listeners, sources, AWS calls, the process): each replica,
 //!   a constant number of series.
 
+mod fold;
 mod verdicts;
 
+pub use fold::{FoldMetrics, Folded};
 pub use verdicts::{AppSeries, Leader, TermTransitions, VerdictSource};
 
 use crate::model::{AppKey, ProbeOutcome};
@@ -53,6 +55,8 @@ pub struct Metrics {
     pub leader: Leader,
     /// AWS calls and the reconciler's work.
     pub aws: crate::aws::AwsMetrics,
+    /// The leader's fold passes.
+    pub fold: FoldMetrics,
     /// The verdict store the leader's per-app series are rendered from.
     verdicts: verdicts::Slot,
     /// Apps given probe series by [`Metrics::probes_of`], so
@@ -177,6 +181,7 @@ impl Metrics {
                 "1 while this replica leads (holds the Lease and its term has not run out); a static agent always leads. Only the leader exports the per-app verdict series.",
             ))?),
             aws: crate::aws::AwsMetrics::register(&registry)?,
+            fold: FoldMetrics::register(&registry)?,
             verdicts: Default::default(),
             probed: Default::default(),
             registry,

@@ -24,6 +24,7 @@ use super::writer::{status, write, NotServed, Staleness};
 use crate::fence::Fence;
 use crate::model::{AppKey, Health};
 use crate::policy::with_targets;
+use crate::telemetry::Folded;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Recorder;
@@ -59,6 +60,8 @@ impl Folder {
     /// node's assignment when it changed.
     pub async fn pass(&mut self, io: &Io<'_>) -> Option<Nodes> {
         let d = io.duties;
+        let _timer = d.metrics.fold.pass_duration.start_timer();
+        let mut recomputed = 0u64;
         let slices = io.caches.slices();
         let index = by_service(slices.iter().map(|s| s.as_ref()));
         let mut resolution = resolve(io.caches.apps.state());
@@ -95,6 +98,7 @@ impl Folder {
             let valid = match self.memo.in_line(key, digest) {
                 Some(valid) => valid,
                 None => {
+                    recomputed += 1;
                     let (desired, valid) = match settings(&ah.spec) {
                         Ok(set) => {
                             let eps = endpoints_of_services(&index, ns, &set.services, d.probe_targets);
@@ -144,6 +148,9 @@ impl Folder {
                 invalid.insert(key.as_str());
             }
         }
+        let met = resolution.served.len() as u64;
+        d.metrics.fold.count(Folded::Recomputed, recomputed);
+        d.metrics.fold.count(Folded::Unchanged, met - recomputed);
         // Apps no longer served leave the memo; apps no longer served with a valid
         // spec leave the plan.
         let served = &resolution.served;
