@@ -65,6 +65,36 @@ where
     /// True once both caches have listed. A watch channel rather than the stores'
     /// own `wait_until_ready`, which wakes only one of several concurrent waiters.
     synced: watch::Receiver<bool>,
+    /// The leader's own status writes, whose events do not bump `changed`.
+    pub own: OwnWrites,
+}
+
+/// The `resourceVersion`s of the leader's own status writes. Their watch events
+/// still update the cache, but do not bump its change counter: the pass that
+/// wrote them already knows what they say, so waking a new pass over every app
+/// for them would only double the passes (and the wait of the next real change).
+/// Each version is forgotten once its event is seen, and all are forgotten past
+/// [`OwnWrites::KEPT`] (a missed event then costs one spare pass, nothing more).
+#[derive(Clone, Debug, Default)]
+pub struct OwnWrites(Arc<parking_lot::Mutex<std::collections::HashSet<String>>>);
+
+impl OwnWrites {
+    const KEPT: usize = 10_000;
+
+    /// Remembers that this replica wrote the object version `rv`.
+    pub fn wrote(&self, rv: Option<String>) {
+        let Some(rv) = rv else { return };
+        let mut w = self.0.lock();
+        if w.len() >= Self::KEPT {
+            w.clear();
+        }
+        w.insert(rv);
+    }
+
+    /// True (once) if `rv` is a version this replica wrote.
+    fn take(&self, rv: Option<&str>) -> bool {
+        rv.is_some_and(|rv| self.0.lock().remove(rv))
+    }
 }
 
 /// Every replica's caches: the lean view of every app, and this node's assignment.
@@ -93,6 +123,7 @@ where
         (apps, apps_health): (Store<A>, Arc<SourceHealth>),
         (other, other_health): (Store<B>, Arc<SourceHealth>),
         changed: watch::Receiver<u64>,
+        own: OwnWrites,
     ) -> Self {
         let (synced_tx, synced) = watch::channel(false);
         let (a, b) = (apps.clone(), other.clone());
@@ -109,6 +140,7 @@ where
             apps_health,
             other_health,
             synced,
+            own,
         }
     }
 }
@@ -148,7 +180,7 @@ pub fn start(client: &Client, namespace: &str, node: &str, shutdown: &Cancellati
         shutdown.clone(),
         |_| {},
     );
-    Pair::new(apps, assignment, changed)
+    Pair::new(apps, assignment, changed, OwnWrites::default())
 }
 
 /// Starts the leader's reflectors for one term: every `AppHealth` in full, and the
@@ -156,13 +188,15 @@ pub fn start(client: &Client, namespace: &str, node: &str, shutdown: &Cancellati
 pub fn start_leader(client: &Client, stop: &CancellationToken) -> LeaderCaches {
     let (tx, changed) = watch::channel(0u64);
     let tx = Arc::new(tx);
-    let apps = reflect(
+    let own = OwnWrites::default();
+    let apps = reflect_quiet(
         Api::<AppHealth>::all(client.clone()),
         watcher::Config::default(),
         "apphealths",
         tx.clone(),
         stop.clone(),
         |_| {},
+        Some(own.clone()),
     );
     let slices = reflect(
         Api::<EndpointSlice>::all(client.clone()),
@@ -172,7 +206,7 @@ pub fn start_leader(client: &Client, stop: &CancellationToken) -> LeaderCaches {
         stop.clone(),
         trim_slice,
     );
-    Pair::new(apps, slices, changed)
+    Pair::new(apps, slices, changed, own)
 }
 
 /// Drops the parts of an EndpointSlice the agent never reads (topology hints,
@@ -210,6 +244,23 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
+    reflect_quiet(api, cfg, what, changed, shutdown, trim, None)
+}
+
+/// [`reflect`], except that the events of `own` writes do not bump `changed`.
+fn reflect_quiet<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    what: &'static str,
+    changed: Arc<watch::Sender<u64>>,
+    shutdown: CancellationToken,
+    trim: fn(&mut K),
+    own: Option<OwnWrites>,
+) -> (Store<K>, Arc<SourceHealth>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
     let (reader, writer) = reflector::store();
     let health = Arc::new(SourceHealth::default());
     let h = health.clone();
@@ -229,11 +280,17 @@ where
                 ev = stream.next() => ev,
             };
             match ev {
-                Some(Ok(_)) => {
+                Some(Ok(ev)) => {
                     if h.stale.swap(false, Ordering::Relaxed) {
                         tracing::info!(source = what, "watch recovered; data is fresh again");
                     }
-                    changed.send_modify(|g| *g += 1);
+                    let quiet = match (&ev, &own) {
+                        (watcher::Event::Apply(o), Some(own)) => own.take(o.meta().resource_version.as_deref()),
+                        _ => false,
+                    };
+                    if !quiet {
+                        changed.send_modify(|g| *g += 1);
+                    }
                 }
                 Some(Err(e)) => {
                     if !h.stale.swap(true, Ordering::Relaxed) {

@@ -137,7 +137,7 @@ impl Folder {
                     let mut desired = desired;
                     let old_id = ah.status.as_ref().and_then(|s| s.health_check_id.clone());
                     desired.health_check_id = desired.health_check_id.or(old_id);
-                    let in_line = write(io.client, ah, desired, io.recorder, io.fence).await;
+                    let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
                     self.memo.record(key, digest, valid, in_line);
                     valid
                 }
@@ -213,7 +213,7 @@ async fn not_served(io: &Io<'_>, ah: &AppHealth, why: &Rejected, now: &str) {
     };
     let t = Tally::default();
     let desired = status(ah, key, verdict, reason, t, Staleness::default(), Some(not_served), now);
-    write(io.client, ah, desired, io.recorder, io.fence).await;
+    write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
 }
 
 /// Adds or removes the Route 53 finalizer where [`finalizer::decide`] says so.

@@ -159,6 +159,7 @@ pub async fn write(
     desired: AppHealthStatus,
     recorder: &Recorder,
     fence: &dyn Fence,
+    own: &super::caches::OwnWrites,
 ) -> bool {
     let old = ah.status.clone().unwrap_or_default();
     if old == desired {
@@ -184,7 +185,7 @@ pub async fn write(
         .patch_status(&ah.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => {}
+        Ok(written) => own.wrote(written.metadata.resource_version),
         Err(kube::Error::Api(e)) if e.code == 409 => {
             tracing::debug!(namespace = %ns, name = %ah.name_any(), "AppHealth changed since it was read; its status is written on the next fold");
             return false;
