@@ -34,6 +34,11 @@ LABEL org.opencontainers.image.title="failover-agent" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /failover-agent /failover-agent
+# glibc gives every thread that allocates its own malloc arena, and memory freed in
+# one arena is not reused by another. The agent's work runs on a couple of tokio
+# workers, so two arenas serve it; measured in README (Watches and memory), this
+# keeps about 2 MiB less resident on every replica, with no change in latency.
+ENV MALLOC_ARENA_MAX=2
 USER 65532:65532
 # 8080: public health listener (/health/<app>, /healthz, /readyz).
 # 9090: admin listener (/metrics, /apps, status page, overrides).

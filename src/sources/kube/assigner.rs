@@ -247,7 +247,7 @@ pub async fn run(
 /// from `nodes`, exactly as its fingerprint was.
 async fn apply(api: &Api<ProbeAssignment>, change: Change, nodes: &Nodes) -> kube::Result<()> {
     let none = assignment::Shares::new();
-    let spec = |node: &str| assignment::spec_of(node, nodes.get(node).unwrap_or(&none));
+    let spec = |node: &str| assignment::spec_of(node, nodes.get(node).map_or(&none, |s| &**s));
     match change {
         Change::Create { node } => {
             api.create(&PostParams::default(), &ProbeAssignment::new(&node, spec(&node)))
@@ -305,9 +305,9 @@ mod tests {
     #[test]
     fn only_what_differs_is_written_and_nodes_without_endpoints_lose_their_assignment() {
         let nodes: Nodes = BTreeMap::from([
-            ("a".to_string(), shares(&["10.0.0.1:80"])),
-            ("b".to_string(), shares(&["10.0.0.2:80", "10.0.0.3:80"])),
-            ("c".to_string(), shares(&["10.0.0.4:80"])),
+            ("a".to_string(), Arc::new(shares(&["10.0.0.1:80"]))),
+            ("b".to_string(), Arc::new(shares(&["10.0.0.2:80", "10.0.0.3:80"]))),
+            ("c".to_string(), Arc::new(shares(&["10.0.0.4:80"]))),
         ]);
         let want = fingerprints(&nodes, &mut BTreeMap::new());
         let have = BTreeMap::from([

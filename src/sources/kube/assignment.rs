@@ -113,8 +113,10 @@ pub struct Share {
 
 /// One node's shares by `namespace/app`.
 pub type Shares = BTreeMap<Arc<str>, Share>;
-/// Every node's shares, by node name: the leader's plan.
-pub type Nodes = BTreeMap<String, Shares>;
+/// Every node's shares, by node name: the leader's plan. Each node's shares are
+/// shared, so handing the plan to the assigner copies only this map, and a change
+/// copies only the nodes it touches.
+pub type Nodes = BTreeMap<String, Arc<Shares>>;
 
 /// Most JSON bytes of an assignment's `apps`: a quarter of etcd's 1.5 MiB object
 /// limit, as for ProbeReports. An endpoint is one string in a list, so the

@@ -101,6 +101,7 @@ impl Plan {
                 continue;
             }
             if let Some(on_node) = self.nodes.get_mut(node) {
+                let on_node = Arc::make_mut(on_node);
                 on_node.remove(app_ref);
                 if on_node.is_empty() {
                     self.nodes.remove(node);
@@ -113,7 +114,8 @@ impl Plan {
             now.push(node.to_owned());
             let on_node = self.nodes.entry(node.to_owned()).or_default();
             if on_node.get(app_ref) != Some(&share) {
-                on_node.insert(app.clone(), share);
+                // Copies this node's shares only if the assigner still holds them.
+                Arc::make_mut(on_node).insert(app.clone(), share);
                 self.changed = true;
             }
         }

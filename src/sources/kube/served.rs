@@ -128,3 +128,55 @@ fn verdict_of(ah: &ServedApp) -> Option<(Decision, Counts, OverrideMode)> {
         ah.spec.override_mode,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::kube::resolve::resolve;
+
+    fn view(ns: &str, name: &str, verdict: Option<&str>) -> Arc<ServedApp> {
+        let status = verdict.map(|v| serde_json::json!({ "verdict": v, "reason": format!("{v} because") }));
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": { "name": name, "namespace": ns, "creationTimestamp": "2026-01-01T00:00:00Z" },
+                "spec": { "services": [name] },
+                "status": status,
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn answer(apps: &Apps, key: &str) -> Option<(bool, String)> {
+        let a = apps.get(key)?.public();
+        Some((a.healthy, String::from_utf8_lossy(&a.body).into_owned()))
+    }
+
+    #[test]
+    fn only_changed_views_are_published_and_the_set_follows_the_objects() {
+        let (apps, metrics) = (Apps::default(), Metrics::new("eu-west-1").unwrap());
+        let mut served = Served::default();
+        let (web, api) = (view("shop", "web", Some("healthy")), view("shop", "api", None));
+        served.publish(&apps, &resolve([web.clone(), api.clone()]), &metrics);
+        assert_eq!(answer(&apps, "web").map(|a| a.0), Some(true));
+        let awaiting = answer(&apps, "api").unwrap();
+        assert!(awaiting.0, "an app not judged yet is served healthy: {awaiting:?}");
+        let web_app = apps.get("web").unwrap();
+
+        // The leader judged api; web's view is the same object, so web is left as is.
+        let api2 = view("shop", "api", Some("unhealthy"));
+        served.publish(&apps, &resolve([web.clone(), api2.clone()]), &metrics);
+        assert_eq!(answer(&apps, "api").map(|a| a.0), Some(false));
+        assert!(Arc::ptr_eq(&web_app, &apps.get("web").unwrap()), "web keeps its App");
+
+        // web's object is gone and api moved to another namespace: a new App.
+        let moved = view("other", "api", Some("healthy"));
+        served.publish(&apps, &resolve([moved]), &metrics);
+        assert_eq!(apps.len(), 1);
+        assert!(apps.get("web").is_none());
+        let app = apps.get("api").unwrap();
+        assert_eq!(
+            (app.key.namespace.as_str(), answer(&apps, "api").map(|a| a.0)),
+            ("other", Some(true))
+        );
+    }
+}
