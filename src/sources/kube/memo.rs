@@ -127,39 +127,59 @@ impl Fx {
 /// The digest each app had when its status was last found in line, by its
 /// `/health/<app>` key (unique among served apps), with whether its spec was
 /// valid. One per term.
+///
+/// A pass asks about every served app ([`Memo::in_line`]) and then [`Memo::sweep`]s:
+/// the apps it did not ask about (no longer served) are forgotten.
 #[derive(Debug, Default)]
 pub struct Memo {
-    in_line: HashMap<String, (u64, bool)>,
+    in_line: HashMap<String, Entry>,
+    pass: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    digest: u64,
+    valid: bool,
+    /// The last pass that asked about this app.
+    seen: u64,
 }
 
 impl Memo {
     /// `Some(valid)` when `app` was found in line with exactly these inputs, and
-    /// its spec was valid or not.
-    pub fn in_line(&self, app: &str, digest: u64) -> Option<bool> {
-        self.in_line
-            .get(app)
-            .filter(|(d, _)| *d == digest)
-            .map(|(_, valid)| *valid)
+    /// its spec was valid or not. Marks `app` as still served.
+    pub fn in_line(&mut self, app: &str, digest: u64) -> Option<bool> {
+        let e = self.in_line.get_mut(app)?;
+        e.seen = self.pass;
+        (e.digest == digest).then_some(e.valid)
     }
 
     /// Records the outcome of computing `app` from inputs `digest`: remembered,
     /// with whether its spec is `valid`, only if its status is now `in_line`.
     pub fn record(&mut self, app: &str, digest: u64, valid: bool, in_line: bool) {
-        if in_line {
-            match self.in_line.get_mut(app) {
-                Some(e) => *e = (digest, valid),
-                None => {
-                    self.in_line.insert(app.to_owned(), (digest, valid));
-                }
-            }
-        } else {
+        if !in_line {
             self.in_line.remove(app);
+            return;
+        }
+        let e = Entry {
+            digest,
+            valid,
+            seen: self.pass,
+        };
+        match self.in_line.get_mut(app) {
+            Some(old) => *old = e,
+            None => {
+                self.in_line.insert(app.to_owned(), e);
+            }
         }
     }
 
-    /// Forgets every app for which `keep` is false.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.in_line.retain(|k, _| keep(k));
+    /// Ends a pass: forgets every app it did not ask about.
+    pub fn sweep(&mut self) {
+        let pass = self.pass;
+        if self.in_line.values().any(|e| e.seen != pass) {
+            self.in_line.retain(|_, e| e.seen == pass);
+        }
+        self.pass += 1;
     }
 
     /// How many apps are remembered.
@@ -254,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn only_apps_found_in_line_are_remembered() {
+    fn only_apps_found_in_line_are_remembered_and_a_pass_forgets_apps_it_did_not_meet() {
         let mut m = Memo::default();
         m.record("shop/web", 7, true, true);
         assert_eq!(m.in_line("shop/web", 7), Some(true));
@@ -267,8 +287,11 @@ mod tests {
         );
         m.record("shop/api", 1, true, true);
         m.record("shop/web", 2, false, true);
-        m.retain(|k| k != "shop/api");
-        assert_eq!(m.len(), 1);
+        m.sweep();
+        assert_eq!(m.len(), 2, "both met in the first pass");
         assert_eq!(m.in_line("shop/web", 2), Some(false), "an invalid spec, in line");
+        m.sweep();
+        assert_eq!(m.len(), 1, "api was not met in the second pass: no longer served");
+        assert_eq!(m.in_line("shop/web", 2), Some(false));
     }
 }

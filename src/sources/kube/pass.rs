@@ -96,7 +96,12 @@ impl Folder {
                 name: key.clone(),
             };
             let valid = match self.memo.in_line(key, digest) {
-                Some(valid) => valid,
+                Some(valid) => {
+                    if valid {
+                        self.plan.keep(&aref);
+                    }
+                    valid
+                }
                 None => {
                     recomputed += 1;
                     let (desired, valid) = match settings(&ah.spec) {
@@ -153,13 +158,8 @@ impl Folder {
         d.metrics.fold.count(Folded::Unchanged, met - recomputed);
         // Apps no longer served leave the memo; apps no longer served with a valid
         // spec leave the plan.
-        let served = &resolution.served;
-        self.memo.retain(|key| served.contains_key(key));
-        self.plan.retain(|aref| {
-            let (ns, key) = aref.split_once('/').unwrap_or_default();
-            let same_ns = |ah: &Arc<AppHealth>| ah.metadata.namespace.as_deref() == Some(ns);
-            served.get(key).is_some_and(same_ns) && !invalid.contains(key)
-        });
+        self.memo.sweep();
+        self.plan.sweep();
         let hold = resolution.route53_holds_with(|k, _| invalid.contains(k));
         io.aws.update(&served_aws, hold);
         finalizers(io, &resolution.served).await;

@@ -20,8 +20,10 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Plan {
     nodes: Nodes,
-    apps: HashMap<Arc<str>, Vec<String>>,
+    /// The nodes each app has shares on, and the last pass that set or kept it.
+    apps: HashMap<Arc<str>, (Vec<String>, u64)>,
     changed: bool,
+    pass: u64,
 }
 
 impl Default for Plan {
@@ -30,6 +32,7 @@ impl Default for Plan {
             nodes: Nodes::new(),
             apps: HashMap::new(),
             changed: true,
+            pass: 0,
         }
     }
 }
@@ -78,12 +81,26 @@ impl Plan {
         self.replace(app_ref, Vec::new());
     }
 
-    /// Removes the shares of every app for which `keep` is false.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        let gone: Vec<Arc<str>> = self.apps.keys().filter(|a| !keep(a)).cloned().collect();
+    /// Keeps the shares of `app_ref` as they are, in this pass.
+    pub fn keep(&mut self, app_ref: &str) {
+        if let Some((_, seen)) = self.apps.get_mut(app_ref) {
+            *seen = self.pass;
+        }
+    }
+
+    /// Ends a pass: removes the shares of every app it did not set or keep.
+    pub fn sweep(&mut self) {
+        let pass = self.pass;
+        let gone: Vec<Arc<str>> = self
+            .apps
+            .iter()
+            .filter(|(_, (_, seen))| *seen != pass)
+            .map(|(a, _)| a.clone())
+            .collect();
         for app in gone {
             self.remove(&app);
         }
+        self.pass += 1;
     }
 
     /// Every node with something to probe, and what, if that changed since the last call.
@@ -93,7 +110,7 @@ impl Plan {
 
     fn replace(&mut self, app_ref: &str, shares: Vec<(&str, Share)>) {
         let (app, old) = match self.apps.remove_entry(app_ref) {
-            Some((app, old)) => (app, old),
+            Some((app, (old, _))) => (app, old),
             None => (Arc::from(app_ref), Vec::new()),
         };
         for node in &old {
@@ -120,7 +137,7 @@ impl Plan {
             }
         }
         if !now.is_empty() {
-            self.apps.insert(app, now);
+            self.apps.insert(app, (now, self.pass));
         }
     }
 }
@@ -234,8 +251,10 @@ mod tests {
         plan.set("ns/api", &slow, &[ep("10.0.0.3", Some("b"), None)]);
         let b = &plan.take_changed().expect("new settings")["b"];
         assert_eq!(b["ns/api"].settings.probe.interval_seconds, 10.0);
-        plan.retain(|app| app != "ns/web");
-        let left = plan.take_changed().expect("an app went");
+        plan.sweep();
+        plan.keep("ns/api");
+        plan.sweep();
+        let left = plan.take_changed().expect("an app went: the pass did not keep it");
         assert_eq!(left.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(left["b"].keys().map(|k| &**k).collect::<Vec<_>>(), ["ns/api"]);
         plan.remove("ns/api");

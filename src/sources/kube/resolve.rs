@@ -10,7 +10,8 @@
 use super::crd::AppHealth;
 use crate::config::valid_app_name;
 use kube::{Resource, ResourceExt};
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// An object that claims a `/health/<app>` key: the full `AppHealth` or the lean
@@ -132,31 +133,40 @@ impl Resolution<AppHealth> {
     }
 }
 
-/// Applies the Conflict rule to every `AppHealth` in the cache.
+/// Applies the Conflict rule to every `AppHealth` in the cache. Runs on every
+/// watch event, so it does not sort the objects: each key keeps its oldest claimant,
+/// and only the rejected (few) are put in the rule's order.
 pub fn resolve<K: Claim>(objects: impl IntoIterator<Item = Arc<K>>) -> Resolution<K> {
-    let mut all: Vec<Arc<K>> = objects
-        .into_iter()
-        .filter(|o| o.meta().deletion_timestamp.is_none())
-        .collect();
-    // Objects without a timestamp (not yet stamped) sort last: they are the newest.
-    all.sort_by(|a, b| age_cmp(a.as_ref(), b.as_ref()));
+    let mut winners: HashMap<String, Arc<K>> = HashMap::new();
+    let mut losers: Vec<(String, Arc<K>)> = Vec::new();
     let mut r = Resolution::default();
-    for ah in all {
+    for ah in objects.into_iter().filter(|o| o.meta().deletion_timestamp.is_none()) {
         let key = app_key(ah.as_ref());
         if !valid_app_name(&key) {
             r.rejected.push((ah, Rejected::InvalidKey { key }));
             continue;
         }
-        match r.served.get(&key) {
-            Some(winner) => {
-                let winner = format!("{}/{}", winner.namespace().unwrap_or_default(), winner.name_any());
-                r.rejected.push((ah, Rejected::Conflict { key, winner }));
+        match winners.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(ah);
             }
-            None => {
-                r.served.insert(key, ah);
+            Entry::Occupied(mut o) => {
+                let loser = if age_cmp(ah.as_ref(), o.get().as_ref()).is_lt() {
+                    o.insert(ah)
+                } else {
+                    ah
+                };
+                losers.push((o.key().clone(), loser));
             }
         }
     }
+    for (key, ah) in losers {
+        let w = &winners[&key];
+        let winner = format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any());
+        r.rejected.push((ah, Rejected::Conflict { key, winner }));
+    }
+    r.rejected.sort_by(|a, b| age_cmp(a.0.as_ref(), b.0.as_ref()));
+    r.served = winners.into_iter().collect();
     r
 }
 
