@@ -192,6 +192,7 @@ pub async fn run(
         Arc::new(tx),
         stop.clone(),
         |_| {},
+        None,
     );
     if current.wait_until_ready().await.is_err() {
         return;

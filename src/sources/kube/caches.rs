@@ -171,6 +171,7 @@ pub fn start(client: &Client, namespace: &str, node: &str, shutdown: &Cancellati
         tx.clone(),
         shutdown.clone(),
         view::trim,
+        None,
     );
     let assignment = reflect(
         Api::<ProbeAssignment>::namespaced(client.clone(), namespace),
@@ -179,6 +180,7 @@ pub fn start(client: &Client, namespace: &str, node: &str, shutdown: &Cancellati
         tx,
         shutdown.clone(),
         |_| {},
+        None,
     );
     Pair::new(apps, assignment, changed, OwnWrites::default())
 }
@@ -189,7 +191,7 @@ pub fn start_leader(client: &Client, stop: &CancellationToken) -> LeaderCaches {
     let (tx, changed) = watch::channel(0u64);
     let tx = Arc::new(tx);
     let own = OwnWrites::default();
-    let apps = reflect_quiet(
+    let apps = reflect(
         Api::<AppHealth>::all(client.clone()),
         watcher::Config::default(),
         "apphealths",
@@ -205,6 +207,7 @@ pub fn start_leader(client: &Client, stop: &CancellationToken) -> LeaderCaches {
         tx,
         stop.clone(),
         trim_slice,
+        None,
     );
     Pair::new(apps, slices, changed, own)
 }
@@ -229,26 +232,10 @@ fn trim_slice(s: &mut EndpointSlice) {
     }
 }
 
-/// Runs one reflector into a new store, bumping `changed` on every event. `trim`
-/// drops fields the agent never reads before an object is cached; `managedFields`
-/// and annotations are always dropped.
+/// Runs one reflector into a new store, bumping `changed` on every event except
+/// those of `own` writes. `trim` drops fields the agent never reads before an
+/// object is cached; `managedFields` and annotations are always dropped.
 pub fn reflect<K>(
-    api: Api<K>,
-    cfg: watcher::Config,
-    what: &'static str,
-    changed: Arc<watch::Sender<u64>>,
-    shutdown: CancellationToken,
-    trim: fn(&mut K),
-) -> (Store<K>, Arc<SourceHealth>)
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    reflect_quiet(api, cfg, what, changed, shutdown, trim, None)
-}
-
-/// [`reflect`], except that the events of `own` writes do not bump `changed`.
-fn reflect_quiet<K>(
     api: Api<K>,
     cfg: watcher::Config,
     what: &'static str,

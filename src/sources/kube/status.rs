@@ -94,6 +94,7 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
             Arc::new(tx),
             stop.clone(),
             |_| {},
+            None,
         );
         let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
         let mut changed = caches.changed.clone();
