@@ -34,6 +34,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::assignment::Nodes;
+use super::crd::AppHealthStatus;
+
+/// EndpointSlices by (namespace, Service).
+type SliceIndex<'a> = std::collections::HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>;
 
 /// What a pass reads and writes through.
 pub struct Io<'a> {
@@ -104,42 +108,7 @@ impl Folder {
                 }
                 None => {
                     recomputed += 1;
-                    let (desired, valid) = match settings(&ah.spec) {
-                        Ok(set) => {
-                            let eps = endpoints_of_services(&index, ns, &set.services, d.probe_targets);
-                            self.plan.set(&aref, &set, eps.values());
-                            let app_probes = inputs.probes;
-                            // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
-                            let (dec, tally) = fold(
-                                eps.values(),
-                                |ip| app_probes.and_then(|p| p.get(&ip)).copied(),
-                                &set.policy,
-                                true,
-                                set.override_mode,
-                            );
-                            let dec = with_targets(dec, alb, &set.policy, set.override_mode);
-                            let stale = Staleness {
-                                kubernetes: kube_stale,
-                                alb: alb.is_some_and(|a| a.stale),
-                            };
-                            let mut st = status(ah, key, Some(dec.health), dec.reason, tally, stale, None, &now);
-                            let old = ah.status.clone().unwrap_or_default();
-                            io.aws.annotate(&mut st, &old, &akey, ah, alb, &now);
-                            (st, true)
-                        }
-                        Err(errs) => {
-                            self.plan.remove(&aref);
-                            let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
-                            let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
-                            let stale = Staleness {
-                                kubernetes: kube_stale,
-                                alb: false,
-                            };
-                            let st = status(ah, key, old_verdict, reason, Tally::default(), stale, None, &now);
-                            (st, false)
-                        }
-                    };
-                    let mut desired = desired;
+                    let (mut desired, valid) = self.desired(io, &index, ah, key, &aref, &akey, &inputs, &now);
                     let old_id = ah.status.as_ref().and_then(|s| s.health_check_id.clone());
                     desired.health_check_id = desired.health_check_id.or(old_id);
                     let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
@@ -167,6 +136,65 @@ impl Folder {
             not_served(io, ah, why, &now).await;
         }
         self.plan.take_changed()
+    }
+}
+
+impl Folder {
+    /// The status a served app should have, and whether its spec is valid; sets
+    /// the app's shares of the plan (none for an invalid spec). Writes nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn desired(
+        &mut self,
+        io: &Io<'_>,
+        index: &SliceIndex<'_>,
+        ah: &AppHealth,
+        key: &str,
+        aref: &str,
+        akey: &AppKey,
+        inputs: &Inputs<'_>,
+        now: &str,
+    ) -> (AppHealthStatus, bool) {
+        let d = io.duties;
+        let alb = inputs.alb;
+        let kube_stale = inputs.kube_stale;
+        let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
+        match settings(&ah.spec) {
+            Ok(set) => {
+                let eps = endpoints_of_services(index, ns, &set.services, d.probe_targets);
+                self.plan.set(aref, &set, eps.values());
+                let app_probes = inputs.probes;
+                // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
+                let (dec, tally) = fold(
+                    eps.values(),
+                    |ip| app_probes.and_then(|p| p.get(&ip)).copied(),
+                    &set.policy,
+                    true,
+                    set.override_mode,
+                );
+                let dec = with_targets(dec, alb, &set.policy, set.override_mode);
+                let stale = Staleness {
+                    kubernetes: kube_stale,
+                    alb: alb.is_some_and(|a| a.stale),
+                };
+                let mut st = status(ah, key, Some(dec.health), dec.reason, tally, stale, None, now);
+                let old = ah.status.clone().unwrap_or_default();
+                io.aws.annotate(&mut st, &old, akey, ah, alb, now);
+                (st, true)
+            }
+            Err(errs) => {
+                self.plan.remove(aref);
+                let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
+                let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
+                let stale = Staleness {
+                    kubernetes: kube_stale,
+                    alb: false,
+                };
+                (
+                    status(ah, key, old_verdict, reason, Tally::default(), stale, None, now),
+                    false,
+                )
+            }
+        }
     }
 }
 
