@@ -177,6 +177,23 @@ def fold_stats(metrics: bytes) -> dict[str, float]:
     return out
 
 
+def wait_for_200(proc, conn: "Conn", path: str, limit: float, died, late, pause: float) -> None:
+    """Polls GET `path` until it answers 200. If `proc` exits, raises `died()`; if
+    `limit` seconds pass, raises `late()` (both build their error when it happens)."""
+    t_end = time.perf_counter() + limit
+    while True:
+        if proc.poll() is not None:
+            raise died()
+        try:
+            if conn.request("GET", path)[0] == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        if time.perf_counter() > t_end:
+            raise late()
+        time.sleep(pause)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -526,18 +543,10 @@ def main() -> int:
                               f"--- {agent_log} (tail) ---\n{tail(agent_log)}")
 
         # 3. /readyz, then every app's first verdict.
-        t_end = t_agent + 120
-        while True:
-            if agent.poll() is not None:
-                raise agent_died("before /readyz answered 200")
-            try:
-                if pub.request("GET", "/readyz")[0] == 200:
-                    break
-            except (OSError, http.client.HTTPException):
-                pass
-            if time.perf_counter() > t_end:
-                raise BenchError(f"/readyz was not 200 within 120 s\n--- {agent_log} (tail) ---\n{tail(agent_log)}")
-            time.sleep(0.02)
+        wait_for_200(agent, pub, "/readyz", t_agent + 120 - time.perf_counter(),
+                     lambda: agent_died("before /readyz answered 200"),
+                     lambda: BenchError(f"/readyz was not 200 within 120 s\n--- {agent_log} (tail) ---\n{tail(agent_log)}"),
+                     0.02)
         t_ready = time.perf_counter() - t_agent
         log(f"/readyz 200 after {t_ready:.2f} s; waiting for all {n} verdicts")
         cpu0 = (cpu_seconds(agent.pid), cpu_seconds(emu.pid))
@@ -594,18 +603,9 @@ def main() -> int:
             ferr.close()
             fpub, fadm = Conn(f_health, timeout=5), Conn(f_admin, timeout=30)
             conns += [fpub, fadm]
-            t_end = time.perf_counter() + 120
-            while True:
-                if follower.poll() is not None:
-                    raise BenchError(f"the follower exited with {follower.returncode}\n{tail(f_log)}")
-                try:
-                    if fpub.request("GET", f"/health/app{n - 1}")[0] == 200:
-                        break
-                except (OSError, http.client.HTTPException):
-                    pass
-                if time.perf_counter() > t_end:
-                    raise BenchError(f"the follower never served app{n - 1}\n{tail(f_log)}")
-                time.sleep(0.05)
+            wait_for_200(follower, fpub, f"/health/app{n - 1}", 120,
+                         lambda: BenchError(f"the follower exited with {follower.returncode}\n{tail(f_log)}"),
+                         lambda: BenchError(f"the follower never served app{n - 1}\n{tail(f_log)}"), 0.05)
             log(f"follower pid {follower.pid} serves every app; settling {args.settle:.0f} s")
             time.sleep(args.settle)
             f_rss_settled = proc_status(follower.pid)

@@ -198,17 +198,8 @@ mod tests {
 
     fn app(endpoints: Vec<String>) -> AssignedApp {
         AssignedApp {
-            probe: AssignedProbe {
-                scheme: ProbeScheme::Http,
-                path: Some("/healthz".into()),
-                interval_seconds: 2.0,
-                timeout_seconds: 1.0,
-                expected_status: None,
-                body_contains: None,
-            },
-            rise_count: 2,
-            fall_count: 3,
             endpoints,
+            ..test_app(ProbeScheme::Http, Some("/healthz"), &[])
         }
     }
 

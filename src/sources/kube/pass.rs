@@ -8,9 +8,10 @@
 //! those it was last found in line with is not folded again, and its plan shares
 //! are kept. At 5,000 apps, one changed endpoint costs one app's fold, not 5,000.
 
+use super::assignment::Nodes;
 use super::aws::LeaderAws;
 use super::caches::LeaderCaches;
-use super::crd::AppHealth;
+use super::crd::{AppHealth, AppHealthStatus};
 use super::finalizer;
 use super::fold::{fold, Tally};
 use super::memo::{self, Inputs, Memo};
@@ -30,14 +31,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::assignment::Nodes;
-use super::crd::AppHealthStatus;
-
 /// EndpointSlices by (namespace, Service).
-type SliceIndex<'a> = std::collections::HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>;
+type SliceIndex<'a> = HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>;
 
 /// What a pass reads and writes through.
 pub struct Io<'a> {
