@@ -18,7 +18,7 @@
 mod fold;
 mod verdicts;
 
-pub use fold::{FoldMetrics, Folded};
+pub use fold::{FoldMetrics, Folded, PassKind};
 pub use verdicts::{AppSeries, Leader, TermTransitions, VerdictSource};
 
 use crate::model::{AppKey, ProbeOutcome};

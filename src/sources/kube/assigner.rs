@@ -185,14 +185,13 @@ pub async fn run(
     stop: &CancellationToken,
 ) {
     let (tx, mut read_changed) = watch::channel(0u64);
-    let (current, _) = caches::reflect(
+    let (current, _, _) = caches::reflect(
         Api::<Written>::namespaced(api.clone().into_client(), api.namespace().unwrap_or_default()),
         watcher::Config::default(),
         "probeassignments",
-        Arc::new(tx),
+        caches::Sink::new(Arc::new(tx), None),
         stop.clone(),
         |_| {},
-        None,
     );
     if current.wait_until_ready().await.is_err() {
         return;

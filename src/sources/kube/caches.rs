@@ -17,6 +17,7 @@
 
 use super::assignment::ProbeAssignment;
 use super::crd::AppHealth;
+use super::dirty::Dirty;
 use super::slices::SERVICE_LABEL;
 use super::view::{self, ServedApp};
 use futures_util::StreamExt;
@@ -60,6 +61,9 @@ where
     pub other: Store<B>,
     /// Bumped on every watch event of either cache.
     pub changed: watch::Receiver<u64>,
+    /// The objects of `apps` and `other` named in those events.
+    pub apps_dirty: Dirty,
+    pub other_dirty: Dirty,
     pub apps_health: Arc<SourceHealth>,
     pub other_health: Arc<SourceHealth>,
     /// True once both caches have listed. A watch channel rather than the stores'
@@ -120,8 +124,8 @@ where
     }
 
     fn new(
-        (apps, apps_health): (Store<A>, Arc<SourceHealth>),
-        (other, other_health): (Store<B>, Arc<SourceHealth>),
+        (apps, apps_health, apps_dirty): Reflected<A>,
+        (other, other_health, other_dirty): Reflected<B>,
         changed: watch::Receiver<u64>,
         own: OwnWrites,
     ) -> Self {
@@ -137,6 +141,8 @@ where
             apps,
             other,
             changed,
+            apps_dirty,
+            other_dirty,
             apps_health,
             other_health,
             synced,
@@ -168,19 +174,17 @@ pub fn start(client: &Client, namespace: &str, node: &str, shutdown: &Cancellati
         Api::<ServedApp>::all(client.clone()),
         watcher::Config::default(),
         "apphealths",
-        tx.clone(),
+        Sink::new(tx.clone(), None),
         shutdown.clone(),
         view::trim,
-        None,
     );
     let assignment = reflect(
         Api::<ProbeAssignment>::namespaced(client.clone(), namespace),
         watcher::Config::default().fields(&format!("metadata.name={node}")),
         "probeassignment",
-        tx,
+        Sink::new(tx, None),
         shutdown.clone(),
         |_| {},
-        None,
     );
     Pair::new(apps, assignment, changed, OwnWrites::default())
 }
@@ -195,19 +199,17 @@ pub fn start_leader(client: &Client, stop: &CancellationToken) -> LeaderCaches {
         Api::<AppHealth>::all(client.clone()),
         watcher::Config::default(),
         "apphealths",
-        tx.clone(),
+        Sink::new(tx.clone(), Some(own.clone())),
         stop.clone(),
         |_| {},
-        Some(own.clone()),
     );
     let slices = reflect(
         Api::<EndpointSlice>::all(client.clone()),
         watcher::Config::default().labels(SERVICE_LABEL),
         "endpointslices",
-        tx,
+        Sink::new(tx, None),
         stop.clone(),
         trim_slice,
-        None,
     );
     Pair::new(apps, slices, changed, own)
 }
@@ -232,25 +234,42 @@ fn trim_slice(s: &mut EndpointSlice) {
     }
 }
 
-/// Runs one reflector into a new store, bumping `changed` on every event except
-/// those of `own` writes. `trim` drops fields the agent never reads before an
-/// object is cached; `managedFields` and annotations are always dropped.
+/// A reflector's store, its health, and the objects its events named.
+pub type Reflected<K> = (Store<K>, Arc<SourceHealth>, Dirty);
+
+/// Where a reflector reports its events: every event except those of `own`
+/// writes bumps `changed` and is noted in a new [`Dirty`].
+pub struct Sink {
+    changed: Arc<watch::Sender<u64>>,
+    own: Option<OwnWrites>,
+}
+
+impl Sink {
+    pub fn new(changed: Arc<watch::Sender<u64>>, own: Option<OwnWrites>) -> Sink {
+        Sink { changed, own }
+    }
+}
+
+/// Runs one reflector into a new store, reporting its events to `sink`. `trim`
+/// drops fields the agent never reads before an object is cached; `managedFields`
+/// and annotations are always dropped.
 pub fn reflect<K>(
     api: Api<K>,
     cfg: watcher::Config,
     what: &'static str,
-    changed: Arc<watch::Sender<u64>>,
+    sink: Sink,
     shutdown: CancellationToken,
     trim: fn(&mut K),
-    own: Option<OwnWrites>,
-) -> (Store<K>, Arc<SourceHealth>)
+) -> Reflected<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (reader, writer) = reflector::store();
     let health = Arc::new(SourceHealth::default());
-    let h = health.clone();
+    let dirty = Dirty::default();
+    let (h, d) = (health.clone(), dirty.clone());
+    let Sink { changed, own } = sink;
     tokio::spawn(async move {
         let stream = watcher(api, cfg)
             .default_backoff()
@@ -276,6 +295,7 @@ where
                         _ => false,
                     };
                     if !quiet {
+                        d.note(&ev);
                         changed.send_modify(|g| *g += 1);
                     }
                 }
@@ -288,5 +308,5 @@ where
             }
         }
     });
-    (reader, health)
+    (reader, health, dirty)
 }

@@ -17,33 +17,12 @@
 //! - a new term starts with an empty memo: the first fold of a term recomputes
 //!   every app.
 
-use super::report::ProbeReport;
 use crate::policy::{EndpointState, TargetCounts};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Resource;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-
-/// Probe states by `namespace/app`, then endpoint IP, from every node's report,
-/// borrowing the app names from the reports.
-pub type ProbeIndex<'a> = HashMap<&'a str, HashMap<IpAddr, EndpointState>>;
-
-/// Indexes the probe states of `reports`.
-pub fn probe_index(reports: &[std::sync::Arc<ProbeReport>]) -> ProbeIndex<'_> {
-    let mut m: ProbeIndex = HashMap::new();
-    for r in reports {
-        for (app, eps) in &r.spec.apps {
-            let states = m.entry(app.as_str()).or_default();
-            for (ip, state) in eps {
-                if let Ok(ip) = ip.parse() {
-                    states.insert(ip, *state);
-                }
-            }
-        }
-    }
-    m
-}
 
 /// Everything an app's status is computed from, besides its own object.
 pub struct Inputs<'a> {

@@ -1,15 +1,18 @@
 //! The Kubernetes source: the `AppHealth` custom resource ([`crd`]).
 
 pub mod agent_env;
+pub mod app_step;
 pub mod assigner;
 pub mod assignment;
 pub mod aws;
 pub mod caches;
 pub mod client;
 pub mod crd;
+pub mod dirty;
 pub mod discovery;
 pub mod finalizer;
 pub mod fold;
+pub mod index;
 pub mod ingress;
 pub mod leader;
 pub mod limits;

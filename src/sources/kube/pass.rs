@@ -1,47 +1,61 @@
-//! One pass of the leader's fold over every app: resolve which objects are served,
-//! fold the signals of each served app whose inputs changed into its status, write
-//! what differs, mark the objects that are not served, keep the Route 53 finalizers
+//! One pass of the leader's fold: resolve which objects are served, fold the
+//! signals of each served app whose inputs changed into its status, write what
+//! differs, mark the objects that are not served, keep the Route 53 finalizers
 //! right, and keep the plan of every node's probes.
 //!
-//! A pass is incremental (see [`super::memo`]): the Conflict rule, the namespace
-//! limits and the indexes are computed for every app, but an app whose inputs are
-//! those it was last found in line with is not folded again, and its plan shares
-//! are kept. At 5,000 apps, one changed endpoint costs one app's fold, not 5,000.
+//! Passes are incremental twice over:
+//!
+//! - A **pass over changes** starts from the EndpointSlices and probe reports that
+//!   its watches named ([`super::dirty`]): it updates the [`Indexes`], checks the
+//!   limits of the namespaces whose endpoints changed, and folds only the apps those
+//!   objects feed, and any whose last write failed. At 5,000 apps, one changed
+//!   endpoint costs one app, not a walk over 5,000.
+//! - A **full pass** walks every app (the Conflict rule, the limits, the
+//!   finalizers, the ALB and Route 53 wiring) but folds again only the apps whose
+//!   inputs differ from those they were last found in line with ([`super::memo`]).
+//!   It runs first in a term; after any `AppHealth` changed (its spec, key or
+//!   deletion: what the Conflict rule, the limits and Route 53 read; the leader's
+//!   own status writes do not count) or a watch relisted; when the AWS results or
+//!   the Kubernetes source's health changed; when a pass over changes cannot stand
+//!   in for it (a namespace's limits hold other apps now, or an app's object moved
+//!   under it); and at least every [`RESYNC`].
+//!
+//! Either way an app's status is the same pure function of its inputs, so a pass
+//! over changes writes exactly what a full pass would.
 
+use super::app_step::{step, Kept};
 use super::assignment::Nodes;
 use super::aws::LeaderAws;
 use super::caches::LeaderCaches;
-use super::crd::{AppHealth, AppHealthStatus};
+use super::crd::AppHealth;
+use super::dirty::{Changed, Dirty, ObjKey};
 use super::finalizer;
-use super::fold::{fold, Tally};
-use super::memo::{self, Inputs, Memo};
-use super::probe_plan::Plan;
-use super::report::{app_ref, ProbeReport};
-use super::resolve::{app_key, resolve, Rejected};
-use super::slices::{by_service, endpoints_of_services};
-use super::spec::settings;
-use super::status::Duties;
+use super::fold::Tally;
+use super::index::{Indexes, ServiceKey};
+use super::limits;
+use super::report::ProbeReport;
+use super::resolve::{app_key, resolve, Rejected, Resolution};
+use super::status::{Duties, RESYNC};
 use super::writer::{status, write, NotServed, Staleness};
+use crate::config::Limits;
 use crate::fence::Fence;
-use crate::model::{AppKey, Health};
-use crate::policy::with_targets;
-use crate::telemetry::Folded;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use crate::model::AppKey;
+use crate::telemetry::{Folded, PassKind};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-
-/// EndpointSlices by (namespace, Service).
-type SliceIndex<'a> = HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>;
+use tokio::time::Instant;
 
 /// What a pass reads and writes through.
 pub struct Io<'a> {
     pub client: &'a Client,
     pub caches: &'a LeaderCaches,
     pub reports: &'a Store<ProbeReport>,
+    /// The probe reports named by their watch since the last pass.
+    pub reports_dirty: &'a Dirty,
     pub recorder: &'a Recorder,
     pub aws: &'a LeaderAws,
     pub duties: &'a Duties,
@@ -53,69 +67,161 @@ pub struct Io<'a> {
 /// What the leader keeps between the passes of one term.
 #[derive(Debug, Default)]
 pub struct Folder {
-    memo: Memo,
-    plan: Plan,
+    kept: Kept,
+    index: Indexes,
+    /// What the last full pass found; `None` before the first.
+    last: Option<Last>,
+}
+
+/// What the last full pass found, which passes over changes build on.
+#[derive(Debug)]
+struct Last {
+    /// The served apps: each key, and its object's namespace and name.
+    served: HashMap<String, ObjKey>,
+    /// The served apps' keys by the Services their specs name.
+    by_service: HashMap<ServiceKey, Vec<String>>,
+    /// Each namespace's apps and limits, by namespace.
+    namespaces: HashMap<String, Namespace>,
+    aws_version: u64,
+    kube_stale: bool,
+    at: Instant,
+}
+
+/// One namespace as the last full pass found it.
+#[derive(Debug, Default)]
+struct Namespace {
+    /// Its apps after the Conflict rule, before its limits.
+    candidates: BTreeMap<String, Arc<AppHealth>>,
+    /// What its limits held, in order.
+    held: Vec<Rejected>,
+}
+
+impl Last {
+    /// True when a full pass must run: the AWS results or the Kubernetes
+    /// source's health changed since, or [`RESYNC`] has passed.
+    fn outdated(&self, aws_version: u64, kube_stale: bool) -> bool {
+        self.aws_version != aws_version || self.kube_stale != kube_stale || self.at.elapsed() >= RESYNC
+    }
+
+    /// True when the limits of namespace `ns`, with the endpoints in `index`,
+    /// hold other apps (or for other reasons) than they did in the full pass.
+    fn limits_moved(&self, ns: &str, index: &Indexes, limits: Limits) -> bool {
+        let Some(Namespace { candidates, held }) = self.namespaces.get(ns) else {
+            return false;
+        };
+        let mut r = Resolution {
+            served: candidates.clone(),
+            rejected: Vec::new(),
+        };
+        limits::apply(&mut r, &index.borrowed(Some(ns)), limits);
+        !r.rejected.iter().map(|(_, why)| why).eq(held.iter())
+    }
 }
 
 impl Folder {
-    /// Folds every app whose inputs changed and writes what differs; returns every
-    /// node's assignment when it changed.
+    /// Folds every app whose inputs changed and writes what differs, over the
+    /// changes when it can and over every app when it must; returns every node's
+    /// assignment when it changed.
     pub async fn pass(&mut self, io: &Io<'_>) -> Option<Nodes> {
-        let d = io.duties;
-        let _timer = d.metrics.fold.pass_duration.start_timer();
-        let mut recomputed = 0u64;
-        let slices = io.caches.slices();
-        let index = by_service(slices.iter().map(|s| s.as_ref()));
-        let mut resolution = resolve(io.caches.apps.state());
-        super::limits::apply(&mut resolution, &index, d.limits);
-        let reports = io.reports.state();
-        let probes = memo::probe_index(&reports);
-        let now = Timestamp::now().to_string();
+        let fold = &io.duties.metrics.fold;
+        let apps = io.caches.apps_dirty.take();
+        let slices = io.caches.other_dirty.take();
+        let reports = io.reports_dirty.take();
         let kube_stale = io.caches.is_stale();
+        let full = !apps.is_empty()
+            || slices.all
+            || reports.all
+            || self
+                .last
+                .as_ref()
+                .is_none_or(|l| l.outdated(io.aws_version, kube_stale));
+        let done = !full && {
+            let timer = fold.pass_duration(PassKind::Changes).start_timer();
+            let done = self.changes(io, slices, reports, kube_stale).await;
+            if done {
+                timer.observe_duration();
+            } else {
+                timer.stop_and_discard();
+            }
+            done
+        };
+        if !done {
+            let _timer = fold.pass_duration(PassKind::Full).start_timer();
+            self.full(io, kube_stale).await;
+        }
+        self.kept.plan.take_changed()
+    }
+
+    /// A pass over the changed `slices` and `reports`; false (with the indexes
+    /// brought up to date) when only a full pass can do what they need.
+    async fn changes(&mut self, io: &Io<'_>, slices: Changed, reports: Changed, kube_stale: bool) -> bool {
+        let Folder { kept, index, last } = self;
+        let Some(last) = last.as_ref() else { return false };
+        let services = index.update_slices(slices.objects, &io.caches.other);
+        let probed = index.update_reports(reports.objects, io.reports);
+        let namespaces: BTreeSet<&str> = services.iter().map(|(ns, _)| ns.as_str()).collect();
+        if namespaces
+            .into_iter()
+            .any(|ns| last.limits_moved(ns, index, io.duties.limits))
+        {
+            return false;
+        }
+        let mut keys: BTreeSet<String> = kept.retry.clone().into_iter().collect();
+        keys.extend(
+            services
+                .iter()
+                .filter_map(|s| last.by_service.get(s))
+                .flatten()
+                .cloned(),
+        );
+        for aref in &probed {
+            if let Some((ns, key)) = aref.split_once('/') {
+                if last.served.get(key).is_some_and(|o| o.0 == ns) {
+                    keys.insert(key.to_owned());
+                }
+            }
+        }
+        let now = Timestamp::now().to_string();
+        let mut recomputed = 0u64;
+        for key in &keys {
+            let Some((ns, name)) = last.served.get(key) else {
+                kept.retry.remove(key);
+                continue;
+            };
+            // The object as the cache holds it now (the leader's own writes bump its
+            // version). One whose key or deletion changed is a change to its AppHealth,
+            // which only a full pass handles (its event is on its way).
+            let Some(ah) = io.caches.apps.get(&ObjectRef::new(name).within(ns)) else {
+                return false;
+            };
+            if ah.metadata.deletion_timestamp.is_some() || app_key(ah.as_ref()) != *key {
+                return false;
+            }
+            recomputed += u64::from(step(kept, index, io, key, &ah, kube_stale, &now).await.recomputed);
+        }
+        let fold = &io.duties.metrics.fold;
+        fold.count(Folded::Recomputed, recomputed);
+        fold.count(Folded::Unchanged, (last.served.len() as u64).saturating_sub(recomputed));
+        true
+    }
+
+    /// A pass over every app.
+    async fn full(&mut self, io: &Io<'_>, kube_stale: bool) {
+        let d = io.duties;
+        self.index.load_slices(io.caches.slices());
+        self.index.load_reports(io.reports.state());
+        let mut resolution = resolve(io.caches.apps.state());
+        let candidates = resolution.served.clone();
+        limits::apply(&mut resolution, &self.index.borrowed(None), d.limits);
+        let now = Timestamp::now().to_string();
         let mut served_aws = Vec::with_capacity(resolution.served.len());
         let mut invalid = HashSet::new();
-        let mut app_slices: Vec<&EndpointSlice> = Vec::new();
+        let mut recomputed = 0u64;
         for (key, ah) in &resolution.served {
-            // Computed for every app on every pass, so nothing here allocates for
-            // an app without target groups: the slices go to a reused buffer.
-            let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
-            let services = &ah.spec.services;
-            app_slices.clear();
-            app_slices.extend(services.iter().filter_map(|s| index.get(&(ns, s.as_str()))).flatten());
-            let arns = io.aws.arns_of(ah, services);
-            let alb = io.aws.view(&arns);
-            let aref = app_ref(ns, key);
-            let inputs = Inputs {
-                slices: &app_slices,
-                probes: probes.get(aref.as_str()),
-                alb,
-                aws_version: io.aws_version,
-                kube_stale,
-            };
-            let digest = memo::digest(ah.as_ref(), &inputs);
-            let akey = AppKey {
-                namespace: ns.to_owned(),
-                name: key.clone(),
-            };
-            let valid = match self.memo.in_line(key, digest) {
-                Some(valid) => {
-                    if valid {
-                        self.plan.keep(&aref);
-                    }
-                    valid
-                }
-                None => {
-                    recomputed += 1;
-                    let (mut desired, valid) = self.desired(io, &index, ah, key, &aref, &akey, &inputs, &now);
-                    let old_id = ah.status.as_ref().and_then(|s| s.health_check_id.clone());
-                    desired.health_check_id = desired.health_check_id.or(old_id);
-                    let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
-                    self.memo.record(key, digest, valid, in_line);
-                    valid
-                }
-            };
-            if valid {
-                served_aws.push((akey, ah.as_ref(), arns));
+            let s = step(&mut self.kept, &self.index, io, key, ah, kube_stale, &now).await;
+            recomputed += u64::from(s.recomputed);
+            if s.valid {
+                served_aws.push((s.key, ah.as_ref(), s.arns));
             } else {
                 invalid.insert(key.as_str());
             }
@@ -125,74 +231,57 @@ impl Folder {
         d.metrics.fold.count(Folded::Unchanged, met - recomputed);
         // Apps no longer served leave the memo; apps no longer served with a valid
         // spec leave the plan.
-        self.memo.sweep();
-        self.plan.sweep();
+        self.kept.memo.sweep();
+        self.kept.plan.sweep();
+        self.kept.retry.retain(|k| resolution.served.contains_key(k));
         let hold = resolution.route53_holds_with(|k, _| invalid.contains(k));
         io.aws.update(&served_aws, hold);
         finalizers(io, &resolution.served).await;
         for (ah, why) in &resolution.rejected {
             not_served(io, ah, why, &now).await;
         }
-        self.plan.take_changed()
+        self.last = Some(last_of(&resolution, candidates, io.aws_version, kube_stale));
     }
 }
 
-impl Folder {
-    /// The status a served app should have, and whether its spec is valid; sets
-    /// the app's shares of the plan (none for an invalid spec). Writes nothing.
-    #[allow(clippy::too_many_arguments)]
-    fn desired(
-        &mut self,
-        io: &Io<'_>,
-        index: &SliceIndex<'_>,
-        ah: &AppHealth,
-        key: &str,
-        aref: &str,
-        akey: &AppKey,
-        inputs: &Inputs<'_>,
-        now: &str,
-    ) -> (AppHealthStatus, bool) {
-        let d = io.duties;
-        let alb = inputs.alb;
-        let kube_stale = inputs.kube_stale;
-        let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
-        match settings(&ah.spec) {
-            Ok(set) => {
-                let eps = endpoints_of_services(index, ns, &set.services, d.probe_targets);
-                self.plan.set(aref, &set, eps.values());
-                let app_probes = inputs.probes;
-                // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
-                let (dec, tally) = fold(
-                    eps.values(),
-                    |ip| app_probes.and_then(|p| p.get(&ip)).copied(),
-                    &set.policy,
-                    true,
-                    set.override_mode,
-                );
-                let dec = with_targets(dec, alb, &set.policy, set.override_mode);
-                let stale = Staleness {
-                    kubernetes: kube_stale,
-                    alb: alb.is_some_and(|a| a.stale),
-                };
-                let mut st = status(ah, key, Some(dec.health), dec.reason, tally, stale, None, now);
-                let old = ah.status.clone().unwrap_or_default();
-                io.aws.annotate(&mut st, &old, akey, ah, alb, now);
-                (st, true)
-            }
-            Err(errs) => {
-                self.plan.remove(aref);
-                let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
-                let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
-                let stale = Staleness {
-                    kubernetes: kube_stale,
-                    alb: false,
-                };
-                (
-                    status(ah, key, old_verdict, reason, Tally::default(), stale, None, now),
-                    false,
-                )
-            }
+/// What passes over changes need of a full pass's `resolution` (`candidates`: its
+/// served apps before the limits).
+fn last_of(
+    resolution: &Resolution,
+    candidates: BTreeMap<String, Arc<AppHealth>>,
+    aws_version: u64,
+    kube_stale: bool,
+) -> Last {
+    let mut served = HashMap::with_capacity(resolution.served.len());
+    let mut by_service: HashMap<ServiceKey, Vec<String>> = HashMap::new();
+    for (key, ah) in &resolution.served {
+        let ns = ah.namespace().unwrap_or_default();
+        for svc in &ah.spec.services {
+            by_service
+                .entry((ns.clone(), svc.clone()))
+                .or_default()
+                .push(key.clone());
         }
+        served.insert(key.clone(), (ns, ah.name_any()));
+    }
+    let mut namespaces: HashMap<String, Namespace> = HashMap::new();
+    for (key, ah) in candidates {
+        let ns = namespaces.entry(ah.namespace().unwrap_or_default()).or_default();
+        ns.candidates.insert(key, ah);
+    }
+    for (ah, why) in &resolution.rejected {
+        if matches!(why, Rejected::Limit { .. }) {
+            let ns = namespaces.entry(ah.namespace().unwrap_or_default()).or_default();
+            ns.held.push(why.clone());
+        }
+    }
+    Last {
+        served,
+        by_service,
+        namespaces,
+        aws_version,
+        kube_stale,
+        at: Instant::now(),
     }
 }
 

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 /// How long changes are gathered before one fold.
 pub const FOLD_COALESCE: Duration = Duration::from_millis(10);
-/// A full fold also runs this often, to retry failed writes.
+/// A full pass over every app runs at least this often (see [`super::pass`]).
 pub const RESYNC: Duration = Duration::from_secs(10);
 
 /// What the leader needs besides the caches.
@@ -87,14 +87,13 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
             return;
         }
         let (tx, mut reports_changed) = watch::channel(0u64);
-        let (reports, _) = caches::reflect(
+        let (reports, _, reports_dirty) = caches::reflect(
             Api::<ProbeReport>::namespaced(client.clone(), &d.namespace),
             watcher::Config::default(),
             "probereports",
-            Arc::new(tx),
+            caches::Sink::new(Arc::new(tx), None),
             stop.clone(),
             |_| {},
-            None,
         );
         let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
         let mut changed = caches.changed.clone();
@@ -117,6 +116,7 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
                 client,
                 caches,
                 reports: &reports,
+                reports_dirty: &reports_dirty,
                 recorder,
                 aws: &leader_aws,
                 duties: d,
