@@ -164,16 +164,18 @@ class Conn:
 
 
 def fold_stats(metrics: bytes) -> dict[str, float]:
-    """The leader's fold counters from a /metrics body (0 where absent)."""
-    want = {"failover_agent_fold_pass_duration_seconds_sum": "sum",
-            "failover_agent_fold_pass_duration_seconds_count": "passes",
-            'failover_agent_fold_apps_total{result="recomputed"}': "recomputed",
+    """The leader's fold counters from a /metrics body (0 where absent), per pass kind."""
+    want = {f'failover_agent_fold_pass_duration_seconds_{what}{{kind="{kind}"}}': f"{kind}_{what}"
+            for kind in ("full", "changes") for what in ("sum", "count")}
+    want |= {'failover_agent_fold_apps_total{result="recomputed"}': "recomputed",
             'failover_agent_fold_apps_total{result="unchanged"}': "unchanged"}
     out = dict.fromkeys(want.values(), 0.0)
     for line in metrics.decode(errors="replace").splitlines():
         name, _, value = line.rpartition(" ")
         if name in want:
             out[want[name]] = float(value)
+    out["sum"] = out["full_sum"] + out["changes_sum"]
+    out["passes"] = out["full_count"] + out["changes_count"]
     return out
 
 
@@ -690,6 +692,10 @@ def main() -> int:
         passes = fold1["passes"] - fold0["passes"]
         per_pass = (fold1["sum"] - fold0["sum"]) / passes if passes else 0.0
         per_pass_apps = (fold1["recomputed"] - fold0["recomputed"]) / passes if passes else 0.0
+        by_kind = {}
+        for kind in ("changes", "full"):
+            k = fold1[f"{kind}_count"] - fold0[f"{kind}_count"]
+            by_kind[kind] = (k, (fold1[f"{kind}_sum"] - fold0[f"{kind}_sum"]) / k if k else 0.0)
         series = sum(1 for line in metrics.decode(errors="replace").splitlines()
                      if line.startswith("failover_agent_app_healthy{"))
         replicas = {"leader": (agent, rss_after, metrics_stats(metrics))}
@@ -749,7 +755,8 @@ def main() -> int:
               f"p99 ≤ 50 ms inside the agent: {'✔' if share and pct(share, 99) <= 0.05 else '✘'} |")
         print(f"| estimated agent share minus the {DESIGNED_WAITS * 1000:.0f} ms of designed-in coalescing waits "
               f"| {dist(work)} | – |")
-        print(f"| leader fold passes during the samples (`failover_agent_fold_*`) | {passes:.0f} passes, mean "
+        kinds = ", ".join(f"{k:.0f} {kind} (mean {m * 1000:.1f} ms)" for kind, (k, m) in by_kind.items())
+        print(f"| leader fold passes during the samples (`failover_agent_fold_*`) | {passes:.0f} passes: {kinds}; mean "
               f"{per_pass * 1000:.1f} ms each (status writes included), {per_pass_apps:.1f} of {n} apps recomputed per pass | – |")
         print(f"| bare emulator PATCH round trip (unwatched ConfigMap, {len(patch_rtt)}×, idle) | {dist(patch_rtt)} | – |")
         print(f"| emulator PATCH round trip of the sampled slices | {dist(patch_ms)} | – |")

@@ -6,6 +6,7 @@ mod assignment;
 mod cli;
 mod cluster;
 mod cluster_aws;
+mod cluster_changes;
 mod cluster_limits;
 mod cluster_r53;
 mod cluster_targets;

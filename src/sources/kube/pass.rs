@@ -28,7 +28,7 @@ use super::assignment::Nodes;
 use super::aws::LeaderAws;
 use super::caches::LeaderCaches;
 use super::crd::AppHealth;
-use super::dirty::{Changed, Dirty, ObjKey};
+use super::dirty::{Changed, Dirty};
 use super::finalizer;
 use super::fold::Tally;
 use super::index::{Indexes, ServiceKey};
@@ -76,24 +76,15 @@ pub struct Folder {
 /// What the last full pass found, which passes over changes build on.
 #[derive(Debug)]
 struct Last {
-    /// The served apps: each key, and its object's namespace and name.
-    served: HashMap<String, ObjKey>,
+    /// The apps after the Conflict rule, before the limits, by key.
+    candidates: BTreeMap<String, Arc<AppHealth>>,
+    /// What each namespace's limits held, in order (namespaces that held none are absent).
+    held: HashMap<String, Vec<Rejected>>,
     /// The served apps' keys by the Services their specs name.
     by_service: HashMap<ServiceKey, Vec<String>>,
-    /// Each namespace's apps and limits, by namespace.
-    namespaces: HashMap<String, Namespace>,
     aws_version: u64,
     kube_stale: bool,
     at: Instant,
-}
-
-/// One namespace as the last full pass found it.
-#[derive(Debug, Default)]
-struct Namespace {
-    /// Its apps after the Conflict rule, before its limits.
-    candidates: BTreeMap<String, Arc<AppHealth>>,
-    /// What its limits held, in order.
-    held: Vec<Rejected>,
 }
 
 impl Last {
@@ -103,17 +94,35 @@ impl Last {
         self.aws_version != aws_version || self.kube_stale != kube_stale || self.at.elapsed() >= RESYNC
     }
 
+    /// The served app of `key`, as the full pass found it.
+    fn served(&self, key: &str) -> Option<&Arc<AppHealth>> {
+        let ah = self.candidates.get(key)?;
+        let held = self.held.get(ah.metadata.namespace.as_deref().unwrap_or_default());
+        let is_held = held.is_some_and(|h| {
+            h.iter()
+                .any(|r| matches!(r, Rejected::Limit { key: k, .. } if k == key))
+        });
+        (!is_held).then_some(ah)
+    }
+
+    /// How many apps are served.
+    fn served_len(&self) -> usize {
+        self.candidates.len() - self.held.values().map(Vec::len).sum::<usize>()
+    }
+
     /// True when the limits of namespace `ns`, with the endpoints in `index`,
     /// hold other apps (or for other reasons) than they did in the full pass.
     fn limits_moved(&self, ns: &str, index: &Indexes, limits: Limits) -> bool {
-        let Some(Namespace { candidates, held }) = self.namespaces.get(ns) else {
-            return false;
-        };
+        let in_ns = self
+            .candidates
+            .iter()
+            .filter(|(_, ah)| ah.metadata.namespace.as_deref() == Some(ns));
         let mut r = Resolution {
-            served: candidates.clone(),
+            served: in_ns.map(|(k, ah)| (k.clone(), ah.clone())).collect(),
             rejected: Vec::new(),
         };
         limits::apply(&mut r, &index.borrowed(Some(ns)), limits);
+        let held = self.held.get(ns).map_or(&[][..], Vec::as_slice);
         !r.rejected.iter().map(|(_, why)| why).eq(held.iter())
     }
 }
@@ -176,7 +185,10 @@ impl Folder {
         );
         for aref in &probed {
             if let Some((ns, key)) = aref.split_once('/') {
-                if last.served.get(key).is_some_and(|o| o.0 == ns) {
+                if last
+                    .served(key)
+                    .is_some_and(|ah| ah.metadata.namespace.as_deref() == Some(ns))
+                {
                     keys.insert(key.to_owned());
                 }
             }
@@ -184,14 +196,15 @@ impl Folder {
         let now = Timestamp::now().to_string();
         let mut recomputed = 0u64;
         for key in &keys {
-            let Some((ns, name)) = last.served.get(key) else {
+            let Some(was) = last.served(key) else {
                 kept.retry.remove(key);
                 continue;
             };
             // The object as the cache holds it now (the leader's own writes bump its
             // version). One whose key or deletion changed is a change to its AppHealth,
             // which only a full pass handles (its event is on its way).
-            let Some(ah) = io.caches.apps.get(&ObjectRef::new(name).within(ns)) else {
+            let (ns, name) = (was.namespace().unwrap_or_default(), was.name_any());
+            let Some(ah) = io.caches.apps.get(&ObjectRef::new(&name).within(&ns)) else {
                 return false;
             };
             if ah.metadata.deletion_timestamp.is_some() || app_key(ah.as_ref()) != *key {
@@ -201,7 +214,7 @@ impl Folder {
         }
         let fold = &io.duties.metrics.fold;
         fold.count(Folded::Recomputed, recomputed);
-        fold.count(Folded::Unchanged, (last.served.len() as u64).saturating_sub(recomputed));
+        fold.count(Folded::Unchanged, (last.served_len() as u64).saturating_sub(recomputed));
         true
     }
 
@@ -252,33 +265,28 @@ fn last_of(
     aws_version: u64,
     kube_stale: bool,
 ) -> Last {
-    let mut served = HashMap::with_capacity(resolution.served.len());
     let mut by_service: HashMap<ServiceKey, Vec<String>> = HashMap::new();
     for (key, ah) in &resolution.served {
-        let ns = ah.namespace().unwrap_or_default();
+        let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
         for svc in &ah.spec.services {
             by_service
-                .entry((ns.clone(), svc.clone()))
+                .entry((ns.to_owned(), svc.clone()))
                 .or_default()
                 .push(key.clone());
         }
-        served.insert(key.clone(), (ns, ah.name_any()));
     }
-    let mut namespaces: HashMap<String, Namespace> = HashMap::new();
-    for (key, ah) in candidates {
-        let ns = namespaces.entry(ah.namespace().unwrap_or_default()).or_default();
-        ns.candidates.insert(key, ah);
-    }
+    let mut held: HashMap<String, Vec<Rejected>> = HashMap::new();
     for (ah, why) in &resolution.rejected {
         if matches!(why, Rejected::Limit { .. }) {
-            let ns = namespaces.entry(ah.namespace().unwrap_or_default()).or_default();
-            ns.held.push(why.clone());
+            held.entry(ah.namespace().unwrap_or_default())
+                .or_default()
+                .push(why.clone());
         }
     }
     Last {
-        served,
+        candidates,
+        held,
         by_service,
-        namespaces,
         aws_version,
         kube_stale,
         at: Instant::now(),

@@ -19,7 +19,6 @@ use super::leader;
 use super::node::{self, assigned_jobs, NodeProbes};
 use super::probe_series::ProbeSeries;
 use super::report::ProbeReport;
-use super::resolve::resolve;
 use super::served::Served;
 use super::status;
 use crate::agent::{serve_listeners, Listeners};
@@ -260,7 +259,7 @@ struct Jobs {
 /// Brings the served apps, and this node's probe jobs if its assignment changed,
 /// in line with the caches.
 fn sync(caches: &Caches, apps: &Apps, metrics: &Metrics, jobs: &mut Jobs, env: &Env) {
-    jobs.served.publish(apps, &resolve(caches.apps.state()), metrics);
+    jobs.served.sync(apps, &caches.apps, caches.apps_dirty.take(), metrics);
     let assignment = caches.assignment();
     let rv = assignment.as_ref().map(|a| a.resource_version().unwrap_or_default());
     if jobs.seen.as_ref() == Some(&rv) {

@@ -2,16 +2,21 @@
 //! every `AppHealth`, published to the apps this replica answers `/health/<app>` for.
 //!
 //! Runs on every watch event of any `AppHealth`, on every replica, so it does work
-//! only for what changed: an app whose view is the same object as last time (the
-//! watch cache replaces only the objects that changed) is not published again,
-//! and the set of served apps is swapped only when an app came or went.
+//! only for what changed ([`Served::sync`]): when the objects the watch named are
+//! served apps whose key, identity and served-ness are as they were (the leader
+//! wrote their status), only those are published again. Anything else (an object
+//! came, went, changed its key, or a relist) re-runs the Conflict rule over every
+//! app ([`Served::publish`]), which still publishes only the apps whose view is a
+//! new object, and swaps the set of served apps only when an app came or went.
 
-use super::resolve::Resolution;
+use super::dirty::{Changed, ObjKey};
+use super::resolve::{app_key, resolve, Resolution};
 use super::view::ServedApp;
 use crate::model::{AppKey, Health, OverrideMode};
 use crate::policy::{Counts, Decision};
 use crate::state::{App, Apps};
 use crate::telemetry::Metrics;
+use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -22,9 +27,59 @@ pub const AWAITING: &str = "awaiting the first verdict from the leader";
 #[derive(Debug, Default)]
 pub struct Served {
     last: HashMap<String, Arc<ServedApp>>,
+    /// The key of each served app, by its object's namespace and name.
+    objects: HashMap<ObjKey, String>,
+    /// True once a [`Served::publish`] ran.
+    loaded: bool,
+}
+
+/// True when `ah` has a verdict from the leader.
+fn has_verdict(ah: &ServedApp) -> bool {
+    ah.status.as_ref().is_some_and(|s| s.verdict.is_some())
 }
 
 impl Served {
+    /// Brings the served apps in line with `store`, given what `changed` since the
+    /// last sync: publishes only the changed objects when they are served apps
+    /// whose status alone changed, and runs [`Served::publish`] over every app
+    /// otherwise.
+    pub fn sync(&mut self, apps: &Apps, store: &Store<ServedApp>, changed: Changed, metrics: &Metrics) {
+        if self.loaded && !changed.all && self.statuses(apps, store, &changed) {
+            return;
+        }
+        self.publish(apps, &resolve(store.state()), metrics);
+    }
+
+    /// Publishes the objects of `changed` if each is a served app that keeps its
+    /// key, identity and served-ness (only then can nothing else have moved);
+    /// false, having published nothing, otherwise.
+    fn statuses(&mut self, apps: &Apps, store: &Store<ServedApp>, changed: &Changed) -> bool {
+        let mut todo = Vec::with_capacity(changed.objects.len());
+        for obj in &changed.objects {
+            let Some(key) = self.objects.get(obj) else { return false };
+            let (Some(view), Some(prev)) = (store.get(&ObjectRef::new(&obj.1).within(&obj.0)), self.last.get(key))
+            else {
+                return false;
+            };
+            let same = view.metadata.uid == prev.metadata.uid
+                && view.metadata.deletion_timestamp.is_none()
+                && app_key(view.as_ref()) == *key
+                && (!view.is_held() || has_verdict(&view));
+            let app = apps.get(key).filter(|a| a.is_remote() && a.key.namespace == obj.0);
+            match app {
+                Some(app) if same => todo.push((key.clone(), app, view)),
+                _ => return false,
+            }
+        }
+        for (key, app, view) in todo {
+            if self.last.get(&key).is_some_and(|v| !Arc::ptr_eq(v, &view)) {
+                publish_one(&app, &view);
+                self.last.insert(key, view);
+            }
+        }
+        true
+    }
+
     /// Serves every app the Conflict rule lets through (computed here, from the lean
     /// view: it needs only keys and creation times) with the verdict in its status,
     /// except an app the leader holds by its namespace's limits (`Held` True in its
@@ -33,7 +88,7 @@ impl Served {
     /// but an app that was served is never dropped to a 404 (a failover) by a limit.
     /// Limits themselves need the EndpointSlices, which only the leader watches.
     pub fn publish(&mut self, apps: &Apps, resolution: &Resolution<ServedApp>, metrics: &Metrics) {
-        let has_verdict = |ah: &ServedApp| ah.status.as_ref().is_some_and(|s| s.verdict.is_some());
+        self.loaded = true;
         let served = resolution
             .served
             .iter()
@@ -66,6 +121,13 @@ impl Served {
                 self.last.insert(key.clone(), ah.clone());
             }
             now.push((key, app));
+        }
+        self.objects.clear();
+        for (key, app) in &now {
+            let ns = app.key.namespace.clone();
+            if let Some(name) = self.last.get(*key).and_then(|v| v.metadata.name.clone()) {
+                self.objects.insert((ns, name), (*key).clone());
+            }
         }
         // Apps no longer served (deleted, lost their key, or lost a Conflict) lose their series.
         if came || now.len() != apps.len() {
@@ -178,5 +240,52 @@ mod tests {
             (app.key.namespace.as_str(), answer(&apps, "api").map(|a| a.0)),
             ("other", Some(true))
         );
+    }
+
+    #[test]
+    fn a_sync_over_status_changes_publishes_only_them_and_anything_else_resolves_again() {
+        use kube::runtime::reflector;
+        use kube::runtime::watcher::Event;
+        let (apps, metrics) = (Apps::default(), Metrics::new("eu-west-1").unwrap());
+        let (store, mut w) = reflector::store::<ServedApp>();
+        let dirty = crate::sources::kube::dirty::Dirty::default();
+        let mut apply = |ev: Event<ServedApp>| {
+            w.apply_watcher_event(&ev);
+            dirty.note(&ev);
+        };
+        let with_uid = |v: Arc<ServedApp>| {
+            let mut v = (*v).clone();
+            v.metadata.uid = Some(format!("uid-{}", v.metadata.name.clone().unwrap_or_default()));
+            v
+        };
+        apply(Event::Init);
+        apply(Event::InitApply(with_uid(view("shop", "web", Some("healthy")))));
+        apply(Event::InitApply(with_uid(view("shop", "api", Some("healthy")))));
+        apply(Event::InitDone);
+        let mut served = Served::default();
+        served.sync(&apps, &store, dirty.take(), &metrics);
+        assert_eq!(apps.len(), 2);
+        let web_app = apps.get("web").unwrap();
+
+        // The leader fails api: only api is published again, web keeps its App.
+        apply(Event::Apply(with_uid(view("shop", "api", Some("unhealthy")))));
+        served.sync(&apps, &store, dirty.take(), &metrics);
+        assert_eq!(answer(&apps, "api").map(|a| a.0), Some(false));
+        assert!(Arc::ptr_eq(&web_app, &apps.get("web").unwrap()));
+
+        // A new object: the Conflict rule runs over every app and serves it.
+        apply(Event::Apply(with_uid(view("shop", "cart", None))));
+        served.sync(&apps, &store, dirty.take(), &metrics);
+        assert_eq!(
+            answer(&apps, "cart").map(|a| a.0),
+            Some(true),
+            "awaiting its first verdict"
+        );
+
+        // api's object goes: it is no longer served.
+        apply(Event::Delete(with_uid(view("shop", "api", None))));
+        served.sync(&apps, &store, dirty.take(), &metrics);
+        assert!(apps.get("api").is_none());
+        assert_eq!(apps.len(), 2);
     }
 }
