@@ -13,9 +13,10 @@
 //! - A **full pass** walks every app (the Conflict rule, the limits, the
 //!   finalizers, the ALB and Route 53 wiring) but folds again only the apps whose
 //!   inputs differ from those they were last found in line with ([`super::memo`]).
-//!   It runs first in a term; after any `AppHealth` changed (its spec, key or
-//!   deletion: what the Conflict rule, the limits and Route 53 read; the leader's
-//!   own status writes do not count) or a watch relisted; when the AWS results or
+//!   It runs first in a term; after any `AppHealth` changed in more than its
+//!   status (its spec, key, finalizers or deletion: what the Conflict rule, the
+//!   limits and Route 53 read; an app whose status alone changed is folded by a
+//!   pass over changes) or a watch relisted; when the AWS results or
 //!   the Kubernetes source's health changed; when a pass over changes cannot stand
 //!   in for it (a namespace's limits hold other apps now, or an app's object moved
 //!   under it); and at least every [`RESYNC`].
@@ -94,6 +95,29 @@ impl Last {
         self.aws_version != aws_version || self.kube_stale != kube_stale || self.at.elapsed() >= RESYNC
     }
 
+    /// The keys of the apps named in `changed` whose objects changed in nothing
+    /// but their status since the full pass (same identity, spec and finalizers,
+    /// not deleted): the leader's own writes, whose events raced their responses,
+    /// or another writer's, which a fold puts right. `None` when any other change
+    /// is among them: only a full pass handles those.
+    fn status_only(&self, changed: &Changed, store: &Store<AppHealth>) -> Option<Vec<String>> {
+        if changed.all {
+            return None;
+        }
+        let one = |(ns, name): &(String, String)| {
+            let now = store.get(&ObjectRef::new(name).within(ns))?;
+            let key = app_key(now.as_ref());
+            let was = self.candidates.get(&key)?;
+            let (m, w) = (&now.metadata, &was.metadata);
+            let same = m.uid == w.uid
+                && m.deletion_timestamp.is_none()
+                && m.finalizers == w.finalizers
+                && now.spec == was.spec;
+            same.then_some(key)
+        };
+        changed.objects.iter().map(one).collect()
+    }
+
     /// The served app of `key`, as the full pass found it.
     fn served(&self, key: &str) -> Option<&Arc<AppHealth>> {
         let ah = self.candidates.get(key)?;
@@ -137,22 +161,22 @@ impl Folder {
         let slices = io.caches.other_dirty.take();
         let reports = io.reports_dirty.take();
         let kube_stale = io.caches.is_stale();
-        let full = !apps.is_empty()
-            || slices.all
-            || reports.all
-            || self
-                .last
-                .as_ref()
-                .is_none_or(|l| l.outdated(io.aws_version, kube_stale));
-        let done = !full && {
-            let timer = fold.pass_duration(PassKind::Changes).start_timer();
-            let done = self.changes(io, slices, reports, kube_stale).await;
-            if done {
-                timer.observe_duration();
-            } else {
-                timer.stop_and_discard();
+        let statuses = match &self.last {
+            Some(l) if !l.outdated(io.aws_version, kube_stale) => l.status_only(&apps, &io.caches.apps),
+            _ => None,
+        };
+        let done = match statuses {
+            Some(statuses) if !slices.all && !reports.all => {
+                let timer = fold.pass_duration(PassKind::Changes).start_timer();
+                let done = self.changes(io, slices, reports, statuses, kube_stale).await;
+                if done {
+                    timer.observe_duration();
+                } else {
+                    timer.stop_and_discard();
+                }
+                done
             }
-            done
+            _ => false,
         };
         if !done {
             let _timer = fold.pass_duration(PassKind::Full).start_timer();
@@ -161,9 +185,17 @@ impl Folder {
         self.kept.plan.take_changed()
     }
 
-    /// A pass over the changed `slices` and `reports`; false (with the indexes
-    /// brought up to date) when only a full pass can do what they need.
-    async fn changes(&mut self, io: &Io<'_>, slices: Changed, reports: Changed, kube_stale: bool) -> bool {
+    /// A pass over the changed `slices` and `reports` and the apps whose
+    /// `statuses` changed; false (with the indexes brought up to date) when only a
+    /// full pass can do what they need.
+    async fn changes(
+        &mut self,
+        io: &Io<'_>,
+        slices: Changed,
+        reports: Changed,
+        statuses: Vec<String>,
+        kube_stale: bool,
+    ) -> bool {
         let Folder { kept, index, last } = self;
         let Some(last) = last.as_ref() else { return false };
         let services = index.update_slices(slices.objects, &io.caches.other);
@@ -175,7 +207,7 @@ impl Folder {
         {
             return false;
         }
-        let mut keys: BTreeSet<String> = kept.retry.clone().into_iter().collect();
+        let mut keys: BTreeSet<String> = kept.retry.iter().cloned().chain(statuses).collect();
         keys.extend(
             services
                 .iter()
