@@ -4,6 +4,7 @@
 //! verdict a full pass would give, and the apps they do not feed are not written.
 
 use crate::cluster::{agent_with, app_health, slice, Emulator};
+use crate::cluster_targets::condition;
 use crate::support::{get, wait_until, AgentProcess};
 use failover_agent::demo::pod::{Mode, Pod};
 use std::net::SocketAddr;
@@ -49,7 +50,11 @@ async fn a_slice_or_probe_change_folds_only_its_app_in_a_pass_over_changes() {
     };
     let all_probed = wait_until(Duration::from_secs(30), || async {
         for app in apps {
-            if status(app).await["probedEndpoints"] != 1 || get(a.health, &format!("/health/{app}")).await.0 != 200 {
+            // Settled: its one endpoint passed its probes (past the start-up grace).
+            let st = status(app).await;
+            let fresh = condition(&st, "Stale")["reason"] == "Fresh";
+            let passing = st["reason"].as_str().unwrap_or_default().contains("1 passing probes");
+            if !passing || !fresh || get(a.health, &format!("/health/{app}")).await.0 != 200 {
                 return false;
             }
         }

@@ -185,6 +185,11 @@ impl Folder {
         self.kept.plan.take_changed()
     }
 
+    /// True while some app's last status write failed (a pass retries it).
+    pub fn retrying(&self) -> bool {
+        !self.kept.retry.is_empty()
+    }
+
     /// A pass over the changed `slices` and `reports` and the apps whose
     /// `statuses` changed; false (with the indexes brought up to date) when only a
     /// full pass can do what they need.

@@ -30,8 +30,13 @@ use tokio_util::sync::CancellationToken;
 
 /// How long changes are gathered before one fold.
 pub const FOLD_COALESCE: Duration = Duration::from_millis(10);
-/// A full pass over every app runs at least this often (see [`super::pass`]).
-pub const RESYNC: Duration = Duration::from_secs(10);
+/// A full pass over every app runs at least this often (see [`super::pass`]):
+/// a safety net, as a controller's resync is. Rare, because at 5,000 apps a full
+/// pass takes some 40 ms, which a change arriving meanwhile waits for.
+pub const RESYNC: Duration = Duration::from_secs(60);
+/// While some app's status write has failed, a pass runs at least this often to
+/// retry it.
+pub const RETRY: Duration = Duration::from_secs(2);
 
 /// What the leader needs besides the caches.
 pub struct Duties {
@@ -130,7 +135,7 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
                 _ = changed.changed() => {}
                 _ = reports_changed.changed() => {}
                 _ = aws_changed.changed() => {}
-                _ = tokio::time::sleep(RESYNC) => {}
+                _ = tokio::time::sleep(if folder.retrying() { RETRY } else { RESYNC }) => {}
             }
             tokio::time::sleep(FOLD_COALESCE).await;
         }
