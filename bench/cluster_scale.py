@@ -633,7 +633,9 @@ def main() -> int:
         staged: list[tuple[float, float, float, float]] = []  # (end to end, stage 1, stage 2, stage 3)
         misses, first_body = 0, None
         cpu1 = (cpu_seconds(agent.pid), cpu_seconds(emu.pid))
+        rss_unscraped = proc_status(agent.pid)
         fold0 = fold_stats(adm.request("GET", "/metrics")[1])
+        rss_scraped = proc_status(agent.pid)
         read0 = {"leader": received(agent.pid, port), **({"follower": received(follower.pid, port)} if follower else {})}
         t_samples = time.perf_counter()
 
@@ -738,6 +740,8 @@ def main() -> int:
         print("| --- | --- | --- |")
         print(f"| agent RSS, caches synced + all verdicts + {args.settle:.0f} s settle | **{mib(rss_settled['VmRSS'])}** "
               f"(peak VmHWM {mib(rss_settled['VmHWM'])}) | ≤ 64 MiB at 10k pods / 1k apps |")
+        print(f"| agent RSS before / after its first /metrics scrape (just before the samples) | "
+              f"{mib(rss_unscraped['VmRSS'])} / **{mib(rss_scraped['VmRSS'])}** | – |")
         print(f"| agent RSS after the {len(down) + len(up)} samples | **{mib(rss_after['VmRSS'])}** "
               f"(peak VmHWM {mib(rss_after['VmHWM'])}) | ≤ 64 MiB |")
         print(f"| agent start -> /readyz 200 (caches listed) | {t_ready:.2f} s | – |")
