@@ -59,6 +59,8 @@ pub struct Metrics {
     pub fold: FoldMetrics,
     /// The verdict store the leader's per-app series are rendered from.
     verdicts: verdicts::Slot,
+    /// Renders those series into each scrape (see [`verdicts::LeaderSeries`]).
+    leader_series: Option<verdicts::LeaderSeries>,
     /// Apps given probe series by [`Metrics::probes_of`], so
     /// [`Metrics::retain_probes`] can find the ones no longer probed.
     probed: Arc<Mutex<HashSet<AppKey>>>,
@@ -142,7 +144,7 @@ impl Metrics {
             ),
             &["reason"],
         )?;
-        let m = Metrics {
+        let mut m = Metrics {
             probe_duration: HistogramVec::new(
                 HistogramOpts::new(
                     "probe_duration_seconds",
@@ -183,6 +185,7 @@ impl Metrics {
             aws: crate::aws::AwsMetrics::register(&registry)?,
             fold: FoldMetrics::register(&registry)?,
             verdicts: Default::default(),
+            leader_series: None,
             probed: Default::default(),
             registry,
         };
@@ -193,10 +196,9 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION"), region]).set(1);
         let r = &m.registry;
         r.register(Box::new(build))?;
-        r.register(Box::new(verdicts::LeaderSeries::new(
-            m.leader.clone(),
-            m.verdicts.clone(),
-        )?))?;
+        let series = verdicts::LeaderSeries::new(m.leader.clone(), m.verdicts.clone())?;
+        r.register(Box::new(series.clone()))?;
+        m.leader_series = Some(series);
         r.register(Box::new(m.probe_duration.clone()))?;
         r.register(Box::new(m.probes.clone()))?;
         r.register(Box::new(health_requests))?;
@@ -301,6 +303,9 @@ impl Metrics {
         // Encoding into a Vec cannot fail on I/O; a metric-family error would be a bug.
         if let Err(e) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::error!(error = %e, "encoding metrics failed");
+        }
+        if let Some(series) = &self.leader_series {
+            series.render(&mut buf);
         }
         buf
     }

@@ -201,3 +201,122 @@ fn a_static_agent_leads_alone_and_exports_its_apps_with_their_probe_series() {
     assert!(lines.contains(&"failover_agent_app_override{app=\"web\",mode=\"fail\",namespace=\"static\"} 1".into()));
     assert!(lines.contains(&"failover_agent_app_healthy{app=\"web\",namespace=\"static\"} 0".into()));
 }
+
+/// The reference the direct rendering must match: the same families built as
+/// protobuf messages (as the collector once built them) and written by the
+/// prometheus crate's `TextEncoder`.
+fn reference(m: &Metrics) -> String {
+    use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+    let label = |n: &str, v: &str| {
+        let mut l = LabelPair::default();
+        l.set_name(n.to_string());
+        l.set_value(v.to_string());
+        l
+    };
+    let sample = |key: &AppKey, extra: Option<(&str, &str)>, value: f64, kind: MetricType| {
+        let mut labels = vec![label("app", &key.name), label("namespace", &key.namespace)];
+        labels.extend(extra.map(|(n, v)| label(n, v)));
+        labels.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut m = Metric::from_label(labels);
+        if kind == MetricType::COUNTER {
+            let mut c = Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        m
+    };
+    let source = m.verdicts.read().clone().unwrap();
+    let term = m.leader.term();
+    let mut out: [Vec<Metric>; 6] = Default::default();
+    let g = MetricType::GAUGE;
+    source.each(&mut |key, s| {
+        let bit = |b: bool| f64::from(u8::from(b));
+        out[0].push(sample(key, None, bit(s.health.is_healthy()), g));
+        let [h, u] = s.transitions.in_term(term);
+        out[1].push(sample(key, Some(("to", "healthy")), h as f64, MetricType::COUNTER));
+        out[1].push(sample(key, Some(("to", "unhealthy")), u as f64, MetricType::COUNTER));
+        for (state, n) in [
+            ("up", s.counts.up),
+            ("down", s.counts.down),
+            ("unknown", s.counts.unknown),
+        ] {
+            out[2].push(sample(key, Some(("state", state)), n as f64, g));
+        }
+        for mode in [OverrideMode::Fail, OverrideMode::Pass] {
+            out[3].push(sample(key, Some(("mode", mode.as_str())), bit(s.ovr == mode), g));
+        }
+        if let Some((healthy, total)) = s.targets {
+            out[4].push(sample(key, Some(("state", "healthy")), f64::from(healthy), g));
+            out[4].push(sample(key, Some(("state", "total")), f64::from(total), g));
+        }
+        if let Some(h) = s.route53_healthy {
+            out[5].push(sample(key, None, bit(h), g));
+        }
+    });
+    let families: Vec<MetricFamily> = super::FAMILIES
+        .iter()
+        .zip(out)
+        .filter(|(_, metrics)| !metrics.is_empty())
+        .map(|((name, help, kind, _), metrics)| {
+            let mut f = MetricFamily::default();
+            f.set_name(format!("failover_agent_{name}"));
+            f.set_help(help.to_string());
+            f.set_field_type(*kind);
+            f.set_metric(metrics);
+            f
+        })
+        .collect();
+    prometheus::TextEncoder::new().encode_to_string(&families).unwrap()
+}
+
+#[test]
+fn the_leader_series_are_written_exactly_as_the_text_encoder_writes_them() {
+    let m = Metrics::new("r").unwrap();
+    // Keys the text format must escape, beside plain ones.
+    let odd = key("we\"ird", "back\\slash\nline");
+    let apps = store(&m, &[key("team", "web"), key("shop", "db"), odd.clone()]);
+    m.leader.set(1);
+    let web = apps.get("web").unwrap();
+    web.publish(
+        decision(Health::Unhealthy),
+        Counts {
+            total: 3,
+            up: 1,
+            down: 2,
+            unknown: 0,
+        },
+        OverrideMode::Fail,
+    );
+    let targets = TargetCounts {
+        healthy: 1,
+        total: 4,
+        stale: false,
+    };
+    let r53 = Route53View {
+        route53_healthy: Some(true),
+        ..Default::default()
+    };
+    web.publish_aws(Some(targets), Some(r53));
+    let mut text = Vec::new();
+    m.leader_series.as_ref().unwrap().render(&mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(text, reference(&m));
+    assert!(
+        text.contains("app=\"back\\\\slash\\nline\",namespace=\"we\\\"ird\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("failover_agent_app_transitions_total{app=\"web\",namespace=\"team\",to=\"unhealthy\"} 1"),
+        "{text}"
+    );
+
+    // A follower renders nothing.
+    m.leader.set(0);
+    let mut none = Vec::new();
+    m.leader_series.as_ref().unwrap().render(&mut none);
+    assert!(none.is_empty());
+}
