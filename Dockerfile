@@ -23,7 +23,8 @@ RUN mkdir -p src benches tests/it \
       target/release/deps/failover_agent-* target/release/deps/libfailover_agent-* \
       target/release/.fingerprint/failover-agent-*
 
-# The crate itself.
+# The crate itself (build.rs packs the binary's relocations: see there).
+COPY build.rs ./
 COPY src ./src
 RUN cargo build --release --locked --bin failover-agent \
  && cp target/release/failover-agent /failover-agent

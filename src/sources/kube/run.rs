@@ -133,14 +133,8 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let mut env = env;
-    if env.region == UNKNOWN_REGION {
-        // Bounded: a node without instance metadata must not hold up start-up.
-        match tokio::time::timeout(Duration::from_secs(2), crate::aws::region_from_chain()).await {
-            Ok(Some(r)) => env.region = r,
-            _ => tracing::warn!("AWS_REGION is not set and the instance metadata gave no Region: AWS calls will fail; set aws.region in the chart"),
-        }
-    }
+    // A Region that is not configured is looked up from the SDK's chain only when this
+    // replica leads (`LeaderAws::start`): a follower makes no AWS call.
     let caches = caches::start(&client, &env.namespace, &env.node, &shutdown);
     let apps = Arc::new(Apps::default());
     // Only while this replica leads (metrics.leader) are its apps' verdict series exported.
