@@ -45,24 +45,17 @@ fn app_series(m: &Metrics) -> Vec<String> {
         .collect()
 }
 
-/// The `(namespace, app)` pairs that have series.
+/// The `(namespace, app)` pairs that have series, read from the text of a scrape
+/// (the leader's per-app series are written straight into it, not gathered).
 fn apps_with_series(m: &Metrics) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for family in m.registry.gather() {
-        for metric in family.get_metric() {
-            let label = |n: &str| {
-                metric
-                    .get_label()
-                    .iter()
-                    .find(|l| l.name() == n)
-                    .map(|l| l.value().to_owned())
-            };
-            if let Some(app) = label("app") {
-                out.insert((label("namespace").unwrap_or_default(), app));
-            }
-        }
-    }
-    out
+    let label = |line: &str, n: &str| {
+        let start = line.find(&format!("{n}=\""))? + n.len() + 2;
+        Some(line[start..start + line[start..].find('"')?].to_owned())
+    };
+    app_series(m)
+        .iter()
+        .filter_map(|l| Some((label(l, "namespace")?, label(l, "app")?)))
+        .collect()
 }
 
 fn pairs(v: &[(&str, &str)]) -> BTreeSet<(String, String)> {
