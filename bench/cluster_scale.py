@@ -318,12 +318,12 @@ def tail(path: pathlib.Path, lines: int = 30) -> str:
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS/VmHWM in KiB from /proc/<pid>/status."""
+    """VmRSS/VmHWM and its anonymous and file-backed parts (RssAnon/RssFile) in KiB from /proc/<pid>/status."""
     out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 out[k] = int(v.split()[0])
     return out
 
@@ -774,7 +774,8 @@ def main() -> int:
         budgets = {"leader": "≤ 48 MiB (≤ 128 MiB at 5k apps)", "follower": "≤ 16 MiB, ≤ 300 series"}
         for role, (proc, st, (all_series, per_app, size)) in replicas.items():
             settled = rss_settled if role == "leader" else f_rss_settled
-            print(f"| **{role}** RSS settled / after the samples; /metrics | **{mib(settled['VmRSS'])}** / "
+            print(f"| **{role}** RSS settled / after the samples; /metrics | **{mib(settled['VmRSS'])}** "
+                  f"(anon {mib(settled.get('RssAnon', 0))}, file {mib(settled.get('RssFile', 0))}) / "
                   f"{mib(st['VmRSS'])}; **{all_series} series** ({per_app} per-app), {size / 1024:.0f} KiB per scrape "
                   f"| {budgets[role]} |")
         ev_slice = statistics.median(slices_seen.sizes) if slices_seen.sizes else 0

@@ -44,6 +44,28 @@ fn put(m: &Metrics, apps: &Apps, keys: &[AppKey]) {
     apps.replace(map);
 }
 
+/// Publishes `app` unhealthy (1 of 3 endpoints up) under `ovr`, with 1 of 4 ALB
+/// targets healthy and Route 53's view `route53_healthy`.
+fn fail(app: &App, ovr: OverrideMode, route53_healthy: bool) {
+    let counts = Counts {
+        total: 3,
+        up: 1,
+        down: 2,
+        unknown: 0,
+    };
+    app.publish(decision(Health::Unhealthy), counts, ovr);
+    let targets = TargetCounts {
+        healthy: 1,
+        total: 4,
+        stale: false,
+    };
+    let r53 = Route53View {
+        route53_healthy: Some(route53_healthy),
+        ..Default::default()
+    };
+    app.publish_aws(Some(targets), Some(r53));
+}
+
 /// The per-app samples of `/metrics`, without comments.
 fn app_lines(m: &Metrics) -> Vec<String> {
     String::from_utf8(m.encode())
@@ -76,27 +98,7 @@ fn only_the_leader_exports_per_app_series_and_all_of_them_go_when_it_steps_down(
     let m = Metrics::new("r").unwrap();
     let apps = store(&m, &[key("team", "web"), key("shop", "db")]);
     let web = apps.get("web").unwrap();
-    web.publish(
-        decision(Health::Unhealthy),
-        Counts {
-            total: 3,
-            up: 1,
-            down: 2,
-            unknown: 0,
-        },
-        OverrideMode::Pass,
-    );
-    web.publish_aws(
-        Some(TargetCounts {
-            healthy: 1,
-            total: 4,
-            stale: false,
-        }),
-        Some(Route53View {
-            route53_healthy: Some(false),
-            ..Default::default()
-        }),
-    );
+    fail(&web, OverrideMode::Pass, false);
 
     // A follower serves both apps but exports none of their series.
     assert!(app_lines(&m).is_empty(), "{:?}", app_lines(&m));
@@ -281,26 +283,7 @@ fn the_leader_series_are_written_exactly_as_the_text_encoder_writes_them() {
     let apps = store(&m, &[key("team", "web"), key("shop", "db"), odd.clone()]);
     m.leader.set(1);
     let web = apps.get("web").unwrap();
-    web.publish(
-        decision(Health::Unhealthy),
-        Counts {
-            total: 3,
-            up: 1,
-            down: 2,
-            unknown: 0,
-        },
-        OverrideMode::Fail,
-    );
-    let targets = TargetCounts {
-        healthy: 1,
-        total: 4,
-        stale: false,
-    };
-    let r53 = Route53View {
-        route53_healthy: Some(true),
-        ..Default::default()
-    };
-    web.publish_aws(Some(targets), Some(r53));
+    fail(&web, OverrideMode::Fail, true);
     let mut text = Vec::new();
     m.leader_series.as_ref().unwrap().render(&mut text);
     let text = String::from_utf8(text).unwrap();
