@@ -11,7 +11,8 @@
 //! a follower never watches an EndpointSlice. Reflectors with backoff;
 //! `managedFields` and annotations are dropped to keep memory lean.
 //!
-//! Every event bumps a generation counter that the loops using a cache watch. If
+//! Every event bumps a generation counter that the loops using a cache watch, and
+//! names its object in the cache's [`Dirty`] set, so they can work on what changed. If
 //! the API server cannot be reached, the caches keep their last contents and the
 //! source is marked stale until a watch succeeds again.
 
