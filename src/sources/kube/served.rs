@@ -9,7 +9,7 @@
 //! app ([`Served::publish`]), which still publishes only the apps whose view is a
 //! new object, and swaps the set of served apps only when an app came or went.
 
-use super::dirty::{Changed, ObjKey};
+use super::dirty::Changed;
 use super::resolve::{app_key, resolve, Resolution};
 use super::view::ServedApp;
 use crate::model::{AppKey, Health, OverrideMode};
@@ -27,8 +27,6 @@ pub const AWAITING: &str = "awaiting the first verdict from the leader";
 #[derive(Debug, Default)]
 pub struct Served {
     last: HashMap<String, Arc<ServedApp>>,
-    /// The key of each served app, by its object's namespace and name.
-    objects: HashMap<ObjKey, String>,
     /// True once a [`Served::publish`] ran.
     loaded: bool,
 }
@@ -55,19 +53,22 @@ impl Served {
     /// false, having published nothing, otherwise.
     fn statuses(&mut self, apps: &Apps, store: &Store<ServedApp>, changed: &Changed) -> bool {
         let mut todo = Vec::with_capacity(changed.objects.len());
-        for obj in &changed.objects {
-            let Some(key) = self.objects.get(obj) else { return false };
-            let (Some(view), Some(prev)) = (store.get(&ObjectRef::new(&obj.1).within(&obj.0)), self.last.get(key))
-            else {
+        for (ns, name) in &changed.objects {
+            // Gone from the cache: deleted, which only the full rule handles.
+            let Some(view) = store.get(&ObjectRef::new(name).within(ns)) else {
                 return false;
             };
-            let same = view.metadata.uid == prev.metadata.uid
+            let key = app_key(view.as_ref());
+            // The app of this key must have been published from this very object (same
+            // uid, so the same namespace and name), and still be served the same way.
+            let Some(prev) = self.last.get(&key) else { return false };
+            let same = view.metadata.uid.is_some()
+                && view.metadata.uid == prev.metadata.uid
                 && view.metadata.deletion_timestamp.is_none()
-                && app_key(view.as_ref()) == *key
                 && (!view.is_held() || has_verdict(&view));
-            let app = apps.get(key).filter(|a| a.is_remote() && a.key.namespace == obj.0);
+            let app = apps.get(&key).filter(|a| a.is_remote() && a.key.namespace == *ns);
             match app {
-                Some(app) if same => todo.push((key.clone(), app, view)),
+                Some(app) if same => todo.push((key, app, view)),
                 _ => return false,
             }
         }
@@ -121,13 +122,6 @@ impl Served {
                 self.last.insert(key.clone(), ah.clone());
             }
             now.push((key, app));
-        }
-        self.objects.clear();
-        for (key, app) in &now {
-            let ns = app.key.namespace.clone();
-            if let Some(name) = self.last.get(*key).and_then(|v| v.metadata.name.clone()) {
-                self.objects.insert((ns, name), (*key).clone());
-            }
         }
         // Apps no longer served (deleted, lost their key, or lost a Conflict) lose their series.
         if came || now.len() != apps.len() {
@@ -242,6 +236,11 @@ mod tests {
         );
     }
 
+    /// A creation time later than [`view`]'s.
+    fn web_app_created() -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+        serde_json::from_value(serde_json::json!("2026-06-01T00:00:00Z")).ok()
+    }
+
     #[test]
     fn a_sync_over_status_changes_publishes_only_them_and_anything_else_resolves_again() {
         use kube::runtime::reflector;
@@ -281,6 +280,21 @@ mod tests {
             Some(true),
             "awaiting its first verdict"
         );
+
+        // A newer object claims web's key from another namespace: it loses the Conflict,
+        // and its status changing does not move web.
+        let mut loser = with_uid(view("other", "web", Some("unhealthy")));
+        loser.metadata.creation_timestamp = web_app_created();
+        loser.metadata.uid = Some("uid-other-web".into());
+        apply(Event::Apply(loser.clone()));
+        served.sync(&apps, &store, dirty.take(), &metrics);
+        apply(Event::Apply(loser));
+        served.sync(&apps, &store, dirty.take(), &metrics);
+        assert_eq!(
+            apps.get("web").map(|a| a.key.namespace.clone()).as_deref(),
+            Some("shop")
+        );
+        assert_eq!(answer(&apps, "web").map(|a| a.0), Some(true));
 
         // api's object goes: it is no longer served.
         apply(Event::Delete(with_uid(view("shop", "api", None))));
