@@ -40,6 +40,13 @@ COPY --from=build /failover-agent /failover-agent
 # workers, so two arenas serve it; measured in README (Watches and memory), this
 # keeps about 2 MiB less resident on every replica, with no change in latency.
 ENV MALLOC_ARENA_MAX=2
+# Blocks of 64 KiB and more (the initial LIST's buffers, a /metrics text) come from
+# mmap and go back to the kernel when freed, and free heap above 64 KiB is trimmed:
+# glibc's default threshold grows with the largest block freed, so one 3 MB scrape
+# kept 3 MB more resident for good. Measured in README (Watches and memory): a
+# follower 0.9 MiB smaller at 1,000 apps, the leader's scrape at 5,000 apps no longer
+# adds 2.9 MiB, latency and CPU unchanged.
+ENV MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=65536
 USER 65532:65532
 # 8080: public health listener (/health/<app>, /healthz, /readyz).
 # 9090: admin listener (/metrics, /apps, status page, overrides).

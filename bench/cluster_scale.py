@@ -525,7 +525,8 @@ def main() -> int:
         settings = kubeconfig.with_name("bench-settings.yaml")
         settings.write_text(f"limits: {{ appsPerNamespace: {max(per_ns, 1)}, endpointsPerNamespace: {max(per_ns * epa, 1)} }}\n")
         # As the container image sets it (Dockerfile), unless the caller chose otherwise.
-        env = dict(os.environ, MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"))
+        malloc = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "65536"}
+        env = dict(os.environ, **{k: os.environ.get(k, v) for k, v in malloc.items()})
         env = dict(env, KUBECONFIG=str(kubeconfig), NODE_NAME="bench-node", POD_NAME="bench-agent",
                    POD_NAMESPACE="failover-agent", RUST_LOG="warn", FAILOVER_AGENT_SETTINGS=str(settings))
         err = open(agent_log, "wb")
@@ -730,7 +731,7 @@ def main() -> int:
               f"{'tight (no sleep)' if not sleep else f'{args.poll_sleep_ms:g} ms sleep'}")
         print(f"- binary: {binary.relative_to(ROOT) if binary.is_relative_to(ROOT) else binary} "
               f"(built {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(binary.stat().st_mtime))}); "
-              f"RUST_LOG=warn, MALLOC_ARENA_MAX={env['MALLOC_ARENA_MAX']}, "
+              f"RUST_LOG=warn, {', '.join(f'{k}={env[k]}' for k in malloc)}, "
               f"NODE_NAME=bench-node (owns no endpoint: nothing probed, all endpoints unprobed)")
         print(f"- samples: {len(down)} not-ready -> 503 and {len(up)} ready -> 200"
               f"{f', {misses} timed out' if misses else ''}; percentiles are nearest-rank"
