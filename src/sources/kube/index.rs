@@ -8,7 +8,7 @@
 
 use super::dirty::ObjKey;
 use super::report::ProbeReport;
-use super::slices::{endpoints_of, service_of, Endpoint};
+use super::slices::{endpoints_of_services, service_of, Endpoint};
 use crate::config::ProbeTargets;
 use crate::policy::EndpointState;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -103,12 +103,12 @@ impl Indexes {
     /// The endpoints of every Service in `services` of `ns`, by IP (see
     /// [`super::slices::endpoints_of_services`]).
     pub fn endpoints(&self, ns: &str, services: &[String], rules: ProbeTargets) -> BTreeMap<IpAddr, Endpoint> {
-        let mut out = BTreeMap::new();
-        for svc in services {
-            let slices = self.slices_of(ns, svc).iter().map(AsRef::as_ref);
-            out.extend(endpoints_of(ns, svc, slices, rules));
-        }
-        out
+        endpoints_of_services(
+            |svc| self.slices_of(ns, svc).iter().map(AsRef::as_ref),
+            ns,
+            services,
+            rules,
+        )
     }
 
     /// Indexes every report of `all` anew.

@@ -60,7 +60,13 @@ pub fn apply(r: &mut Resolution, index: &HashMap<(&str, &str), Vec<&EndpointSlic
         let (mut n_apps, mut n_eps) = (0usize, 0usize);
         for (key, ah) in apps {
             let eps = if exact {
-                endpoints_of_services(index, ns, &ah.spec.services, ProbeTargets::default()).len()
+                endpoints_of_services(
+                    |svc| index.get(&(ns, svc)).map_or(&[][..], Vec::as_slice).iter().copied(),
+                    ns,
+                    &ah.spec.services,
+                    ProbeTargets::default(),
+                )
+                .len()
             } else {
                 0
             };

@@ -155,18 +155,20 @@ pub fn by_service<'a>(
     m
 }
 
-/// The endpoints of every service in `services` of `namespace`, by IP, from an index.
-pub fn endpoints_of_services(
-    index: &HashMap<(&str, &str), Vec<&EndpointSlice>>,
+/// The endpoints of every service in `services` of `namespace`, by IP, with
+/// `slices_of(service)` giving each service's slices (from an index).
+pub fn endpoints_of_services<'a, 's, I>(
+    slices_of: impl Fn(&'s str) -> I,
     namespace: &str,
-    services: &[String],
+    services: &'s [String],
     rules: ProbeTargets,
-) -> BTreeMap<IpAddr, Endpoint> {
+) -> BTreeMap<IpAddr, Endpoint>
+where
+    I: IntoIterator<Item = &'a EndpointSlice>,
+{
     let mut out = BTreeMap::new();
     for svc in services {
-        if let Some(slices) = index.get(&(namespace, svc.as_str())) {
-            out.extend(endpoints_of(namespace, svc, slices.iter().copied(), rules));
-        }
+        out.extend(endpoints_of(namespace, svc, slices_of(svc), rules));
     }
     out
 }
