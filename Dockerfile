@@ -23,8 +23,10 @@ RUN mkdir -p src benches tests/it \
       target/release/deps/failover_agent-* target/release/deps/libfailover_agent-* \
       target/release/.fingerprint/failover-agent-*
 
-# The crate itself (build.rs packs the binary's relocations: see there).
+# The crate itself (build.rs packs the binary's relocations and lays out the code a
+# replica runs together, from link/hot-symbols.txt: see there).
 COPY build.rs ./
+COPY link ./link
 COPY src ./src
 RUN cargo build --release --locked --bin failover-agent \
  && cp target/release/failover-agent /failover-agent

@@ -36,6 +36,7 @@ does not build the agent; it refuses to run a binary older than the sources.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import math
@@ -43,8 +44,10 @@ import os
 import pathlib
 import random
 import select
+import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -328,6 +331,27 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def dump_resident(pid: int, binary: pathlib.Path, out: pathlib.Path) -> None:
+    """Writes the file offsets of `binary`'s pages resident in process `pid`, one hex offset a line
+    (from /proc/<pid>/pagemap, bit 63 = present; needs root). Used to see which code a replica keeps."""
+    import struct
+    maps = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and os.path.realpath(parts[5]) == os.path.realpath(binary):
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                maps.append((lo, hi, int(parts[2], 16), parts[1]))
+    with open(f"/proc/{pid}/pagemap", "rb") as pm, open(out, "w") as w:
+        for lo, hi, off, perms in maps:
+            pm.seek(lo // 4096 * 8)
+            raw = pm.read((hi - lo) // 4096 * 8)
+            for i in range(len(raw) // 8):
+                (e,) = struct.unpack_from("<Q", raw, i * 8)
+                if e >> 63:
+                    w.write(f"{off + i * 4096:x} {perms}\n")
+
+
 def received(pid: int, port: int) -> int:
     """Bytes process `pid` has received on its open TCP connections to 127.0.0.1:`port`
     (the kernel's tcp_info bytes_received, read with `ss`; watches are long-lived)."""
@@ -365,6 +389,73 @@ def stale_binary(binary: pathlib.Path) -> list[str]:
         if p.is_file() and p.stat().st_mtime > built:
             newer.append(str(p.relative_to(ROOT)))
     return newer
+
+
+class TlsRelay:
+    """Serves TLS on a loopback port and relays each connection, in plain HTTP, to the emulator
+    (`--tls`): the agents then talk to their API server over TLS through rustls, as on a real
+    cluster. A throwaway CA and a certificate for 127.0.0.1 are made with the openssl CLI."""
+
+    def __init__(self, upstream: int, workdir: pathlib.Path):
+        workdir.mkdir(parents=True, exist_ok=True)
+        ca, key, cert, leaf_key = (workdir / n for n in ("ca.crt", "ca.key", "tls.crt", "tls.key"))
+        ext = workdir / "leaf.ext"
+        ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n")
+        for cmd in (
+            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+             "-subj", "/CN=bench-ca", "-keyout", str(key), "-out", str(ca)],
+            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", str(leaf_key), "-out", str(workdir / "tls.csr")],
+            ["x509", "-req", "-in", str(workdir / "tls.csr"), "-CA", str(ca), "-CAkey", str(key), "-CAcreateserial",
+             "-days", "1", "-extfile", str(ext), "-out", str(cert)],
+        ):
+            r = subprocess.run(["openssl", *cmd], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BenchError(f"openssl {cmd[0]} failed: {r.stderr.strip()}")
+        self.ca_data = base64.b64encode(ca.read_bytes()).decode()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, leaf_key)
+        self.upstream = upstream
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        try:
+            tls = self.ctx.wrap_socket(raw, server_side=True)
+            up = socket.create_connection(("127.0.0.1", self.upstream))
+        except OSError:
+            raw.close()
+            return
+        up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def pump(src, dst) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+
+        threading.Thread(target=pump, args=(up, tls), daemon=True).start()
+        pump(tls, up)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def start_emulator(seed: pathlib.Path, errlog: pathlib.Path, timeout: float) -> tuple[subprocess.Popen, int]:
@@ -456,6 +547,8 @@ def main() -> int:
     ap.add_argument("--poll-sleep-ms", type=float, default=0.0, help="sleep between /health polls (0: tight loop)")
     ap.add_argument("--rtt-samples", type=int, default=50, help="bare emulator PATCH / agent GET round trips to time")
     ap.add_argument("--binary", default=str(ROOT / "target/release/failover-agent"))
+    ap.add_argument("--tls", action="store_true",
+                    help="agents reach the emulator over TLS, through a relay in this script (as on a real cluster)")
     ap.add_argument("--seed", type=int, default=1, help="random seed for the sampled apps")
     ap.add_argument("--followers", type=int, default=1, choices=(0, 1), help="start a follower replica too")
     args = ap.parse_args()
@@ -513,9 +606,15 @@ def main() -> int:
                 raise BenchError(f"our own AppHealth watch saw {len(verdicts.current)}/{n} objects: {watches[0].error}")
             time.sleep(0.05)
 
+        api_port, cluster = port, f'{{server: "http://127.0.0.1:{port}"}}'
+        if args.tls:
+            relay = TlsRelay(port, OUT / "tls")
+            api_port = relay.port
+            cluster = f'{{server: "https://127.0.0.1:{relay.port}", certificate-authority-data: "{relay.ca_data}"}}'
+            log(f"agents reach the emulator over TLS through a relay on port {relay.port}")
         kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\n"
-            f'clusters: [{{name: e, cluster: {{server: "http://127.0.0.1:{port}"}}}}]\n'
+            f'clusters: [{{name: e, cluster: {cluster}}}]\n'
             "users: [{name: u, user: {}}]\n"
             "contexts: [{name: c, context: {cluster: e, user: u, namespace: default}}]\n"
             "current-context: c\n")
@@ -612,6 +711,9 @@ def main() -> int:
             log(f"follower pid {follower.pid} serves every app; settling {args.settle:.0f} s")
             time.sleep(args.settle)
             f_rss_settled = proc_status(follower.pid)
+            if os.environ.get("BENCH_SMAPS"):
+                shutil.copy(f"/proc/{follower.pid}/smaps", OUT / "cluster_scale.follower.smaps")
+                dump_resident(follower.pid, binary, OUT / "cluster_scale.follower.pages")
 
         # Comparison: the emulator's bare PATCH round trip (a ConfigMap no one watches) and one
         # GET /health round trip to the agent (the poll loop's granularity).
@@ -637,7 +739,7 @@ def main() -> int:
         rss_unscraped = proc_status(agent.pid)
         fold0 = fold_stats(adm.request("GET", "/metrics")[1])
         rss_scraped = proc_status(agent.pid)
-        read0 = {"leader": received(agent.pid, port), **({"follower": received(follower.pid, port)} if follower else {})}
+        read0 = {"leader": received(agent.pid, api_port), **({"follower": received(follower.pid, api_port)} if follower else {})}
         t_samples = time.perf_counter()
 
         def poll(path: str, want: int, limit: float) -> tuple[float | None, bytes, int]:
@@ -685,7 +787,7 @@ def main() -> int:
             if (s + 1) % 10 == 0:
                 log(f"  {s + 1}/{args.samples} samples; not-ready -> 503 so far: {dist(down)}")
         sample_wall = time.perf_counter() - t_samples
-        read1 = {"leader": received(agent.pid, port), **({"follower": received(follower.pid, port)} if follower else {})}
+        read1 = {"leader": received(agent.pid, api_port), **({"follower": received(follower.pid, api_port)} if follower else {})}
         slice_changes = len(down) + len(up)
         sample_cpu = (cpu_seconds(agent.pid) - cpu1[0], cpu_seconds(emu.pid) - cpu1[1])
         rss_after = proc_status(agent.pid)
@@ -732,7 +834,12 @@ def main() -> int:
         print(f"- binary: {binary.relative_to(ROOT) if binary.is_relative_to(ROOT) else binary} "
               f"(built {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(binary.stat().st_mtime))}); "
               f"RUST_LOG=warn, {', '.join(f'{k}={env[k]}' for k in malloc)}, "
-              f"NODE_NAME=bench-node (owns no endpoint: nothing probed, all endpoints unprobed)")
+              f"NODE_NAME=bench-node (owns no endpoint: nothing probed, all endpoints unprobed); "
+              f"API server reached over {'TLS (relay in this script)' if args.tls else 'plain HTTP'}")
+        hot = subprocess.run([sys.executable, str(ROOT / "bench" / "hot_symbols.py"), "--check", "--binary", str(binary)],
+                             capture_output=True, text=True)
+        if hot.returncode == 0:
+            print(f"- code layout (link/hot-symbols.txt): {hot.stdout.strip().partition(': ')[2]}")
         print(f"- samples: {len(down)} not-ready -> 503 and {len(up)} ready -> 200"
               f"{f', {misses} timed out' if misses else ''}; percentiles are nearest-rank"
               f"{' (with < 100 samples, p99 is the maximum)' if len(down) < 100 else ''}")
