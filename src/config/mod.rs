@@ -7,21 +7,22 @@
 
 mod aws;
 mod endpoint;
+mod keys;
 mod listener;
 mod numbers;
 mod settings;
 mod validate;
 
 pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings};
+pub use keys::{PolicyKeys, ProbeKeys};
 pub use listener::{canonical, Cidr, FileListener, PublicListener};
 pub use settings::{
     load_settings, parse_settings, FileLimits, FileProbeTargets, FileSettings, InCluster, Limits, OperatorSettings,
     ProbeTargets, DEFAULT_CLUSTER_ADMIN_LISTEN,
 };
-pub(crate) use validate::{probe_and_policy, RawPolicy, RawProbe};
+pub(crate) use validate::probe_and_policy;
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
 
-use crate::model::OverrideMode;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -104,60 +105,17 @@ pub struct FileApp {
     pub namespace: Option<String>,
     /// `http://IP:PORT[/path]` or `tcp://IP:PORT`.
     pub endpoints: Vec<String>,
+    /// How the endpoints are probed (the keys an `AppHealth` has too).
     #[serde(default)]
-    pub probe: FileProbe,
+    pub probe: ProbeKeys,
+    /// How the signals become a verdict (the keys an `AppHealth` has too, and `override`).
     #[serde(default)]
-    pub policy: FilePolicy,
+    pub policy: PolicyKeys,
     /// ALB target groups whose target health is a signal of the app.
     #[serde(default)]
     pub target_group_arns: Vec<String>,
     /// The app's Route 53 health check and alias record, owned by the agent.
     pub route53: Option<crate::route53::spec::Route53Block>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FileProbe {
-    /// Seconds between probes of one endpoint. Default 2.
-    pub interval_seconds: Option<f64>,
-    /// Seconds before a probe counts as failed. Default 1.
-    pub timeout_seconds: Option<f64>,
-    /// HTTP path for endpoints whose URL has none. Default `/`.
-    pub path: Option<String>,
-    /// Status codes that pass. Default: any 2xx or 3xx.
-    pub expected_status: Option<OneOrMany>,
-    /// A string the first 64 KiB of the body must contain.
-    pub body_contains: Option<String>,
-}
-
-/// `expectedStatus: 200` or `expectedStatus: [200, 204]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(u16),
-    Many(Vec<u16>),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FilePolicy {
-    /// Healthy endpoints needed. Default 1 (when no percent is set).
-    pub min_healthy_endpoints: Option<u32>,
-    /// Healthy endpoints needed, as a percent of all (rounded up, at least one).
-    pub min_healthy_percent: Option<u32>,
-    /// Consecutive failures before an endpoint is down. Default 3.
-    pub fall_count: Option<u32>,
-    /// Consecutive successes before an endpoint is up. Default 2.
-    pub rise_count: Option<u32>,
-    /// Start-up grace. Default: riseCount × interval + timeout.
-    pub startup_grace_seconds: Option<f64>,
-    /// Healthy ALB targets needed, over the app's target groups. Default 1.
-    pub min_healthy_targets: Option<u32>,
-    /// Healthy ALB targets needed, as a percent of all (rounded up, at least one).
-    pub min_healthy_target_percent: Option<u32>,
-    /// `none`, `fail` or `pass`. Default `none`.
-    #[serde(rename = "override")]
-    pub override_mode: Option<OverrideMode>,
 }
 
 /// Reads and validates the config file at `path`.

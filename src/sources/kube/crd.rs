@@ -7,6 +7,7 @@
 // The derive's repeated `printcolumn(...)` entries trip this lint; they are distinct.
 #![allow(clippy::duplicated_attributes)]
 
+use crate::config::{PolicyKeys, ProbeKeys};
 use crate::model::{Health, OverrideMode};
 use kube::CustomResource;
 use kube::CustomResourceExt;
@@ -64,37 +65,21 @@ pub struct AppHealthSpec {
     pub route53: Option<crate::route53::spec::Route53Block>,
 }
 
-/// The probe each agent runs against the endpoints on its own node.
+/// The probe each agent runs against the endpoints on its own node: the probe
+/// keys of the static config, and the two an endpoint URL gives there.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppProbe {
     /// `HTTP` (default) or `TCP`.
     #[serde(default)]
     pub scheme: ProbeScheme,
-    /// HTTP path. Default `/`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 1024), regex(pattern = "^/"))]
-    pub path: Option<String>,
     /// Port to probe. Default: the EndpointSlice's first port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
-    /// Seconds between probes of one endpoint. Default 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.1, max = 3600.0))]
-    pub interval_seconds: Option<f64>,
-    /// Seconds before a probe fails. Default 1; at most intervalSeconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.01, max = 3600.0))]
-    pub timeout_seconds: Option<f64>,
-    /// Passing HTTP status codes. Default: any 2xx or 3xx.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(inner(range(min = 100, max = 599)))]
-    pub expected_status: Option<Vec<u16>>,
-    /// A string the first 64 KiB of the body must contain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 1024))]
-    pub body_contains: Option<String>,
+    /// The keys the static config has too (one definition, one validation).
+    #[serde(flatten)]
+    pub keys: ProbeKeys,
 }
 
 /// Probe protocol.
@@ -107,39 +92,13 @@ pub enum ProbeScheme {
     Tcp,
 }
 
-/// The same keys as the static config's `policy`.
+/// The same keys as the static config's `policy`, but `override` (which is
+/// `spec.override` here). Flattened, so that an object with a key this agent does
+/// not know still parses, as it does elsewhere in the spec.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct AppPolicy {
-    /// Healthy endpoints needed. Default 1. Set this or minHealthyPercent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100000))]
-    pub min_healthy_endpoints: Option<u32>,
-    /// Healthy endpoints needed as a percentage (rounded up, at least one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
-    pub min_healthy_percent: Option<u32>,
-    /// Consecutive failures before an endpoint is down. Default 3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
-    pub fall_count: Option<u32>,
-    /// Consecutive successes before an endpoint is up. Default 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
-    pub rise_count: Option<u32>,
-    /// Start-up grace. Default riseCount × interval + timeout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 86400.0))]
-    pub startup_grace_seconds: Option<f64>,
-    /// Healthy ALB targets needed over the app's target groups. Default 1 when the
-    /// app has target groups.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100000))]
-    pub min_healthy_targets: Option<u32>,
-    /// Healthy ALB targets needed, as a percent of all targets (rounded up, at least one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
-    pub min_healthy_target_percent: Option<u32>,
+    #[serde(flatten)]
+    pub keys: PolicyKeys,
 }
 
 /// What the agent concluded, written by the cluster's leader on transitions.
@@ -236,7 +195,7 @@ mod tests {
         assert_eq!(ah.spec.services, ["app1"]);
         assert_eq!(ah.spec.probe.scheme, ProbeScheme::Http);
         assert_eq!(ah.spec.probe.port, Some(8080));
-        assert_eq!(ah.spec.policy.min_healthy_percent, Some(50));
+        assert_eq!(ah.spec.policy.keys.min_healthy_percent, Some(50));
         assert_eq!(ah.spec.override_mode, OverrideMode::None);
         assert!(ah.spec.app.is_none(), "app defaults to metadata.name");
     }

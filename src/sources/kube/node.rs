@@ -9,7 +9,7 @@ use super::assignment::ProbeAssignmentSpec;
 use super::crd::ProbeScheme;
 use super::report::{self, ProbeReport, ProbeReportSpec};
 use super::slices::is_loopback;
-use crate::config::{probe_and_policy, ProbeTargets, RawPolicy, RawProbe};
+use crate::config::{probe_and_policy, PolicyKeys, ProbeKeys, ProbeTargets};
 use crate::model::{ProbeResult, Target};
 use crate::policy::{EndpointState, EndpointTracker, Policy};
 use crate::probe::{guard, Job};
@@ -43,24 +43,20 @@ pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTarge
     };
     let mut jobs = Vec::new();
     for (app_ref, a) in &assignment.apps {
-        let raw_probe = RawProbe {
+        let probe = ProbeKeys {
             interval_seconds: Some(a.probe.interval_seconds),
             timeout_seconds: Some(a.probe.timeout_seconds),
+            path: a.probe.path.clone(),
             expected_status: a.probe.expected_status.clone(),
             body_contains: a.probe.body_contains.clone(),
-            path: a.probe.path.clone(),
         };
-        let raw_policy = RawPolicy {
-            min_healthy_endpoints: None,
-            min_healthy_percent: None,
+        let policy = PolicyKeys {
             fall_count: Some(a.fall_count),
             rise_count: Some(a.rise_count),
-            startup_grace_seconds: None,
-            min_healthy_targets: None,
-            min_healthy_target_percent: None,
+            ..PolicyKeys::default()
         };
         let mut errs = Vec::new();
-        let (spec, policy, _) = probe_and_policy(app_ref, &raw_probe, &raw_policy, &mut errs);
+        let (spec, policy, _) = probe_and_policy(app_ref, &probe, &policy, &mut errs);
         if !errs.is_empty() {
             tracing::warn!(app = %app_ref, problems = %errs.join("; "), "this node's ProbeAssignment has invalid settings for an app; not probing it");
             continue;

@@ -230,8 +230,8 @@ mod tests {
         let new = ah("team-b", "shop", None, Some("2026-02-01T00:00:00Z"));
         let same_ns = ah("team-a", "shop2", Some("shop"), Some("2026-03-01T00:00:00Z"));
         let mut bad = ah("team-c", "api", None, Some("2026-03-01T00:00:00Z")).as_ref().clone();
-        bad.spec.policy.min_healthy_endpoints = Some(1);
-        bad.spec.policy.min_healthy_percent = Some(50);
+        bad.spec.policy.keys.min_healthy_endpoints = Some(1);
+        bad.spec.policy.keys.min_healthy_percent = Some(50);
         let holds = resolve([old, new, same_ns, Arc::new(bad)]).route53_holds().apps;
         let names: Vec<String> = holds.iter().map(|k| format!("{}/{}", k.namespace, k.name)).collect();
         assert_eq!(

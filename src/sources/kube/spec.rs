@@ -2,7 +2,7 @@
 //! config, into the settings the prober and the policy use.
 
 use super::crd::{AppHealthSpec, ProbeScheme};
-use crate::config::{probe_and_policy, ProbeSpec, RawPolicy, RawProbe};
+use crate::config::{probe_and_policy, ProbeSpec};
 use crate::model::OverrideMode;
 use crate::policy::Policy;
 use std::sync::Arc;
@@ -27,24 +27,10 @@ pub struct AppSettings {
 pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Vec<String>> {
     let mut errs = Vec::new();
     let p = &spec.probe;
-    let raw_probe = RawProbe {
-        interval_seconds: p.interval_seconds,
-        timeout_seconds: p.timeout_seconds,
-        expected_status: p.expected_status.clone(),
-        body_contains: p.body_contains.clone(),
-        path: p.path.clone(),
-    };
-    let q = &spec.policy;
-    let raw_policy = RawPolicy {
-        min_healthy_endpoints: q.min_healthy_endpoints,
-        min_healthy_percent: q.min_healthy_percent,
-        fall_count: q.fall_count,
-        rise_count: q.rise_count,
-        startup_grace_seconds: q.startup_grace_seconds,
-        min_healthy_targets: q.min_healthy_targets,
-        min_healthy_target_percent: q.min_healthy_target_percent,
-    };
-    let (probe, policy, startup_grace) = probe_and_policy("spec", &raw_probe, &raw_policy, &mut errs);
+    let (probe, policy, startup_grace) = probe_and_policy("spec", &p.keys, &spec.policy.keys, &mut errs);
+    if spec.policy.keys.override_mode.is_some() {
+        errs.push("spec.policy.override: is the static config's key; set `spec.override` instead".into());
+    }
     if spec.services.is_empty() {
         errs.push("spec.services: is empty; name the Services whose endpoints make up the app".into());
     }
@@ -61,7 +47,7 @@ pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Vec<String>> {
     Ok(AppSettings {
         services: spec.services.clone(),
         scheme: p.scheme,
-        path: p.path.clone().unwrap_or_else(|| "/".into()),
+        path: p.keys.path.clone().unwrap_or_else(|| "/".into()),
         port: p.port,
         probe: Arc::new(probe),
         policy,
@@ -113,5 +99,29 @@ mod tests {
         ] {
             assert!(e.contains(want), "missing {want} in {e}");
         }
+    }
+
+    #[test]
+    fn the_keys_are_the_static_configs_and_unknown_ones_still_parse() {
+        let s = settings(&spec(serde_json::json!({
+            "services": ["web"],
+            "probe": { "scheme": "TCP", "port": 81, "intervalSeconds": 4, "newProbeKey": 1 },
+            "policy": { "fallCount": 5, "newPolicyKey": true },
+        })))
+        .unwrap();
+        assert_eq!(
+            (s.scheme, s.port, s.probe.interval),
+            (ProbeScheme::Tcp, Some(81), Duration::from_secs(4))
+        );
+        assert_eq!(s.policy.fall_count, 5);
+        let e = settings(&spec(serde_json::json!({
+            "services": ["web"],
+            "policy": { "override": "pass" },
+        })))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            ["spec.policy.override: is the static config's key; set `spec.override` instead"]
+        );
     }
 }
