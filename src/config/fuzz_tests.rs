@@ -62,7 +62,7 @@ fn every_float_edge_case_is_refused_with_its_field_path() {
             // The AppHealth spec shares the rules, with `spec.` paths.
             let spec: AppHealthSpec =
                 serde_yaml::from_str(&format!("services: [web]\n{block}: {{ {key}: {text} }}\n")).unwrap();
-            let errs = crate::sources::kube::spec::settings(&spec).unwrap_err();
+            let errs = crate::sources::kube::spec::settings(&spec).unwrap_err().problems;
             assert!(
                 errs.len() == 1 && errs[0].starts_with(&format!("spec.{block}.{key}: ")),
                 "AppHealth {key}: {text}: {errs:?}"

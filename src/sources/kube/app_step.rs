@@ -11,7 +11,7 @@ use super::probe_plan::Plan;
 use super::report::app_ref;
 use super::spec::settings;
 use super::writer::{status, write, Staleness};
-use crate::model::{AppKey, Health};
+use crate::model::AppKey;
 use crate::policy::with_targets;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::HashSet;
@@ -139,10 +139,10 @@ fn desired(
             io.aws.annotate(&mut st, &old, akey, ah, alb, now);
             (st, true)
         }
-        Err(errs) => {
+        Err(invalid) => {
             plan.remove(aref);
-            let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
-            let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
+            let old_verdict = Some(invalid.kept_verdict(ah.status.as_ref().and_then(|s| s.verdict)));
+            let reason = invalid.status_reason();
             let stale = Staleness {
                 kubernetes: kube_stale,
                 alb: false,

@@ -5,6 +5,7 @@
 
 use super::crd::AppHealth;
 use super::ingress;
+use super::spec::Invalid;
 use super::tgb::{self, Bindings};
 use crate::aws::{lbs, Caller};
 use crate::model::AppKey;
@@ -52,6 +53,16 @@ pub struct Held {
     pub message: String,
 }
 
+impl From<&Invalid> for Held {
+    /// An app held for its spec ([`Invalid`]'s rule).
+    fn from(invalid: &Invalid) -> Held {
+        Held {
+            reason: Invalid::REASON,
+            message: invalid.message(),
+        }
+    }
+}
+
 /// The Route 53 objects the served apps (key, object) want, and why the others
 /// cannot have theirs yet. Apps in `hold`, apps with an invalid `route53` block or
 /// an ALB not discovered yet (`InvalidSpec`), apps whose record the operator's
@@ -89,10 +100,7 @@ pub fn desired(
             }
         }
         let held = match settings {
-            None => Err(Held {
-                reason: "InvalidSpec",
-                message: errs.join("; "),
-            }),
+            None => Err(Held::from(&Invalid { problems: errs })),
             Some(s) => match policy.map(|p| p.check(&key.namespace, &s.zone_id, &s.record_name)) {
                 Some(Err(missed)) => Err(Held {
                     reason: "NotAllowed",

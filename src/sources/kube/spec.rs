@@ -1,9 +1,10 @@
 //! An `AppHealth` spec, validated with the same rules and defaults as the static
-//! config, into the settings the prober and the policy use.
+//! config, into the settings the prober and the policy use; and the one rule for
+//! a spec that is not valid ([`Invalid`]).
 
 use super::crd::{AppHealthSpec, ProbeScheme};
 use crate::config::{probe_and_policy, ProbeSpec};
-use crate::model::OverrideMode;
+use crate::model::{Health, OverrideMode};
 use crate::policy::Policy;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +24,40 @@ pub struct AppSettings {
     pub override_mode: OverrideMode,
 }
 
+/// The problems of a spec (or of its `route53` block), each with its `spec.`
+/// field path, and the one rule for them: **an invalid spec holds the app**, it
+/// never fails it over. The app keeps its last verdict (healthy when it has none,
+/// [`Invalid::kept_verdict`]), its endpoints are no longer probed, and its
+/// Route 53 objects are left exactly as they are (`Route53Synced` False,
+/// [`Invalid::REASON`]), until the spec is fixed or the object deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub problems: Vec<String>,
+}
+
+impl Invalid {
+    /// The reason of the condition of an app held for its spec.
+    pub const REASON: &'static str = "InvalidSpec";
+
+    /// Every problem, in one line.
+    pub fn message(&self) -> String {
+        self.problems.join("; ")
+    }
+
+    /// The verdict an app with this spec serves: the one it had, else healthy (a
+    /// typo must not fail an app over).
+    pub fn kept_verdict(&self, last: Option<Health>) -> Health {
+        last.unwrap_or(Health::Healthy)
+    }
+
+    /// The status reason of an app with this spec.
+    pub fn status_reason(&self) -> String {
+        format!("invalid spec, verdict kept: {}", self.message())
+    }
+}
+
 /// Validates `spec`; on failure, every problem with its `spec.` field path.
-pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Vec<String>> {
+pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Invalid> {
     let mut errs = Vec::new();
     let p = &spec.probe;
     let (probe, policy, startup_grace) = probe_and_policy("spec", &p.keys, &spec.policy.keys, &mut errs);
@@ -42,7 +75,7 @@ pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Vec<String>> {
         }
     }
     if !errs.is_empty() {
-        return Err(errs);
+        return Err(Invalid { problems: errs });
     }
     Ok(AppSettings {
         services: spec.services.clone(),
@@ -91,6 +124,7 @@ mod tests {
             "policy": { "minHealthyEndpoints": 1, "minHealthyPercent": 50 },
         })))
         .unwrap_err()
+        .problems
         .join("\n");
         for want in [
             "spec.probe.timeoutSeconds",
@@ -120,8 +154,26 @@ mod tests {
         })))
         .unwrap_err();
         assert_eq!(
-            e,
+            e.problems,
             ["spec.policy.override: is the static config's key; set `spec.override` instead"]
         );
+    }
+
+    #[test]
+    fn an_invalid_spec_holds_the_verdict_it_had() {
+        let invalid = Invalid {
+            problems: vec!["spec.a: x".into(), "spec.b: y".into()],
+        };
+        assert_eq!(invalid.kept_verdict(Some(Health::Unhealthy)), Health::Unhealthy);
+        assert_eq!(
+            invalid.kept_verdict(None),
+            Health::Healthy,
+            "a typo never fails an app over"
+        );
+        assert_eq!(
+            invalid.status_reason(),
+            "invalid spec, verdict kept: spec.a: x; spec.b: y"
+        );
+        assert_eq!(Invalid::REASON, "InvalidSpec");
     }
 }
