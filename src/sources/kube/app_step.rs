@@ -9,18 +9,21 @@ use super::memo::{self, Inputs, Memo};
 use super::pass::Io;
 use super::probe_plan::Plan;
 use super::report::app_ref;
-use super::spec::settings;
+use super::spec::{Checked, Specs};
 use super::writer::{status, write, Staleness};
 use crate::model::AppKey;
 use crate::policy::with_targets;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// What the leader keeps of each app between the passes of one term.
 #[derive(Debug, Default)]
 pub struct Kept {
     pub memo: Memo,
     pub plan: Plan,
+    /// Each served object's spec, validated once per generation.
+    pub specs: Specs,
     /// Apps whose last write failed (or was fenced): folded again on every pass
     /// until their status is written.
     pub retry: HashSet<String>,
@@ -35,6 +38,8 @@ pub struct Step {
     pub key: AppKey,
     /// Its target groups.
     pub arns: Vec<String>,
+    /// Its spec, validated.
+    pub checked: Arc<Checked>,
 }
 
 /// Folds the served app `ah` (key `key`) if its inputs changed since it was last
@@ -49,6 +54,7 @@ pub async fn step(
     now: &str,
 ) -> Step {
     let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
+    let checked = kept.specs.of(ah, io.aws.region());
     let services = &ah.spec.services;
     let slices: Vec<&EndpointSlice> = services
         .iter()
@@ -80,9 +86,10 @@ pub async fn step(
             recomputed: false,
             key: akey,
             arns,
+            checked,
         };
     }
-    let (mut desired, valid) = desired(&mut kept.plan, index, io, ah, &aref, &akey, &inputs, now);
+    let (mut desired, valid) = desired(&mut kept.plan, index, io, ah, &checked, &aref, &akey, &inputs, now);
     let old_id = ah.status.as_ref().and_then(|s| s.health_check_id.clone());
     desired.health_check_id = desired.health_check_id.or(old_id);
     let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
@@ -97,6 +104,7 @@ pub async fn step(
         recomputed: true,
         key: akey,
         arns,
+        checked,
     }
 }
 
@@ -108,6 +116,7 @@ fn desired(
     index: &Indexes,
     io: &Io<'_>,
     ah: &AppHealth,
+    checked: &Checked,
     aref: &str,
     akey: &AppKey,
     inputs: &Inputs<'_>,
@@ -116,10 +125,10 @@ fn desired(
     let d = io.duties;
     let (alb, kube_stale) = (inputs.alb, inputs.kube_stale);
     let key = akey.name.as_str();
-    match settings(&ah.spec) {
+    match &checked.settings {
         Ok(set) => {
             let eps = index.endpoints(&akey.namespace, &set.services, d.probe_targets);
-            plan.set(aref, &set, eps.values());
+            plan.set(aref, set, eps.values());
             let app_probes = inputs.probes;
             // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
             let (dec, tally) = fold(

@@ -7,6 +7,7 @@
 
 use super::crd::{AppHealth, AppHealthStatus};
 use super::discovery::{self, Discovered};
+use super::spec::Checked;
 use super::tgb;
 use super::writer::condition;
 use crate::aws::{self, targets, Caller};
@@ -154,10 +155,10 @@ impl LeaderAws {
     }
 
     /// Sets what to poll and what Route 53 should hold, from every served app
-    /// (key, object, target groups) and the served apps whose spec is invalid
+    /// (key, object, target groups, validated spec) and the served apps whose spec is invalid
     /// (`hold`: their Route 53 objects are left alone). Only call it with synced caches.
-    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>)], hold: route53::Hold) {
-        let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a)| a.iter().cloned()).collect();
+    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>, Arc<Checked>)], hold: route53::Hold) {
+        let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a, _)| a.iter().cloned()).collect();
         self.arns.send_if_modified(|cur| {
             let changed = *cur != arns;
             *cur = arns;
@@ -166,9 +167,9 @@ impl LeaderAws {
         let Some(owner) = self.settings.owner.clone() else {
             return;
         };
-        let objects: Vec<(AppKey, &AppHealth)> = served.iter().map(|(k, ah, _)| (k.clone(), *ah)).collect();
+        let objects: Vec<_> = served.iter().map(|(k, ah, _, c)| (k.clone(), *ah, c.clone())).collect();
         let policy = self.settings.route53_policy.as_ref();
-        let (want, invalid) = discovery::desired(&objects, hold, &self.region, &self.discovered.lock(), policy);
+        let (want, invalid) = discovery::desired(&objects, hold, &self.discovered.lock(), policy);
         {
             // A changed verdict on a record's spec changes that app's status: fold again.
             let mut r = self.route53.lock();
@@ -275,6 +276,11 @@ impl LeaderAws {
             .or_else(|| old.health_check_id.clone());
         st.route53_healthy = r.healthy.get(key).copied().or(old.route53_healthy);
         st.conditions.push(condition(ah, "Route53Synced", on, why, msg, now));
+    }
+
+    /// This agent's AWS Region, resolved (the one Route 53 blocks are validated for).
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// True when Route 53 is managed (a cluster ID and public hostname are set).

@@ -5,11 +5,11 @@
 
 use super::crd::AppHealth;
 use super::ingress;
-use super::spec::Invalid;
+use super::spec::{Checked, Invalid};
 use super::tgb::{self, Bindings};
 use crate::aws::{lbs, Caller};
 use crate::model::AppKey;
-use crate::route53::spec::{self, Alias};
+use crate::route53::spec::Alias;
 use crate::route53::{Desired, DesiredApp, Hold};
 use kube::Client;
 use kube::ResourceExt;
@@ -70,38 +70,35 @@ impl From<&Invalid> for Held {
 /// that want a record an older app already claims (`RecordClaimed`) are held:
 /// left exactly as they are. Claims go by age, as the Conflict rule does.
 pub fn desired(
-    served: &[(AppKey, &AppHealth)],
+    served: &[(AppKey, &AppHealth, Arc<Checked>)],
     hold: Hold,
-    region: &str,
     found: &Discovered,
     policy: Option<&crate::route53::policy::Route53Policy>,
 ) -> (Desired, BTreeMap<AppKey, Held>) {
     let mut invalid = BTreeMap::new();
     let mut want = Desired { apps: Vec::new(), hold };
-    let mut by_age: Vec<&(AppKey, &AppHealth)> = served.iter().collect();
-    by_age.sort_by_key(|(_, ah)| {
+    let mut by_age: Vec<&(AppKey, &AppHealth, Arc<Checked>)> = served.iter().collect();
+    by_age.sort_by_key(|(_, ah, _)| {
         let age = super::resolve::age_order(*ah);
         (age.0.is_none(), age)
     });
     let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
-    for (key, ah) in by_age {
-        let (Some(block), None) = (&ah.spec.route53, &ah.metadata.deletion_timestamp) else {
+    for (key, ah, checked) in by_age {
+        let (Some(route53), None) = (&checked.route53, &ah.metadata.deletion_timestamp) else {
             continue;
         };
-        let mut errs = Vec::new();
-        let mut settings = spec::validate("spec.route53", block, region, &mut errs);
-        if let Some(s) = settings.as_mut().filter(|s| s.alias.is_none()) {
-            match found.alias_of(&key.namespace, &ah.spec.services) {
-                Ok(a) => s.alias = Some(a),
-                Err(e) => {
-                    errs.push(format!("spec.route53.aliasTarget: {e}"));
-                    settings = None;
-                }
+        let settings = route53.clone().and_then(|mut s| {
+            if s.alias.is_none() {
+                let alias = found.alias_of(&key.namespace, &ah.spec.services);
+                s.alias = Some(alias.map_err(|e| Invalid {
+                    problems: vec![format!("spec.route53.aliasTarget: {e}")],
+                })?);
             }
-        }
+            Ok(s)
+        });
         let held = match settings {
-            None => Err(Held::from(&Invalid { problems: errs })),
-            Some(s) => match policy.map(|p| p.check(&key.namespace, &s.zone_id, &s.record_name)) {
+            Err(invalid) => Err(Held::from(&invalid)),
+            Ok(s) => match policy.map(|p| p.check(&key.namespace, &s.zone_id, &s.record_name)) {
                 Some(Err(missed)) => Err(Held {
                     reason: "NotAllowed",
                     message: missed,
@@ -241,28 +238,34 @@ pub async fn from_cluster(
             }
         }
     }
-    let hold = resolution.route53_holds();
-    let served: Vec<(AppKey, &AppHealth)> = resolution
+    // Each served spec validated once: for the hold rule and for its `route53` block.
+    let checked: BTreeMap<&str, Arc<Checked>> = resolution
         .served
         .iter()
-        .map(|(key, ah)| {
+        .map(|(key, ah)| (key.as_str(), Arc::new(super::spec::check(&ah.spec, region))))
+        .collect();
+    let hold = resolution.route53_holds_with(|k, _| checked.get(k).is_some_and(|c| c.settings.is_err()));
+    let served: Vec<(AppKey, &AppHealth, Arc<Checked>)> = resolution
+        .served
+        .iter()
+        .filter_map(|(key, ah)| {
             let akey = AppKey {
                 namespace: ah.namespace().unwrap_or_default(),
                 name: key.clone(),
             };
-            (akey, ah.as_ref())
+            let c = checked.get(key.as_str())?.clone();
+            (!hold.apps.contains(&akey)).then_some((akey, ah.as_ref(), c))
         })
-        .filter(|(k, _)| !hold.apps.contains(k))
         .collect();
     let mut found = Discovered::default();
     let needs_alias = served
         .iter()
-        .any(|(_, ah)| ah.spec.route53.as_ref().is_some_and(|r| r.alias_target.is_none()));
+        .any(|(_, ah, _)| ah.spec.route53.as_ref().is_some_and(|r| r.alias_target.is_none()));
     if needs_alias {
         found.ingresses = ingress::list(client).await?;
         found.zones = lbs::canonical_zones(elb, caller).await?;
     }
-    let (want, mut held) = desired(&served, hold, region, &found, policy);
+    let (want, mut held) = desired(&served, hold, &found, policy);
     held.extend(limit_held);
     Ok((want, held))
 }

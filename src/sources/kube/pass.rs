@@ -271,7 +271,7 @@ impl Folder {
             let s = step(&mut self.kept, &self.index, io, key, ah, kube_stale, &now).await;
             recomputed += u64::from(s.recomputed);
             if s.valid {
-                served_aws.push((s.key, ah.as_ref(), s.arns));
+                served_aws.push((s.key, ah.as_ref(), s.arns, s.checked));
             } else {
                 invalid.insert(key.as_str());
             }
@@ -283,6 +283,7 @@ impl Folder {
         // spec leave the plan.
         self.kept.memo.sweep();
         self.kept.plan.sweep();
+        self.kept.specs.sweep();
         self.kept.retry.retain(|k| resolution.served.contains_key(k));
         let hold = resolution.route53_holds_with(|k, _| invalid.contains(k));
         io.aws.update(&served_aws, hold);

@@ -2,10 +2,11 @@
 //! config, into the settings the prober and the policy use; and the one rule for
 //! a spec that is not valid ([`Invalid`]).
 
-use super::crd::{AppHealthSpec, ProbeScheme};
+use super::crd::{AppHealth, AppHealthSpec, ProbeScheme};
 use crate::config::{probe_and_policy, ProbeSpec};
 use crate::model::{Health, OverrideMode};
 use crate::policy::Policy;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +88,75 @@ pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Invalid> {
         startup_grace,
         override_mode: spec.override_mode,
     })
+}
+
+/// An `AppHealth` spec validated whole, once: its probe and policy settings and
+/// its `route53` block (`None` when it has none; its alias target, when absent, is
+/// discovered later). The two are apart because an invalid `route53` block holds
+/// only the app's Route 53 objects, while an invalid rest holds the app.
+#[derive(Debug, PartialEq)]
+pub struct Checked {
+    pub settings: Result<AppSettings, Invalid>,
+    pub route53: Option<Result<crate::route53::spec::Settings, Invalid>>,
+}
+
+/// Validates `spec` whole, for an agent in `region` (the `route53` block's defaults).
+pub fn check(spec: &AppHealthSpec, region: &str) -> Checked {
+    let route53 = spec.route53.as_ref().map(|block| {
+        let mut problems = Vec::new();
+        crate::route53::spec::validate("spec.route53", block, region, &mut problems).ok_or(Invalid { problems })
+    });
+    Checked {
+        settings: settings(spec),
+        route53,
+    }
+}
+
+/// The leader's validated specs, by object UID, kept through a term: an object is
+/// validated ([`check`]) again only when its `metadata.generation` (bumped by the
+/// API server on every change to its spec) differs from the one checked, and
+/// always when it has none. Not a cache of anything else: the result is a pure
+/// function of the spec and the region.
+#[derive(Debug, Default)]
+pub struct Specs {
+    by_uid: HashMap<String, Kept>,
+    pass: u64,
+}
+
+#[derive(Debug)]
+struct Kept {
+    generation: i64,
+    checked: Arc<Checked>,
+    seen: u64,
+}
+
+impl Specs {
+    /// The validated spec of `ah`, for an agent in `region`.
+    pub fn of(&mut self, ah: &AppHealth, region: &str) -> Arc<Checked> {
+        let (Some(uid), Some(generation)) = (ah.metadata.uid.as_deref(), ah.metadata.generation) else {
+            return Arc::new(check(&ah.spec, region));
+        };
+        let pass = self.pass;
+        if let Some(k) = self.by_uid.get_mut(uid).filter(|k| k.generation == generation) {
+            k.seen = pass;
+            return k.checked.clone();
+        }
+        let checked = Arc::new(check(&ah.spec, region));
+        let kept = Kept {
+            generation,
+            checked: checked.clone(),
+            seen: pass,
+        };
+        self.by_uid.insert(uid.to_owned(), kept);
+        checked
+    }
+
+    /// Ends a full pass: forgets the objects it did not ask about.
+    pub fn sweep(&mut self) {
+        let pass = self.pass;
+        self.by_uid.retain(|_, k| k.seen == pass);
+        self.pass += 1;
+    }
 }
 
 #[cfg(test)]
@@ -175,5 +245,29 @@ mod tests {
             "invalid spec, verdict kept: spec.a: x; spec.b: y"
         );
         assert_eq!(Invalid::REASON, "InvalidSpec");
+    }
+
+    #[test]
+    fn a_spec_is_validated_once_per_generation() {
+        let mut ah = AppHealth::new("web", spec(serde_json::json!({ "services": ["web"] })));
+        ah.metadata.uid = Some("u1".into());
+        ah.metadata.generation = Some(1);
+        let mut specs = Specs::default();
+        let first = specs.of(&ah, "eu-west-1");
+        assert!(first.settings.is_ok() && first.route53.is_none());
+        assert!(
+            Arc::ptr_eq(&first, &specs.of(&ah, "eu-west-1")),
+            "same generation: kept"
+        );
+        ah.spec.services.clear();
+        ah.metadata.generation = Some(2);
+        let second = specs.of(&ah, "eu-west-1");
+        assert!(second.settings.is_err(), "a new generation is validated again");
+        specs.sweep();
+        specs.sweep();
+        assert!(
+            !Arc::ptr_eq(&second, &specs.of(&ah, "eu-west-1")),
+            "swept when not asked about"
+        );
     }
 }
