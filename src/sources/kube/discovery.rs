@@ -63,9 +63,10 @@ impl From<&Invalid> for Held {
     }
 }
 
-/// The Route 53 objects the served apps (key, object) want, and why the others
-/// cannot have theirs yet. Apps in `hold`, apps with an invalid `route53` block or
-/// an ALB not discovered yet (`InvalidSpec`), apps whose record the operator's
+/// The Route 53 objects the served apps (key, object, its validated spec) want,
+/// and why the others cannot have theirs yet. Apps in `hold`, apps with an
+/// invalid `route53` block or an ALB not discovered yet (`InvalidSpec`, the
+/// [`Invalid`] rule), apps whose record the operator's
 /// `policy` does not allow (`NotAllowed`; `None` = no policy to apply), and apps
 /// that want a record an older app already claims (`RecordClaimed`) are held:
 /// left exactly as they are. Claims go by age, as the Conflict rule does.
