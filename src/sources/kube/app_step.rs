@@ -3,14 +3,14 @@
 //! compute its status, write what differs and set its share of the node plan.
 
 use super::crd::{AppHealth, AppHealthStatus};
-use super::fold::{fold, Tally};
+use super::fold::fold;
 use super::index::Indexes;
 use super::memo::{self, Inputs, Memo};
 use super::pass::Io;
 use super::probe_plan::Plan;
 use super::report::app_ref;
 use super::spec::settings;
-use super::writer::{status, write, Staleness};
+use super::writer::{status, write, Published};
 use crate::model::{AppKey, Health};
 use crate::policy::with_targets;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -82,9 +82,7 @@ pub async fn step(
             arns,
         };
     }
-    let (mut desired, valid) = desired(&mut kept.plan, index, io, ah, &aref, &akey, &inputs, now);
-    let old_id = ah.status.as_ref().and_then(|s| s.health_check_id.clone());
-    desired.health_check_id = desired.health_check_id.or(old_id);
+    let (desired, valid) = desired(&mut kept.plan, index, io, ah, &aref, &akey, &inputs, now);
     let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
     kept.memo.record(key, digest, valid, in_line);
     if in_line {
@@ -130,27 +128,27 @@ fn desired(
                 set.override_mode,
             );
             let dec = with_targets(dec, alb, &set.policy, set.override_mode);
-            let stale = Staleness {
-                kubernetes: kube_stale,
-                alb: alb.is_some_and(|a| a.stale),
+            let published = Published {
+                verdict: Some(dec.health),
+                reason: dec.reason,
+                tally,
+                kube_stale,
+                not_served: None,
+                alb,
+                route53: io.aws.route53_part(akey, ah, ah.status.as_ref()),
             };
-            let mut st = status(ah, key, Some(dec.health), dec.reason, tally, stale, None, now);
-            let old = ah.status.clone().unwrap_or_default();
-            io.aws.annotate(&mut st, &old, akey, ah, alb, now);
-            (st, true)
+            (status(ah, key, published, now), true)
         }
         Err(errs) => {
             plan.remove(aref);
             let old_verdict = ah.status.as_ref().and_then(|s| s.verdict).or(Some(Health::Healthy));
-            let reason = format!("invalid spec, verdict kept: {}", errs.join("; "));
-            let stale = Staleness {
-                kubernetes: kube_stale,
-                alb: false,
+            let published = Published {
+                verdict: old_verdict,
+                reason: format!("invalid spec, verdict kept: {}", errs.join("; ")),
+                kube_stale,
+                ..Published::default()
             };
-            (
-                status(ah, key, old_verdict, reason, Tally::default(), stale, None, now),
-                false,
-            )
+            (status(ah, key, published, now), false)
         }
     }
 }

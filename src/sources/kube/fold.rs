@@ -22,6 +22,8 @@ pub struct Tally {
     /// Ready endpoints with a probe state from a live agent.
     pub probed: u32,
     pub healthy: u32,
+    /// Ready endpoints whose probe state is still unknown (too few samples yet).
+    pub unknown: u32,
     /// Ready endpoints whose node has no live agent report.
     pub unprobed: u32,
     /// Ready endpoints that are never probed (not a Pod of the app's namespace in
@@ -72,6 +74,7 @@ pub fn fold<'a>(
             match probe(e.ip) {
                 Some(s) => {
                     t.probed += 1;
+                    t.unknown += u32::from(s == EndpointState::Unknown);
                     s
                 }
                 None => {

@@ -31,13 +31,12 @@ use super::caches::LeaderCaches;
 use super::crd::AppHealth;
 use super::dirty::{Changed, Dirty};
 use super::finalizer;
-use super::fold::Tally;
 use super::index::{Indexes, ServiceKey};
 use super::limits;
 use super::report::ProbeReport;
 use super::resolve::{app_key, resolve, Rejected, Resolution};
 use super::status::{Duties, RESYNC};
-use super::writer::{status, write, NotServed, Staleness};
+use super::writer::{status, write, NotServed, Published};
 use crate::config::Limits;
 use crate::fence::Fence;
 use crate::model::AppKey;
@@ -371,8 +370,13 @@ async fn not_served(io: &Io<'_>, ah: &AppHealth, why: &Rejected, now: &str) {
             (kept, reason)
         }
     };
-    let t = Tally::default();
-    let desired = status(ah, key, verdict, reason, t, Staleness::default(), Some(not_served), now);
+    let published = Published {
+        verdict,
+        reason,
+        not_served: Some(not_served),
+        ..Published::default()
+    };
+    let desired = status(ah, key, published, now);
     write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
 }
 
