@@ -4,6 +4,7 @@
 
 use super::crd::{AppHealth, AppHealthStatus};
 use super::fold::fold;
+use super::grace::Spells;
 use super::index::Indexes;
 use super::memo::{self, Inputs, Memo};
 use super::pass::Io;
@@ -14,7 +15,8 @@ use super::writer::{status, write, Published};
 use crate::model::{AppKey, Health};
 use crate::policy::with_targets;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use tokio::time::Instant;
 
 /// What the leader keeps of each app between the passes of one term.
 #[derive(Debug, Default)]
@@ -24,6 +26,21 @@ pub struct Kept {
     /// Apps whose last write failed (or was fenced): folded again on every pass
     /// until their status is written.
     pub retry: HashSet<String>,
+    /// The `unknown` spells of the apps that have some ([`super::grace`]).
+    pub grace: HashMap<String, Spells>,
+}
+
+impl Kept {
+    /// The apps with an `unknown` endpoint whose grace ended since they were last
+    /// folded: a pass folds them again.
+    pub fn grace_due(&self, now: Instant) -> impl Iterator<Item = &String> {
+        self.grace.iter().filter(move |(_, s)| s.due(now)).map(|(k, _)| k)
+    }
+
+    /// When the earliest start-up grace still running ends.
+    pub fn next_grace_end(&self, now: Instant) -> Option<Instant> {
+        self.grace.values().filter_map(|s| s.next_end(now)).min()
+    }
 }
 
 /// What one app's step found.
@@ -59,19 +76,29 @@ pub async fn step(
     let alb = io.aws.view(&arns);
     let aref = app_ref(ns, key);
     let probes = index.probes_of(&aref);
+    let at = Instant::now();
+    let mut spells = kept.grace.remove(key).unwrap_or_default();
+    spells.observe(probes.as_ref(), at);
     let inputs = Inputs {
         slices: &slices,
         probes: probes.as_ref(),
         alb,
         aws_version: io.aws_version,
         kube_stale,
+        grace_expired: spells.expired(at),
     };
     let digest = memo::digest(ah, &inputs);
     let akey = AppKey {
         namespace: ns.to_owned(),
         name: key.to_owned(),
     };
+    let keep = |kept: &mut Kept, spells: Spells| {
+        if !spells.is_empty() {
+            kept.grace.insert(key.to_owned(), spells);
+        }
+    };
     if let Some(valid) = kept.memo.in_line(key, digest) {
+        keep(kept, spells);
         if valid {
             kept.plan.keep(&aref);
         }
@@ -82,7 +109,8 @@ pub async fn step(
             arns,
         };
     }
-    let (desired, valid) = desired(&mut kept.plan, index, io, ah, &aref, &akey, &inputs, now);
+    let (desired, valid) = desired(&mut kept.plan, &mut spells, index, io, ah, &aref, &akey, &inputs, now);
+    keep(kept, spells);
     let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
     kept.memo.record(key, digest, valid, in_line);
     if in_line {
@@ -103,6 +131,7 @@ pub async fn step(
 #[allow(clippy::too_many_arguments)]
 fn desired(
     plan: &mut Plan,
+    spells: &mut Spells,
     index: &Indexes,
     io: &Io<'_>,
     ah: &AppHealth,
@@ -119,14 +148,16 @@ fn desired(
             let eps = index.endpoints(&akey.namespace, &set.services, d.probe_targets);
             plan.set(aref, &set, eps.values());
             let app_probes = inputs.probes;
-            // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
+            // An unknown probe state counts on readiness within its grace, as not healthy after.
+            let (grace, at) = (set.startup_grace, Instant::now());
             let (dec, tally) = fold(
                 eps.values(),
                 |ip| app_probes.and_then(|p| p.get(&ip)).copied(),
+                |ip| spells.in_grace(ip, grace, at),
                 &set.policy,
-                true,
                 set.override_mode,
             );
+            spells.folded(grace, at);
             let dec = with_targets(dec, alb, &set.policy, set.override_mode);
             let published = Published {
                 verdict: Some(dec.health),

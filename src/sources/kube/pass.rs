@@ -189,6 +189,11 @@ impl Folder {
         !self.kept.retry.is_empty()
     }
 
+    /// When the earliest start-up grace still running ends: a pass then folds its app.
+    pub fn next_grace_end(&self) -> Option<Instant> {
+        self.kept.next_grace_end(Instant::now())
+    }
+
     /// A pass over the changed `slices` and `reports` and the apps whose
     /// `statuses` changed; false (with the indexes brought up to date) when only a
     /// full pass can do what they need.
@@ -211,7 +216,8 @@ impl Folder {
         {
             return false;
         }
-        let mut keys: BTreeSet<String> = kept.retry.iter().cloned().chain(statuses).collect();
+        let due = kept.grace_due(Instant::now()).cloned();
+        let mut keys: BTreeSet<String> = kept.retry.iter().cloned().chain(statuses).chain(due).collect();
         keys.extend(
             services
                 .iter()
@@ -283,6 +289,7 @@ impl Folder {
         self.kept.memo.sweep();
         self.kept.plan.sweep();
         self.kept.retry.retain(|k| resolution.served.contains_key(k));
+        self.kept.grace.retain(|k, _| resolution.served.contains_key(k));
         let hold = resolution.route53_holds_with(|k, _| invalid.contains(k));
         io.aws.update(&served_aws, hold);
         finalizers(io, &resolution.served).await;
