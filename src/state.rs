@@ -109,20 +109,34 @@ struct RuntimeOverride {
     expires: Option<(Instant, SystemTime)>,
 }
 
-/// One app: its static facts, its mutable policy state, and its published answer.
-pub struct App {
-    pub key: AppKey,
+/// Who judges an app, and what that judge needs.
+pub enum Judge {
+    /// This agent probes the app's endpoints and runs its policy (static mode).
+    Here(Here),
+    /// The cluster's leader judges the app; its verdict arrives through
+    /// `AppHealth.status` and is set with [`App::publish`]. This agent holds no
+    /// policy, probe or endpoints for it.
+    Leader,
+}
+
+/// What an app judged here is judged by: its validated config.
+pub struct Here {
     pub policy: Policy,
     pub probe: Arc<ProbeSpec>,
     pub targets: Vec<Target>,
-    /// ALB target groups whose health is a signal (static config).
+    /// ALB target groups whose health is a signal.
     pub target_groups: Vec<String>,
+    /// Until then, `unknown` endpoints get the benefit of the doubt.
     grace_until: Instant,
+}
+
+/// One app: who judges it, its mutable state, and its published answer.
+pub struct App {
+    pub key: AppKey,
+    pub judge: Judge,
     config_override: OverrideMode,
     public: ArcSwap<PublicAnswer>,
     metrics: AppMetrics,
-    /// The verdict is decided elsewhere and set with [`App::publish`].
-    remote: bool,
     inner: Mutex<Inner>,
 }
 
@@ -133,7 +147,7 @@ struct Inner {
     since: SystemTime,
     transitions: VecDeque<view::Transition>,
     runtime_override: Option<RuntimeOverride>,
-    /// Counts published with a remote verdict.
+    /// Counts published with a verdict of the leader ([`Judge::Leader`] only).
     remote_counts: Counts,
     /// The ALB's view, once read.
     alb: Option<TargetCounts>,
@@ -158,14 +172,15 @@ impl App {
         App {
             public: ArcSwap::from_pointee(render(&cfg.key.name, &decision)),
             key: cfg.key.clone(),
-            policy: cfg.policy,
-            probe: cfg.probe.clone(),
-            targets: cfg.targets.clone(),
-            target_groups: cfg.target_groups.clone(),
-            grace_until: now + cfg.startup_grace,
+            judge: Judge::Here(Here {
+                policy: cfg.policy,
+                probe: cfg.probe.clone(),
+                targets: cfg.targets.clone(),
+                target_groups: cfg.target_groups.clone(),
+                grace_until: now + cfg.startup_grace,
+            }),
             config_override: cfg.override_mode,
             metrics,
-            remote: false,
             inner: Mutex::new(Inner {
                 trackers,
                 last: vec![None; n],
@@ -182,31 +197,15 @@ impl App {
         }
     }
 
-    /// An app whose verdict is decided elsewhere. It answers `initial` until the
-    /// first [`App::publish`].
+    /// An app judged by the cluster's leader ([`Judge::Leader`]). It answers
+    /// `initial` until the first [`App::publish`].
     pub fn remote(key: AppKey, initial: Decision, metrics: AppMetrics) -> App {
-        let policy = Policy {
-            min_healthy: crate::policy::MinHealthy::Count(1),
-            fall_count: 1,
-            rise_count: 1,
-            min_healthy_targets: crate::policy::MinHealthy::Count(1),
-        };
         App {
             public: ArcSwap::from_pointee(render(&key.name, &initial)),
             key,
-            policy,
-            probe: Arc::new(ProbeSpec {
-                interval: Duration::from_secs(1),
-                timeout: Duration::from_secs(1),
-                expected_status: None,
-                body_contains: None,
-            }),
-            targets: Vec::new(),
-            target_groups: Vec::new(),
-            grace_until: Instant::now(),
+            judge: Judge::Leader,
             config_override: OverrideMode::None,
             metrics,
-            remote: true,
             inner: Mutex::new(Inner {
                 trackers: Vec::new(),
                 last: Vec::new(),
@@ -223,9 +222,17 @@ impl App {
         }
     }
 
-    /// True for apps whose verdict is decided elsewhere.
+    /// True for apps judged by the cluster's leader ([`Judge::Leader`]).
     pub fn is_remote(&self) -> bool {
-        self.remote
+        matches!(self.judge, Judge::Leader)
+    }
+
+    /// What an app judged here is judged by; `None` for [`Judge::Leader`].
+    pub fn here(&self) -> Option<&Here> {
+        match &self.judge {
+            Judge::Here(h) => Some(h),
+            Judge::Leader => None,
+        }
     }
 
     /// The current public answer. Never blocks.
@@ -235,12 +242,13 @@ impl App {
 
     /// Applies one probe result for endpoint `idx`, seen at `now`.
     pub fn observe(&self, idx: usize, result: ProbeResult, now: Instant) {
+        let Some(here) = self.here() else { return };
         self.metrics.probe(result.outcome, result.latency.as_secs_f64());
         let mut inner = self.inner.lock();
         let Some(tracker) = inner.trackers.get_mut(idx) else {
             return;
         };
-        tracker.observe(result.outcome.is_success(), &self.policy);
+        tracker.observe(result.outcome.is_success(), &here.policy);
         inner.last[idx] = Some((result, SystemTime::now()));
         self.reevaluate(&mut inner, now);
     }
@@ -295,20 +303,21 @@ impl App {
     }
 
     fn reevaluate(&self, inner: &mut Inner, now: Instant) {
-        if self.remote {
-            return;
-        }
+        let Some(here) = self.here() else { return };
         let ovr = self.effective_override(inner, now);
         let counts = Counts::of(inner.trackers.iter().map(|t| &t.state));
-        let decision = policy::evaluate(counts, &self.policy, now < self.grace_until, ovr);
-        let decision = policy::with_targets(decision, inner.alb, &self.policy, ovr);
+        let decision = policy::evaluate(counts, &here.policy, now < here.grace_until, ovr);
+        let decision = policy::with_targets(decision, inner.alb, &here.policy, ovr);
         inner.ovr = ovr;
         self.apply(inner, decision);
     }
 
-    /// Publishes a verdict decided elsewhere (the cluster's leader, through
-    /// `AppHealth.status`). Only for apps made with [`App::remote`].
+    /// Publishes a verdict of the cluster's leader (through `AppHealth.status`).
+    /// Only for apps judged by the leader ([`App::remote`]); ignored for others.
     pub fn publish(&self, decision: Decision, counts: Counts, ovr: OverrideMode) {
+        if self.here().is_some() {
+            return;
+        }
         let mut inner = self.inner.lock();
         inner.ovr = ovr;
         inner.remote_counts = counts;

@@ -51,8 +51,11 @@ pub async fn spawn(
         let (_tx, rx) = watch::channel(arns);
         let (apps, m, s) = (apps.clone(), metrics.clone(), store.clone());
         let on_change = move || {
-            for app in apps.list().into_iter().filter(|a| !a.target_groups.is_empty()) {
-                app.set_targets(s.view(&app.target_groups), tokio::time::Instant::now());
+            for app in apps.list() {
+                let Some(groups) = app.here().map(|h| &h.target_groups).filter(|g| !g.is_empty()) else {
+                    continue;
+                };
+                app.set_targets(s.view(groups), tokio::time::Instant::now());
             }
             m.source_stale
                 .with_label_values(&[ELBV2_SOURCE])

@@ -53,10 +53,11 @@ pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutd
         .list()
         .into_iter()
         .flat_map(|app| {
-            (0..app.targets.len())
+            let Some(here) = app.here() else { return Vec::new() };
+            (0..here.targets.len())
                 .map(|i| probe::Job {
-                    target: app.targets[i].clone(),
-                    spec: app.probe.clone(),
+                    target: here.targets[i].clone(),
+                    spec: here.probe.clone(),
                     group: format!("{}/{}", app.key.namespace, app.key.name).into(),
                     tag: (app.clone(), i),
                 })

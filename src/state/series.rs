@@ -10,10 +10,9 @@ impl App {
     /// What the app's verdict series say now.
     pub fn series(&self) -> AppSeries {
         let inner = self.inner.lock();
-        let counts = if self.remote {
-            inner.remote_counts
-        } else {
-            Counts::of(inner.trackers.iter().map(|t| &t.state))
+        let counts = match self.judge {
+            super::Judge::Leader => inner.remote_counts,
+            super::Judge::Here(_) => Counts::of(inner.trackers.iter().map(|t| &t.state)),
         };
         AppSeries {
             health: inner.decision.health,

@@ -31,8 +31,13 @@ pub struct AppView {
     #[serde(rename = "override")]
     pub override_: OverrideView,
     pub counts: Counts,
-    pub policy: crate::policy::Policy,
-    pub probe: crate::config::ProbeSpec,
+    /// The policy this agent judges the app by; absent for an app the cluster's
+    /// leader judges (the policy is in its `AppHealth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Policy>,
+    /// How this agent probes the app; absent for an app the cluster's leader judges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::config::ProbeSpec>,
     pub endpoints: Vec<EndpointView>,
     /// The ALB's view over the app's target groups, once read.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,8 +134,9 @@ impl App {
                 expires_at: None,
             },
         };
-        let endpoints = self
-            .targets
+        let here = self.here();
+        let targets = here.map_or(&[][..], |h| h.targets.as_slice());
+        let endpoints = targets
             .iter()
             .zip(trackers.iter().zip(last.iter()))
             .map(|(target, (t, last))| EndpointView {
@@ -151,16 +157,15 @@ impl App {
             verdict: decision.health,
             reason: decision.reason.clone(),
             last_transition_time: rfc3339(*since),
-            in_startup_grace: now < self.grace_until,
+            in_startup_grace: here.is_some_and(|h| now < h.grace_until),
             stale: false,
             override_,
-            counts: if self.remote {
-                *remote_counts
-            } else {
-                Counts::of(trackers.iter().map(|t| &t.state))
+            counts: match here {
+                None => *remote_counts,
+                Some(_) => Counts::of(trackers.iter().map(|t| &t.state)),
             },
-            policy: self.policy,
-            probe: (*self.probe).clone(),
+            policy: here.map(|h| h.policy),
+            probe: here.map(|h| (*h.probe).clone()),
             endpoints,
             targets: *alb,
             route53: route53.clone(),

@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod cluster_aws;
 mod cluster_changes;
+mod cluster_grace;
 mod cluster_limits;
 mod cluster_r53;
 mod cluster_targets;

@@ -3,19 +3,21 @@
 //! compute its status, write what differs and set its share of the node plan.
 
 use super::crd::{AppHealth, AppHealthStatus};
-use super::fold::{fold, Tally};
+use super::fold::fold;
+use super::grace::Spells;
 use super::index::Indexes;
 use super::memo::{self, Inputs, Memo};
 use super::pass::Io;
 use super::probe_plan::Plan;
 use super::report::app_ref;
 use super::spec::{Checked, Specs};
-use super::writer::{status, write, Staleness};
+use super::writer::{status, write, Published};
 use crate::model::AppKey;
 use crate::policy::with_targets;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// What the leader keeps of each app between the passes of one term.
 #[derive(Debug, Default)]
@@ -27,6 +29,21 @@ pub struct Kept {
     /// Apps whose last write failed (or was fenced): folded again on every pass
     /// until their status is written.
     pub retry: HashSet<String>,
+    /// The `unknown` spells of the apps that have some ([`super::grace`]).
+    pub grace: HashMap<String, Spells>,
+}
+
+impl Kept {
+    /// The apps with an `unknown` endpoint whose grace ended since they were last
+    /// folded: a pass folds them again.
+    pub fn grace_due(&self, now: Instant) -> impl Iterator<Item = &String> {
+        self.grace.iter().filter(move |(_, s)| s.due(now)).map(|(k, _)| k)
+    }
+
+    /// When the earliest start-up grace still running ends.
+    pub fn next_grace_end(&self, now: Instant) -> Option<Instant> {
+        self.grace.values().filter_map(|s| s.next_end(now)).min()
+    }
 }
 
 /// What one app's step found.
@@ -65,19 +82,29 @@ pub async fn step(
     let alb = io.aws.view(&arns);
     let aref = app_ref(ns, key);
     let probes = index.probes_of(&aref);
+    let at = Instant::now();
+    let mut spells = kept.grace.remove(key).unwrap_or_default();
+    spells.observe(probes.as_ref(), at);
     let inputs = Inputs {
         slices: &slices,
         probes: probes.as_ref(),
         alb,
         aws_version: io.aws_version,
         kube_stale,
+        grace_expired: spells.expired(at),
     };
     let digest = memo::digest(ah, &inputs);
     let akey = AppKey {
         namespace: ns.to_owned(),
         name: key.to_owned(),
     };
+    let keep = |kept: &mut Kept, spells: Spells| {
+        if !spells.is_empty() {
+            kept.grace.insert(key.to_owned(), spells);
+        }
+    };
     if let Some(valid) = kept.memo.in_line(key, digest) {
+        keep(kept, spells);
         if valid {
             kept.plan.keep(&aref);
         }
@@ -89,9 +116,19 @@ pub async fn step(
             checked,
         };
     }
-    let (mut desired, valid) = desired(&mut kept.plan, index, io, ah, &checked, &aref, &akey, &inputs, now);
-    let old_id = ah.status.as_ref().and_then(|s| s.health_check_id.clone());
-    desired.health_check_id = desired.health_check_id.or(old_id);
+    let (desired, valid) = desired(
+        &mut kept.plan,
+        &mut spells,
+        index,
+        io,
+        ah,
+        &checked,
+        &aref,
+        &akey,
+        &inputs,
+        now,
+    );
+    keep(kept, spells);
     let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
     kept.memo.record(key, digest, valid, in_line);
     if in_line {
@@ -113,6 +150,7 @@ pub async fn step(
 #[allow(clippy::too_many_arguments)]
 fn desired(
     plan: &mut Plan,
+    spells: &mut Spells,
     index: &Indexes,
     io: &Io<'_>,
     ah: &AppHealth,
@@ -130,36 +168,38 @@ fn desired(
             let eps = index.endpoints(&akey.namespace, &set.services, d.probe_targets);
             plan.set(aref, set, eps.values());
             let app_probes = inputs.probes;
-            // Unknown probe states count on readiness: an agent (re)starting must not fail apps.
+            // An unknown probe state counts on readiness within its grace, as not healthy after.
+            let (grace, at) = (set.startup_grace, Instant::now());
             let (dec, tally) = fold(
                 eps.values(),
                 |ip| app_probes.and_then(|p| p.get(&ip)).copied(),
+                |ip| spells.in_grace(ip, grace, at),
                 &set.policy,
-                true,
                 set.override_mode,
             );
+            spells.folded(grace, at);
             let dec = with_targets(dec, alb, &set.policy, set.override_mode);
-            let stale = Staleness {
-                kubernetes: kube_stale,
-                alb: alb.is_some_and(|a| a.stale),
+            let published = Published {
+                verdict: Some(dec.health),
+                reason: dec.reason,
+                tally,
+                kube_stale,
+                not_served: None,
+                alb,
+                route53: io.aws.route53_part(akey, ah, ah.status.as_ref()),
             };
-            let mut st = status(ah, key, Some(dec.health), dec.reason, tally, stale, None, now);
-            let old = ah.status.clone().unwrap_or_default();
-            io.aws.annotate(&mut st, &old, akey, ah, alb, now);
-            (st, true)
+            (status(ah, key, published, now), true)
         }
         Err(invalid) => {
             plan.remove(aref);
             let old_verdict = Some(invalid.kept_verdict(ah.status.as_ref().and_then(|s| s.verdict)));
-            let reason = invalid.status_reason();
-            let stale = Staleness {
-                kubernetes: kube_stale,
-                alb: false,
+            let published = Published {
+                verdict: old_verdict,
+                reason: invalid.status_reason(),
+                kube_stale,
+                ..Published::default()
             };
-            (
-                status(ah, key, old_verdict, reason, Tally::default(), stale, None, now),
-                false,
-            )
+            (status(ah, key, published, now), false)
         }
     }
 }

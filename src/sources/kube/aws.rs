@@ -9,7 +9,7 @@ use super::crd::{AppHealth, AppHealthStatus};
 use super::discovery::{self, Discovered};
 use super::spec::Checked;
 use super::tgb;
-use super::writer::condition;
+use super::writer::{Route53Part, Route53Sync};
 use crate::aws::{self, targets, Caller};
 use crate::config::AwsSettings;
 use crate::fence::Fence;
@@ -233,49 +233,44 @@ impl LeaderAws {
         tx
     }
 
-    /// Adds the ALB counts and the Route 53 state of `key` to `st` (the ALB's
-    /// staleness is already in `st`'s `Stale` condition, see `writer::status`).
-    pub fn annotate(
-        &self,
-        st: &mut AppHealthStatus,
-        old: &AppHealthStatus,
-        key: &AppKey,
-        ah: &AppHealth,
-        alb: Option<TargetCounts>,
-        now: &str,
-    ) {
-        st.healthy_targets = alb.map(|a| a.healthy);
-        st.total_targets = alb.map(|a| a.total);
-        if ah.spec.route53.is_none() {
-            return;
-        }
+    /// The Route 53 part of `key`'s status (`None` without a `route53` block):
+    /// whether its objects are in line, and its check's ID and Route 53's view of
+    /// it, each kept from `old` until this term knows it.
+    pub fn route53_part(&self, key: &AppKey, ah: &AppHealth, old: Option<&AppHealthStatus>) -> Option<Route53Part> {
+        ah.spec.route53.as_ref()?;
         let r = self.route53.lock();
-        let (on, why, msg) = if self.settings.owner.is_none() {
-            (
-                "False",
+        let failed = |reason, problems| Route53Sync::Failed { reason, problems };
+        let sync = if self.settings.owner.is_none() {
+            failed(
                 "NotConfigured",
-                "Route 53 is not managed in this cluster: set CLUSTER_ID and PUBLIC_HOSTNAME on the DaemonSet"
-                    .to_string(),
+                vec![
+                    "Route 53 is not managed in this cluster: set CLUSTER_ID and PUBLIC_HOSTNAME on the DaemonSet"
+                        .to_string(),
+                ],
             )
         } else if let Some(h) = r.invalid.get(key) {
-            ("False", h.reason, h.message.clone())
+            failed(h.reason, vec![h.message.clone()])
         } else {
             match &r.last {
-                None => ("Unknown", "Pending", "waiting for the first reconcile".to_string()),
+                None => Route53Sync::Pending("waiting for the first reconcile"),
                 Some(rep) => match rep.problems.get(key) {
-                    Some(p) => ("False", "Error", p.join("; ")),
-                    None if rep.check_ids.contains_key(key) => ("True", "Synced", String::new()),
-                    None => ("Unknown", "Pending", "waiting for the next reconcile".to_string()),
+                    Some(p) => failed("Error", p.clone()),
+                    None if rep.check_ids.contains_key(key) => Route53Sync::Synced,
+                    None => Route53Sync::Pending("waiting for the next reconcile"),
                 },
             }
         };
-        st.health_check_id = r
+        let health_check_id = r
             .last
             .as_ref()
             .and_then(|rep| rep.check_ids.get(key).cloned())
-            .or_else(|| old.health_check_id.clone());
-        st.route53_healthy = r.healthy.get(key).copied().or(old.route53_healthy);
-        st.conditions.push(condition(ah, "Route53Synced", on, why, msg, now));
+            .or_else(|| old.and_then(|o| o.health_check_id.clone()));
+        let healthy = r.healthy.get(key).copied().or(old.and_then(|o| o.route53_healthy));
+        Some(Route53Part {
+            sync,
+            health_check_id,
+            healthy,
+        })
     }
 
     /// This agent's AWS Region, resolved (the one Route 53 blocks are validated for).

@@ -101,7 +101,15 @@ pub struct AppPolicy {
     pub keys: PolicyKeys,
 }
 
-/// What the agent concluded, written by the cluster's leader on transitions.
+/// What the agent concluded, written by the cluster's leader (see
+/// `writer::status`, its only builder).
+///
+/// Every replica serves an app from these typed fields alone: `verdict` and
+/// `reason` (the answer), the endpoint counts, the ALB view (`healthyTargets`,
+/// `totalTargets`, `targetsStale`) and the Route 53 view (`healthCheckId`,
+/// `route53Healthy`, `route53Problems`). `reason` and `conditions` are also for
+/// people and kubectl; no replica parses them. A field an older leader did not
+/// write reads as absent: no unknown endpoints, a fresh ALB view, no Route 53 problems.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppHealthStatus {
@@ -111,7 +119,7 @@ pub struct AppHealthStatus {
     /// `healthy` or `unhealthy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Health>,
-    /// Why, in words: e.g. `1/3 endpoints healthy, need 2`.
+    /// Why, in words: e.g. `1/3 endpoints healthy, need 2`. Served as is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Endpoints in the app's EndpointSlices.
@@ -126,25 +134,35 @@ pub struct AppHealthStatus {
     /// Endpoints both ready and passing probes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_endpoints: Option<u32>,
-    /// When the verdict last changed (RFC 3339).
+    /// Ready endpoints whose probe state is still unknown (too few samples yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_endpoints: Option<u32>,
     /// Healthy ALB targets over the app's target groups, as last read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_targets: Option<u32>,
     /// All non-draining ALB targets over the app's target groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_targets: Option<u32>,
+    /// True when the ALB counts are the last known ones: the last read failed, or
+    /// none succeeded for 3 read intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets_stale: Option<bool>,
     /// The ID of the app's Route 53 health check, once the leader made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_id: Option<String>,
     /// Route 53's own verdict on the check (more than 18% of checkers pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route53_healthy: Option<bool>,
+    /// Why the app's Route 53 objects are not in line, when they are not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route53_problems: Vec<String>,
+    /// When the verdict last changed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Healthy`, `Conflict` and `Stale`.
+    /// `Healthy`, `Conflict`, `Held`, `Stale`, `ProbesRefused` and `Route53Synced`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

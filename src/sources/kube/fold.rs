@@ -7,6 +7,9 @@
 //! agent report is judged on readiness alone and counted as unprobed: the agent's
 //! own trouble never fails an app. An endpoint that may not be probed at all (see
 //! [`super::slices::refusal`]) is judged on readiness alone too, and counted apart.
+//! A ready endpoint whose probe state is still `unknown` counts as healthy while
+//! it is in start-up grace ([`super::grace`]) and as not healthy after, as in
+//! static mode.
 
 use super::slices::{Endpoint, Refused};
 use crate::model::OverrideMode;
@@ -22,6 +25,8 @@ pub struct Tally {
     /// Ready endpoints with a probe state from a live agent.
     pub probed: u32,
     pub healthy: u32,
+    /// Ready endpoints whose probe state is still unknown (too few samples yet).
+    pub unknown: u32,
     /// Ready endpoints whose node has no live agent report.
     pub unprobed: u32,
     /// Ready endpoints that are never probed (not a Pod of the app's namespace in
@@ -46,15 +51,17 @@ impl Tally {
 /// Folds one app's signals into a decision and the tally.
 ///
 /// `probe` gives the debounced probe state of an endpoint from its node's live
-/// agent, or `None` when no live agent reports on it.
+/// agent, or `None` when no live agent reports on it; `in_grace` tells whether an
+/// endpoint whose state is `unknown` is still in start-up grace.
 pub fn fold<'a>(
     endpoints: impl IntoIterator<Item = &'a Endpoint>,
     probe: impl Fn(IpAddr) -> Option<EndpointState>,
+    in_grace: impl Fn(IpAddr) -> bool,
     policy: &Policy,
-    in_grace: bool,
     ovr: OverrideMode,
 ) -> (Decision, Tally) {
     let mut t = Tally::default();
+    // As the policy counts them: an `unknown` endpoint past its grace counts as down.
     let mut states = Vec::new();
     for e in endpoints {
         t.total += 1;
@@ -70,6 +77,15 @@ pub fn fold<'a>(
         } else {
             t.ready += 1;
             match probe(e.ip) {
+                Some(EndpointState::Unknown) => {
+                    t.probed += 1;
+                    t.unknown += 1;
+                    if in_grace(e.ip) {
+                        EndpointState::Unknown
+                    } else {
+                        EndpointState::Down
+                    }
+                }
                 Some(s) => {
                     t.probed += 1;
                     s
@@ -85,7 +101,8 @@ pub fn fold<'a>(
         }
         states.push(state);
     }
-    let mut d = policy::evaluate(Counts::of(states.iter()), policy, in_grace, ovr);
+    // Only the `unknown` endpoints still in grace are left `unknown` in `states`.
+    let mut d = policy::evaluate(Counts::of(states.iter()), policy, true, ovr);
     if ovr == OverrideMode::None && t.total > 0 {
         // Healthy endpoints are the unprobed and never-probed ready ones plus the
         // probed ones that pass.
@@ -130,7 +147,7 @@ mod tests {
 
     fn run(eps: &[Endpoint], probes: &[(&str, EndpointState)], grace: bool) -> (Decision, Tally) {
         let m: HashMap<IpAddr, EndpointState> = probes.iter().map(|(ip, s)| (ip.parse().unwrap(), *s)).collect();
-        fold(eps, |ip| m.get(&ip).copied(), &P, grace, OverrideMode::None)
+        fold(eps, |ip| m.get(&ip).copied(), |_| grace, &P, OverrideMode::None)
     }
 
     #[test]
@@ -202,8 +219,8 @@ mod tests {
                 );
                 Some(EndpointState::Up)
             },
+            |_| false,
             &P,
-            false,
             OverrideMode::None,
         );
         assert_eq!(d.health, Health::Healthy, "the ready hand-made endpoint counts");
@@ -228,9 +245,36 @@ mod tests {
         let probes = [("10.0.0.1", EndpointState::Unknown), ("10.0.0.2", EndpointState::Up)];
         assert_eq!(run(&eps, &probes, true).0.health, Health::Healthy);
         assert_eq!(run(&eps, &probes, false).0.health, Health::Unhealthy);
-        let (d, _) = fold(&eps, |_| Some(EndpointState::Up), &P, false, OverrideMode::Fail);
+        let (d, _) = fold(&eps, |_| Some(EndpointState::Up), |_| false, &P, OverrideMode::Fail);
         assert_eq!((d.health, d.reason.as_str()), (Health::Unhealthy, "override: fail"));
-        let (d, _) = fold(&[], |_| None, &P, false, OverrideMode::None);
+        let (d, _) = fold(&[], |_| None, |_| false, &P, OverrideMode::None);
         assert_eq!(d.reason, "no endpoints");
+    }
+
+    #[test]
+    fn grace_is_per_endpoint_and_unknown_is_counted_either_way() {
+        let eps = [ep("10.0.0.1", true), ep("10.0.0.2", true), ep("10.0.0.3", true)];
+        let probes = |ip: IpAddr| {
+            Some(if ip == "10.0.0.1".parse::<IpAddr>().unwrap() {
+                EndpointState::Up
+            } else {
+                EndpointState::Unknown
+            })
+        };
+        // .2 is still in grace, .3 is past it: one healthy, one given the benefit of the doubt.
+        let fresh = |ip: IpAddr| ip == "10.0.0.2".parse::<IpAddr>().unwrap();
+        let (d, t) = fold(&eps, probes, fresh, &P, OverrideMode::None);
+        assert_eq!(d.health, Health::Healthy);
+        assert_eq!(
+            d.reason,
+            "1/3 endpoints healthy, 1 awaiting samples (start-up grace) (3 ready, 1 passing probes)"
+        );
+        assert_eq!((t.probed, t.healthy, t.unknown), (3, 1, 2));
+        let (d, t) = fold(&eps, probes, |_| false, &P, OverrideMode::None);
+        assert_eq!(d.reason, "1/3 endpoints healthy, need 2 (3 ready, 1 passing probes)");
+        assert_eq!(
+            t.unknown, 2,
+            "still unknown, only no longer given the benefit of the doubt"
+        );
     }
 }

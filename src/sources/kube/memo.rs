@@ -4,8 +4,10 @@
 //! An app's status is a pure function of its inputs: its `AppHealth` (spec and
 //! last status, both covered by its `resourceVersion`), the EndpointSlices of its
 //! Services, its endpoints' probe states, its ALB view (including whether that is
-//! stale), the leader's Route 53 results and whether the Kubernetes watch is
-//! failing. [`digest`] hashes exactly those. After a fold brought an app's status
+//! stale), the leader's Route 53 results, whether the Kubernetes watch is
+//! failing, and how many of its `unknown` endpoints have outlasted start-up grace
+//! ([`super::grace`]: the one input that changes with time alone). [`digest`]
+//! hashes exactly those. After a fold brought an app's status
 //! in line (nothing to write, or the write succeeded), the digest is recorded in
 //! the [`Memo`]; the next fold skips the app while its digest is unchanged.
 //!
@@ -36,6 +38,8 @@ pub struct Inputs<'a> {
     pub aws_version: u64,
     /// True while a Kubernetes watch is failing.
     pub kube_stale: bool,
+    /// How many of the app's `unknown` endpoints have outlasted start-up grace.
+    pub grace_expired: usize,
 }
 
 /// A digest of an app's object (`uid`, `resourceVersion`) and its [`Inputs`]. The
@@ -50,7 +54,7 @@ pub fn digest(ah: &impl Resource, inputs: &Inputs) -> u64 {
         .map_or(0, |p| unordered(&mut p.iter().map(|(ip, st)| one(&(ip, st)))));
     (slices, inputs.slices.len(), probes).hash(&mut h);
     inputs.alb.map(|a| (a.healthy, a.total, a.stale)).hash(&mut h);
-    (inputs.aws_version, inputs.kube_stale).hash(&mut h);
+    (inputs.aws_version, inputs.kube_stale, inputs.grace_expired).hash(&mut h);
     h.finish()
 }
 
@@ -208,6 +212,7 @@ mod tests {
             alb,
             aws_version,
             kube_stale,
+            grace_expired: 0,
         };
         digest(&ah(rv), &inputs)
     }
@@ -245,6 +250,16 @@ mod tests {
         for (what, c) in changed {
             assert_ne!(d, c, "{what} changed");
         }
+        let probes = Some(&up);
+        let grace_ended = Inputs {
+            slices: &[&a, &b],
+            probes,
+            alb: None,
+            aws_version: 0,
+            kube_stale: false,
+            grace_expired: 1,
+        };
+        assert_ne!(d, digest(&ah("5"), &grace_ended), "an endpoint's grace ended");
         assert_ne!(
             of("5", &[&a, &b], Some(&up), Some(alb), 0, false),
             of("5", &[&a, &b], Some(&up), Some(stale_alb), 0, false),

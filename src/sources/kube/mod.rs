@@ -12,6 +12,7 @@ pub mod dirty;
 pub mod discovery;
 pub mod finalizer;
 pub mod fold;
+pub mod grace;
 pub mod index;
 pub mod ingress;
 pub mod leader;

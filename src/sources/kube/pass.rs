@@ -31,13 +31,12 @@ use super::caches::LeaderCaches;
 use super::crd::AppHealth;
 use super::dirty::{Changed, Dirty};
 use super::finalizer;
-use super::fold::Tally;
 use super::index::{Indexes, ServiceKey};
 use super::limits;
 use super::report::ProbeReport;
 use super::resolve::{app_key, resolve, Rejected, Resolution};
 use super::status::{Duties, RESYNC};
-use super::writer::{status, write, NotServed, Staleness};
+use super::writer::{status, write, NotServed, Published};
 use crate::config::Limits;
 use crate::fence::Fence;
 use crate::model::AppKey;
@@ -190,6 +189,11 @@ impl Folder {
         !self.kept.retry.is_empty()
     }
 
+    /// When the earliest start-up grace still running ends: a pass then folds its app.
+    pub fn next_grace_end(&self) -> Option<Instant> {
+        self.kept.next_grace_end(Instant::now())
+    }
+
     /// A pass over the changed `slices` and `reports` and the apps whose
     /// `statuses` changed; false (with the indexes brought up to date) when only a
     /// full pass can do what they need.
@@ -212,7 +216,8 @@ impl Folder {
         {
             return false;
         }
-        let mut keys: BTreeSet<String> = kept.retry.iter().cloned().chain(statuses).collect();
+        let due = kept.grace_due(Instant::now()).cloned();
+        let mut keys: BTreeSet<String> = kept.retry.iter().cloned().chain(statuses).chain(due).collect();
         keys.extend(
             services
                 .iter()
@@ -285,6 +290,7 @@ impl Folder {
         self.kept.plan.sweep();
         self.kept.specs.sweep();
         self.kept.retry.retain(|k| resolution.served.contains_key(k));
+        self.kept.grace.retain(|k, _| resolution.served.contains_key(k));
         let hold = resolution.route53_holds_with(|k, _| invalid.contains(k));
         io.aws.update(&served_aws, hold);
         finalizers(io, &resolution.served).await;
@@ -372,8 +378,13 @@ async fn not_served(io: &Io<'_>, ah: &AppHealth, why: &Rejected, now: &str) {
             (kept, reason)
         }
     };
-    let t = Tally::default();
-    let desired = status(ah, key, verdict, reason, t, Staleness::default(), Some(not_served), now);
+    let published = Published {
+        verdict,
+        reason,
+        not_served: Some(not_served),
+        ..Published::default()
+    };
+    let desired = status(ah, key, published, now);
     write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
 }
 

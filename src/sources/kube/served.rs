@@ -132,7 +132,8 @@ impl Served {
     }
 }
 
-/// Publishes the leader's verdict and AWS results for one app.
+/// Publishes the leader's verdict and AWS results for one app, from the typed
+/// fields of its status.
 fn publish_one(app: &App, ah: &ServedApp) {
     if let Some((decision, counts, ovr)) = verdict_of(ah) {
         app.publish(decision, counts, ovr);
@@ -143,37 +144,32 @@ fn publish_one(app: &App, ah: &ServedApp) {
             (Some(healthy), Some(total)) => Some(crate::policy::TargetCounts {
                 healthy,
                 total,
-                stale: ah
-                    .condition("Stale")
-                    .is_some_and(|c| c.message.contains(super::writer::ALB_STALE)),
+                stale: s.targets_stale.unwrap_or(false),
             }),
             _ => None,
         };
         let route53 = ah.spec.route53.then(|| crate::state::Route53View {
             health_check_id: s.health_check_id.clone(),
             route53_healthy: s.route53_healthy,
-            problems: s
-                .conditions
-                .iter()
-                .filter(|c| c.type_ == "Route53Synced" && c.status == "False")
-                .map(|c| c.message.clone())
-                .collect(),
+            problems: s.route53_problems.clone(),
         });
         app.publish_aws(alb, route53);
     }
 }
 
-/// The verdict the leader wrote, if any.
+/// The verdict the leader wrote, if any, with its endpoint counts (an older
+/// leader wrote no `unknownEndpoints`: none then).
 fn verdict_of(ah: &ServedApp) -> Option<(Decision, Counts, OverrideMode)> {
     let s = ah.status.as_ref()?;
     let health = s.verdict?;
     let total = s.total_endpoints.unwrap_or(0) as usize;
     let up = s.healthy_endpoints.unwrap_or(0) as usize;
+    let unknown = s.unknown_endpoints.unwrap_or(0) as usize;
     let counts = Counts {
         total,
         up,
-        down: total.saturating_sub(up),
-        unknown: 0,
+        down: total.saturating_sub(up).saturating_sub(unknown),
+        unknown,
     };
     Some((
         Decision {
@@ -301,5 +297,52 @@ mod tests {
         served.sync(&apps, &store, dirty.take(), &metrics);
         assert!(apps.get("api").is_none());
         assert_eq!(apps.len(), 2);
+    }
+
+    #[test]
+    fn replicas_read_the_typed_fields_and_an_older_leaders_status_reads_as_before() {
+        let (apps, metrics) = (Apps::default(), Metrics::new("eu-west-1").unwrap());
+        let with = |status: serde_json::Value| -> Arc<ServedApp> {
+            Arc::new(
+                serde_json::from_value(serde_json::json!({
+                    "metadata": { "name": "web", "namespace": "shop", "creationTimestamp": "2026-01-01T00:00:00Z" },
+                    "spec": { "services": ["web"], "route53": { "hostedZoneId": "Z1" } },
+                    "status": status,
+                }))
+                .unwrap(),
+            )
+        };
+        let mut served = Served::default();
+        let typed = with(serde_json::json!({ "verdict": "healthy", "reason": "ok",
+            "totalEndpoints": 4, "healthyEndpoints": 2, "unknownEndpoints": 1,
+            "healthyTargets": 1, "totalTargets": 2, "targetsStale": true,
+            "healthCheckId": "hc", "route53Healthy": true, "route53Problems": ["denied"],
+            // A message no replica reads: it cannot change what is served.
+            "conditions": [{ "type": "Stale", "status": "False", "reason": "Fresh", "message": "", "lastTransitionTime": "t" }] }));
+        served.publish(&apps, &resolve([typed]), &metrics);
+        let v = apps.get("web").unwrap().view(tokio::time::Instant::now());
+        assert_eq!(
+            (v.counts.total, v.counts.up, v.counts.down, v.counts.unknown),
+            (4, 2, 1, 1)
+        );
+        assert_eq!(v.targets.map(|t| (t.healthy, t.total, t.stale)), Some((1, 2, true)));
+        let r = v.route53.unwrap();
+        assert_eq!(
+            (r.health_check_id.as_deref(), r.route53_healthy, r.problems),
+            (Some("hc"), Some(true), vec!["denied".to_string()])
+        );
+        assert!(
+            v.policy.is_none() && v.probe.is_none(),
+            "judged by the leader: no policy made up"
+        );
+
+        // An older leader's status: no unknownEndpoints, no targetsStale, no route53Problems.
+        let old = with(serde_json::json!({ "verdict": "healthy", "reason": "ok",
+            "totalEndpoints": 4, "healthyEndpoints": 2, "healthyTargets": 1, "totalTargets": 2 }));
+        served.publish(&apps, &resolve([old]), &metrics);
+        let v = apps.get("web").unwrap().view(tokio::time::Instant::now());
+        assert_eq!((v.counts.down, v.counts.unknown), (2, 0));
+        assert_eq!(v.targets.map(|t| t.stale), Some(false));
+        assert!(v.route53.unwrap().problems.is_empty());
     }
 }

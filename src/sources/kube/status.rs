@@ -131,11 +131,14 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
             if let Some(nodes) = folder.pass(&io).await {
                 assign_tx.send_replace(Some(Arc::new(nodes)));
             }
+            let idle = tokio::time::Instant::now() + if folder.retrying() { RETRY } else { RESYNC };
+            // A start-up grace that ends changes its app's verdict: fold then.
+            let wake = folder.next_grace_end().map_or(idle, |end| end.min(idle));
             tokio::select! {
                 _ = changed.changed() => {}
                 _ = reports_changed.changed() => {}
                 _ = aws_changed.changed() => {}
-                _ = tokio::time::sleep(if folder.retrying() { RETRY } else { RESYNC }) => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
             tokio::time::sleep(FOLD_COALESCE).await;
         }

@@ -20,8 +20,9 @@ use kube::Resource;
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 
-/// The conditions serving reads: the ALB part of `Stale`, Route 53's problems, and `Held`.
-const KEPT_CONDITIONS: [&str; 3] = ["Stale", "Route53Synced", "Held"];
+/// The conditions serving reads: `Held` (its status only; everything else it
+/// serves is in typed status fields).
+const KEPT_CONDITIONS: [&str; 1] = ["Held"];
 
 /// An `AppHealth` as serving sees it.
 #[derive(Deserialize, Clone, Debug, Default)]
@@ -48,12 +49,14 @@ pub struct ServedSpec {
     pub route53: bool,
 }
 
-/// The status fields serving reads (all written by the leader).
+/// The status fields serving reads (all written by the leader; see
+/// `crd::AppHealthStatus`). A field an older leader did not write is absent.
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ServedStatus {
     #[serde(default)]
     pub verdict: Option<Health>,
+    /// Served as is, never parsed.
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
@@ -61,13 +64,19 @@ pub struct ServedStatus {
     #[serde(default)]
     pub healthy_endpoints: Option<u32>,
     #[serde(default)]
+    pub unknown_endpoints: Option<u32>,
+    #[serde(default)]
     pub healthy_targets: Option<u32>,
     #[serde(default)]
     pub total_targets: Option<u32>,
     #[serde(default)]
+    pub targets_stale: Option<bool>,
+    #[serde(default)]
     pub health_check_id: Option<String>,
     #[serde(default)]
     pub route53_healthy: Option<bool>,
+    #[serde(default)]
+    pub route53_problems: Vec<String>,
     #[serde(default)]
     pub conditions: Vec<ServedCondition>,
 }
@@ -117,9 +126,7 @@ pub fn trim(a: &mut ServedApp) {
     if let Some(s) = a.status.as_mut() {
         s.conditions.retain(|c| KEPT_CONDITIONS.contains(&c.type_.as_str()));
         for c in &mut s.conditions {
-            if c.type_ == "Held" {
-                c.message = String::new();
-            }
+            c.message = String::new();
         }
     }
 }
@@ -164,6 +171,8 @@ mod tests {
                       "route53": { "hostedZoneId": "Z1", "recordName": "shop.example.com" } },
             "status": { "verdict": "unhealthy", "reason": "0/2 endpoints healthy", "totalEndpoints": 2,
                         "healthyEndpoints": 0, "readyEndpoints": 2, "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        "unknownEndpoints": 1, "healthyTargets": 0, "totalTargets": 2, "targetsStale": true,
+                        "route53Problems": ["denied"],
                         "conditions": [
                           { "type": "Healthy", "status": "False", "reason": "Unhealthy", "message": "long", "lastTransitionTime": "t" },
                           { "type": "Held", "status": "True", "reason": "AppsPerNamespace", "message": "long", "lastTransitionTime": "t" },
@@ -180,8 +189,9 @@ mod tests {
         assert_eq!(s.verdict, Some(Health::Unhealthy));
         assert_eq!((s.total_endpoints, s.healthy_endpoints), (Some(2), Some(0)));
         let kept: Vec<&str> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
-        assert_eq!(kept, ["Held", "Route53Synced"]);
-        assert_eq!(a.condition("Route53Synced").map(|c| c.message.as_str()), Some("denied"));
+        assert_eq!(kept, ["Held"], "the rest is in typed fields");
+        assert_eq!(s.route53_problems, ["denied"]);
+        assert_eq!((s.unknown_endpoints, s.targets_stale), (Some(1), Some(true)));
         let mut bare = v;
         bare["spec"] = serde_json::json!({ "services": ["web"] });
         bare["status"] = serde_json::Value::Null;
