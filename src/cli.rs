@@ -1,5 +1,7 @@
 //! The command line. Parsing lives here; `main.rs` only dispatches.
 
+pub mod run;
+
 use crate::route53::spec::Protocol;
 use crate::route53::PublicListener;
 use crate::telemetry::LogFormat;
