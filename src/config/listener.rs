@@ -139,32 +139,23 @@ impl PublicListener {
 }
 
 /// Validates the block at `at` (e.g. `publicListener`), pushing one message per
-/// bad key.
+/// bad key. A bad key takes its default, so every message is found in one pass.
 pub(crate) fn validate(at: &str, file: &FileListener, errs: &mut Vec<String>) -> PublicListener {
     let d = PublicListener::default();
-    let count = |key: &str, v: Option<usize>, lo: usize, hi: usize, default: usize, errs: &mut Vec<String>| match v {
-        None => default,
-        Some(v) if (lo..=hi).contains(&v) => v,
-        Some(v) => {
-            errs.push(format!(
-                "{at}.{key}: {v} is out of range; use {lo} to {hi} (default {default})"
-            ));
-            default
-        }
+    let count = |key: &str, v: Option<usize>, (lo, hi): (usize, usize), default: usize, errs: &mut Vec<String>| {
+        count_in_range(&format!("{at}.{key}"), v, (lo, hi), default, errs)
     };
     let max_connections = count(
         "maxConnections",
         file.max_connections,
-        16,
-        1 << 20,
+        (16, 1 << 20),
         d.max_connections,
         errs,
     );
     let per_client = count(
         "maxConnectionsPerClient",
         file.max_connections_per_client,
-        1,
-        max_connections,
+        (1, max_connections),
         d.max_connections_per_client.min(max_connections),
         errs,
     );
@@ -172,8 +163,7 @@ pub(crate) fn validate(at: &str, file: &FileListener, errs: &mut Vec<String>) ->
         "maxRequestsPerConnection",
         file.max_requests_per_connection
             .map(|v| usize::try_from(v).unwrap_or(usize::MAX)),
-        1,
-        1 << 30,
+        (1, 1 << 30),
         d.max_requests_per_connection as usize,
         errs,
     ) as u64;
@@ -195,8 +185,46 @@ pub(crate) fn validate(at: &str, file: &FileListener, errs: &mut Vec<String>) ->
         d.write_timeout,
         errs,
     );
+    let trusted = trusted_proxies(at, &file.trusted_proxies, errs);
+    let allow_from = allow_from(at, &file.allow_from, errs);
+    PublicListener {
+        max_connections,
+        max_connections_per_client: per_client,
+        max_requests_per_connection: requests,
+        max_connection_age: age,
+        write_timeout: write,
+        trusted_proxies: trusted,
+        allow_from,
+        proxy_protocol: file.proxy_protocol,
+    }
+}
+
+/// `v` if it is within `lo..=hi`; otherwise one message naming `path`, and `default`.
+/// Absent, `default`.
+fn count_in_range(
+    path: &str,
+    v: Option<usize>,
+    (lo, hi): (usize, usize),
+    default: usize,
+    errs: &mut Vec<String>,
+) -> usize {
+    match v {
+        None => default,
+        Some(v) if (lo..=hi).contains(&v) => v,
+        Some(v) => {
+            errs.push(format!(
+                "{path}: {v} is out of range; use {lo} to {hi} (default {default})"
+            ));
+            default
+        }
+    }
+}
+
+/// The `trustedProxies` CIDRs. A CIDR of length 0 is refused: it would let any
+/// client name itself in `X-Forwarded-For`.
+fn trusted_proxies(at: &str, list: &[String], errs: &mut Vec<String>) -> Vec<Cidr> {
     let mut trusted = Vec::new();
-    for (i, t) in file.trusted_proxies.iter().enumerate() {
+    for (i, t) in list.iter().enumerate() {
         match Cidr::parse(t) {
             Some(c) if c.len == 0 => errs.push(format!(
                 "{at}.trustedProxies[{i}]: `{t}` trusts every address, so any client could name itself in X-Forwarded-For; list the load balancer's subnets, e.g. the VPC CIDR 10.0.0.0/16"
@@ -208,9 +236,12 @@ pub(crate) fn validate(at: &str, file: &FileListener, errs: &mut Vec<String>) ->
             )),
         }
     }
-    let allow_from = file
-        .allow_from
-        .iter()
+    trusted
+}
+
+/// The `allowFrom` CIDRs: one message per entry that is not a CIDR.
+fn allow_from(at: &str, list: &[String], errs: &mut Vec<String>) -> Vec<Cidr> {
+    list.iter()
         .enumerate()
         .filter_map(|(i, t)| {
             let c = Cidr::parse(t);
@@ -222,17 +253,7 @@ pub(crate) fn validate(at: &str, file: &FileListener, errs: &mut Vec<String>) ->
             }
             c
         })
-        .collect();
-    PublicListener {
-        max_connections,
-        max_connections_per_client: per_client,
-        max_requests_per_connection: requests,
-        max_connection_age: age,
-        write_timeout: write,
-        trusted_proxies: trusted,
-        allow_from,
-        proxy_protocol: file.proxy_protocol,
-    }
+        .collect()
 }
 
 #[cfg(test)]
