@@ -3,7 +3,7 @@
 //! the leader's verdict series, rendered from the verdict store
 //! (`telemetry::verdicts`).
 
-use super::call::Api;
+use super::call::{Api, CallError};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -125,8 +125,10 @@ impl AwsMetrics {
     pub fn call(&self, api: Api) {
         self.calls.with_label_values(&[api.as_str()]).inc();
     }
-    pub fn error(&self, api: Api) {
-        self.errors.with_label_values(&[api.as_str()]).inc();
+    /// Counts a call that failed after its retries, under its
+    /// [`CallError::metric_label`].
+    pub fn error(&self, e: &CallError) {
+        self.errors.with_label_values(&[e.metric_label()]).inc();
     }
     pub fn throttle(&self, api: Api) {
         self.throttles.with_label_values(&[api.as_str()]).inc();
