@@ -50,7 +50,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Where the apps of a run come from.
 enum AppsFrom {
     /// The static config's apps.
-    Config(crate::config::AgentConfig),
+    Config(Box<crate::config::AgentConfig>),
     /// The `AppHealth` objects of the current kube context, under the agents'
     /// Route 53 policy and limits (`None`: the DaemonSet could not be read).
     Cluster {
@@ -106,7 +106,7 @@ async fn scope(args: &Route53Args, out: &mut impl Write) -> Result<(Owner, Strin
             )
         })?;
         let region = cfg.region.clone();
-        return Ok((owner, region, AppsFrom::Config(cfg)));
+        return Ok((owner, region, AppsFrom::Config(Box::new(cfg))));
     }
     let a = &args.agent;
     let (daemonset, source) = crate::sources::kube::agent_env::read(&a.agent_namespace, &a.agent_daemonset).await;
