@@ -156,36 +156,57 @@ async fn apply_checks(
                     }
                 }
             }
-            Step::AdoptCheck { app, id, tags } => {
-                out.check_ids.insert(app.clone(), id.clone());
-                match tag_check(r53, caller, id, tags).await {
-                    Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
-                    Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
-                }
-            }
             // Until the check names both records, the app's record must not move.
-            Step::MarkMove { app, id, tags } => {
-                out.check_ids.insert(app.clone(), id.clone());
-                match tag_check(r53, caller, id, tags).await {
-                    Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
-                    Err(e) => {
-                        moving.insert(app.clone());
-                        out.fail(caller, ChangeKind::TagCheck, step, e.to_string());
-                    }
+            Step::MarkMove { app, .. } => {
+                if !apply_existing_check(r53, caller, step, out).await {
+                    moving.insert(app.clone());
                 }
             }
-            Step::UpdateCheck {
-                app, id, version, to, ..
-            } => {
-                out.check_ids.insert(app.clone(), id.clone());
-                match update_check(r53, caller, id, *version, to).await {
-                    Ok(()) => out.done(caller, ChangeKind::UpdateCheck, step),
-                    Err(e) => out.fail(caller, ChangeKind::UpdateCheck, step, e.to_string()),
-                }
+            _ => {
+                apply_existing_check(r53, caller, step, out).await;
             }
-            _ => {}
         }
     }
+    note_kept_check_ids(plan, out);
+    failed_apps.extend(moving);
+    failed_apps
+}
+
+/// Adopts (tags), marks (tags) or updates a check that already exists, and records
+/// its id in `out`. False if that write failed; true for any other step, which is
+/// left alone.
+async fn apply_existing_check(r53: &Client, caller: &Caller, step: &Step, out: &mut Outcome) -> bool {
+    let (kind, result) = match step {
+        Step::AdoptCheck { app, id, tags } | Step::MarkMove { app, id, tags } => {
+            out.check_ids.insert(app.clone(), id.clone());
+            (ChangeKind::TagCheck, tag_check(r53, caller, id, tags).await)
+        }
+        Step::UpdateCheck {
+            app, id, version, to, ..
+        } => {
+            out.check_ids.insert(app.clone(), id.clone());
+            (
+                ChangeKind::UpdateCheck,
+                update_check(r53, caller, id, *version, to).await,
+            )
+        }
+        _ => return true,
+    };
+    match result {
+        Ok(()) => {
+            out.done(caller, kind, step);
+            true
+        }
+        Err(e) => {
+            out.fail(caller, kind, step, e.to_string());
+            false
+        }
+    }
+}
+
+/// Records in `out` the id of each check a record already names, for the apps
+/// whose check no step above wrote.
+fn note_kept_check_ids(plan: &Plan, out: &mut Outcome) {
     for step in &plan.steps {
         if let Step::UpsertRecord {
             app,
@@ -196,8 +217,6 @@ async fn apply_checks(
             out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
         }
     }
-    failed_apps.extend(moving);
-    failed_apps
 }
 
 /// Each zone's record changes, in batches; an app in `failed_apps` keeps its records.
@@ -224,42 +243,11 @@ async fn apply_records(
             );
             continue;
         }
-        let change = match step {
-            Step::UpsertRecord {
-                app,
-                record,
-                check,
-                before,
-            } => {
-                let id = match check {
-                    CheckRef::Id(id) => Some(id.clone()),
-                    CheckRef::NewFor(k) => out.check_ids.get(k).cloned(),
-                };
-                let Some(id) = id else {
-                    out.fail(
-                        caller,
-                        ChangeKind::UpsertRecord,
-                        step,
-                        "its health check could not be created".into(),
-                    );
-                    failed_apps.insert(app.clone());
-                    continue;
-                };
-                let action = if before.is_some() {
-                    ChangeAction::Upsert
-                } else {
-                    ChangeAction::Create
-                };
-                (&record.key.zone, change(action, desired_record(record, &id)))
-            }
-            Step::DeleteRecord { record, .. } => match &record.raw {
-                Some(raw) => (&record.key.zone, change(ChangeAction::Delete, Ok(raw.clone()))),
-                None => continue,
-            },
-            _ => continue,
+        let Some((zone, change)) = record_change(caller, step, out, failed_apps) else {
+            continue;
         };
-        match change.1 {
-            Ok(c) => by_zone.entry(change.0.as_str()).or_default().push((step, c)),
+        match change {
+            Ok(c) => by_zone.entry(zone).or_default().push((step, c)),
             Err(e) => out.fail(caller, ChangeKind::UpsertRecord, step, e),
         }
     }
@@ -280,6 +268,53 @@ async fn apply_records(
                 }
             }
         }
+    }
+}
+
+/// The zone and the Route 53 change of a record step: an upsert (create if the
+/// record is new) aliased to the app's check, or the delete of the record as read.
+/// `None` for any other step, a delete with nothing read, or an upsert whose new
+/// check could not be created (counted as failed, and its app added to
+/// `failed_apps`).
+fn record_change<'p>(
+    caller: &Caller,
+    step: &'p Step,
+    out: &mut Outcome,
+    failed_apps: &mut HashSet<AppKey>,
+) -> Option<(&'p str, Result<Change, String>)> {
+    match step {
+        Step::UpsertRecord {
+            app,
+            record,
+            check,
+            before,
+        } => {
+            let id = match check {
+                CheckRef::Id(id) => Some(id.clone()),
+                CheckRef::NewFor(k) => out.check_ids.get(k).cloned(),
+            };
+            let Some(id) = id else {
+                out.fail(
+                    caller,
+                    ChangeKind::UpsertRecord,
+                    step,
+                    "its health check could not be created".into(),
+                );
+                failed_apps.insert(app.clone());
+                return None;
+            };
+            let action = if before.is_some() {
+                ChangeAction::Upsert
+            } else {
+                ChangeAction::Create
+            };
+            Some((&record.key.zone, change(action, desired_record(record, &id))))
+        }
+        Step::DeleteRecord { record, .. } => record
+            .raw
+            .as_ref()
+            .map(|raw| (record.key.zone.as_str(), change(ChangeAction::Delete, Ok(raw.clone())))),
+        _ => None,
     }
 }
 
