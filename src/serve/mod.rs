@@ -13,6 +13,7 @@
 
 pub mod admin;
 mod admin_guard;
+mod admin_override;
 mod client;
 mod connection;
 mod conns;
