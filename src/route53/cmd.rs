@@ -10,6 +10,7 @@ use crate::cli::Route53Args;
 use crate::telemetry::Metrics;
 use std::io::Write;
 
+/// Why `route53 plan|apply` failed; [`Error::is_usage`] ones exit 64.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]

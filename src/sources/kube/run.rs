@@ -120,10 +120,20 @@ pub const UNKNOWN_REGION: &str = "unknown";
 pub const LEASE_NAME: &str = "failover-agent-leader";
 pub use super::served::AWAITING;
 
+/// Why a replica stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("an agent task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// A fixed label for this kind of error, for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Task(_) => "task",
+        }
+    }
 }
 
 /// Runs this replica until `shutdown`.
