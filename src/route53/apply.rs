@@ -13,16 +13,17 @@
 //! failed, and [`Outcome::lost`] says why. A step cut short this way is planned
 //! again by whoever leads next, from what Route 53 then holds.
 
-use super::batch::{change, change_zone, desired_record};
 use super::checks::{create_check, tag_check, update_check};
 use super::plan::{CheckRef, Plan, Step};
 use crate::aws::{Api, Caller, ChangeKind};
 use crate::fence::{Fence, Lost};
 use crate::model::AppKey;
-use aws_sdk_route53::types::{Change, ChangeAction};
 use aws_sdk_route53::Client;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use tracing::instrument;
+
+mod records;
+use records::apply_records;
 
 /// A step that failed.
 #[derive(Debug, Clone)]
@@ -216,105 +217,6 @@ fn note_kept_check_ids(plan: &Plan, out: &mut Outcome) {
         {
             out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
         }
-    }
-}
-
-/// Each zone's record changes, in batches; an app in `failed_apps` keeps its records.
-async fn apply_records(
-    r53: &Client,
-    caller: &Caller,
-    plan: &Plan,
-    out: &mut Outcome,
-    failed_apps: &mut HashSet<AppKey>,
-    gate: &mut Gate<'_>,
-) {
-    if gate.closed() {
-        return;
-    }
-    // Record changes, per zone, in batches.
-    let mut by_zone: BTreeMap<&str, Vec<(&Step, Change)>> = BTreeMap::new();
-    for step in &plan.steps {
-        if matches!(step, Step::UpsertRecord { .. } | Step::DeleteRecord { .. }) && failed_apps.contains(step.app()) {
-            out.fail(
-                caller,
-                ChangeKind::UpsertRecord,
-                step,
-                "kept until the app's check is ready (created, or marked with the record it moves to)".into(),
-            );
-            continue;
-        }
-        let Some((zone, change)) = record_change(caller, step, out, failed_apps) else {
-            continue;
-        };
-        match change {
-            Ok(c) => by_zone.entry(zone).or_default().push((step, c)),
-            Err(e) => out.fail(caller, ChangeKind::UpsertRecord, step, e),
-        }
-    }
-    for (zone, changes) in by_zone {
-        for (step, res) in change_zone(r53, caller, zone, changes, gate).await {
-            let kind = if matches!(step, Step::DeleteRecord { .. }) {
-                ChangeKind::DeleteRecord
-            } else {
-                ChangeKind::UpsertRecord
-            };
-            match res {
-                Ok(()) => out.done(caller, kind, step),
-                Err(e) => {
-                    if let Step::UpsertRecord { app, .. } | Step::DeleteRecord { app, .. } = step {
-                        failed_apps.insert(app.clone());
-                    }
-                    out.fail(caller, kind, step, e.to_string());
-                }
-            }
-        }
-    }
-}
-
-/// The zone and the Route 53 change of a record step: an upsert (create if the
-/// record is new) aliased to the app's check, or the delete of the record as read.
-/// `None` for any other step, a delete with nothing read, or an upsert whose new
-/// check could not be created (counted as failed, and its app added to
-/// `failed_apps`).
-fn record_change<'p>(
-    caller: &Caller,
-    step: &'p Step,
-    out: &mut Outcome,
-    failed_apps: &mut HashSet<AppKey>,
-) -> Option<(&'p str, Result<Change, String>)> {
-    match step {
-        Step::UpsertRecord {
-            app,
-            record,
-            check,
-            before,
-        } => {
-            let id = match check {
-                CheckRef::Id(id) => Some(id.clone()),
-                CheckRef::NewFor(k) => out.check_ids.get(k).cloned(),
-            };
-            let Some(id) = id else {
-                out.fail(
-                    caller,
-                    ChangeKind::UpsertRecord,
-                    step,
-                    "its health check could not be created".into(),
-                );
-                failed_apps.insert(app.clone());
-                return None;
-            };
-            let action = if before.is_some() {
-                ChangeAction::Upsert
-            } else {
-                ChangeAction::Create
-            };
-            Some((&record.key.zone, change(action, desired_record(record, &id))))
-        }
-        Step::DeleteRecord { record, .. } => record
-            .raw
-            .as_ref()
-            .map(|raw| (record.key.zone.as_str(), change(ChangeAction::Delete, Ok(raw.clone())))),
-        _ => None,
     }
 }
 
