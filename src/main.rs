@@ -4,12 +4,12 @@
 
 use anyhow::Context;
 use clap::Parser;
-use failover_agent::cli::{Cli, Command, Route53Command, RunArgs, EXIT_CONFIG};
-use failover_agent::sources::kube::{client as cluster_client, crd, run as cluster};
-use failover_agent::{agent, config, demo, preflight, route53::cmd as r53, telemetry, tls};
-use std::net::SocketAddr;
+use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
+use failover_agent::sources::kube::{crd, run as cluster};
+use failover_agent::{agent, config, demo, preflight, route53::cmd as r53, telemetry};
 use std::process::ExitCode;
 use std::{future::Future, io::stdout};
+use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -35,56 +35,31 @@ fn main() -> ExitCode {
         Command::Crd => report(crd::crd_yaml().map(|y| print!("{y}")).map_err(Into::into)),
         Command::Run(args) => match &args.config {
             None => match cluster::Env::from_env(args.settings.as_deref()) {
-                Ok(env) => report(runtime().and_then(|rt| rt.block_on(run_cluster(env, &args)))),
+                Ok(env) => report(block_on(|stop| run::run_cluster(env, &args, stop))),
                 Err(e) => usage_error(e),
             },
-            Some(path) => match config::load(path) {
-                Ok(mut cfg) => {
-                    cfg.health_listen = args.health_listen.unwrap_or(cfg.health_listen);
-                    cfg.admin_listen = args.admin_listen.unwrap_or(cfg.admin_listen);
-                    report(runtime().and_then(|rt| rt.block_on(run_static(cfg))))
-                }
+            Some(path) => match run::static_config(path, &args) {
+                Ok(cfg) => report(block_on(|stop| run::run_static(cfg, stop))),
                 Err(e) => usage_error(e),
             },
         },
         Command::Route53(Route53Command::Plan(a)) => finish(r53::run(&a, false, &mut stdout()), r53::Error::is_usage),
         Command::Route53(Route53Command::Apply(a)) => finish(r53::run(&a, true, &mut stdout()), r53::Error::is_usage),
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
-        Command::Demo(args) => report(runtime().and_then(|rt| {
-            rt.block_on(async {
-                let ports = demo::Ports { base: args.base_port };
-                demo::run(ports, agent::cancel_on_signal()).await.context("demo failed")
-            })
-        })),
+        Command::Demo(args) => {
+            let ports = demo::Ports { base: args.base_port };
+            report(block_on(|stop| demo::run(ports, stop)).context("demo failed"))
+        }
     }
 }
 
-async fn run_static(cfg: config::AgentConfig) -> anyhow::Result<()> {
-    let listeners = agent::Listeners {
-        health: bind(cfg.health_listen).await?,
-        admin: bind(cfg.admin_listen).await?,
-    };
-    tracing::info!(health = %cfg.health_listen, admin = %cfg.admin_listen, "listening");
-    let metrics = telemetry::Metrics::new(&cfg.region)?;
-    agent::run(cfg, listeners, metrics, agent::cancel_on_signal()).await?;
-    Ok(())
-}
-
-async fn run_cluster(env: cluster::Env, args: &RunArgs) -> anyhow::Result<()> {
-    tls::install_crypto_provider();
-    let client = cluster_client::connect()
-        .await
-        .context("cannot reach Kubernetes (in-cluster config or KUBECONFIG)")?;
-    let health = bind(args.health_listen.unwrap_or(env.health_listen)).await?;
-    let admin = bind(args.admin_listen.unwrap_or(env.admin_listen)).await?;
-    let metrics = telemetry::Metrics::new(&env.region)?;
-    let listeners = agent::Listeners { health, admin };
-    cluster::run(client, env, listeners, metrics, agent::cancel_on_signal()).await?;
-    Ok(())
-}
-
-async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    failover_agent::serve::bind(addr).with_context(|| format!("cannot listen on {addr}"))
+/// Runs `run` to completion on a new multi-threaded runtime, cancelled by SIGTERM or SIGINT.
+fn block_on<F, E>(run: impl FnOnce(CancellationToken) -> F) -> anyhow::Result<()>
+where
+    F: Future<Output = Result<(), E>>,
+    E: Into<anyhow::Error>,
+{
+    runtime()?.block_on(async { run(agent::cancel_on_signal()).await.map_err(Into::into) })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

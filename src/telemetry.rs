@@ -16,31 +16,25 @@
 //!   a constant number of series.
 
 mod fold;
+mod probes;
+mod public;
 mod verdicts;
 
 pub use fold::{FoldMetrics, Folded, PassKind};
+pub use probes::{AppMetrics, ProbeMetrics};
+pub use public::{HealthAnswer, Refusal};
 pub use verdicts::{AppSeries, Leader, TermTransitions, VerdictSource};
 
-use crate::model::{AppKey, ProbeOutcome};
-use parking_lot::Mutex;
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
-use std::collections::HashSet;
+use crate::model::AppKey;
+use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 use std::sync::Arc;
-
-/// Probe latency buckets, in seconds: six, each about 5× the last, from a pod on
-/// the same node (2 ms) to a probe at its longest timeout. Every bucket is a series
-/// per app on every node that probes it (with `+Inf`, `_sum` and `_count`, 9), so
-/// they are few: a node probing 20 apps stays under 300 series.
-const PROBE_BUCKETS: &[f64] = &[0.002, 0.01, 0.05, 0.25, 1.0, 5.0];
 
 /// The agent's metric families, registered in their own [`Registry`].
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
-    probe_duration: HistogramVec,
-    probes: IntCounterVec,
+    /// The probe series of the apps probed here.
+    probes: probes::ProbeFamilies,
     health_answers: [IntCounter; 4],
     pub public_connections_open: IntGauge,
     /// 1 while the named source's data is stale (its watch is failing).
@@ -61,159 +55,44 @@ pub struct Metrics {
     verdicts: verdicts::Slot,
     /// Renders those series into each scrape (see [`verdicts::LeaderSeries`]).
     leader_series: Option<verdicts::LeaderSeries>,
-    /// Apps given probe series by [`Metrics::probes_of`], so
-    /// [`Metrics::retain_probes`] can find the ones no longer probed.
-    probed: Arc<Mutex<HashSet<AppKey>>>,
-}
-
-/// Why the public listener closed a connection at once: a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// Every slot was busy answering (nothing idle to evict).
-    Full,
-    /// The client already held `maxConnectionsPerClient`.
-    ClientCap,
-    /// `proxyProtocol` is on and the connection had no valid header.
-    ProxyHeader,
-    /// The client is not in `allowFrom`.
-    NotAllowed,
-}
-
-impl Refusal {
-    const ALL: [Refusal; 4] = [
-        Refusal::Full,
-        Refusal::ClientCap,
-        Refusal::ProxyHeader,
-        Refusal::NotAllowed,
-    ];
-    fn as_str(self) -> &'static str {
-        match self {
-            Refusal::Full => "full",
-            Refusal::ClientCap => "client_cap",
-            Refusal::ProxyHeader => "proxy_header",
-            Refusal::NotAllowed => "not_allowed",
-        }
-    }
-}
-
-/// The result class of a public `/health/<app>` request: a metric label.
-#[derive(Clone, Copy, Debug)]
-pub enum HealthAnswer {
-    Healthy,
-    Unhealthy,
-    UnknownApp,
-    BadRequest,
-}
-
-impl HealthAnswer {
-    const ALL: [HealthAnswer; 4] = [
-        HealthAnswer::Healthy,
-        HealthAnswer::Unhealthy,
-        HealthAnswer::UnknownApp,
-        HealthAnswer::BadRequest,
-    ];
-    fn as_str(self) -> &'static str {
-        match self {
-            HealthAnswer::Healthy => "healthy",
-            HealthAnswer::Unhealthy => "unhealthy",
-            HealthAnswer::UnknownApp => "unknown_app",
-            HealthAnswer::BadRequest => "bad_request",
-        }
-    }
 }
 
 fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace("failover_agent")
 }
 
+/// The sources whose staleness `source_stale` reports, each at 0 from the start.
+const SOURCES: [&str; 2] = ["kubernetes", crate::agent::ELBV2_SOURCE];
+
 impl Metrics {
+    /// Registers every family of one agent in a new registry: each family once,
+    /// each closed-label series at 0 from the start.
     pub fn new(region: &str) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let app = &["namespace", "app"];
-        let health_requests = IntCounterVec::new(
-            opts(
-                "health_requests_total",
-                "Requests to the public /health/<app> path, by answer.",
-            ),
-            &["answer"],
-        )?;
-        let rejected = IntCounterVec::new(
-            opts(
-                "public_connections_rejected_total",
-                "Public connections closed at once, by reason: full (every connection busy), client_cap, proxy_header, not_allowed.",
-            ),
-            &["reason"],
-        )?;
-        let mut m = Metrics {
-            probe_duration: HistogramVec::new(
-                HistogramOpts::new(
-                    "probe_duration_seconds",
-                    "Probe latency, all endpoints of the app that this replica probes (those on its node).",
-                )
-                .namespace("failover_agent")
-                .buckets(PROBE_BUCKETS.to_vec()),
-                app,
-            )?,
-            probes: IntCounterVec::new(
-                opts(
-                    "probes_total",
-                    "Probes finished by this replica (of the app's endpoints on its node), by outcome.",
-                ),
-                &["namespace", "app", "outcome"],
-            )?,
-            health_answers: HealthAnswer::ALL.map(|a| health_requests.with_label_values(&[a.as_str()])),
-            public_connections_open: IntGauge::with_opts(opts(
-                "public_connections_open",
-                "Open connections on the public listener.",
-            ))?,
-            public_connections_rejected: Refusal::ALL.map(|r| rejected.with_label_values(&[r.as_str()])),
-            public_connections_evicted: IntCounter::with_opts(opts(
-                "public_connections_evicted_total",
-                "Idle public connections closed to admit a new one at the connection cap.",
-            ))?,
-            source_stale: IntGaugeVec::new(
-                opts(
-                    "source_stale",
-                    "1 while a source's data is stale: verdicts are kept from its last known data.",
-                ),
-                &["source"],
-            )?,
-            leader: Leader::new(IntGauge::with_opts(opts(
-                "leader",
-                "1 while this replica leads (holds the Lease and its term has not run out); a static agent always leads. Only the leader exports the per-app verdict series.",
-            ))?),
+        let public = public::PublicSeries::register(&registry)?;
+        let leader = Leader::new(IntGauge::with_opts(opts(
+            "leader",
+            "1 while this replica leads (holds the Lease and its term has not run out); a static agent always leads. Only the leader exports the per-app verdict series.",
+        ))?);
+        registry.register(Box::new(leader.gauge().clone()))?;
+        let verdicts = verdicts::Slot::default();
+        let series = verdicts::LeaderSeries::new(leader.clone(), verdicts.clone())?;
+        registry.register(Box::new(series.clone()))?;
+        register_process(&registry, region)?;
+        Ok(Metrics {
+            probes: probes::ProbeFamilies::register(&registry)?,
+            health_answers: public.answers,
+            public_connections_open: public.open,
+            source_stale: register_source_stale(&registry)?,
+            public_connections_rejected: public.rejected,
+            public_connections_evicted: public.evicted,
+            leader,
             aws: crate::aws::AwsMetrics::register(&registry)?,
             fold: FoldMetrics::register(&registry)?,
-            verdicts: Default::default(),
-            leader_series: None,
-            probed: Default::default(),
+            verdicts,
+            leader_series: Some(series),
             registry,
-        };
-        let build = IntGaugeVec::new(
-            opts("build_info", "Build and Region of this agent; always 1."),
-            &["version", "region"],
-        )?;
-        build.with_label_values(&[env!("CARGO_PKG_VERSION"), region]).set(1);
-        let r = &m.registry;
-        r.register(Box::new(build))?;
-        let series = verdicts::LeaderSeries::new(m.leader.clone(), m.verdicts.clone())?;
-        r.register(Box::new(series.clone()))?;
-        m.leader_series = Some(series);
-        r.register(Box::new(m.probe_duration.clone()))?;
-        r.register(Box::new(m.probes.clone()))?;
-        r.register(Box::new(health_requests))?;
-        r.register(Box::new(m.public_connections_open.clone()))?;
-        r.register(Box::new(m.source_stale.clone()))?;
-        for source in ["kubernetes", crate::agent::ELBV2_SOURCE] {
-            m.source_stale.with_label_values(&[source]).set(0);
-        }
-        r.register(Box::new(rejected))?;
-        r.register(Box::new(m.public_connections_evicted.clone()))?;
-        r.register(Box::new(m.leader.gauge().clone()))?;
-        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
-        // the agent's own footprint, for the dashboard and for sizing requests.
-        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
-        Ok(m)
+        })
     }
 
     /// Renders the per-app verdict series from `source` (while this replica leads).
@@ -242,49 +121,19 @@ impl Metrics {
     /// The probe series of `key`, created (at 0) if it has none; resolved once so the
     /// probe path does no label lookups.
     pub fn probes_of(&self, key: &AppKey) -> ProbeMetrics {
-        {
-            let mut probed = self.probed.lock();
-            if !probed.contains(key) {
-                probed.insert(key.clone());
-            }
-        }
-        let l = [key.namespace.as_str(), key.name.as_str()];
-        ProbeMetrics {
-            latency: self.probe_duration.with_label_values(&l),
-            outcomes: Arc::new(LazyOutcomes {
-                family: self.probes.clone(),
-                key: key.clone(),
-                counters: Default::default(),
-            }),
-        }
+        self.probes.of(key)
     }
 
     /// Removes the probe series of `key` (every outcome and the histogram). Handles
     /// still held keep working but are no longer exported.
     pub fn forget_probes(&self, key: &AppKey) {
-        self.probed.lock().remove(key);
-        let l = [key.namespace.as_str(), key.name.as_str()];
-        // Err only means the series did not exist: nothing to remove.
-        let _ = self.probe_duration.remove_label_values(&l);
-        for o in ProbeOutcome::ALL {
-            let _ = self.probes.remove_label_values(&[l[0], l[1], o.as_str()]);
-        }
+        self.probes.forget(key)
     }
 
     /// Forgets the probe series ([`Metrics::forget_probes`]) of every app with some
     /// for which `live` is false; returns how many.
     pub fn retain_probes(&self, live: impl Fn(&AppKey) -> bool) -> usize {
-        let gone: Vec<AppKey> = self.probed.lock().iter().filter(|k| !live(k)).cloned().collect();
-        for key in &gone {
-            self.forget_probes(key);
-        }
-        if !gone.is_empty() {
-            tracing::debug!(
-                apps = gone.len(),
-                "removed the probe series of apps no longer probed here"
-            );
-        }
-        gone.len()
+        self.probes.retain(live)
     }
 
     /// Counts one public health answer.
@@ -311,57 +160,33 @@ impl Metrics {
     }
 }
 
-/// The probe series of one app.
-#[derive(Clone)]
-pub struct ProbeMetrics {
-    latency: Histogram,
-    outcomes: Arc<LazyOutcomes>,
-}
-
-/// An app's `probes_total` counters, each made the first time its outcome happens:
-/// a healthy app exports one (`success`), not six.
-struct LazyOutcomes {
-    family: IntCounterVec,
-    key: AppKey,
-    counters: [std::sync::OnceLock<IntCounter>; 6],
-}
-
-impl ProbeMetrics {
-    pub fn probe(&self, outcome: ProbeOutcome, latency_secs: f64) {
-        self.latency.observe(latency_secs);
-        let i = ProbeOutcome::ALL
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or(ProbeOutcome::ALL.len() - 1);
-        let o = &self.outcomes;
-        o.counters[i]
-            .get_or_init(|| {
-                o.family
-                    .with_label_values(&[o.key.namespace.as_str(), o.key.name.as_str(), outcome.as_str()])
-            })
-            .inc();
+/// Registers `source_stale`, with every known source at 0.
+fn register_source_stale(r: &Registry) -> Result<IntGaugeVec, prometheus::Error> {
+    let stale = IntGaugeVec::new(
+        opts(
+            "source_stale",
+            "1 while a source's data is stale: verdicts are kept from its last known data.",
+        ),
+        &["source"],
+    )?;
+    r.register(Box::new(stale.clone()))?;
+    for source in SOURCES {
+        stale.with_label_values(&[source]).set(0);
     }
+    Ok(stale)
 }
 
-/// Metric handles for one app in the verdict store.
-#[derive(Clone)]
-pub struct AppMetrics {
-    /// Its probe series, when its probes go through the store (static agents).
-    probes: Option<ProbeMetrics>,
-    leader: Leader,
-}
-
-impl AppMetrics {
-    pub fn probe(&self, outcome: ProbeOutcome, latency_secs: f64) {
-        if let Some(p) = &self.probes {
-            p.probe(outcome, latency_secs);
-        }
-    }
-
-    /// The current term of leadership, which transition counts belong to.
-    pub fn term(&self) -> u64 {
-        self.leader.term()
-    }
+/// Registers `build_info` (always 1) and the process collector:
+/// `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`,
+/// ...: the agent's own footprint, for the dashboard and for sizing requests.
+fn register_process(r: &Registry, region: &str) -> Result<(), prometheus::Error> {
+    let build = prometheus::IntGaugeVec::new(
+        opts("build_info", "Build and Region of this agent; always 1."),
+        &["version", "region"],
+    )?;
+    build.with_label_values(&[env!("CARGO_PKG_VERSION"), region]).set(1);
+    r.register(Box::new(build))?;
+    r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
 }
 
 /// Log output format.

@@ -90,6 +90,12 @@ pub struct CallError {
 }
 
 impl CallError {
+    /// The label this failure is counted under in `aws_errors_total`: its API.
+    /// From a closed set, never from AWS's free-form code or message.
+    pub fn metric_label(&self) -> &'static str {
+        self.api.as_str()
+    }
+
     pub fn is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
@@ -184,7 +190,7 @@ impl Caller {
                 Kind::Transient | Kind::Fatal => {}
             }
             if err.kind == Kind::Fatal || attempt >= self.attempts {
-                self.metrics.error(api);
+                self.metrics.error(&err);
                 tracing::warn!(api = api.as_str(), code = err.code.as_deref().unwrap_or(""), attempts = attempt, error = %err.message, "AWS call failed");
                 return Err(err);
             }

@@ -3,7 +3,7 @@
 //! the leader's verdict series, rendered from the verdict store
 //! (`telemetry::verdicts`).
 
-use super::call::Api;
+use super::call::{Api, CallError};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -125,8 +125,10 @@ impl AwsMetrics {
     pub fn call(&self, api: Api) {
         self.calls.with_label_values(&[api.as_str()]).inc();
     }
-    pub fn error(&self, api: Api) {
-        self.errors.with_label_values(&[api.as_str()]).inc();
+    /// Counts a call that failed after its retries, under its
+    /// [`CallError::metric_label`].
+    pub fn error(&self, e: &CallError) {
+        self.errors.with_label_values(&[e.metric_label()]).inc();
     }
     pub fn throttle(&self, api: Api) {
         self.throttles.with_label_values(&[api.as_str()]).inc();
@@ -134,5 +136,33 @@ impl AwsMetrics {
     pub fn change(&self, kind: ChangeKind, ok: bool) {
         let family = if ok { &self.changes } else { &self.change_errors };
         family.with_label_values(&[kind.as_str()]).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::call::Kind;
+    use prometheus::Encoder;
+
+    #[test]
+    fn a_failed_call_is_counted_under_its_metric_label() {
+        let r = Registry::new();
+        let m = AwsMetrics::register(&r).unwrap();
+        let e = CallError {
+            api: Api::ListHealthChecks,
+            kind: Kind::Fatal,
+            code: Some("AccessDenied".into()),
+            message: "free-form text".into(),
+            attempts: 1,
+        };
+        m.error(&e);
+        let mut buf = Vec::new();
+        prometheus::TextEncoder::new().encode(&r.gather(), &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let line = format!("failover_agent_aws_errors_total{{api=\"{}\"}} 1", e.metric_label());
+        assert!(text.contains(&line), "{text}");
+        assert_eq!(e.metric_label(), "ListHealthChecks");
+        assert!(!text.contains("AccessDenied") && !text.contains("free-form"), "{text}");
     }
 }

@@ -22,6 +22,7 @@ pub const APPS: [&str; 2] = ["app1", "app2"];
 const PODS_PER_APP: usize = 2;
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
+/// Why the demo could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot listen on {addr}: {source} (pick other ports with --base-port)")]
@@ -34,6 +35,19 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Agent(#[from] agent::Error),
+}
+
+impl Error {
+    /// A fixed label for this kind of error, for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Bind { .. } => "bind",
+            Error::Pod(_) => "pod",
+            Error::Config(_) => "config",
+            Error::Metrics(_) => "metrics",
+            Error::Agent(e) => e.metric_label(),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -52,6 +52,17 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Config(_) | Error::Usage(_))
     }
+
+    /// A fixed label for this kind of error, for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Usage(_) => "usage",
+            Error::Kube(_) => "kube",
+            Error::Tls(_) => "tls",
+            Error::Io(_) => "io",
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

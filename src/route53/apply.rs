@@ -13,16 +13,17 @@
 //! failed, and [`Outcome::lost`] says why. A step cut short this way is planned
 //! again by whoever leads next, from what Route 53 then holds.
 
-use super::batch::{change, change_zone, desired_record};
 use super::checks::{create_check, tag_check, update_check};
 use super::plan::{CheckRef, Plan, Step};
 use crate::aws::{Api, Caller, ChangeKind};
 use crate::fence::{Fence, Lost};
 use crate::model::AppKey;
-use aws_sdk_route53::types::{Change, ChangeAction};
 use aws_sdk_route53::Client;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use tracing::instrument;
+
+mod records;
+use records::apply_records;
 
 /// A step that failed.
 #[derive(Debug, Clone)]
@@ -156,36 +157,57 @@ async fn apply_checks(
                     }
                 }
             }
-            Step::AdoptCheck { app, id, tags } => {
-                out.check_ids.insert(app.clone(), id.clone());
-                match tag_check(r53, caller, id, tags).await {
-                    Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
-                    Err(e) => out.fail(caller, ChangeKind::TagCheck, step, e.to_string()),
-                }
-            }
             // Until the check names both records, the app's record must not move.
-            Step::MarkMove { app, id, tags } => {
-                out.check_ids.insert(app.clone(), id.clone());
-                match tag_check(r53, caller, id, tags).await {
-                    Ok(()) => out.done(caller, ChangeKind::TagCheck, step),
-                    Err(e) => {
-                        moving.insert(app.clone());
-                        out.fail(caller, ChangeKind::TagCheck, step, e.to_string());
-                    }
+            Step::MarkMove { app, .. } => {
+                if !apply_existing_check(r53, caller, step, out).await {
+                    moving.insert(app.clone());
                 }
             }
-            Step::UpdateCheck {
-                app, id, version, to, ..
-            } => {
-                out.check_ids.insert(app.clone(), id.clone());
-                match update_check(r53, caller, id, *version, to).await {
-                    Ok(()) => out.done(caller, ChangeKind::UpdateCheck, step),
-                    Err(e) => out.fail(caller, ChangeKind::UpdateCheck, step, e.to_string()),
-                }
+            _ => {
+                apply_existing_check(r53, caller, step, out).await;
             }
-            _ => {}
         }
     }
+    note_kept_check_ids(plan, out);
+    failed_apps.extend(moving);
+    failed_apps
+}
+
+/// Adopts (tags), marks (tags) or updates a check that already exists, and records
+/// its id in `out`. False if that write failed; true for any other step, which is
+/// left alone.
+async fn apply_existing_check(r53: &Client, caller: &Caller, step: &Step, out: &mut Outcome) -> bool {
+    let (kind, result) = match step {
+        Step::AdoptCheck { app, id, tags } | Step::MarkMove { app, id, tags } => {
+            out.check_ids.insert(app.clone(), id.clone());
+            (ChangeKind::TagCheck, tag_check(r53, caller, id, tags).await)
+        }
+        Step::UpdateCheck {
+            app, id, version, to, ..
+        } => {
+            out.check_ids.insert(app.clone(), id.clone());
+            (
+                ChangeKind::UpdateCheck,
+                update_check(r53, caller, id, *version, to).await,
+            )
+        }
+        _ => return true,
+    };
+    match result {
+        Ok(()) => {
+            out.done(caller, kind, step);
+            true
+        }
+        Err(e) => {
+            out.fail(caller, kind, step, e.to_string());
+            false
+        }
+    }
+}
+
+/// Records in `out` the id of each check a record already names, for the apps
+/// whose check no step above wrote.
+fn note_kept_check_ids(plan: &Plan, out: &mut Outcome) {
     for step in &plan.steps {
         if let Step::UpsertRecord {
             app,
@@ -194,91 +216,6 @@ async fn apply_checks(
         } = step
         {
             out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
-        }
-    }
-    failed_apps.extend(moving);
-    failed_apps
-}
-
-/// Each zone's record changes, in batches; an app in `failed_apps` keeps its records.
-async fn apply_records(
-    r53: &Client,
-    caller: &Caller,
-    plan: &Plan,
-    out: &mut Outcome,
-    failed_apps: &mut HashSet<AppKey>,
-    gate: &mut Gate<'_>,
-) {
-    if gate.closed() {
-        return;
-    }
-    // Record changes, per zone, in batches.
-    let mut by_zone: BTreeMap<&str, Vec<(&Step, Change)>> = BTreeMap::new();
-    for step in &plan.steps {
-        if matches!(step, Step::UpsertRecord { .. } | Step::DeleteRecord { .. }) && failed_apps.contains(step.app()) {
-            out.fail(
-                caller,
-                ChangeKind::UpsertRecord,
-                step,
-                "kept until the app's check is ready (created, or marked with the record it moves to)".into(),
-            );
-            continue;
-        }
-        let change = match step {
-            Step::UpsertRecord {
-                app,
-                record,
-                check,
-                before,
-            } => {
-                let id = match check {
-                    CheckRef::Id(id) => Some(id.clone()),
-                    CheckRef::NewFor(k) => out.check_ids.get(k).cloned(),
-                };
-                let Some(id) = id else {
-                    out.fail(
-                        caller,
-                        ChangeKind::UpsertRecord,
-                        step,
-                        "its health check could not be created".into(),
-                    );
-                    failed_apps.insert(app.clone());
-                    continue;
-                };
-                let action = if before.is_some() {
-                    ChangeAction::Upsert
-                } else {
-                    ChangeAction::Create
-                };
-                (&record.key.zone, change(action, desired_record(record, &id)))
-            }
-            Step::DeleteRecord { record, .. } => match &record.raw {
-                Some(raw) => (&record.key.zone, change(ChangeAction::Delete, Ok(raw.clone()))),
-                None => continue,
-            },
-            _ => continue,
-        };
-        match change.1 {
-            Ok(c) => by_zone.entry(change.0.as_str()).or_default().push((step, c)),
-            Err(e) => out.fail(caller, ChangeKind::UpsertRecord, step, e),
-        }
-    }
-    for (zone, changes) in by_zone {
-        for (step, res) in change_zone(r53, caller, zone, changes, gate).await {
-            let kind = if matches!(step, Step::DeleteRecord { .. }) {
-                ChangeKind::DeleteRecord
-            } else {
-                ChangeKind::UpsertRecord
-            };
-            match res {
-                Ok(()) => out.done(caller, kind, step),
-                Err(e) => {
-                    if let Step::UpsertRecord { app, .. } | Step::DeleteRecord { app, .. } = step {
-                        failed_apps.insert(app.clone());
-                    }
-                    out.fail(caller, kind, step, e.to_string());
-                }
-            }
         }
     }
 }

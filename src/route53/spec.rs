@@ -196,9 +196,43 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
             b.record_name.escape_debug()
         ));
     }
-    let r = &b.routing;
+    let routing = validate_routing(at, &b.routing, region, errs);
+    let set_identifier = b.set_identifier.clone().unwrap_or_else(|| region.to_owned());
+    if set_identifier.is_empty() || set_identifier.len() > 128 {
+        errs.push(format!(
+            "{at}.setIdentifier: must be 1 to 128 characters (default: the Region)"
+        ));
+    }
+    let alias = b.alias_target.as_ref().map(|a| {
+        if !is_dns_name(&a.dns_name) || a.hosted_zone_id.trim().is_empty() {
+            errs.push(format!("{at}.aliasTarget: needs the ALB's dnsName and its canonical hostedZoneId (from `aws elbv2 describe-load-balancers`)"));
+        }
+        Alias::new(&a.dns_name, &a.hosted_zone_id)
+    });
+    let h = &b.health_check;
+    let (interval, failure_threshold) = validate_health_check(at, h, errs);
+    if errs.len() > before {
+        return None;
+    }
+    Some(Settings {
+        zone_id,
+        record_name: fqdn(&b.record_name),
+        routing: routing?,
+        set_identifier,
+        alias,
+        interval,
+        failure_threshold,
+        protocol: h.protocol,
+        port: h.port,
+        search_string: h.search_string.clone(),
+    })
+}
+
+/// The one routing policy `r` sets (latency defaults to the agent's `region`);
+/// `None`, with a message, if it sets none, several, or a weight over 255.
+fn validate_routing(at: &str, r: &RoutingBlock, region: &str, errs: &mut Vec<String>) -> Option<Routing> {
     let set = [r.latency.is_some(), r.failover.is_some(), r.weighted.is_some()];
-    let routing = match (&r.latency, &r.failover, &r.weighted) {
+    match (&r.latency, &r.failover, &r.weighted) {
         _ if set.iter().filter(|x| **x).count() != 1 => {
             errs.push(format!("{at}.routing: set exactly one of latency: {{region: ...}}, failover: {{role: PRIMARY|SECONDARY}} or weighted: {{weight: 0-255}}"));
             None
@@ -214,20 +248,13 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
         }
         (_, _, Some(w)) => Some(Routing::Weighted(w.weight)),
         _ => None,
-    };
-    let set_identifier = b.set_identifier.clone().unwrap_or_else(|| region.to_owned());
-    if set_identifier.is_empty() || set_identifier.len() > 128 {
-        errs.push(format!(
-            "{at}.setIdentifier: must be 1 to 128 characters (default: the Region)"
-        ));
     }
-    let alias = b.alias_target.as_ref().map(|a| {
-        if !is_dns_name(&a.dns_name) || a.hosted_zone_id.trim().is_empty() {
-            errs.push(format!("{at}.aliasTarget: needs the ALB's dnsName and its canonical hostedZoneId (from `aws elbv2 describe-load-balancers`)"));
-        }
-        Alias::new(&a.dns_name, &a.hosted_zone_id)
-    });
-    let h = &b.health_check;
+}
+
+/// The health check's interval (10 or 30 s, default 10) and failure threshold
+/// (1 to 10, default 3); one message per bad key of `h`, including its port and
+/// search string, which are used as written.
+fn validate_health_check(at: &str, h: &HealthCheckBlock, errs: &mut Vec<String>) -> (u32, u32) {
     let interval = h.interval_seconds.unwrap_or(10);
     if interval != 10 && interval != 30 {
         errs.push(format!(
@@ -250,19 +277,5 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
             "{at}.healthCheck.searchString: must be 1 to 255 characters; remove it to judge on the status code alone"
         ));
     }
-    if errs.len() > before {
-        return None;
-    }
-    Some(Settings {
-        zone_id,
-        record_name: fqdn(&b.record_name),
-        routing: routing?,
-        set_identifier,
-        alias,
-        interval,
-        failure_threshold,
-        protocol: h.protocol,
-        port: h.port,
-        search_string: h.search_string.clone(),
-    })
+    (interval, failure_threshold)
 }

@@ -33,6 +33,17 @@ pub enum TokenError {
     EmptyVar,
 }
 
+impl TokenError {
+    /// A fixed label for this kind of error, for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            TokenError::Read { .. } => "token_read",
+            TokenError::Empty { .. } => "token_empty",
+            TokenError::EmptyVar => "token_var_empty",
+        }
+    }
+}
+
 /// The rules state-changing admin requests must pass: the CSRF header, a
 /// same-origin `Origin` if any, and the bearer token if one is configured.
 #[derive(Default)]

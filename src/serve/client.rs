@@ -37,6 +37,18 @@ pub enum Error {
     Timeout,
 }
 
+impl Error {
+    /// A fixed label for the kind of bad header, for logs. Every kind is counted
+    /// under the `proxy_header` reason of `public_connections_rejected_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::NoHeader => "no_header",
+            Error::Malformed(_) => "malformed",
+            Error::Timeout => "timeout",
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What a valid header says.

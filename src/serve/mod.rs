@@ -13,6 +13,7 @@
 
 pub mod admin;
 mod admin_guard;
+mod admin_override;
 mod client;
 mod connection;
 mod conns;
@@ -34,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 pub type Body = Full<Bytes>;
@@ -121,56 +122,15 @@ pub async fn serve<H, F>(
     H: Fn(http::Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        // hyper's one timer runs while waiting for a head, idle time included: it is
-        // the idle timeout here, and `head::HeadDeadline` times each head.
-        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_headers(64);
+    let builder = http1_builder(&limits);
     let limits = Arc::new(limits);
     let l = &limits.listener;
     let table = conns::Table::new(l.max_connections, l.max_connections_per_client);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let metrics = metrics.cloned();
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let peer_ip = canonical(peer.ip());
-        let trusted = l.is_trusted(peer_ip);
-        // Behind a PROXY header the client is known only once the header is read:
-        // the slot is taken uncounted and moved to that client then.
-        let direct = !trusted && !l.proxy_protocol;
-        if direct && !l.allows(peer_ip) {
-            refuse(&metrics, Refusal::NotAllowed);
-            reset(stream);
+    while let Some((stream, peer)) = accept(&listener, &shutdown).await {
+        let Some((ticket, trusted, stream)) = admit(&table, l, stream, peer, &metrics) else {
             continue;
-        }
-        let ticket = match table.admit(direct.then_some(peer_ip)) {
-            Ok((t, evicted)) => {
-                if evicted {
-                    if let Some(m) = &metrics {
-                        m.public_connections_evicted.inc();
-                    }
-                }
-                t
-            }
-            Err(r) => {
-                refuse(&metrics, r.into());
-                reset(stream);
-                continue;
-            }
         };
         let _ = stream.set_nodelay(true);
         let conn = Connection {
@@ -191,6 +151,75 @@ pub async fn serve<H, F>(
     drop(listener);
     if tokio::time::timeout(limits.drain, graceful.shutdown()).await.is_err() {
         tracing::info!("drain period ended with connections still open");
+    }
+}
+
+/// The HTTP/1.1 settings every connection of a listener with `limits` is served with.
+fn http1_builder(limits: &Limits) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // hyper's one timer runs while waiting for a head, idle time included: it is
+        // the idle timeout here, and `head::HeadDeadline` times each head.
+        .header_read_timeout(limits.idle_timeout.max(limits.header_read_timeout))
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(64);
+    builder
+}
+
+/// The next accepted connection, or `None` once `shutdown` is cancelled. A failed
+/// accept (EMFILE and friends) is logged and retried after a short pause.
+async fn accept(listener: &TcpListener, shutdown: &CancellationToken) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(e) => {
+                    // Back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Takes a slot in `table` for a connection from `peer`, evicting an idle one if
+/// the table is full. A direct client not in `allowFrom`, or one the table refuses,
+/// is counted, reset and `None`. Otherwise the ticket, whether `peer` is a trusted
+/// proxy, and the stream.
+fn admit(
+    table: &Arc<conns::Table>,
+    l: &PublicListener,
+    stream: TcpStream,
+    peer: SocketAddr,
+    metrics: &Option<Metrics>,
+) -> Option<(conns::Ticket, bool, TcpStream)> {
+    let peer_ip = canonical(peer.ip());
+    let trusted = l.is_trusted(peer_ip);
+    // Behind a PROXY header the client is known only once the header is read:
+    // the slot is taken uncounted and moved to that client then.
+    let direct = !trusted && !l.proxy_protocol;
+    if direct && !l.allows(peer_ip) {
+        refuse(metrics, Refusal::NotAllowed);
+        reset(stream);
+        return None;
+    }
+    match table.admit(direct.then_some(peer_ip)) {
+        Ok((ticket, evicted)) => {
+            if evicted {
+                if let Some(m) = metrics {
+                    m.public_connections_evicted.inc();
+                }
+            }
+            Some((ticket, trusted, stream))
+        }
+        Err(r) => {
+            refuse(metrics, r.into());
+            reset(stream);
+            None
+        }
     }
 }
 
@@ -230,7 +259,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Closes a refused connection with a reset: no FIN handshake, and no TIME_WAIT
 /// socket left on the agent's side for each of a flood's refused connections.
-fn reset(stream: tokio::net::TcpStream) {
+fn reset(stream: TcpStream) {
     let _ = stream.set_zero_linger();
     drop(stream);
 }

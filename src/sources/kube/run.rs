@@ -31,6 +31,7 @@ use kube::{Client, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// This replica's identity, from the downward API.
@@ -119,10 +120,20 @@ pub const UNKNOWN_REGION: &str = "unknown";
 pub const LEASE_NAME: &str = "failover-agent-leader";
 pub use super::served::AWAITING;
 
+/// Why a replica stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("an agent task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// A fixed label for this kind of error, for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Task(_) => "task",
+        }
+    }
 }
 
 /// Runs this replica until `shutdown`.
@@ -149,6 +160,26 @@ pub async fn run(
     };
     let (public, admin) = serve_listeners(ctx, listeners, &env.public_listener, &shutdown);
 
+    let (mut jobs, [prober, writer]) = spawn_node(&client, &env, &metrics, &shutdown);
+    let [election, duties] = spawn_leadership(client, &env, &metrics, &shutdown);
+    tracing::info!(node = %env.node, pod = %env.pod, namespace = %env.namespace, "in-cluster agent starting; waiting for caches");
+    follow_caches(&caches, &apps, &metrics, &mut jobs, &env, &ready, &shutdown).await;
+    for t in [public, admin, prober, writer, election, duties] {
+        t.await?;
+    }
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+/// Starts this node's prober (bounded by `probeConcurrency` and the per-app limit)
+/// and the writer of its `ProbeReport`. The jobs start empty: [`sync`] fills them
+/// from this node's assignment.
+fn spawn_node(
+    client: &Client,
+    env: &Env,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> (Jobs, [JoinHandle<()>; 2]) {
     let probes = Arc::new(NodeProbes::default());
     let series = Arc::new(ProbeSeries::new(metrics.clone()));
     let (jobs_tx, jobs_rx) = watch::channel(Arc::new(Vec::new()));
@@ -174,6 +205,19 @@ pub async fn run(
         probes.clone(),
         shutdown.clone(),
     ));
+    let jobs = Jobs {
+        probes,
+        series,
+        served: Served::default(),
+        tx: jobs_tx,
+        seen: None,
+    };
+    (jobs, [prober, writer])
+}
+
+/// Starts the Lease election and the duties this replica carries out while it
+/// leads (assignments, the fold into `AppHealth.status`, the AWS tasks).
+fn spawn_leadership(client: Client, env: &Env, metrics: &Metrics, shutdown: &CancellationToken) -> [JoinHandle<()>; 2] {
     let (terms_tx, terms_rx) = watch::channel(None);
     let leases = Api::namespaced(client.clone(), &env.namespace);
     let election = tokio::spawn(leader::run(
@@ -194,21 +238,28 @@ pub async fn run(
         metrics: metrics.clone(),
     };
     let duties = tokio::spawn(status::run(client, duties, terms_rx, shutdown.clone()));
+    [election, duties]
+}
 
-    tracing::info!(node = %env.node, pod = %env.pod, namespace = %env.namespace, "in-cluster agent starting; waiting for caches");
+/// Waits for the caches' first sync (then marks the agent ready), and from then on
+/// brings the served apps and probe jobs in line at every cache change, until
+/// `shutdown`. Every second, the apps and `source_stale{source="kubernetes"}` learn
+/// whether the caches are stale.
+async fn follow_caches(
+    caches: &Caches,
+    apps: &Apps,
+    metrics: &Metrics,
+    jobs: &mut Jobs,
+    env: &Env,
+    ready: &Readiness,
+    shutdown: &CancellationToken,
+) {
     let mut changed = caches.changed.clone();
-    let mut jobs = Jobs {
-        probes: probes.clone(),
-        series: series.clone(),
-        served: Served::default(),
-        tx: jobs_tx,
-        seen: None,
-    };
     tokio::select! {
         _ = shutdown.cancelled() => {}
         r = caches.synced() => {
             if r.is_ok() {
-                sync(&caches, &apps, &metrics, &mut jobs, &env);
+                sync(caches, apps, metrics, jobs, env);
                 ready.set_ready();
                 tracing::info!(apps = apps.list().len(), "caches synced; ready");
             }
@@ -229,13 +280,8 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         changed.borrow_and_update();
-        sync(&caches, &apps, &metrics, &mut jobs, &env);
+        sync(caches, apps, metrics, jobs, env);
     }
-    for t in [public, admin, prober, writer, election, duties] {
-        t.await?;
-    }
-    tracing::info!("agent stopped");
-    Ok(())
 }
 
 /// This node's probe jobs, and the assignment they were made from.
