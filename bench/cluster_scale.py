@@ -65,8 +65,8 @@ MANAGED_BY = {"endpointslice.kubernetes.io/managed-by": "endpointslice-controlle
 MERGE = "application/merge-patch+json"
 MIB = 1024 * 1024
 # The in-cluster path waits on purpose: the leader sleeps FOLD_COALESCE (10 ms,
-# src/sources/kube/status.rs) after a change before folding, and every replica sleeps 5 ms
-# (src/sources/kube/run.rs) before re-syncing its served apps.
+# src/cluster/leader/status.rs) after a change before folding, and every replica sleeps 5 ms
+# (src/run/cluster.rs) before re-syncing its served apps.
 FOLD_COALESCE_MS, SYNC_COALESCE_MS = 10, 5
 DESIGNED_WAITS = (FOLD_COALESCE_MS + SYNC_COALESCE_MS) / 1000
 

@@ -2,9 +2,9 @@
 //! result reaching `App::observe` to the new public answer being published.
 //! Prints figures; `cargo bench --bench verdict`.
 
-use failover_agent::config;
+use failover_agent::spec as config;
 use failover_agent::model::{ProbeOutcome, ProbeResult};
-use failover_agent::state::App;
+use failover_agent::verdict::store::App;
 use failover_agent::telemetry::Metrics;
 use std::time::{Duration, Instant};
 

@@ -42,7 +42,7 @@ Kubernetes OpenAPI schemas. The checks:
              the verdict string with the Ingress option
   rollout    the preStop sleep outlasts the target groups' deregistration delay, the
              grace period outlasts the sleep plus the agent's drain (read from
-             src/serve/mod.rs), maxUnavailable keeps most replicas in service, and the
+             src/publish/http/mod.rs), maxUnavailable keeps most replicas in service, and the
              readiness-gate namespace label is in the manifest and in the documented
              Helm steps (README.md, docs/walkthrough.md)
 """
@@ -975,10 +975,10 @@ def check_ports(rendered: dict[str, list[dict[str, Any]]]) -> str:
 
 def drain_seconds() -> int:
     """The agent's drain after SIGTERM, from the code (`drain: Duration::from_secs(N)`)."""
-    src = (ROOT / "src/serve/mod.rs").read_text()
+    src = (ROOT / "src/publish/http/mod.rs").read_text()
     m = re.search(r"drain: Duration::from_secs\((\d+)\)", src)
     if not m:
-        raise Failed("cannot find the agent's drain period (drain: Duration::from_secs(N)) in src/serve/mod.rs")
+        raise Failed("cannot find the agent's drain period (drain: Duration::from_secs(N)) in src/publish/http/mod.rs")
     return int(m.group(1))
 
 

@@ -5,8 +5,14 @@
 use anyhow::Context;
 use clap::Parser;
 use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
-use failover_agent::sources::kube::{crd, run as cluster};
-use failover_agent::{agent, config, demo, preflight, route53::cmd as r53, telemetry};
+use failover_agent::cluster::kube::crd;
+use failover_agent::run::cluster as cluster;
+use failover_agent::run::standalone as agent;
+use failover_agent::spec as config;
+use failover_agent::cli::demo;
+use failover_agent::cli::preflight;
+use failover_agent::cli::route53 as r53;
+use failover_agent::telemetry;
 use std::process::ExitCode;
 use std::{future::Future, io::stdout};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +27,7 @@ fn main() -> ExitCode {
     };
     telemetry::init_tracing(cli.log_format);
     // A bad admin token file is bad configuration: refused before serving.
-    if let Some(Err(e)) = matches!(cli.command, Command::Run(_)).then(failover_agent::serve::admin::init) {
+    if let Some(Err(e)) = matches!(cli.command, Command::Run(_)).then(failover_agent::publish::http::admin::init) {
         return usage_error(e);
     }
     match cli.command {

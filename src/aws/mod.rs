@@ -1,5 +1,5 @@
 //! AWS access, shared by the ALB signal ([`targets`]) and the Route 53
-//! reconciler ([`crate::route53`]).
+//! reconciler ([`crate::publish::route53`]).
 //!
 //! Credentials and endpoints come from aws-config's standard chain: environment
 //! variables, IRSA (web identity), EKS Pod Identity, then the instance role. The
@@ -11,7 +11,6 @@ mod bucket;
 mod call;
 pub mod lbs;
 mod metrics;
-pub mod targets;
 
 pub use bucket::TokenBucket;
 pub use call::{Api, Budget, CallError, Caller, Kind};

@@ -3,8 +3,8 @@
 //! first, then the agent DaemonSet's environment and settings file, validated as
 //! the agent validates them.
 
-use crate::route53::spec::Protocol;
-use crate::route53::PublicListener;
+use crate::spec::route53::Protocol;
+use crate::publish::route53::PublicListener;
 use clap::Args;
 
 /// The agents' own settings, for the commands that act as the cluster's agents do
@@ -37,14 +37,14 @@ pub struct AgentFlags {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AgentSettings {
     /// `None` when Route 53 is not managed (neither CLUSTER_ID nor PUBLIC_HOSTNAME).
-    pub owner: Option<crate::route53::Owner>,
+    pub owner: Option<crate::publish::route53::Owner>,
     pub region: Option<String>,
     /// The operator's Route 53 policy, from the agents' settings file (empty: deny
     /// all, as an agent without one); `None` when the DaemonSet could not be read.
-    pub policy: Option<crate::route53::policy::Route53Policy>,
+    pub policy: Option<crate::spec::route53_policy::Route53Policy>,
     /// The agents' per-namespace limits, from the same file; `None` when the
     /// DaemonSet could not be read.
-    pub limits: Option<crate::config::Limits>,
+    pub limits: Option<crate::spec::Limits>,
     /// The variables that came from the DaemonSet, for the report.
     pub from_daemonset: Vec<&'static str>,
 }
@@ -77,7 +77,7 @@ impl AgentFlags {
     /// Merges the flags with `agent` (the agent DaemonSet's environment and settings
     /// file; empty when they could not be read), flags first, and validates the
     /// result as the agent does, so a value the agent would refuse is refused here too.
-    pub fn resolve(&self, agent: &crate::sources::kube::agent_env::AgentEnv) -> Result<AgentSettings, String> {
+    pub fn resolve(&self, agent: &crate::cluster::kube::agent_env::AgentEnv) -> Result<AgentSettings, String> {
         let daemonset = &agent.env;
         let var = |name: &str| {
             self.flag(name)
@@ -89,8 +89,8 @@ impl AgentFlags {
             .filter(|n| self.flag(n).is_none() && daemonset.get(*n).is_some_and(|v| !v.is_empty()))
             .collect();
         let file = match &agent.settings {
-            Some(text) => crate::config::parse_settings(text).map_err(|e| format!("the agents' settings file: {e}"))?,
-            None => crate::config::OperatorSettings::default(),
+            Some(text) => crate::spec::parse_settings(text).map_err(|e| format!("the agents' settings file: {e}"))?,
+            None => crate::spec::OperatorSettings::default(),
         };
         let s = file.in_cluster(var).map_err(|e| e.join("; "))?;
         Ok(AgentSettings {
@@ -148,8 +148,8 @@ impl ListenerArgs {
 mod tests {
     use super::*;
 
-    fn daemonset(vars: &[(&str, &str)]) -> crate::sources::kube::agent_env::AgentEnv {
-        crate::sources::kube::agent_env::AgentEnv {
+    fn daemonset(vars: &[(&str, &str)]) -> crate::cluster::kube::agent_env::AgentEnv {
+        crate::cluster::kube::agent_env::AgentEnv {
             env: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             settings: None,
             read: true,
@@ -206,7 +206,7 @@ mod tests {
         // An agent with no settings file allows nothing; an unread DaemonSet tells nothing.
         let s = AgentFlags::default().resolve(&daemonset(&[])).unwrap();
         assert!(s.policy.unwrap().check("payments", "Z1", "app1.example.com.").is_err());
-        let unread = crate::sources::kube::agent_env::AgentEnv::default();
+        let unread = crate::cluster::kube::agent_env::AgentEnv::default();
         assert_eq!(AgentFlags::default().resolve(&unread).unwrap().policy, None);
         // A file the agent would refuse is refused here too.
         agent.settings = Some("route53Policy: { zones: [ { id: Z1 } ] }\n".into());

@@ -5,8 +5,12 @@
 //! served, and every error names what failed (its source chain says why).
 
 use super::RunArgs;
-use crate::sources::kube::{client as cluster_client, run as cluster};
-use crate::{agent, config, telemetry, tls};
+use crate::cluster::kube::client as cluster_client;
+use crate::run::cluster as cluster;
+use crate::run::standalone as agent;
+use crate::spec as config;
+use crate::telemetry;
+use crate::tls;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +81,7 @@ pub async fn run_cluster(env: cluster::Env, args: &RunArgs, shutdown: Cancellati
     Ok(())
 }
 
-/// Binds a listener the way the agent serves it ([`crate::serve::bind`]).
+/// Binds a listener the way the agent serves it ([`crate::publish::http::bind`]).
 fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    crate::serve::bind(addr).map_err(|source| Error::Bind { addr, source })
+    crate::publish::http::bind(addr).map_err(|source| Error::Bind { addr, source })
 }

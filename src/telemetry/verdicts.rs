@@ -17,7 +17,7 @@
 //!   counter reset, which `rate()` and `increase()` handle).
 
 use crate::model::{AppKey, Health, OverrideMode};
-use crate::policy::Counts;
+use crate::verdict::policy::Counts;
 use parking_lot::RwLock;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{MetricFamily, MetricType};

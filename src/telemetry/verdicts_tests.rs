@@ -2,8 +2,12 @@
 //! transition counts that start at 0 in each term of leadership.
 
 use crate::model::{AppKey, Health, OverrideMode};
-use crate::policy::{Counts, Decision, TargetCounts};
-use crate::state::{App, Apps, Route53View};
+use crate::verdict::policy::Counts;
+use crate::verdict::policy::Decision;
+use crate::verdict::policy::TargetCounts;
+use crate::verdict::store::App;
+use crate::verdict::store::Apps;
+use crate::verdict::store::Route53View;
 use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -185,7 +189,7 @@ fn a_new_leader_counts_transitions_from_zero() {
 
 #[test]
 fn a_static_agent_leads_alone_and_exports_its_apps_with_their_probe_series() {
-    let cfg = crate::config::parse(
+    let cfg = crate::spec::parse(
         "region: r\napps:\n  - name: web\n    endpoints: [\"http://127.0.0.1:1/\"]\n    policy: { override: fail }\n",
     )
     .unwrap();

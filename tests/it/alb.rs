@@ -26,7 +26,7 @@ async fn alb_targets_turn_the_app_503_and_aws_trouble_never_flips_it() {
     let mut moto = Moto::start();
     let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10", "10.0.1.11"], "zone": "example.com"}));
     let tg = alb["tg_arn"].as_str().unwrap().to_owned();
-    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
+    let pod = failover_agent::cli::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,8 @@ use crate::cluster::{agent_with, app_health, kubeconfig_at, slice, Agent, Emulat
 use crate::cluster_targets::Counter;
 use crate::stall::StallProxy;
 use crate::support::{get, require_tool, wait_until};
-use failover_agent::demo::pod::{Mode, Pod};
+use failover_agent::cli::demo::pod::Mode;
+use failover_agent::cli::demo::pod::Pod;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;

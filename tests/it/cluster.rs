@@ -3,7 +3,8 @@
 //! distinct 127.0.0.x addresses named in EndpointSlices with their nodeName.
 
 use crate::support::{get, ready_port, require_python_modules, require_tool, wait_until, AgentProcess};
-use failover_agent::demo::pod::{Mode, Pod};
+use failover_agent::cli::demo::pod::Mode;
+use failover_agent::cli::demo::pod::Pod;
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
 use std::net::SocketAddr;

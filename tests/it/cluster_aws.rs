@@ -5,7 +5,7 @@
 use crate::cluster::{agent_with, app_health, slice, Emulator};
 use crate::moto::Moto;
 use crate::support::{get, wait_until};
-use failover_agent::demo::pod::Pod;
+use failover_agent::cli::demo::pod::Pod;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -6,7 +6,8 @@
 use crate::cluster::{agent_with, app_health, slice, Emulator};
 use crate::cluster_targets::condition;
 use crate::support::{get, wait_until, AgentProcess};
-use failover_agent::demo::pod::{Mode, Pod};
+use failover_agent::cli::demo::pod::Mode;
+use failover_agent::cli::demo::pod::Pod;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_the
     // An agent whose every family has samples: probes, verdicts, ALB targets, Route 53.
     let mut moto = Moto::start();
     let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10"], "zone": "example.com"}));
-    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
+    let pod = failover_agent::cli::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! The README's first command: breaking app1 in one Region moves only app1 there.
 
 use crate::support::{get, request, wait_until};
-use failover_agent::demo::{self, Ports};
+use failover_agent::cli::demo;
+use failover_agent::cli::demo::Ports;
 use std::net::TcpListener;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

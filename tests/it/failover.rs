@@ -1,7 +1,8 @@
 //! Detection, recovery and start-up grace against real pods on loopback.
 
 use crate::support::{config, wait_until, TestAgent};
-use failover_agent::demo::pod::{Mode, Pod};
+use failover_agent::cli::demo::pod::Mode;
+use failover_agent::cli::demo::pod::Pod;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! hold the agent's probe slots, so another app's probes still run on time.
 
 use crate::support::{wait_until, TestAgent};
-use failover_agent::demo::pod::{Mode, Pod};
+use failover_agent::cli::demo::pod::Mode;
+use failover_agent::cli::demo::pod::Pod;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

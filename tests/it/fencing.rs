@@ -11,9 +11,12 @@ use crate::route53::fixture;
 use crate::stall::{holder, leading, StallProxy, LEASE};
 use crate::support::{get, wait_until};
 use failover_agent::aws::{Budget, Caller};
-use failover_agent::demo::pod::Pod;
+use failover_agent::cli::demo::pod::Pod;
 use failover_agent::fence::{Always, Fence, Lost};
-use failover_agent::route53::{apply, plan_holding, read, Desired};
+use failover_agent::publish::route53::apply;
+use failover_agent::publish::route53::plan_holding;
+use failover_agent::publish::route53::read;
+use failover_agent::publish::route53::Desired;
 use failover_agent::telemetry::Metrics;
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
@@ -200,10 +203,10 @@ async fn a_route53_apply_sends_nothing_once_its_fence_closes_and_the_next_leader
             f.zone, f.alb_dns, f.alb_zone
         );
     }
-    let cfg = failover_agent::config::parse(&y).unwrap();
+    let cfg = failover_agent::spec::parse(&y).unwrap();
     let owner = cfg.aws.owner.clone().unwrap();
     let desired = Desired {
-        apps: failover_agent::agent::route53_desired(&cfg),
+        apps: failover_agent::run::standalone::route53_desired(&cfg),
         hold: Default::default(),
     };
     let r53 = f.moto.route53();

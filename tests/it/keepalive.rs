@@ -3,7 +3,9 @@
 //! off however slowly it trickles), while an idle keep-alive connection is kept
 //! for `idle_timeout`, longer than a load balancer in front keeps its own.
 
-use failover_agent::serve::{self, text, Limits};
+use failover_agent::publish::http as serve;
+use failover_agent::publish::http::text;
+use failover_agent::publish::http::Limits;
 use http::StatusCode;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

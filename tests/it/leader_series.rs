@@ -14,7 +14,7 @@
 use crate::cluster::{agent_with, app_health, kubeconfig_at, slice, Agent, Emulator};
 use crate::stall::{holder, leading, StallProxy, LEASE};
 use crate::support::{get, wait_until};
-use failover_agent::demo::pod::Pod;
+use failover_agent::cli::demo::pod::Pod;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

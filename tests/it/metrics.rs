@@ -1,7 +1,7 @@
 //! `/metrics`: the contract's families are there, and promtool accepts the output.
 
 use crate::support::{config, request, require_tool, wait_until, TestAgent};
-use failover_agent::demo::pod::Pod;
+use failover_agent::cli::demo::pod::Pod;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;

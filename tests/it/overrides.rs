@@ -1,7 +1,7 @@
 //! Game-day overrides through the admin API, and the JSON views.
 
 use crate::support::{pod_and_agent, request, request_with, wait_until, AgentProcess};
-use failover_agent::demo::pod::Mode;
+use failover_agent::cli::demo::pod::Mode;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ async fn overrides_need_the_header_and_a_same_origin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_file_makes_changes_need_the_bearer_token() {
-    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
+    let pod = failover_agent::cli::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,8 @@
 //! under the hostname `localhost`.
 
 use crate::support::{pod_and_agent, TestAgent};
-use failover_agent::demo::pod::{Mode, Pod};
+use failover_agent::cli::demo::pod::Mode;
+use failover_agent::cli::demo::pod::Pod;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};

@@ -8,10 +8,10 @@
 //! 1,000 AppHealths created then deleted, twice. RSS figures are printed
 //! (`--nocapture`), never asserted.
 
-use failover_agent::sources::kube::resolve::resolve;
-use failover_agent::sources::kube::served::Served;
-use failover_agent::sources::kube::view::ServedApp;
-use failover_agent::state::Apps;
+use failover_agent::cluster::serving::resolve::resolve;
+use failover_agent::cluster::serving::served::Served;
+use failover_agent::cluster::kube::view::ServedApp;
+use failover_agent::verdict::store::Apps;
 use failover_agent::telemetry::Metrics;
 use std::collections::BTreeSet;
 use std::sync::Arc;

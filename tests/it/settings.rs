@@ -91,7 +91,7 @@ fn the_manifests_settings_file_is_one_the_agent_accepts_with_the_walkthroughs_po
         .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "failover-agent-settings")
         .expect("the manifest has the settings ConfigMap");
     let text = settings["data"]["settings.yaml"].as_str().unwrap();
-    let s = failover_agent::config::parse_settings(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let s = failover_agent::spec::parse_settings(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let c = s.in_cluster(|_| None).unwrap();
     let policy = c.aws.route53_policy.expect("in-cluster always has a policy");
     // The walkthrough's policy: namespaces app1 and app2 in the placeholder zone, nobody else.

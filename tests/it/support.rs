@@ -1,6 +1,8 @@
 //! Shared test fixtures: an in-process agent on port 0 and a tiny raw HTTP client.
 
-use failover_agent::{agent, config, telemetry::Metrics};
+use failover_agent::run::standalone as agent;
+use failover_agent::spec as config;
+use failover_agent::telemetry::Metrics;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -147,8 +149,8 @@ impl TestAgent {
 
 /// One healthy pod behind every app in `apps`, probed every 0.2 s with `policy`;
 /// returns once every app answers 200.
-pub async fn pod_and_agent(apps: &[&str], policy: &str) -> (failover_agent::demo::pod::Pod, TestAgent) {
-    let pod = failover_agent::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
+pub async fn pod_and_agent(apps: &[&str], policy: &str) -> (failover_agent::cli::demo::pod::Pod, TestAgent) {
+    let pod = failover_agent::cli::demo::pod::Pod::start("127.0.0.1".parse().unwrap())
         .await
         .unwrap();
     let list: Vec<(&str, Vec<String>)> = apps.iter().map(|a| (*a, vec![pod.url()])).collect();

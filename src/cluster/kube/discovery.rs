@@ -1,0 +1,274 @@
+//! What the leader discovers for apps that do not spell it out: their target
+//! groups (from TargetGroupBindings), and the ALB in front of them (from Ingress
+//! status) with its canonical hosted zone (from ELBv2). Refreshed every
+//! [`tgb::REFRESH`]; a failed list keeps the last one.
+
+use super::crd::AppHealth;
+use super::ingress;
+use super::spec::{Checked, Invalid};
+use super::tgb::{self, Bindings};
+use crate::aws::{lbs, Caller};
+use crate::model::AppKey;
+use crate::spec::route53::Alias;
+use crate::publish::route53::Desired;
+use crate::publish::route53::DesiredApp;
+use crate::publish::route53::Hold;
+use kube::Client;
+use kube::ResourceExt;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A hostname missing from the zone map is looked up at most this often.
+const ZONE_LOOKUP_EVERY: Duration = Duration::from_secs(300);
+
+/// The latest discoveries.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub bindings: Bindings,
+    pub ingresses: ingress::Index,
+    /// Load balancer DNS name (lowercase) → canonical hosted zone ID.
+    pub zones: HashMap<String, String>,
+}
+
+impl Discovered {
+    /// The alias target of an app whose `route53` block has none.
+    pub fn alias_of(&self, ns: &str, services: &[String]) -> Result<Alias, String> {
+        let host = ingress::of_app(&self.ingresses, ns, services)?;
+        match self.zones.get(&host) {
+            Some(zone) => Ok(Alias::new(&host, zone)),
+            None => Err(format!("the load balancer {host} (from the Ingress status) is not an ELB this account can describe yet; set route53.aliasTarget")),
+        }
+    }
+}
+
+/// Why a served app's Route 53 objects are held, for its `Route53Synced` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// The condition's reason: `InvalidSpec`, `NotAllowed` or `RecordClaimed`; or
+    /// (`route53 plan --cluster` only) the limit that holds the whole app.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl From<&Invalid> for Held {
+    /// An app held for its spec ([`Invalid`]'s rule).
+    fn from(invalid: &Invalid) -> Held {
+        Held {
+            reason: Invalid::REASON,
+            message: invalid.message(),
+        }
+    }
+}
+
+/// The Route 53 objects the served apps (key, object, its validated spec) want,
+/// and why the others cannot have theirs yet. Apps in `hold`, apps with an
+/// invalid `route53` block or an ALB not discovered yet (`InvalidSpec`, the
+/// [`Invalid`] rule), apps whose record the operator's
+/// `policy` does not allow (`NotAllowed`; `None` = no policy to apply), and apps
+/// that want a record an older app already claims (`RecordClaimed`) are held:
+/// left exactly as they are. Claims go by age, as the Conflict rule does.
+pub fn desired(
+    served: &[(AppKey, &AppHealth, Arc<Checked>)],
+    hold: Hold,
+    found: &Discovered,
+    policy: Option<&crate::spec::route53_policy::Route53Policy>,
+) -> (Desired, BTreeMap<AppKey, Held>) {
+    let mut invalid = BTreeMap::new();
+    let mut want = Desired { apps: Vec::new(), hold };
+    let mut by_age: Vec<&(AppKey, &AppHealth, Arc<Checked>)> = served.iter().collect();
+    by_age.sort_by_key(|(_, ah, _)| {
+        let age = crate::cluster::serving::resolve::age_order(*ah);
+        (age.0.is_none(), age)
+    });
+    let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for (key, ah, checked) in by_age {
+        let (Some(route53), None) = (&checked.route53, &ah.metadata.deletion_timestamp) else {
+            continue;
+        };
+        let settings = route53.clone().and_then(|mut s| {
+            if s.alias.is_none() {
+                let alias = found.alias_of(&key.namespace, &ah.spec.services);
+                s.alias = Some(alias.map_err(|e| Invalid {
+                    problems: vec![format!("spec.route53.aliasTarget: {e}")],
+                })?);
+            }
+            Ok(s)
+        });
+        let held = match settings {
+            Err(invalid) => Err(Held::from(&invalid)),
+            Ok(s) => match policy.map(|p| p.check(&key.namespace, &s.zone_id, &s.record_name)) {
+                Some(Err(missed)) => Err(Held {
+                    reason: "NotAllowed",
+                    message: missed,
+                }),
+                _ => {
+                    let record = (s.zone_id.clone(), s.record_name.clone(), s.set_identifier.clone());
+                    let me = format!("{}/{}", key.namespace, ah.name_any());
+                    match claimed.get(&record) {
+                        Some(owner) => Err(Held {
+                            reason: "RecordClaimed",
+                            message: format!(
+                                "record {} [{}] in {} is claimed by the older AppHealth {owner}; this app's Route 53 objects are held until one of them changes",
+                                s.record_name, s.set_identifier, s.zone_id
+                            ),
+                        }),
+                        None => {
+                            claimed.insert(record, me);
+                            Ok(s)
+                        }
+                    }
+                }
+            },
+        };
+        match held {
+            Ok(settings) => want.apps.push(DesiredApp {
+                key: key.clone(),
+                incarnation: ah.uid().unwrap_or_default(),
+                settings,
+            }),
+            Err(h) => {
+                invalid.insert(key.clone(), h);
+                want.hold.apps.insert(key.clone());
+            }
+        }
+    }
+    (want, invalid)
+}
+
+/// Keeps `state` fresh until `stop` (which also drops a round in flight); bumps
+/// `refold` when something changed.
+/// Ingresses and zones are looked up only when `aliases` (Route 53 is managed).
+pub fn spawn(
+    client: Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    caller: Arc<Caller>,
+    aliases: bool,
+    state: Arc<Mutex<Discovered>>,
+    refold: Arc<watch::Sender<u64>>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut last_lookup: Option<Instant> = None;
+        loop {
+            // A round in flight is dropped at `stop` (the end of the leader's term).
+            let round = async {
+                let mut changed = false;
+                match tgb::list(&client).await {
+                    Ok(found) => changed |= replace(&mut state.lock().bindings, found),
+                    Err(e) => tracing::warn!(error = %e, "cannot list TargetGroupBindings; keeping the last list"),
+                }
+                if aliases {
+                    match ingress::list(&client).await {
+                        Ok(found) => changed |= replace(&mut state.lock().ingresses, found),
+                        Err(e) => tracing::warn!(error = %e, "cannot list Ingresses; keeping the last list"),
+                    }
+                    let missing = {
+                        let s = state.lock();
+                        s.ingresses.values().flatten().any(|h| !s.zones.contains_key(h))
+                    };
+                    if missing && last_lookup.is_none_or(|t| t.elapsed() >= ZONE_LOOKUP_EVERY) {
+                        last_lookup = Some(Instant::now());
+                        match lbs::canonical_zones(&elb, &caller).await {
+                            Ok(z) => changed |= replace(&mut state.lock().zones, z),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot describe load balancers; keeping the last zones")
+                            }
+                        }
+                    }
+                }
+                changed
+            };
+            let changed = tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = round => changed,
+            };
+            if changed {
+                refold.send_modify(|g| *g += 1);
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(tgb::REFRESH) => {}
+            }
+        }
+    });
+}
+
+fn replace<T: PartialEq>(slot: &mut T, new: T) -> bool {
+    let changed = *slot != new;
+    *slot = new;
+    changed
+}
+
+/// What the leader would want, computed once from the current kube context: every
+/// `AppHealth`, the Conflict rule, the operator's per-namespace `limits` (when known;
+/// they need the EndpointSlices), the operator's `policy`, and alias discovery from
+/// Ingresses. Returns the desired objects and the held apps with why.
+pub async fn from_cluster(
+    client: &Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    caller: &Caller,
+    region: &str,
+    policy: Option<&crate::spec::route53_policy::Route53Policy>,
+    limits: Option<crate::spec::Limits>,
+) -> Result<(Desired, BTreeMap<AppKey, Held>), crate::cli::route53::Error> {
+    use kube::api::{Api, ListParams};
+    let all = Api::<AppHealth>::all(client.clone())
+        .list(&ListParams::default())
+        .await?;
+    let mut resolution = crate::cluster::serving::resolve::resolve(all.items.into_iter().map(Arc::new));
+    let mut limit_held = BTreeMap::new();
+    if let Some(limits) = limits {
+        let slices = Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::all(client.clone())
+            .list(&ListParams::default().labels(super::slices::SERVICE_LABEL))
+            .await?;
+        crate::cluster::leader::limits::apply(&mut resolution, &super::slices::by_service(&slices.items), limits);
+        for (ah, why) in &resolution.rejected {
+            if let crate::cluster::serving::resolve::Rejected::Limit { key, kind, message } = why {
+                let akey = AppKey {
+                    namespace: ah.namespace().unwrap_or_default(),
+                    name: key.clone(),
+                };
+                let held = Held {
+                    reason: kind.reason(),
+                    message: message.clone(),
+                };
+                limit_held.insert(akey, held);
+            }
+        }
+    }
+    // Each served spec validated once: for the hold rule and for its `route53` block.
+    let checked: BTreeMap<&str, Arc<Checked>> = resolution
+        .served
+        .iter()
+        .map(|(key, ah)| (key.as_str(), Arc::new(super::spec::check(&ah.spec, region))))
+        .collect();
+    let hold = resolution.route53_holds_with(|k, _| checked.get(k).is_some_and(|c| c.settings.is_err()));
+    let served: Vec<(AppKey, &AppHealth, Arc<Checked>)> = resolution
+        .served
+        .iter()
+        .filter_map(|(key, ah)| {
+            let akey = AppKey {
+                namespace: ah.namespace().unwrap_or_default(),
+                name: key.clone(),
+            };
+            let c = checked.get(key.as_str())?.clone();
+            (!hold.apps.contains(&akey)).then_some((akey, ah.as_ref(), c))
+        })
+        .collect();
+    let mut found = Discovered::default();
+    let needs_alias = served
+        .iter()
+        .any(|(_, ah, _)| ah.spec.route53.as_ref().is_some_and(|r| r.alias_target.is_none()));
+    if needs_alias {
+        found.ingresses = ingress::list(client).await?;
+        found.zones = lbs::canonical_zones(elb, caller).await?;
+    }
+    let (want, mut held) = desired(&served, hold, &found, policy);
+    held.extend(limit_held);
+    Ok((want, held))
+}

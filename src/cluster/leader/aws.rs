@@ -1,0 +1,296 @@
+//! The leader's AWS duties in the cluster: poll the target groups of the served
+//! apps, keep their Route 53 objects, and read Route 53's view of the checks.
+//! Results reach every replica the way probe results do: the leader folds them
+//! into `AppHealth.status`, which every replica serves.
+//!
+//! One [`LeaderAws`] lives for one term of leadership; its tasks stop with it.
+
+use crate::cluster::kube::crd::AppHealth;
+use crate::cluster::kube::crd::AppHealthStatus;
+use crate::cluster::kube::discovery;
+use crate::cluster::kube::discovery::Discovered;
+use crate::cluster::kube::spec::Checked;
+use crate::cluster::kube::tgb;
+use super::writer::{Route53Part, Route53Sync};
+use crate::aws;
+use crate::observe::targets;
+use crate::aws::Caller;
+use crate::spec::AwsSettings;
+use crate::fence::Fence;
+use crate::model::AppKey;
+use crate::verdict::policy::TargetCounts;
+use crate::publish::route53;
+use crate::publish::route53::Desired;
+use crate::publish::route53::Report;
+use crate::telemetry::Metrics;
+use kube::{Client, ResourceExt};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Route 53 results of this term.
+#[derive(Debug, Default)]
+pub struct Route53State {
+    /// The last reconcile's report; `None` until the first one of this term.
+    pub last: Option<Report>,
+    /// Route 53's own view, by app.
+    pub healthy: BTreeMap<AppKey, bool>,
+    /// Route 53 blocks that failed validation, by app.
+    pub invalid: BTreeMap<AppKey, discovery::Held>,
+}
+
+/// The Region of a term's AWS calls: the configured one (`AWS_REGION` or the settings
+/// file's `region`), else the SDK's chain (the profile, then the instance metadata).
+/// Looked up only when a replica leads, at the start of each term: a follower makes no
+/// AWS call, so it never runs the SDK's region chain (an HTTP client and its
+/// orchestrator: about 1 MiB of code pages that stayed resident on every node).
+async fn resolve_region(region: String) -> String {
+    if region != crate::run::cluster::UNKNOWN_REGION {
+        return region;
+    }
+    // Bounded: a node without instance metadata must not hold up the term.
+    match tokio::time::timeout(std::time::Duration::from_secs(2), aws::region_from_chain()).await {
+        Ok(Some(r)) => {
+            tracing::info!(region = %r, "AWS Region from the SDK's chain (AWS_REGION is not set)");
+            r
+        }
+        _ => {
+            tracing::warn!("AWS_REGION is not set and the instance metadata gave no Region: AWS calls will fail; set aws.region in the chart");
+            region
+        }
+    }
+}
+
+/// The leader's AWS state for one term.
+pub struct LeaderAws {
+    pub targets: Arc<targets::TargetStore>,
+    pub route53: Arc<Mutex<Route53State>>,
+    discovered: Arc<Mutex<Discovered>>,
+    arns: watch::Sender<BTreeSet<String>>,
+    desired: Mutex<Option<watch::Sender<Desired>>>,
+    clients: aws::Clients,
+    caller: Arc<Caller>,
+    settings: AwsSettings,
+    region: String,
+    refold: Arc<watch::Sender<u64>>,
+    fence: Arc<dyn Fence>,
+    stop: CancellationToken,
+}
+
+impl LeaderAws {
+    /// Starts the target poller and the TargetGroupBinding lister. The Route 53
+    /// reconciler starts on the first [`LeaderAws::update`], so it never plans
+    /// from an app list that is not loaded yet. `refold` is bumped on new results.
+    /// Every Route 53 write first asks `fence`; `stop` ends every task at once.
+    pub async fn start(
+        client: Client,
+        settings: AwsSettings,
+        region: String,
+        metrics: &Metrics,
+        refold: Arc<watch::Sender<u64>>,
+        fence: Arc<dyn Fence>,
+        stop: CancellationToken,
+    ) -> LeaderAws {
+        let region = resolve_region(region).await;
+        let clients = aws::load(&region).await;
+        let caller = Arc::new(Caller::new(settings.budget, metrics.aws.clone()));
+        let store = Arc::new(targets::TargetStore::default());
+        let (arns, rx) = watch::channel(BTreeSet::new());
+        let (s, r, m) = (store.clone(), refold.clone(), metrics.clone());
+        let on_change = move || {
+            m.source_stale
+                .with_label_values(&[crate::run::standalone::ELBV2_SOURCE])
+                .set(i64::from(s.any_stale()));
+            r.send_modify(|g| *g += 1);
+        };
+        tokio::spawn(targets::poll(
+            clients.elbv2.clone(),
+            caller.clone(),
+            rx,
+            settings.target_health_interval,
+            settings.budget.elbv2_rate,
+            store.clone(),
+            on_change,
+            stop.clone(),
+        ));
+        let discovered = Arc::new(Mutex::new(Discovered::default()));
+        let aliases = settings.owner.is_some();
+        discovery::spawn(
+            client,
+            clients.elbv2.clone(),
+            caller.clone(),
+            aliases,
+            discovered.clone(),
+            refold.clone(),
+            stop.clone(),
+        );
+        LeaderAws {
+            targets: store,
+            route53: Arc::default(),
+            discovered,
+            arns,
+            desired: Mutex::new(None),
+            clients,
+            caller,
+            settings,
+            region,
+            refold,
+            fence,
+            stop,
+        }
+    }
+
+    /// The target groups of an app.
+    pub fn arns_of(&self, ah: &AppHealth, services: &[String]) -> Vec<String> {
+        tgb::of_app(
+            ah.spec.target_group_arns.as_ref(),
+            &ah.namespace().unwrap_or_default(),
+            services,
+            &self.discovered.lock().bindings,
+        )
+    }
+
+    /// The ALB view of an app with target groups `arns` (`None` without any).
+    pub fn view(&self, arns: &[String]) -> Option<TargetCounts> {
+        if arns.is_empty() {
+            return None;
+        }
+        self.targets.view(arns)
+    }
+
+    /// Sets what to poll and what Route 53 should hold, from every served app
+    /// (key, object, target groups, validated spec) and the served apps whose spec is invalid
+    /// (`hold`: their Route 53 objects are left alone). Only call it with synced caches.
+    pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>, Arc<Checked>)], hold: route53::Hold) {
+        let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a, _)| a.iter().cloned()).collect();
+        self.arns.send_if_modified(|cur| {
+            let changed = *cur != arns;
+            *cur = arns;
+            changed
+        });
+        let Some(owner) = self.settings.owner.clone() else {
+            return;
+        };
+        let objects: Vec<_> = served.iter().map(|(k, ah, _, c)| (k.clone(), *ah, c.clone())).collect();
+        let policy = self.settings.route53_policy.as_ref();
+        let (want, invalid) = discovery::desired(&objects, hold, &self.discovered.lock(), policy);
+        {
+            // A changed verdict on a record's spec changes that app's status: fold again.
+            let mut r = self.route53.lock();
+            if r.invalid != invalid {
+                r.invalid = invalid;
+                self.refold.send_modify(|g| *g += 1);
+            }
+        }
+        let mut slot = self.desired.lock();
+        match &*slot {
+            Some(tx) => {
+                tx.send_if_modified(|cur| {
+                    let changed = *cur != want;
+                    *cur = want;
+                    changed
+                });
+            }
+            None => *slot = Some(self.start_route53(owner, want)),
+        }
+    }
+
+    fn start_route53(&self, owner: route53::Owner, want: Desired) -> watch::Sender<Desired> {
+        let (tx, rx) = watch::channel(want);
+        let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
+        let (state, refold) = (self.route53.clone(), self.refold.clone());
+        let on_report = move |r: Report| {
+            ids_tx.send_if_modified(|ids| {
+                let changed = *ids != r.check_ids;
+                ids.clone_from(&r.check_ids);
+                changed
+            });
+            state.lock().last = Some(r);
+            refold.send_modify(|g| *g += 1);
+        };
+        tokio::spawn(route53::run(
+            self.clients.route53.clone(),
+            self.caller.clone(),
+            owner,
+            rx,
+            self.settings.reconcile_interval,
+            on_report,
+            self.fence.clone(),
+            self.stop.clone(),
+        ));
+        // Route 53's view reaches the metrics through AppHealth.status, as on every replica.
+        let (state, refold) = (self.route53.clone(), self.refold.clone());
+        let on_status = move |key: &AppKey, healthy: Option<bool>| {
+            let Some(h) = healthy else { return };
+            if state.lock().healthy.insert(key.clone(), h) != Some(h) {
+                refold.send_modify(|g| *g += 1);
+            }
+        };
+        tokio::spawn(route53::status::watch(
+            self.clients.route53.clone(),
+            self.caller.clone(),
+            ids_rx,
+            self.settings.check_status_interval,
+            on_status,
+            self.stop.clone(),
+        ));
+        tx
+    }
+
+    /// The Route 53 part of `key`'s status (`None` without a `route53` block):
+    /// whether its objects are in line, and its check's ID and Route 53's view of
+    /// it, each kept from `old` until this term knows it.
+    pub fn route53_part(&self, key: &AppKey, ah: &AppHealth, old: Option<&AppHealthStatus>) -> Option<Route53Part> {
+        ah.spec.route53.as_ref()?;
+        let r = self.route53.lock();
+        let failed = |reason, problems| Route53Sync::Failed { reason, problems };
+        let sync = if self.settings.owner.is_none() {
+            failed(
+                "NotConfigured",
+                vec![
+                    "Route 53 is not managed in this cluster: set CLUSTER_ID and PUBLIC_HOSTNAME on the DaemonSet"
+                        .to_string(),
+                ],
+            )
+        } else if let Some(h) = r.invalid.get(key) {
+            failed(h.reason, vec![h.message.clone()])
+        } else {
+            match &r.last {
+                None => Route53Sync::Pending("waiting for the first reconcile"),
+                Some(rep) => match rep.problems.get(key) {
+                    Some(p) => failed("Error", p.clone()),
+                    None if rep.check_ids.contains_key(key) => Route53Sync::Synced,
+                    None => Route53Sync::Pending("waiting for the next reconcile"),
+                },
+            }
+        };
+        let health_check_id = r
+            .last
+            .as_ref()
+            .and_then(|rep| rep.check_ids.get(key).cloned())
+            .or_else(|| old.and_then(|o| o.health_check_id.clone()));
+        let healthy = r.healthy.get(key).copied().or(old.and_then(|o| o.route53_healthy));
+        Some(Route53Part {
+            sync,
+            health_check_id,
+            healthy,
+        })
+    }
+
+    /// This agent's AWS Region, resolved (the one Route 53 blocks are validated for).
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// True when Route 53 is managed (a cluster ID and public hostname are set).
+    pub fn manages_route53(&self) -> bool {
+        self.settings.owner.is_some()
+    }
+
+    /// The last reconcile's report, if any this term.
+    pub fn last_report(&self) -> Option<Report> {
+        self.route53.lock().last.clone()
+    }
+}

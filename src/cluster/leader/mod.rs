@@ -1,0 +1,16 @@
+//! (docs to write)
+pub mod app_step;
+pub mod assigner;
+pub mod aws;
+pub mod finalizer;
+pub mod fold;
+pub mod index;
+pub mod leader;
+pub mod limits;
+pub mod memo;
+pub mod pass;
+pub mod probe_plan;
+pub mod status;
+pub mod term;
+pub mod writer;
+pub mod grace;

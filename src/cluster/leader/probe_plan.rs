@@ -1,0 +1,266 @@
+//! The leader's plan of every node's probes: which endpoints of which served app
+//! each node's agent probes, with what settings. Kept across the folds of one term
+//! and changed one app at a time, so a fold that recomputes a few apps touches only
+//! their shares. Pure: the assigner turns it into `ProbeAssignment` objects.
+
+use crate::cluster::node::assignment::AssignedProbe;
+use crate::cluster::node::assignment::Nodes;
+use crate::cluster::node::assignment::Settings;
+use crate::cluster::node::assignment::Share;
+use crate::cluster::kube::crd::ProbeScheme;
+use crate::cluster::kube::slices::Endpoint;
+use crate::cluster::kube::spec::AppSettings;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Every node's shares, and the nodes each app has shares on.
+///
+/// A new plan's first [`Plan::take_changed`] returns the nodes, even none (so a
+/// new leader deletes the assignments of a plan that is empty now). After that it
+/// returns `None` until a [`Plan::set`], [`Plan::remove`] or [`Plan::retain`]
+/// changes some node's shares: setting an app to what it already had changes nothing.
+#[derive(Debug)]
+pub struct Plan {
+    nodes: Nodes,
+    /// The nodes each app has shares on, and the last pass that set or kept it.
+    apps: HashMap<Arc<str>, (Vec<String>, u64)>,
+    changed: bool,
+    pass: u64,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            nodes: Nodes::new(),
+            apps: HashMap::new(),
+            changed: true,
+            pass: 0,
+        }
+    }
+}
+
+impl Plan {
+    /// Sets the shares of the app `app_ref` (`namespace/app`) with settings `set`
+    /// to its probe-able endpoints, replacing what it had. Endpoints without a node,
+    /// without a port, or that may not be probed ([`Endpoint::refused`]) are
+    /// assigned to no one.
+    pub fn set<'a>(&mut self, app_ref: &str, set: &AppSettings, endpoints: impl IntoIterator<Item = &'a Endpoint>) {
+        let mut by_node: BTreeMap<&str, Vec<SocketAddr>> = BTreeMap::new();
+        for ep in endpoints {
+            let (Some(node), None) = (ep.node.as_deref(), ep.refused) else {
+                continue;
+            };
+            if let Some(addr) = ep.probe_addr(set.port) {
+                by_node.entry(node).or_default().push(addr);
+            }
+        }
+        let settings = Arc::new(Settings {
+            probe: AssignedProbe {
+                scheme: set.scheme,
+                path: (set.scheme == ProbeScheme::Http).then(|| set.path.clone()),
+                interval_seconds: set.probe.interval.as_secs_f64(),
+                timeout_seconds: set.probe.timeout.as_secs_f64(),
+                expected_status: set.probe.expected_status.clone(),
+                body_contains: set.probe.body_contains.clone(),
+            },
+            rise_count: set.policy.rise_count,
+            fall_count: set.policy.fall_count,
+        });
+        let shares = by_node.into_iter().map(|(node, mut endpoints)| {
+            endpoints.sort_unstable();
+            endpoints.dedup();
+            let share = Share {
+                settings: settings.clone(),
+                endpoints,
+            };
+            (node, share)
+        });
+        self.replace(app_ref, shares.collect());
+    }
+
+    /// Removes every share of `app_ref`.
+    pub fn remove(&mut self, app_ref: &str) {
+        self.replace(app_ref, Vec::new());
+    }
+
+    /// Keeps the shares of `app_ref` as they are, in this pass.
+    pub fn keep(&mut self, app_ref: &str) {
+        if let Some((_, seen)) = self.apps.get_mut(app_ref) {
+            *seen = self.pass;
+        }
+    }
+
+    /// Ends a pass: removes the shares of every app it did not set or keep.
+    pub fn sweep(&mut self) {
+        let pass = self.pass;
+        let gone: Vec<Arc<str>> = self
+            .apps
+            .iter()
+            .filter(|(_, (_, seen))| *seen != pass)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for app in gone {
+            self.remove(&app);
+        }
+        self.pass += 1;
+    }
+
+    /// Every node with something to probe, and what, if that changed since the last call.
+    pub fn take_changed(&mut self) -> Option<Nodes> {
+        std::mem::take(&mut self.changed).then(|| self.nodes.clone())
+    }
+
+    fn replace(&mut self, app_ref: &str, shares: Vec<(&str, Share)>) {
+        let (app, old) = match self.apps.remove_entry(app_ref) {
+            Some((app, (old, _))) => (app, old),
+            None => (Arc::from(app_ref), Vec::new()),
+        };
+        for node in &old {
+            if shares.iter().any(|(n, _)| n == node) {
+                continue;
+            }
+            if let Some(on_node) = self.nodes.get_mut(node) {
+                let on_node = Arc::make_mut(on_node);
+                on_node.remove(app_ref);
+                if on_node.is_empty() {
+                    self.nodes.remove(node);
+                }
+            }
+            self.changed = true;
+        }
+        let mut now = Vec::with_capacity(shares.len());
+        for (node, share) in shares {
+            now.push(node.to_owned());
+            let on_node = self.nodes.entry(node.to_owned()).or_default();
+            if on_node.get(app_ref) != Some(&share) {
+                // Copies this node's shares only if the assigner still holds them.
+                Arc::make_mut(on_node).insert(app.clone(), share);
+                self.changed = true;
+            }
+        }
+        if !now.is_empty() {
+            self.apps.insert(app, (now, self.pass));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::node::assignment::spec_of;
+    use crate::cluster::kube::slices::Refused;
+    use crate::cluster::kube::spec::settings;
+
+    fn ep(ip: &str, node: Option<&str>, refused: Option<Refused>) -> Endpoint {
+        Endpoint {
+            ip: ip.parse().unwrap(),
+            port: Some(8080),
+            node: node.map(str::to_string),
+            ready: true,
+            serving: true,
+            terminating: false,
+            refused,
+        }
+    }
+
+    fn set(v: serde_json::Value) -> AppSettings {
+        settings(&serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn each_node_gets_its_own_probe_able_endpoints_with_the_apps_settings() {
+        let web = set(serde_json::json!({ "services": ["web"],
+            "probe": { "path": "/ready", "expectedStatus": [200], "bodyContains": "ok" },
+            "policy": { "riseCount": 4, "fallCount": 5 } }));
+        let db = set(serde_json::json!({ "services": ["db"], "probe": { "scheme": "TCP", "port": 5432 } }));
+        let mut plan = Plan::default();
+        plan.set(
+            "ns/web",
+            &web,
+            &[
+                ep("10.0.0.2", Some("a"), None),
+                ep("10.0.0.1", Some("a"), None),
+                ep("10.0.0.3", Some("b"), None),
+                ep("10.0.0.4", None, None),
+                ep("10.0.0.5", Some("b"), Some(Refused::NotControllerManaged)),
+                ep("::1", Some("a"), Some(Refused::Loopback)),
+            ],
+        );
+        plan.set("ns/db", &db, &[ep("fd00::7", Some("a"), None)]);
+        plan.set("ns/empty", &db, &[ep("10.0.0.9", Some("c"), Some(Refused::NotAPod))]);
+        let nodes = plan.take_changed().expect("a new plan");
+        assert_eq!(
+            nodes.keys().collect::<Vec<_>>(),
+            ["a", "b"],
+            "node c has nothing to probe"
+        );
+        let a = &spec_of("a", &nodes["a"]).apps;
+        assert_eq!(a["ns/web"].endpoints, ["10.0.0.1:8080", "10.0.0.2:8080"]);
+        assert_eq!(
+            a["ns/web"].probe,
+            AssignedProbe {
+                scheme: ProbeScheme::Http,
+                path: Some("/ready".into()),
+                interval_seconds: 2.0,
+                timeout_seconds: 1.0,
+                expected_status: Some(vec![200]),
+                body_contains: Some("ok".into()),
+            }
+        );
+        assert_eq!((a["ns/web"].rise_count, a["ns/web"].fall_count), (4, 5));
+        assert_eq!(a["ns/db"].endpoints, ["[fd00::7]:5432"], "the probe's port wins");
+        assert_eq!(a["ns/db"].probe.path, None, "TCP has no path");
+        let b = spec_of("b", &nodes["b"]);
+        assert_eq!((b.node.as_str(), b.truncated), ("b", None));
+        assert_eq!(b.apps["ns/web"].endpoints, ["10.0.0.3:8080"]);
+        assert!(!b.apps.contains_key("ns/db"));
+    }
+
+    #[test]
+    fn a_plan_changes_only_when_an_apps_shares_do() {
+        let web = set(serde_json::json!({ "services": ["web"] }));
+        let mut empty = Plan::default();
+        assert_eq!(
+            empty.take_changed(),
+            Some(Nodes::new()),
+            "a new plan is news, even empty"
+        );
+        assert_eq!(empty.take_changed(), None);
+        let mut plan = Plan::default();
+        plan.set(
+            "ns/web",
+            &web,
+            &[ep("10.0.0.1", Some("a"), None), ep("10.0.0.2", Some("b"), None)],
+        );
+        plan.set("ns/api", &web, &[ep("10.0.0.3", Some("b"), None)]);
+        let first = plan.take_changed().expect("new shares");
+        assert_eq!(first.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(plan.take_changed(), None, "nothing since");
+        let mut not_ready = ep("10.0.0.2", Some("b"), None);
+        not_ready.ready = false;
+        plan.set("ns/web", &web, &[ep("10.0.0.1", Some("a"), None), not_ready]);
+        assert_eq!(plan.take_changed(), None, "readiness is not part of an assignment");
+        // The Pod on node a moves to node c.
+        plan.set(
+            "ns/web",
+            &web,
+            &[ep("10.0.0.1", Some("c"), None), ep("10.0.0.2", Some("b"), None)],
+        );
+        let moved = plan.take_changed().expect("a share moved");
+        assert_eq!(moved.keys().collect::<Vec<_>>(), ["b", "c"], "node a has nothing left");
+        assert_eq!(moved["b"].len(), 2);
+        let slow = set(serde_json::json!({ "services": ["web"], "probe": { "intervalSeconds": 10 } }));
+        plan.set("ns/api", &slow, &[ep("10.0.0.3", Some("b"), None)]);
+        let b = &plan.take_changed().expect("new settings")["b"];
+        assert_eq!(b["ns/api"].settings.probe.interval_seconds, 10.0);
+        plan.sweep();
+        plan.keep("ns/api");
+        plan.sweep();
+        let left = plan.take_changed().expect("an app went: the pass did not keep it");
+        assert_eq!(left.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(left["b"].keys().map(|k| &**k).collect::<Vec<_>>(), ["ns/api"]);
+        plan.remove("ns/api");
+        assert_eq!(plan.take_changed(), Some(Nodes::new()), "no node has anything to probe");
+    }
+}

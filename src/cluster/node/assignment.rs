@@ -1,0 +1,256 @@
+//! `ProbeAssignment`: what one node's agent must probe, the mirror of `ProbeReport`.
+//!
+//! One object per node, named after the node, in the agent's namespace, written
+//! only by the leader (see `assigner`). It holds every endpoint that node's agent
+//! probes, grouped by app (`namespace/app`, as in the report), each app with its
+//! resolved probe settings and rise/fall counts, so a replica needs no `AppHealth`
+//! spec and no EndpointSlice to probe: it watches only its own assignment
+//! (field selector `metadata.name=<node>`) and probes exactly what it says.
+//!
+//! **What is assigned.** The endpoints of served apps (after the Conflict rule and
+//! the namespace limits) with a valid spec, on a named node, that may be probed
+//! ([`crate::cluster::kube::slices::refusal`] finds nothing against them) and have a port. Every
+//! other endpoint is judged on readiness alone by the leader. A node with nothing
+//! to probe has no assignment; a missing assignment means probe nothing.
+//!
+//! **Bounded.** Like a report, an assignment's `apps` are kept under
+//! [`ASSIGNMENT_BUDGET`] bytes of JSON by [`super::report::bound`]: round-robin over
+//! namespaces while they fit, the rest counted in `truncated`. A node does not probe
+//! the apps left out, so the leader judges their endpoints there on readiness alone.
+
+use crate::cluster::kube::crd::ProbeScheme;
+use super::report::{Entry, Truncated};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The endpoints one node's agent probes.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "failover-agent.io",
+    version = "v1alpha1",
+    kind = "ProbeAssignment",
+    plural = "probeassignments",
+    namespaced,
+    doc = "The endpoints one node's failover-agent probes, written by the cluster's leader agent."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeAssignmentSpec {
+    /// The node whose agent probes these endpoints (also the object's name).
+    pub node: String,
+    /// The apps with endpoints on this node, by `namespace/app`.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AssignedApp>,
+    /// Set when apps were left out to keep the object small: how many. Their
+    /// endpoints on this node are judged on readiness alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncated>,
+}
+
+/// One app's share of a node's probes: its settings and its endpoints there.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedApp {
+    /// How to probe each endpoint, with every default resolved.
+    pub probe: AssignedProbe,
+    /// Consecutive successes before an endpoint is up.
+    pub rise_count: u32,
+    /// Consecutive failures before an endpoint is down.
+    pub fall_count: u32,
+    /// The sockets to probe, `ip:port` (`[ip]:port` for IPv6), sorted by address.
+    pub endpoints: Vec<String>,
+}
+
+/// The probe of an assigned app, as `AppHealth.spec.probe` after validation and defaults.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedProbe {
+    /// `HTTP` or `TCP`.
+    pub scheme: ProbeScheme,
+    /// HTTP path (HTTP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Seconds between probes of one endpoint.
+    pub interval_seconds: f64,
+    /// Seconds before a probe fails.
+    pub timeout_seconds: f64,
+    /// Passing HTTP status codes; absent: any 2xx or 3xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_status: Option<Vec<u16>>,
+    /// A string the first 64 KiB of the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+impl Entry for AssignedApp {
+    fn endpoints(&self) -> usize {
+        self.endpoints.len()
+    }
+}
+
+/// Assigned apps by `namespace/app`: an assignment's content.
+pub type Apps = BTreeMap<String, AssignedApp>;
+
+/// An app's probe settings, shared by its shares on every node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub probe: AssignedProbe,
+    pub rise_count: u32,
+    pub fall_count: u32,
+}
+
+/// One app's share of a node's probes, compact: the settings are shared between
+/// nodes and the endpoints are socket addresses, so the leader's plan stays small.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Share {
+    pub settings: Arc<Settings>,
+    /// Sorted, without duplicates.
+    pub endpoints: Vec<SocketAddr>,
+}
+
+/// One node's shares by `namespace/app`.
+pub type Shares = BTreeMap<Arc<str>, Share>;
+/// Every node's shares, by node name: the leader's plan. Each node's shares are
+/// shared, so handing the plan to the assigner copies only this map, and a change
+/// copies only the nodes it touches.
+pub type Nodes = BTreeMap<String, Arc<Shares>>;
+
+/// Most JSON bytes of an assignment's `apps`: a quarter of etcd's 1.5 MiB object
+/// limit, as for ProbeReports. An endpoint is one string in a list, so the
+/// `managedFields` entry the API server adds names apps, not addresses, and stays small.
+pub const ASSIGNMENT_BUDGET: usize = 384 * 1024;
+
+/// The spec of `node`'s assignment for its `shares`, cut to [`ASSIGNMENT_BUDGET`].
+pub fn spec_of(node: &str, shares: &Shares) -> ProbeAssignmentSpec {
+    let apps = shares
+        .iter()
+        .map(|(app, s)| {
+            let a = AssignedApp {
+                probe: s.settings.probe.clone(),
+                rise_count: s.settings.rise_count,
+                fall_count: s.settings.fall_count,
+                endpoints: s.endpoints.iter().map(ToString::to_string).collect(),
+            };
+            (app.to_string(), a)
+        })
+        .collect();
+    spec(node, apps)
+}
+
+/// The spec of `node`'s assignment for `apps`, cut to [`ASSIGNMENT_BUDGET`].
+pub fn spec(node: &str, apps: Apps) -> ProbeAssignmentSpec {
+    let (apps, truncated) = super::report::bound(apps, ASSIGNMENT_BUDGET);
+    ProbeAssignmentSpec {
+        node: node.to_string(),
+        apps,
+        truncated,
+    }
+}
+
+/// A test app: `scheme` on `path`, 2 s interval, 1 s timeout, rise 2, fall 3.
+#[cfg(test)]
+pub(crate) fn test_app(scheme: crate::cluster::kube::crd::ProbeScheme, path: Option<&str>, eps: &[&str]) -> AssignedApp {
+    AssignedApp {
+        probe: AssignedProbe {
+            scheme,
+            path: path.map(str::to_string),
+            interval_seconds: 2.0,
+            timeout_seconds: 1.0,
+            expected_status: None,
+            body_contains: None,
+        },
+        rise_count: 2,
+        fall_count: 3,
+        endpoints: eps.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::node::report::app_ref;
+
+    /// The assignment as JSON plus the `managedFields` entry the API server adds for
+    /// its writer (fieldsV1 names every app and its keys), as an estimate of what etcd stores.
+    fn stored(node: &str, apps: &Apps, truncated: Option<Truncated>) -> (usize, usize) {
+        let mut a = ProbeAssignment::new(
+            node,
+            ProbeAssignmentSpec {
+                node: node.into(),
+                apps: apps.clone(),
+                truncated,
+            },
+        );
+        a.metadata.namespace = Some("failover-agent".into());
+        let keys = serde_json::json!({ "f:probe": { ".": {}, "f:scheme": {}, "f:path": {}, "f:intervalSeconds": {},
+            "f:timeoutSeconds": {} }, "f:riseCount": {}, "f:fallCount": {}, "f:endpoints": {} });
+        let fields: serde_json::Map<String, serde_json::Value> =
+            apps.keys().map(|k| (format!("f:{k}"), keys.clone())).collect();
+        let entry = serde_json::json!({ "apiVersion": "failover-agent.io/v1alpha1", "fieldsType": "FieldsV1",
+            "fieldsV1": { "f:spec": { ".": {}, "f:apps": fields, "f:node": {}, "f:truncated": {} } },
+            "manager": "failover-agent", "operation": "Update", "time": "2026-01-01T00:00:00Z" });
+        let body = serde_json::to_vec(&a).unwrap().len();
+        (body, body + serde_json::to_vec(&entry).unwrap().len())
+    }
+
+    fn app(endpoints: Vec<String>) -> AssignedApp {
+        AssignedApp {
+            endpoints,
+            ..test_app(ProbeScheme::Http, Some("/healthz"), &[])
+        }
+    }
+
+    #[test]
+    fn an_assignment_of_ten_thousand_endpoints_stays_well_under_etcds_limit() {
+        let node = "ip-10-0-1-23.eu-west-1.compute.internal";
+        let ipv4 = |i: usize| format!("10.{}.{}.{}:8080", 100 + i / 65536, (i / 256) % 256, i % 256);
+        let mut sizes = Vec::new();
+        // 110 Pods on the node, shared by many apps, is the realistic high end; 10,000
+        // endpoints is what a report is measured at too.
+        for (n_apps, per_app) in [(1000, 10), (100, 100), (110, 1)] {
+            let apps: Apps = (0..n_apps)
+                .map(|a| {
+                    let key = app_ref(&format!("team-{:02}", a % 20), &format!("checkout-api-{a:04}"));
+                    (key, app((0..per_app).map(|e| ipv4(a * per_app + e)).collect()))
+                })
+                .collect();
+            let s = spec(node, apps);
+            let (bytes, with_fields) = stored(node, &s.apps, s.truncated);
+            sizes.push(format!(
+                "{n_apps} apps × {per_app}: {bytes} bytes ({with_fields} with managedFields), {} apps cut",
+                s.truncated.map_or(0, |t| t.apps)
+            ));
+            assert!(with_fields < 1024 * 1024, "{with_fields}");
+            if n_apps * per_app <= 1000 {
+                assert_eq!(s.truncated, None, "a node's realistic load is never cut");
+            }
+        }
+        // Worst case: one IPv6 endpoint per app, 63-character namespaces and names.
+        let apps: Apps = (0..10_000)
+            .map(|i| {
+                let key = app_ref(
+                    &format!("{}-{:02}", "n".repeat(60), i % 20),
+                    &format!("{}-{i:05}", "a".repeat(57)),
+                );
+                let ip = format!("[2600:1f18:4a3:6902:{:x}:{:x}:abcd:ef01]:8080", i / 65536, i % 65536);
+                (key, app(vec![ip]))
+            })
+            .collect();
+        let whole = stored(node, &apps, None).0;
+        let s = spec(node, apps);
+        let cut = s.truncated.expect("the worst case is cut");
+        assert_eq!(s.apps.len() + cut.apps as usize, 10_000);
+        let (bytes, with_fields) = stored(node, &s.apps, s.truncated);
+        assert!(bytes <= ASSIGNMENT_BUDGET + 1024, "{bytes}");
+        assert!(with_fields < 1024 * 1024, "{with_fields}");
+        sizes.push(format!(
+            "worst case 10000 apps × 1 IPv6, 63-char names: {whole} bytes whole, {bytes} kept ({with_fields} with managedFields; {} apps), {} apps cut",
+            s.apps.len(),
+            cut.apps
+        ));
+        eprintln!("ProbeAssignment sizes: {}", sizes.join("; "));
+    }
+}

@@ -1,0 +1,3 @@
+//! (docs to write)
+pub mod resolve;
+pub mod served;

@@ -1,0 +1,3 @@
+//! (docs to write)
+pub mod probe;
+pub mod targets;

@@ -1,0 +1,96 @@
+//! HTTP probes over a pooled hyper client: connections to a pod are kept alive
+//! and reused between probes when the pod allows it.
+
+use crate::spec::ProbeSpec;
+use crate::model::{ProbeOutcome, ProbeResult};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::time::{Duration, Instant};
+
+/// At most this much of a probe response body is read (and searched).
+pub const MAX_BODY: usize = 64 * 1024;
+const USER_AGENT: &str = concat!("failover-agent/", env!("CARGO_PKG_VERSION"));
+
+/// A shared, pooled HTTP/1.1 client for probes. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpProber {
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+impl Default for HttpProber {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpProber {
+    pub fn new() -> Self {
+        let mut conn = HttpConnector::new();
+        conn.set_nodelay(true);
+        conn.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_timer(TokioTimer::new())
+            .build(conn);
+        HttpProber { client }
+    }
+
+    /// `GET uri`; passes if the status is expected and, when asked, the first
+    /// [`MAX_BODY`] bytes of the body contain `spec.body_contains`. The caller
+    /// bounds the whole exchange with the probe timeout.
+    pub async fn probe(&self, uri: &http::Uri, spec: &ProbeSpec) -> ProbeResult {
+        let start = Instant::now();
+        let done = |outcome, status| ProbeResult {
+            outcome,
+            latency: start.elapsed(),
+            status,
+        };
+        let req = match http::Request::get(uri.clone())
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .body(Empty::new())
+        {
+            Ok(r) => r,
+            Err(_) => return done(ProbeOutcome::Error, None),
+        };
+        let resp = match self.client.request(req).await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return done(ProbeOutcome::ConnectError, None),
+            Err(_) => return done(ProbeOutcome::Error, None),
+        };
+        let status = resp.status().as_u16();
+        // Read the body's first MAX_BODY bytes; a shorter body is read to its end so
+        // the connection can go back to the pool, a longer one is not read further
+        // (its connection is closed) and is never an error.
+        let body = prefix(resp.into_body(), MAX_BODY).await;
+        if !spec.status_passes(status) {
+            return done(ProbeOutcome::BadStatus, Some(status));
+        }
+        if let Some(needle) = &spec.body_contains {
+            let found = body.as_ref().is_ok_and(|b| contains(b, needle.as_bytes()));
+            if !found {
+                return done(ProbeOutcome::BodyMismatch, Some(status));
+            }
+        }
+        done(ProbeOutcome::Success, Some(status))
+    }
+}
+
+/// Up to `max` bytes from the start of `body`: reads frames until the body ends or
+/// `max` bytes are in, then stops. `Err` only when reading fails before that.
+async fn prefix<B: hyper::body::Body<Data = Bytes> + Unpin>(mut body: B, max: usize) -> Result<Vec<u8>, B::Error> {
+    let mut buf = Vec::new();
+    while buf.len() < max {
+        let Some(frame) = body.frame().await else { break };
+        if let Ok(data) = frame?.into_data() {
+            let take = data.len().min(max - buf.len());
+            buf.extend_from_slice(&data[..take]);
+        }
+    }
+    Ok(buf)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}

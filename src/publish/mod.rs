@@ -1,0 +1,3 @@
+//! (docs to write)
+pub mod http;
+pub mod route53;

@@ -1,0 +1,153 @@
+//! Route 53, per app: the agent owns one health check of this Region's
+//! `/health/<app>` and the app's alias record that uses it.
+//!
+//! It reads the way external-dns does: what the apps want ([`DesiredApp`]) and
+//! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
+//! carries out. [`run`] does that continuously; the CLI does it once.
+
+mod apply;
+mod batch;
+mod checks;
+mod display;
+pub mod objects;
+mod ownership;
+pub mod plan;
+mod read;
+pub mod status;
+
+pub use apply::{apply, Failure, Outcome};
+pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
+pub use plan::{plan, plan_holding, Plan};
+pub use crate::spec::route53_policy::Route53Policy;
+pub use read::read;
+
+use crate::aws::{CallError, Caller};
+use crate::fence::Fence;
+use crate::model::AppKey;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Reads Route 53, plans and applies, once, asking `fence` before every write.
+pub async fn reconcile(
+    r53: &aws_sdk_route53::Client,
+    caller: &Caller,
+    owner: &Owner,
+    desired: &Desired,
+    fence: &dyn Fence,
+) -> Result<(Plan, Outcome), CallError> {
+    let actual = read(r53, caller, &desired.apps).await?;
+    let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
+    for c in &p.conflicts {
+        tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
+    }
+    for c in &p.errors {
+        tracing::error!(namespace = %c.app.namespace, app = %c.app.name, error = %c.message, "Route 53 app held");
+    }
+    caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
+    let out = apply(r53, caller, &p, fence).await;
+    Ok((p, out))
+}
+
+/// What one continuous reconcile reports.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The check ID of every app that has one.
+    pub check_ids: BTreeMap<AppKey, String>,
+    /// Failures and conflicts per app, for status.
+    pub problems: BTreeMap<AppKey, Vec<String>>,
+    pub complete: bool,
+    /// The incarnations of the apps this reconcile wanted: an app missing here had
+    /// its objects deleted (unless it has problems).
+    pub incarnations: std::collections::BTreeSet<String>,
+    /// The apps this reconcile left alone (held): their objects may still exist.
+    pub held: std::collections::BTreeSet<AppKey>,
+}
+
+/// Reconciles whenever `desired` changes and at least every `every`. After a
+/// failure it retries sooner, backing off from 5 s up to `every`.
+///
+/// Every write first asks `fence`. `shutdown` (in the cluster: the end of the
+/// leader's term) drops a reconcile in flight at once, retries and all; so does a
+/// closed fence, after which this returns without a report.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    r53: aws_sdk_route53::Client,
+    caller: Arc<Caller>,
+    owner: Owner,
+    mut desired: watch::Receiver<Desired>,
+    every: Duration,
+    on_report: impl Fn(Report),
+    fence: Arc<dyn Fence>,
+    shutdown: CancellationToken,
+) {
+    let mut retry = Duration::from_secs(5);
+    loop {
+        let want = desired.borrow_and_update().clone();
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = reconcile(&r53, &caller, &owner, &want, fence.as_ref()) => r,
+        };
+        let wait = match result {
+            Ok((_, out)) if out.lost.is_some() => {
+                tracing::info!(
+                    applied = out.applied.len(),
+                    "Route 53 reconcile stopped: no longer the leader"
+                );
+                return;
+            }
+            Ok((p, out)) => {
+                let mut problems: BTreeMap<AppKey, Vec<String>> = BTreeMap::new();
+                for c in p.conflicts.iter().chain(&p.errors) {
+                    problems.entry(c.app.clone()).or_default().push(c.message.clone());
+                }
+                for f in &out.failed {
+                    problems
+                        .entry(f.app.clone())
+                        .or_default()
+                        .push(format!("{}: {}", f.step, f.error));
+                }
+                let complete = out.is_complete() && p.errors.is_empty();
+                if complete {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    caller.metrics().route53_last_success.set(now as i64);
+                } else {
+                    caller.metrics().route53_reconciles_failed.inc();
+                }
+                let incarnations = want.apps.iter().map(|d| d.incarnation.clone()).collect();
+                on_report(Report {
+                    check_ids: out.check_ids.into_iter().collect(),
+                    problems,
+                    complete,
+                    incarnations,
+                    held: p.held.clone(),
+                });
+                if complete {
+                    retry = Duration::from_secs(5);
+                    every
+                } else {
+                    let w = retry;
+                    retry = (retry * 2).min(every);
+                    w
+                }
+            }
+            Err(e) => {
+                caller.metrics().route53_reconciles_failed.inc();
+                tracing::error!(error = %e, "cannot read Route 53; will retry");
+                let w = retry;
+                retry = (retry * 2).min(every);
+                w
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            r = desired.changed() => if r.is_err() { return },
+        }
+    }
+}

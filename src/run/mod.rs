@@ -1,0 +1,4 @@
+//! (docs to write)
+pub mod aws;
+pub mod cluster;
+pub mod standalone;

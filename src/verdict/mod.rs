@@ -1,0 +1,3 @@
+//! (docs to write)
+pub mod policy;
+pub mod store;
