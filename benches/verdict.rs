@@ -2,10 +2,10 @@
 //! result reaching `App::observe` to the new public answer being published.
 //! Prints figures; `cargo bench --bench verdict`.
 
-use failover_agent::spec as config;
 use failover_agent::model::{ProbeOutcome, ProbeResult};
-use failover_agent::verdict::store::App;
+use failover_agent::spec as config;
 use failover_agent::telemetry::Metrics;
+use failover_agent::verdict::store::App;
 use std::time::{Duration, Instant};
 
 fn main() {

@@ -4,14 +4,14 @@
 
 use anyhow::Context;
 use clap::Parser;
-use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
-use failover_agent::cluster::kube::crd;
-use failover_agent::run::cluster as cluster;
-use failover_agent::run::standalone as agent;
-use failover_agent::spec as config;
 use failover_agent::cli::demo;
 use failover_agent::cli::preflight;
 use failover_agent::cli::route53 as r53;
+use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
+use failover_agent::cluster::kube::crd;
+use failover_agent::run::cluster;
+use failover_agent::run::standalone as agent;
+use failover_agent::spec as config;
 use failover_agent::telemetry;
 use std::process::ExitCode;
 use std::{future::Future, io::stdout};

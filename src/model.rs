@@ -133,3 +133,58 @@ pub struct ProbeResult {
     /// The HTTP status, when a response arrived.
     pub status: Option<u16>,
 }
+
+/// The debounced state of one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+impl EndpointState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointState::Unknown => "unknown",
+            EndpointState::Up => "up",
+            EndpointState::Down => "down",
+        }
+    }
+}
+
+/// Endpoint counts by debounced state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub up: usize,
+    pub down: usize,
+    pub unknown: usize,
+}
+
+impl Counts {
+    pub fn of<'a>(states: impl IntoIterator<Item = &'a EndpointState>) -> Counts {
+        let mut c = Counts::default();
+        for s in states {
+            c.total += 1;
+            match s {
+                EndpointState::Up => c.up += 1,
+                EndpointState::Down => c.down += 1,
+                EndpointState::Unknown => c.unknown += 1,
+            }
+        }
+        c
+    }
+}
+
+/// The ALB's view of an app: healthy targets out of all non-draining targets over
+/// its target groups, as last read from AWS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TargetCounts {
+    pub healthy: u32,
+    pub total: u32,
+    /// The last read failed (or some target group was never read): these are the
+    /// last known counts, kept so that an AWS outage never flips a verdict.
+    pub stale: bool,
+}

@@ -72,6 +72,9 @@ pub async fn load(region: &str) -> Clients {
     }
 }
 
+/// The `source` label of the ALB signal in `failover_agent_source_stale`.
+pub const ELBV2_SOURCE: &str = "aws_elbv2";
+
 #[cfg(test)]
 mod tests {
     use super::*;

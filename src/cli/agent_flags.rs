@@ -4,7 +4,7 @@
 //! the agent validates them.
 
 use crate::spec::route53::Protocol;
-use crate::publish::route53::PublicListener;
+use crate::spec::route53::PublicListener;
 use clap::Args;
 
 /// The agents' own settings, for the commands that act as the cluster's agents do
@@ -37,7 +37,7 @@ pub struct AgentFlags {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AgentSettings {
     /// `None` when Route 53 is not managed (neither CLUSTER_ID nor PUBLIC_HOSTNAME).
-    pub owner: Option<crate::publish::route53::Owner>,
+    pub owner: Option<crate::spec::route53::Owner>,
     pub region: Option<String>,
     /// The operator's Route 53 policy, from the agents' settings file (empty: deny
     /// all, as an agent without one); `None` when the DaemonSet could not be read.

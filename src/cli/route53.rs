@@ -4,15 +4,19 @@
 //! `--cluster`, from the `AppHealth` objects of the current kube context: the
 //! same plan the cluster's leader carries out.
 
+use crate::aws::{self, Budget, CallError, Caller};
+use crate::cli::Route53Args;
+use crate::cluster::kube::crd::AppHealth;
+use crate::cluster::kube::spec::Checked;
 use crate::publish::route53::apply;
 use crate::publish::route53::plan_holding;
 use crate::publish::route53::read;
 use crate::publish::route53::Desired;
-use crate::publish::route53::Owner;
-use crate::aws::{self, Budget, CallError, Caller};
-use crate::cli::Route53Args;
+use crate::spec::route53::Owner;
 use crate::telemetry::Metrics;
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
 /// Why `route53 plan|apply` failed; [`Error::is_usage`] ones exit 64.
 #[derive(Debug, thiserror::Error)]
@@ -152,9 +156,7 @@ async fn desired(
         AppsFrom::Cluster { policy, limits } => (policy, limits),
     };
     let client = crate::cluster::kube::client::connect().await?;
-    let (desired, held) =
-        crate::cluster::kube::discovery::from_cluster(&client, &clients.elbv2, caller, region, policy.as_ref(), limits)
-            .await?;
+    let (desired, held) = from_cluster(&client, &clients.elbv2, caller, region, policy.as_ref(), limits).await?;
     for (app, why) in held {
         writeln!(
             out,
@@ -165,4 +167,89 @@ async fn desired(
         )?;
     }
     Ok(desired)
+}
+
+/// What the leader would want, computed once from the current kube context: every
+/// `AppHealth`, the Conflict rule, the operator's per-namespace `limits` (when known;
+/// they need the EndpointSlices), the operator's `policy`, and alias discovery from
+/// Ingresses. Returns the desired objects and the held apps with why.
+pub async fn from_cluster(
+    client: &kube::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    caller: &Caller,
+    region: &str,
+    policy: Option<&crate::spec::route53_policy::Route53Policy>,
+    limits: Option<crate::spec::Limits>,
+) -> Result<
+    (
+        crate::publish::route53::Desired,
+        std::collections::BTreeMap<crate::model::AppKey, crate::cluster::kube::discovery::Held>,
+    ),
+    Error,
+> {
+    use kube::api::{Api, ListParams};
+    use kube::ResourceExt;
+    let all = Api::<crate::cluster::kube::crd::AppHealth>::all(client.clone())
+        .list(&ListParams::default())
+        .await?;
+    let mut resolution = crate::cluster::serving::resolve::resolve(all.items.into_iter().map(std::sync::Arc::new));
+    let mut limit_held = std::collections::BTreeMap::new();
+    if let Some(limits) = limits {
+        let slices = Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::all(client.clone())
+            .list(&ListParams::default().labels(crate::cluster::kube::slices::SERVICE_LABEL))
+            .await?;
+        crate::cluster::leader::limits::apply(
+            &mut resolution,
+            &crate::cluster::kube::slices::by_service(&slices.items),
+            limits,
+        );
+        for (ah, why) in &resolution.rejected {
+            if let crate::cluster::serving::resolve::Rejected::Limit { key, kind, message } = why {
+                let akey = crate::model::AppKey {
+                    namespace: ah.namespace().unwrap_or_default(),
+                    name: key.clone(),
+                };
+                let held = crate::cluster::kube::discovery::Held {
+                    reason: kind.reason(),
+                    message: message.clone(),
+                };
+                limit_held.insert(akey, held);
+            }
+        }
+    }
+    // Each served spec validated once: for the hold rule and for its `route53` block.
+    let checked: BTreeMap<&str, Arc<Checked>> = resolution
+        .served
+        .iter()
+        .map(|(key, ah)| {
+            (
+                key.as_str(),
+                Arc::new(crate::cluster::kube::spec::check(&ah.spec, region)),
+            )
+        })
+        .collect();
+    let hold = resolution.route53_holds_with(|k, _| checked.get(k).is_some_and(|c| c.settings.is_err()));
+    let served: Vec<(crate::model::AppKey, &AppHealth, Arc<Checked>)> = resolution
+        .served
+        .iter()
+        .filter_map(|(key, ah)| {
+            let akey = crate::model::AppKey {
+                namespace: ah.namespace().unwrap_or_default(),
+                name: key.clone(),
+            };
+            let c = checked.get(key.as_str())?.clone();
+            (!hold.apps.contains(&akey)).then_some((akey, ah.as_ref(), c))
+        })
+        .collect();
+    let mut found = crate::cluster::kube::discovery::Discovered::default();
+    let needs_alias = served
+        .iter()
+        .any(|(_, ah, _)| ah.spec.route53.as_ref().is_some_and(|r| r.alias_target.is_none()));
+    if needs_alias {
+        found.ingresses = crate::cluster::kube::ingress::list(client).await?;
+        found.zones = crate::aws::lbs::canonical_zones(elb, caller).await?;
+    }
+    let (want, mut held) = crate::cluster::kube::discovery::desired(&served, hold, &found, policy);
+    held.extend(limit_held);
+    Ok((want, held))
 }

@@ -6,9 +6,9 @@
 
 use super::RunArgs;
 use crate::cluster::kube::client as cluster_client;
-use crate::run::cluster as cluster;
-use crate::run::standalone as agent;
-use crate::spec as config;
+use crate::run::cluster;
+use crate::run::standalone;
+use crate::spec;
 use crate::telemetry;
 use crate::tls;
 use std::net::SocketAddr;
@@ -29,7 +29,7 @@ pub enum Error {
     #[error(transparent)]
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
-    Agent(#[from] agent::Error),
+    Agent(#[from] standalone::Error),
     #[error(transparent)]
     Cluster(#[from] cluster::Error),
 }
@@ -49,22 +49,22 @@ impl Error {
 
 /// The static agent's configuration: the file at `path`, with the listeners
 /// given on the command line taking precedence over the file's.
-pub fn static_config(path: &std::path::Path, args: &RunArgs) -> config::Result<config::AgentConfig> {
-    let mut cfg = config::load(path)?;
+pub fn static_config(path: &std::path::Path, args: &RunArgs) -> spec::Result<spec::AgentConfig> {
+    let mut cfg = spec::load(path)?;
     cfg.health_listen = args.health_listen.unwrap_or(cfg.health_listen);
     cfg.admin_listen = args.admin_listen.unwrap_or(cfg.admin_listen);
     Ok(cfg)
 }
 
 /// Runs the static agent for `cfg` until `shutdown`.
-pub async fn run_static(cfg: config::AgentConfig, shutdown: CancellationToken) -> Result<(), Error> {
-    let listeners = agent::Listeners {
+pub async fn run_static(cfg: spec::AgentConfig, shutdown: CancellationToken) -> Result<(), Error> {
+    let listeners = standalone::Listeners {
         health: bind(cfg.health_listen)?,
         admin: bind(cfg.admin_listen)?,
     };
     tracing::info!(health = %cfg.health_listen, admin = %cfg.admin_listen, "listening");
     let metrics = telemetry::Metrics::new(&cfg.region)?;
-    agent::run(cfg, listeners, metrics, shutdown).await?;
+    standalone::run(cfg, listeners, metrics, shutdown).await?;
     Ok(())
 }
 
@@ -76,7 +76,7 @@ pub async fn run_cluster(env: cluster::Env, args: &RunArgs, shutdown: Cancellati
     let health = bind(args.health_listen.unwrap_or(env.health_listen))?;
     let admin = bind(args.admin_listen.unwrap_or(env.admin_listen))?;
     let metrics = telemetry::Metrics::new(&env.region)?;
-    let listeners = agent::Listeners { health, admin };
+    let listeners = standalone::Listeners { health, admin };
     cluster::run(client, env, listeners, metrics, shutdown).await?;
     Ok(())
 }

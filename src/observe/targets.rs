@@ -17,7 +17,7 @@
 use crate::aws::Api;
 use crate::aws::CallError;
 use crate::aws::Caller;
-use crate::verdict::policy::TargetCounts;
+use crate::model::TargetCounts;
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use aws_sdk_elasticloadbalancingv2::Client;
 use parking_lot::Mutex;

@@ -2,22 +2,20 @@
 //! target groups, reconciles their Route 53 objects, and reads Route 53's view.
 
 use crate::aws;
-use crate::observe::targets;
 use crate::aws::Caller;
-use crate::spec::AgentConfig;
+use crate::aws::ELBV2_SOURCE;
+use crate::observe::targets;
 use crate::publish::route53;
 use crate::publish::route53::DesiredApp;
-use crate::verdict::store::Apps;
+use crate::spec::AgentConfig;
 use crate::telemetry::Metrics;
+use crate::verdict::store::Apps;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-
-/// The `source` label of the ALB signal in `failover_agent_source_stale`.
-pub const ELBV2_SOURCE: &str = "aws_elbv2";
 
 /// The Route 53 objects the static config asks for.
 pub fn desired(cfg: &AgentConfig) -> Vec<DesiredApp> {

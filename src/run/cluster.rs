@@ -16,21 +16,21 @@
 
 use crate::cluster::kube::caches;
 use crate::cluster::kube::caches::Caches;
-use crate::cluster::leader::leader;
-use crate::cluster::node::node;
-use crate::cluster::node::node::assigned_jobs;
-use crate::cluster::node::node::NodeProbes;
+use crate::cluster::leader::election as leader;
+use crate::cluster::leader::status;
 use crate::cluster::node::probe_series::ProbeSeries;
+use crate::cluster::node::prober as node;
+use crate::cluster::node::prober::assigned_jobs;
+use crate::cluster::node::prober::NodeProbes;
 use crate::cluster::node::report::ProbeReport;
 use crate::cluster::serving::served::Served;
-use crate::cluster::leader::status;
-use crate::run::standalone::serve_listeners;
-use crate::run::standalone::Listeners;
 use crate::observe::probe;
 use crate::publish::http::Context;
 use crate::publish::http::Readiness;
-use crate::verdict::store::Apps;
+use crate::run::standalone::serve_listeners;
+use crate::run::standalone::Listeners;
 use crate::telemetry::Metrics;
+use crate::verdict::store::Apps;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 use std::sync::Arc;
@@ -118,11 +118,9 @@ pub const HEALTH_LISTEN: std::net::SocketAddr =
 pub const ADMIN_LISTEN: std::net::SocketAddr =
     std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9090);
 
-/// The Region shown until one is known.
-pub const UNKNOWN_REGION: &str = "unknown";
-
 /// The Lease every replica competes for.
 pub const LEASE_NAME: &str = "failover-agent-leader";
+use crate::cluster::leader::aws::UNKNOWN_REGION;
 pub use crate::cluster::serving::served::AWAITING;
 
 /// Why a replica stopped with an error.

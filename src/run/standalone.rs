@@ -1,10 +1,8 @@
 //! Wires one agent together: the verdict store, the probe scheduler, the tick that
 //! ends start-up grace and expired overrides, and both listeners.
 
+pub use super::aws::desired as route53_desired;
 
-pub use super::aws::{desired as route53_desired, ELBV2_SOURCE};
-
-use crate::spec::AgentConfig;
 use crate::observe::probe;
 use crate::publish::http as serve;
 use crate::publish::http::admin;
@@ -12,8 +10,9 @@ use crate::publish::http::public;
 use crate::publish::http::Context;
 use crate::publish::http::Limits;
 use crate::publish::http::Readiness;
-use crate::verdict::store::Apps;
+use crate::spec::AgentConfig;
 use crate::telemetry::Metrics;
+use crate::verdict::store::Apps;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;

@@ -4,12 +4,12 @@
 use super::FileAws;
 use crate::aws::Budget;
 use crate::spec::route53 as spec;
+use crate::spec::route53::Owner;
 use crate::spec::route53::Protocol;
+use crate::spec::route53::PublicListener;
 use crate::spec::route53::Route53Block;
 use crate::spec::route53::Settings;
-use crate::publish::route53::Owner;
-use crate::publish::route53::PublicListener;
-use crate::publish::route53::Route53Policy;
+use crate::spec::route53_policy::Route53Policy;
 use std::time::Duration;
 
 /// Validated AWS settings of one agent.

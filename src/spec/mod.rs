@@ -24,6 +24,7 @@ pub(crate) use validate::probe_and_policy;
 pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
 
 use serde::Deserialize;
+pub use settings::PER_APP;
 use std::path::Path;
 
 /// Configuration errors. Each message names the field and the fix.
@@ -135,10 +136,11 @@ pub fn parse(text: &str) -> Result<AgentConfig> {
 
 #[cfg(test)]
 mod fuzz_tests;
+pub mod guard;
+pub mod policy;
+pub mod route53;
+pub mod route53_policy;
 #[cfg(test)]
 mod settings_tests;
 #[cfg(test)]
 mod tests;
-pub mod guard;
-pub mod route53;
-pub mod route53_policy;

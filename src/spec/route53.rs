@@ -120,7 +120,7 @@ pub struct Settings {
     pub alias: Option<Alias>,
     pub interval: u32,
     pub failure_threshold: u32,
-    /// `None`: the agent's public listener decides ([`crate::publish::route53::Owner::check_for`]).
+    /// `None`: the agent's public listener decides ([`crate::spec::route53::Owner::check_for`]).
     pub protocol: Option<Protocol>,
     /// `None`: the agent's public listener decides.
     pub port: Option<u16>,
@@ -278,4 +278,53 @@ fn validate_health_check(at: &str, h: &HealthCheckBlock, errs: &mut Vec<String>)
         ));
     }
     (interval, failure_threshold)
+}
+
+/// Who owns what this agent writes: one cluster, serving from one hostname.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    /// Unique per cluster (per Region): health checks are tagged with it.
+    pub cluster_id: String,
+    /// This Region's public agent hostname, which Route 53's checkers call.
+    pub public_hostname: String,
+    /// How the load balancer in front of the agents listens: every check uses it
+    /// unless the app's `healthCheck` says otherwise.
+    pub public: PublicListener,
+}
+
+/// The listener Route 53's checkers reach the agents on (the NLB's or the shared
+/// ALB's, not the agent's own 8080): the default protocol and port of every check,
+/// and whether checks also require the agent's own answer in the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicListener {
+    pub protocol: Protocol,
+    pub port: u16,
+    /// Checks carry the search string `HEALTHY <app>` unless the app sets its own:
+    /// a redirect or another backend's 200 then fails the check instead of passing it.
+    pub match_verdict: bool,
+}
+
+impl Default for PublicListener {
+    /// Plain HTTP on 80, no string matching: an NLB listener of the agents' own.
+    fn default() -> Self {
+        PublicListener {
+            protocol: Protocol::Http,
+            port: 80,
+            match_verdict: false,
+        }
+    }
+}
+
+impl PublicListener {
+    /// The port a check of `protocol` uses when the app names none: this listener's
+    /// port for its own protocol, else the protocol's standard port.
+    pub fn port_for(&self, protocol: Protocol) -> u16 {
+        match protocol {
+            p if p == self.protocol => self.port,
+            Protocol::Http => 80,
+            Protocol::Https => 443,
+        }
+    }
 }

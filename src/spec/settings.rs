@@ -8,7 +8,7 @@
 use super::aws::{self, AwsSettings, Public};
 use super::{Error, FileAws, Result};
 use crate::spec::route53::Protocol;
-use crate::publish::route53::Route53Policy;
+use crate::spec::route53_policy::Route53Policy;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -84,7 +84,7 @@ impl Default for Limits {
         Limits {
             apps_per_namespace: 200,
             endpoints_per_namespace: 2000,
-            probes_in_flight_per_app: crate::observe::probe::PER_APP,
+            probes_in_flight_per_app: crate::spec::PER_APP,
         }
     }
 }
@@ -269,3 +269,6 @@ impl OperatorSettings {
         })
     }
 }
+
+/// Probes in flight per app unless the operator says otherwise.
+pub const PER_APP: usize = 8;

@@ -108,7 +108,10 @@ limits: { appsPerNamespace: 50, endpointsPerNamespace: 500, probesInFlightPerApp
     assert_eq!((a.budget.elbv2_rate, a.budget.route53_rate), (1.0, 2.0));
     let l = a.owner.as_ref().unwrap().public;
     assert_eq!((l.protocol, l.port, l.match_verdict), (Protocol::Https, 8443, true));
-    assert_eq!(a.route53_policy, Some(crate::publish::route53::Route53Policy::default()));
+    assert_eq!(
+        a.route53_policy,
+        Some(crate::spec::route53_policy::Route53Policy::default())
+    );
 
     for empty in ["", "\n# nothing yet\n", "---\n", "{}"] {
         let c = parse_settings(empty).unwrap().in_cluster(env(&[])).unwrap();

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::Target;
-use crate::verdict::policy::MinHealthy;
+use crate::spec::policy::MinHealthy;
 use crate::spec::route53::Protocol;
 use std::time::Duration;
 
@@ -161,7 +161,7 @@ fn the_aws_example_parses_with_its_route53_block() {
     assert_eq!((r.interval, r.failure_threshold, r.port), (10, 3, None));
     assert_eq!(
         owner.public,
-        crate::publish::route53::PublicListener::default(),
+        crate::spec::route53::PublicListener::default(),
         "the example spells out the defaults"
     );
     assert_eq!(app.policy.min_healthy_targets, MinHealthy::Count(1));
@@ -228,7 +228,7 @@ fn the_in_cluster_listener_comes_from_the_env_and_bad_values_name_the_variable()
     };
     let on = [("CLUSTER_ID", "c1"), ("PUBLIC_HOSTNAME", "health.example.com")];
     let s = env(&on).unwrap();
-    assert_eq!(s.owner.unwrap().public, crate::publish::route53::PublicListener::default());
+    assert_eq!(s.owner.unwrap().public, crate::spec::route53::PublicListener::default());
     let s = env(&[
         on[0],
         on[1],

@@ -62,7 +62,7 @@ fn opts(name: &str, help: &str) -> Opts {
 }
 
 /// The sources whose staleness `source_stale` reports, each at 0 from the start.
-const SOURCES: [&str; 2] = ["kubernetes", crate::run::standalone::ELBV2_SOURCE];
+const SOURCES: [&str; 2] = ["kubernetes", crate::aws::ELBV2_SOURCE];
 
 impl Metrics {
     /// Registers every family of one agent in a new registry: each family once,

@@ -16,8 +16,8 @@
 //!   replica's current term of leadership, so a new leader's counters start at 0 (a
 //!   counter reset, which `rate()` and `increase()` handle).
 
+use crate::model::Counts;
 use crate::model::{AppKey, Health, OverrideMode};
-use crate::verdict::policy::Counts;
 use parking_lot::RwLock;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{MetricFamily, MetricType};

@@ -1,14 +1,14 @@
 //! The export rule: per-app verdict series on the leader only, all of them, and
 //! transition counts that start at 0 in each term of leadership.
 
+use crate::model::Counts;
+use crate::model::TargetCounts;
 use crate::model::{AppKey, Health, OverrideMode};
-use crate::verdict::policy::Counts;
+use crate::telemetry::Metrics;
 use crate::verdict::policy::Decision;
-use crate::verdict::policy::TargetCounts;
 use crate::verdict::store::App;
 use crate::verdict::store::Apps;
 use crate::verdict::store::Route53View;
-use crate::telemetry::Metrics;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 

@@ -20,60 +20,10 @@
 //!   `riseCount` times in a row (or an override says so);
 //! - `override: fail` is always unhealthy and `override: pass` always healthy.
 
+pub use crate::model::{Counts, EndpointState, TargetCounts};
 use crate::model::{Health, OverrideMode};
+pub use crate::spec::policy::{MinHealthy, Policy};
 use serde::Serialize;
-
-/// How many endpoints must be healthy for the app to be healthy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum MinHealthy {
-    /// At least this many endpoints.
-    Count(u32),
-    /// At least this percentage of endpoints, rounded up, and at least one.
-    Percent(u8),
-}
-
-impl MinHealthy {
-    /// The number of healthy endpoints needed out of `total`.
-    pub fn required(self, total: usize) -> usize {
-        match self {
-            MinHealthy::Count(n) => n as usize,
-            MinHealthy::Percent(p) => (total * p as usize).div_ceil(100).max(1),
-        }
-    }
-}
-
-/// An app's policy, validated. See `config` for the YAML keys and defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Policy {
-    pub min_healthy: MinHealthy,
-    pub fall_count: u32,
-    pub rise_count: u32,
-    /// Healthy ALB targets needed, over the app's target groups. Used only for apps
-    /// with target groups. Default one.
-    pub min_healthy_targets: MinHealthy,
-}
-
-/// The debounced state of one endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum EndpointState {
-    #[default]
-    Unknown,
-    Up,
-    Down,
-}
-
-impl EndpointState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndpointState::Unknown => "unknown",
-            EndpointState::Up => "up",
-            EndpointState::Down => "down",
-        }
-    }
-}
 
 /// Rise/fall hysteresis for one endpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -104,30 +54,6 @@ impl EndpointTracker {
             }
         }
         before != self.state
-    }
-}
-
-/// Endpoint counts by debounced state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub total: usize,
-    pub up: usize,
-    pub down: usize,
-    pub unknown: usize,
-}
-
-impl Counts {
-    pub fn of<'a>(states: impl IntoIterator<Item = &'a EndpointState>) -> Counts {
-        let mut c = Counts::default();
-        for s in states {
-            c.total += 1;
-            match s {
-                EndpointState::Up => c.up += 1,
-                EndpointState::Down => c.down += 1,
-                EndpointState::Unknown => c.unknown += 1,
-            }
-        }
-        c
     }
 }
 
@@ -177,17 +103,6 @@ pub fn evaluate(counts: Counts, policy: &Policy, in_grace: bool, ovr: OverrideMo
         );
     }
     decision(Health::Unhealthy, format!("{summary}, need {need}"))
-}
-
-/// The ALB's view of an app: healthy targets out of all non-draining targets over
-/// its target groups, as last read from AWS.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct TargetCounts {
-    pub healthy: u32,
-    pub total: u32,
-    /// The last read failed (or some target group was never read): these are the
-    /// last known counts, kept so that an AWS outage never flips a verdict.
-    pub stale: bool,
 }
 
 /// Adds the ALB signal to the endpoint decision `d`.

@@ -11,16 +11,16 @@ mod view;
 
 pub use view::{AppView, EndpointView, Route53View, TransitionView};
 
+use crate::model::Counts;
+use crate::model::TargetCounts;
+use crate::model::{AppKey, Health, OverrideMode, ProbeResult, Target};
+use crate::spec::policy::Policy;
 use crate::spec::AppConfig;
 use crate::spec::ProbeSpec;
-use crate::model::{AppKey, Health, OverrideMode, ProbeResult, Target};
+use crate::telemetry::{AppMetrics, Metrics, TermTransitions};
 use crate::verdict::policy;
-use crate::verdict::policy::Counts;
 use crate::verdict::policy::Decision;
 use crate::verdict::policy::EndpointTracker;
-use crate::verdict::policy::Policy;
-use crate::verdict::policy::TargetCounts;
-use crate::telemetry::{AppMetrics, Metrics, TermTransitions};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;

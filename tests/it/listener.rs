@@ -4,11 +4,11 @@
 //! Clients come from different loopback addresses (127.0.0.0/8 is all local on
 //! Linux), so "another client" is a real other source address.
 
-use failover_agent::spec::Cidr;
-use failover_agent::spec::PublicListener;
 use failover_agent::publish::http as serve;
 use failover_agent::publish::http::text;
 use failover_agent::publish::http::Limits;
+use failover_agent::spec::Cidr;
+use failover_agent::spec::PublicListener;
 use failover_agent::telemetry::Metrics;
 use http::StatusCode;
 use std::net::SocketAddr;

@@ -1,12 +1,12 @@
 //! The probers against real servers: status and body checks, TCP, timeouts, and
 //! keep-alive reuse.
 
-use failover_agent::spec::ProbeSpec;
 use failover_agent::cli::demo::pod::Mode;
 use failover_agent::cli::demo::pod::Pod;
 use failover_agent::model::{ProbeOutcome, Target};
 use failover_agent::observe::probe::http::HttpProber;
 use failover_agent::observe::probe::probe_once;
+use failover_agent::spec::ProbeSpec;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

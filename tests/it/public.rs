@@ -128,10 +128,10 @@ async fn a_slow_header_writer_is_cut_off() {
 /// answering, it is closed at once and counted (`reason="full"`).
 #[tokio::test]
 async fn connections_past_the_cap_are_closed_at_once_when_all_are_busy() {
-    use failover_agent::spec::PublicListener;
     use failover_agent::publish::http::serve;
     use failover_agent::publish::http::text;
     use failover_agent::publish::http::Limits;
+    use failover_agent::spec::PublicListener;
     use failover_agent::telemetry::Metrics;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

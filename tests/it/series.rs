@@ -8,11 +8,11 @@
 //! 1,000 AppHealths created then deleted, twice. RSS figures are printed
 //! (`--nocapture`), never asserted.
 
+use failover_agent::cluster::kube::view::ServedApp;
 use failover_agent::cluster::serving::resolve::resolve;
 use failover_agent::cluster::serving::served::Served;
-use failover_agent::cluster::kube::view::ServedApp;
-use failover_agent::verdict::store::Apps;
 use failover_agent::telemetry::Metrics;
+use failover_agent::verdict::store::Apps;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -4,12 +4,12 @@
 
 pub mod pod;
 
-use crate::run::standalone as agent;
-use crate::run::standalone::Listeners;
-use crate::spec as config;
 use crate::publish::http as serve;
 use crate::publish::http::text;
 use crate::publish::http::Limits;
+use crate::run::standalone;
+use crate::run::standalone::Listeners;
+use crate::spec;
 use crate::telemetry::Metrics;
 use http::{Method, StatusCode};
 use pod::{Mode, Pod};
@@ -33,11 +33,11 @@ pub enum Error {
     #[error("cannot start a demo pod: {0}")]
     Pod(std::io::Error),
     #[error("demo config is invalid (a bug): {0}")]
-    Config(#[from] config::Error),
+    Config(#[from] spec::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
-    Agent(#[from] agent::Error),
+    Agent(#[from] standalone::Error),
 }
 
 impl Error {
@@ -107,7 +107,7 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
     }
     let mut agents = Vec::new();
     for (r, region) in REGIONS.iter().enumerate() {
-        let cfg = config::parse(&region_config(region, &pods, r))?;
+        let cfg = spec::parse(&region_config(region, &pods, r))?;
         let listeners = Listeners {
             health: bind(ports.health(r)).await?,
             admin: bind(ports.admin(r)).await?,
@@ -115,7 +115,7 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
         let metrics = Metrics::new(region)?;
         let span = tracing::info_span!("agent", region = *region);
         agents.push(tokio::spawn(
-            agent::run(cfg, listeners, metrics, shutdown.clone()).instrument(span),
+            standalone::run(cfg, listeners, metrics, shutdown.clone()).instrument(span),
         ));
     }
     print_banner(&ports);
@@ -133,7 +133,7 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
         shutdown.clone(),
     ));
     for a in agents {
-        a.await.map_err(agent::Error::from)??;
+        a.await.map_err(standalone::Error::from)??;
     }
     let _ = ctl.await;
     Ok(())

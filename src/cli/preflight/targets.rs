@@ -4,14 +4,14 @@
 
 use super::{Error, Result};
 use crate::cli::PreflightArgs;
-use crate::spec::valid_app_name;
 use crate::model::AppKey;
 use crate::publish::route53::objects::CheckConfig;
+use crate::publish::route53::DesiredApp;
 use crate::spec::route53::validate;
+use crate::spec::route53::Owner;
 use crate::spec::route53::Routing;
 use crate::spec::route53::Settings;
-use crate::publish::route53::DesiredApp;
-use crate::publish::route53::Owner;
+use crate::spec::valid_app_name;
 use std::path::Path;
 
 /// The checks to try, and the apps that will have none.

@@ -16,11 +16,11 @@
 //! the API server cannot be reached, the caches keep their last contents and the
 //! source is marked stale until a watch succeeds again.
 
-use crate::cluster::node::assignment::ProbeAssignment;
 use super::crd::AppHealth;
 use super::dirty::Dirty;
 use super::slices::SERVICE_LABEL;
 use super::view::{self, ServedApp};
+use crate::cluster::node::assignment::ProbeAssignment;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::discovery::v1::EndpointSlice;

@@ -7,9 +7,9 @@
 // The derive's repeated `printcolumn(...)` entries trip this lint; they are distinct.
 #![allow(clippy::duplicated_attributes)]
 
+use crate::model::{Health, OverrideMode};
 use crate::spec::PolicyKeys;
 use crate::spec::ProbeKeys;
-use crate::model::{Health, OverrideMode};
 use kube::CustomResource;
 use kube::CustomResourceExt;
 use schemars::JsonSchema;

@@ -9,10 +9,10 @@ use super::spec::{Checked, Invalid};
 use super::tgb::{self, Bindings};
 use crate::aws::{lbs, Caller};
 use crate::model::AppKey;
-use crate::spec::route53::Alias;
 use crate::publish::route53::Desired;
 use crate::publish::route53::DesiredApp;
 use crate::publish::route53::Hold;
+use crate::spec::route53::Alias;
 use kube::Client;
 use kube::ResourceExt;
 use parking_lot::Mutex;
@@ -202,73 +202,4 @@ fn replace<T: PartialEq>(slot: &mut T, new: T) -> bool {
     let changed = *slot != new;
     *slot = new;
     changed
-}
-
-/// What the leader would want, computed once from the current kube context: every
-/// `AppHealth`, the Conflict rule, the operator's per-namespace `limits` (when known;
-/// they need the EndpointSlices), the operator's `policy`, and alias discovery from
-/// Ingresses. Returns the desired objects and the held apps with why.
-pub async fn from_cluster(
-    client: &Client,
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    caller: &Caller,
-    region: &str,
-    policy: Option<&crate::spec::route53_policy::Route53Policy>,
-    limits: Option<crate::spec::Limits>,
-) -> Result<(Desired, BTreeMap<AppKey, Held>), crate::cli::route53::Error> {
-    use kube::api::{Api, ListParams};
-    let all = Api::<AppHealth>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let mut resolution = crate::cluster::serving::resolve::resolve(all.items.into_iter().map(Arc::new));
-    let mut limit_held = BTreeMap::new();
-    if let Some(limits) = limits {
-        let slices = Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::all(client.clone())
-            .list(&ListParams::default().labels(super::slices::SERVICE_LABEL))
-            .await?;
-        crate::cluster::leader::limits::apply(&mut resolution, &super::slices::by_service(&slices.items), limits);
-        for (ah, why) in &resolution.rejected {
-            if let crate::cluster::serving::resolve::Rejected::Limit { key, kind, message } = why {
-                let akey = AppKey {
-                    namespace: ah.namespace().unwrap_or_default(),
-                    name: key.clone(),
-                };
-                let held = Held {
-                    reason: kind.reason(),
-                    message: message.clone(),
-                };
-                limit_held.insert(akey, held);
-            }
-        }
-    }
-    // Each served spec validated once: for the hold rule and for its `route53` block.
-    let checked: BTreeMap<&str, Arc<Checked>> = resolution
-        .served
-        .iter()
-        .map(|(key, ah)| (key.as_str(), Arc::new(super::spec::check(&ah.spec, region))))
-        .collect();
-    let hold = resolution.route53_holds_with(|k, _| checked.get(k).is_some_and(|c| c.settings.is_err()));
-    let served: Vec<(AppKey, &AppHealth, Arc<Checked>)> = resolution
-        .served
-        .iter()
-        .filter_map(|(key, ah)| {
-            let akey = AppKey {
-                namespace: ah.namespace().unwrap_or_default(),
-                name: key.clone(),
-            };
-            let c = checked.get(key.as_str())?.clone();
-            (!hold.apps.contains(&akey)).then_some((akey, ah.as_ref(), c))
-        })
-        .collect();
-    let mut found = Discovered::default();
-    let needs_alias = served
-        .iter()
-        .any(|(_, ah, _)| ah.spec.route53.as_ref().is_some_and(|r| r.alias_target.is_none()));
-    if needs_alias {
-        found.ingresses = ingress::list(client).await?;
-        found.zones = lbs::canonical_zones(elb, caller).await?;
-    }
-    let (want, mut held) = desired(&served, hold, &found, policy);
-    held.extend(limit_held);
-    Ok((want, held))
 }

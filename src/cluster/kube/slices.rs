@@ -13,8 +13,8 @@
 //! readiness and is judged on readiness alone. Link-local and metadata addresses
 //! ([`guard::forbidden`]) are dropped altogether, whatever the settings.
 
-use crate::spec::ProbeTargets;
 use crate::spec::guard;
+use crate::spec::ProbeTargets;
 use k8s_openapi::api::discovery::v1::{self as discovery, EndpointSlice};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};

@@ -3,10 +3,10 @@
 //! a spec that is not valid ([`Invalid`]).
 
 use super::crd::{AppHealth, AppHealthSpec, ProbeScheme};
+use crate::model::{Health, OverrideMode};
+use crate::spec::policy::Policy;
 use crate::spec::probe_and_policy;
 use crate::spec::ProbeSpec;
-use crate::model::{Health, OverrideMode};
-use crate::verdict::policy::Policy;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,7 +163,7 @@ impl Specs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::policy::MinHealthy;
+    use crate::spec::policy::MinHealthy;
 
     fn spec(v: serde_json::Value) -> AppHealthSpec {
         serde_json::from_value(v).unwrap()

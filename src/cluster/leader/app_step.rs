@@ -2,18 +2,18 @@
 //! indexes, skip it if they are those it was last found in line with, else
 //! compute its status, write what differs and set its share of the node plan.
 
-use crate::cluster::kube::crd::AppHealth;
-use crate::cluster::kube::crd::AppHealthStatus;
 use super::fold::fold;
 use super::grace::Spells;
 use super::index::Indexes;
 use super::memo::{self, Inputs, Memo};
 use super::pass::Io;
 use super::probe_plan::Plan;
-use crate::cluster::node::report::app_ref;
+use super::writer::{status, write, Published};
+use crate::cluster::kube::crd::AppHealth;
+use crate::cluster::kube::crd::AppHealthStatus;
 use crate::cluster::kube::spec::Checked;
 use crate::cluster::kube::spec::Specs;
-use super::writer::{status, write, Published};
+use crate::cluster::node::report::app_ref;
 use crate::model::AppKey;
 use crate::verdict::policy::with_targets;
 use k8s_openapi::api::discovery::v1::EndpointSlice;

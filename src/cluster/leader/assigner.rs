@@ -19,11 +19,11 @@
 //! - **Failures** (other than a conflict with a newer object, which the next watch
 //!   event settles) are retried with backoff (200 ms doubling to 10 s).
 
+use crate::cluster::kube::caches;
 use crate::cluster::node::assignment;
 use crate::cluster::node::assignment::Nodes;
 use crate::cluster::node::assignment::ProbeAssignment;
 use crate::cluster::node::assignment::ProbeAssignmentSpec;
-use crate::cluster::kube::caches;
 use crate::fence::Fence;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};

@@ -5,23 +5,23 @@
 //!
 //! One [`LeaderAws`] lives for one term of leadership; its tasks stop with it.
 
+use super::writer::{Route53Part, Route53Sync};
+use crate::aws;
+use crate::aws::Caller;
 use crate::cluster::kube::crd::AppHealth;
 use crate::cluster::kube::crd::AppHealthStatus;
 use crate::cluster::kube::discovery;
 use crate::cluster::kube::discovery::Discovered;
 use crate::cluster::kube::spec::Checked;
 use crate::cluster::kube::tgb;
-use super::writer::{Route53Part, Route53Sync};
-use crate::aws;
-use crate::observe::targets;
-use crate::aws::Caller;
-use crate::spec::AwsSettings;
 use crate::fence::Fence;
 use crate::model::AppKey;
-use crate::verdict::policy::TargetCounts;
+use crate::model::TargetCounts;
+use crate::observe::targets;
 use crate::publish::route53;
 use crate::publish::route53::Desired;
 use crate::publish::route53::Report;
+use crate::spec::AwsSettings;
 use crate::telemetry::Metrics;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
@@ -47,7 +47,7 @@ pub struct Route53State {
 /// AWS call, so it never runs the SDK's region chain (an HTTP client and its
 /// orchestrator: about 1 MiB of code pages that stayed resident on every node).
 async fn resolve_region(region: String) -> String {
-    if region != crate::run::cluster::UNKNOWN_REGION {
+    if region != UNKNOWN_REGION {
         return region;
     }
     // Bounded: a node without instance metadata must not hold up the term.
@@ -101,7 +101,7 @@ impl LeaderAws {
         let (s, r, m) = (store.clone(), refold.clone(), metrics.clone());
         let on_change = move || {
             m.source_stale
-                .with_label_values(&[crate::run::standalone::ELBV2_SOURCE])
+                .with_label_values(&[crate::aws::ELBV2_SOURCE])
                 .set(i64::from(s.any_stale()));
             r.send_modify(|g| *g += 1);
         };
@@ -294,3 +294,6 @@ impl LeaderAws {
         self.route53.lock().last.clone()
     }
 }
+
+/// The Region shown until one is known.
+pub const UNKNOWN_REGION: &str = "unknown";

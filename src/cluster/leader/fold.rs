@@ -13,12 +13,12 @@
 
 use crate::cluster::kube::slices::Endpoint;
 use crate::cluster::kube::slices::Refused;
+use crate::model::Counts;
+use crate::model::EndpointState;
 use crate::model::OverrideMode;
+use crate::spec::policy::Policy;
 use crate::verdict::policy;
-use crate::verdict::policy::Counts;
 use crate::verdict::policy::Decision;
-use crate::verdict::policy::EndpointState;
-use crate::verdict::policy::Policy;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -128,7 +128,7 @@ pub fn fold<'a>(
 mod tests {
     use super::*;
     use crate::model::Health;
-    use crate::verdict::policy::MinHealthy;
+    use crate::spec::policy::MinHealthy;
     use std::collections::HashMap;
 
     fn ep(ip: &str, ready: bool) -> Endpoint {

@@ -23,7 +23,7 @@
 //! - spells live for one term: a new leader gives every `unknown` endpoint grace
 //!   again, as a static agent does when it restarts.
 
-use crate::verdict::policy::EndpointState;
+use crate::model::EndpointState;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;

@@ -7,12 +7,12 @@
 //! feed; a full pass reloads them from the caches.
 
 use crate::cluster::kube::dirty::ObjKey;
-use crate::cluster::node::report::ProbeReport;
 use crate::cluster::kube::slices::endpoints_of_services;
 use crate::cluster::kube::slices::service_of;
 use crate::cluster::kube::slices::Endpoint;
+use crate::cluster::node::report::ProbeReport;
+use crate::model::EndpointState;
 use crate::spec::ProbeTargets;
-use crate::verdict::policy::EndpointState;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

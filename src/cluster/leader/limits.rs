@@ -9,10 +9,10 @@
 //! replica holds the same apps.
 
 use crate::cluster::kube::crd::AppHealth;
+use crate::cluster::kube::slices::endpoints_of_services;
 use crate::cluster::serving::resolve::age_cmp;
 use crate::cluster::serving::resolve::Rejected;
 use crate::cluster::serving::resolve::Resolution;
-use crate::cluster::kube::slices::endpoints_of_services;
 use crate::spec::Limits;
 use crate::spec::ProbeTargets;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -112,8 +112,8 @@ fn addresses(index: &HashMap<(&str, &str), Vec<&EndpointSlice>>, ns: &str, servi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::serving::resolve::resolve;
     use crate::cluster::kube::slices::by_service;
+    use crate::cluster::serving::resolve::resolve;
     use kube::ResourceExt;
 
     fn ah(ns: &str, name: &str, created: &str) -> Arc<AppHealth> {

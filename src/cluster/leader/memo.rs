@@ -19,8 +19,8 @@
 //! - a new term starts with an empty memo: the first fold of a term recomputes
 //!   every app.
 
-use crate::verdict::policy::EndpointState;
-use crate::verdict::policy::TargetCounts;
+use crate::model::EndpointState;
+use crate::model::TargetCounts;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Resource;
 use std::collections::HashMap;

@@ -2,10 +2,11 @@
 pub mod app_step;
 pub mod assigner;
 pub mod aws;
+pub mod election;
 pub mod finalizer;
 pub mod fold;
+pub mod grace;
 pub mod index;
-pub mod leader;
 pub mod limits;
 pub mod memo;
 pub mod pass;
@@ -13,4 +14,3 @@ pub mod probe_plan;
 pub mod status;
 pub mod term;
 pub mod writer;
-pub mod grace;

@@ -25,25 +25,25 @@
 //! over changes writes exactly what a full pass would.
 
 use super::app_step::{step, Kept};
-use crate::cluster::node::assignment::Nodes;
 use super::aws::LeaderAws;
+use super::finalizer;
+use super::index::{Indexes, ServiceKey};
+use super::limits;
+use super::status::{Duties, RESYNC};
+use super::writer::{status, write, NotServed, Published};
 use crate::cluster::kube::caches::LeaderCaches;
 use crate::cluster::kube::crd::AppHealth;
 use crate::cluster::kube::dirty::Changed;
 use crate::cluster::kube::dirty::Dirty;
-use super::finalizer;
-use super::index::{Indexes, ServiceKey};
-use super::limits;
+use crate::cluster::node::assignment::Nodes;
 use crate::cluster::node::report::ProbeReport;
 use crate::cluster::serving::resolve::app_key;
 use crate::cluster::serving::resolve::resolve;
 use crate::cluster::serving::resolve::Rejected;
 use crate::cluster::serving::resolve::Resolution;
-use super::status::{Duties, RESYNC};
-use super::writer::{status, write, NotServed, Published};
-use crate::spec::Limits;
 use crate::fence::Fence;
 use crate::model::AppKey;
+use crate::spec::Limits;
 use crate::telemetry::{Folded, PassKind};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Recorder;

@@ -3,13 +3,13 @@
 //! and changed one app at a time, so a fold that recomputes a few apps touches only
 //! their shares. Pure: the assigner turns it into `ProbeAssignment` objects.
 
+use crate::cluster::kube::crd::ProbeScheme;
+use crate::cluster::kube::slices::Endpoint;
+use crate::cluster::kube::spec::AppSettings;
 use crate::cluster::node::assignment::AssignedProbe;
 use crate::cluster::node::assignment::Nodes;
 use crate::cluster::node::assignment::Settings;
 use crate::cluster::node::assignment::Share;
-use crate::cluster::kube::crd::ProbeScheme;
-use crate::cluster::kube::slices::Endpoint;
-use crate::cluster::kube::spec::AppSettings;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,9 +148,9 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::node::assignment::spec_of;
     use crate::cluster::kube::slices::Refused;
     use crate::cluster::kube::spec::settings;
+    use crate::cluster::node::assignment::spec_of;
 
     fn ep(ip: &str, node: Option<&str>, refused: Option<Refused>) -> Endpoint {
         Endpoint {

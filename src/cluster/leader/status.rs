@@ -10,14 +10,14 @@
 //! dropped), and each write first asks the term as a fence.
 
 use super::assigner;
-use crate::cluster::node::assignment::ProbeAssignment;
 use super::aws::LeaderAws;
-use crate::cluster::kube::caches;
 use super::pass::{Folder, Io};
-use crate::cluster::node::report::ProbeReport;
 use super::term::Term;
-use crate::spec::AwsSettings;
+use crate::cluster::kube::caches;
+use crate::cluster::node::assignment::ProbeAssignment;
+use crate::cluster::node::report::ProbeReport;
 use crate::fence::Fence;
+use crate::spec::AwsSettings;
 use crate::telemetry::Metrics;
 use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};

@@ -1,13 +1,13 @@
 //! What the leader writes: the status an `AppHealth` should have, and the patch
 //! (plus an Event on a verdict change) that writes it when it differs.
 
+use super::fold::Tally;
 use crate::cluster::kube::crd::AppHealth;
 use crate::cluster::kube::crd::AppHealthStatus;
 use crate::cluster::kube::crd::Condition;
-use super::fold::Tally;
 use crate::fence::Fence;
 use crate::model::Health;
-use crate::verdict::policy::TargetCounts;
+use crate::model::TargetCounts;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};

@@ -18,8 +18,8 @@
 //! namespaces while they fit, the rest counted in `truncated`. A node does not probe
 //! the apps left out, so the leader judges their endpoints there on readiness alone.
 
-use crate::cluster::kube::crd::ProbeScheme;
 use super::report::{Entry, Truncated};
+use crate::cluster::kube::crd::ProbeScheme;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -152,7 +152,11 @@ pub fn spec(node: &str, apps: Apps) -> ProbeAssignmentSpec {
 
 /// A test app: `scheme` on `path`, 2 s interval, 1 s timeout, rise 2, fall 3.
 #[cfg(test)]
-pub(crate) fn test_app(scheme: crate::cluster::kube::crd::ProbeScheme, path: Option<&str>, eps: &[&str]) -> AssignedApp {
+pub(crate) fn test_app(
+    scheme: crate::cluster::kube::crd::ProbeScheme,
+    path: Option<&str>,
+    eps: &[&str],
+) -> AssignedApp {
     AssignedApp {
         probe: AssignedProbe {
             scheme,

@@ -1,5 +1,5 @@
 //! (docs to write)
 pub mod assignment;
-pub mod node;
 pub mod probe_series;
+pub mod prober;
 pub mod report;

@@ -3,7 +3,7 @@
 //! node) and no others. An app's series go as soon as this node stops probing it;
 //! a probe of it that finishes after that is not counted.
 
-use super::node::Tag;
+use super::prober::Tag;
 use crate::model::{AppKey, ProbeResult};
 use crate::observe::probe::Job;
 use crate::telemetry::{Metrics, ProbeMetrics};
@@ -71,7 +71,7 @@ fn key_of(app_ref: &str) -> Option<AppKey> {
 mod tests {
     use super::*;
     use crate::model::{ProbeOutcome, Target};
-    use crate::verdict::policy::Policy;
+    use crate::spec::policy::Policy;
     use std::time::Duration;
 
     fn job(app: &str, ip: &str) -> Job<Tag> {
@@ -89,10 +89,10 @@ mod tests {
                 app: app.into(),
                 ip: ip.parse().unwrap(),
                 policy: Policy {
-                    min_healthy: crate::verdict::policy::MinHealthy::Count(1),
+                    min_healthy: crate::spec::policy::MinHealthy::Count(1),
                     fall_count: 1,
                     rise_count: 1,
-                    min_healthy_targets: crate::verdict::policy::MinHealthy::Count(1),
+                    min_healthy_targets: crate::spec::policy::MinHealthy::Count(1),
                 },
             },
         }

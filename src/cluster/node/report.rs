@@ -13,7 +13,7 @@
 //! counted in `truncated`. The leader judges the endpoints of dropped apps on
 //! readiness alone, as it does for a node without an agent.
 
-use crate::verdict::policy::EndpointState;
+use crate::model::EndpointState;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -9,15 +9,15 @@
 //! app ([`Served::publish`]), which still publishes only the apps whose view is a
 //! new object, and swaps the set of served apps only when an app came or went.
 
-use crate::cluster::kube::dirty::Changed;
 use super::resolve::{app_key, resolve, Resolution};
+use crate::cluster::kube::dirty::Changed;
 use crate::cluster::kube::view::ServedApp;
+use crate::model::Counts;
 use crate::model::{AppKey, Health, OverrideMode};
-use crate::verdict::policy::Counts;
+use crate::telemetry::Metrics;
 use crate::verdict::policy::Decision;
 use crate::verdict::store::App;
 use crate::verdict::store::Apps;
-use crate::telemetry::Metrics;
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -143,7 +143,7 @@ fn publish_one(app: &App, ah: &ServedApp) {
     // Every replica keeps the leader's AWS results, as it serves its verdicts.
     if let Some(s) = &ah.status {
         let alb = match (s.healthy_targets, s.total_targets) {
-            (Some(healthy), Some(total)) => Some(crate::verdict::policy::TargetCounts {
+            (Some(healthy), Some(total)) => Some(crate::model::TargetCounts {
                 healthy,
                 total,
                 stale: s.targets_stale.unwrap_or(false),

@@ -1,8 +1,8 @@
 //! HTTP probes over a pooled hyper client: connections to a pod are kept alive
 //! and reused between probes when the pod allows it.
 
-use crate::spec::ProbeSpec;
 use crate::model::{ProbeOutcome, ProbeResult};
+use crate::spec::ProbeSpec;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};

@@ -26,8 +26,9 @@ pub mod fair;
 pub mod http;
 pub mod tcp;
 
-use crate::spec::ProbeSpec;
 use crate::model::{ProbeOutcome, ProbeResult, Target};
+use crate::spec::ProbeSpec;
+pub use crate::spec::PER_APP;
 use futures_util::future::{self, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::cmp::Reverse;
@@ -58,9 +59,6 @@ pub struct Limits {
     /// Probes of one app, however long they have run.
     pub per_app: usize,
 }
-
-/// Probes in flight per app unless the operator says otherwise.
-pub const PER_APP: usize = 8;
 
 /// How long a probe holds one of the node's global slots. Longer probes run on
 /// (to their own timeout) holding only their app's slot and their address.

@@ -3,13 +3,12 @@
 
 use super::*;
 use crate::publish::http::Readiness;
-use crate::verdict::store::Apps;
 use crate::telemetry::Metrics;
+use crate::verdict::store::Apps;
 use std::sync::Arc;
 
 fn ctx(allow_remote_override: bool) -> Context {
-    let cfg =
-        crate::spec::parse("region: r\napps:\n  - name: app1\n    endpoints: [\"tcp://127.0.0.1:9\"]\n").unwrap();
+    let cfg = crate::spec::parse("region: r\napps:\n  - name: app1\n    endpoints: [\"tcp://127.0.0.1:9\"]\n").unwrap();
     let metrics = Metrics::new("r").unwrap();
     Context {
         apps: Arc::new(Apps::from_config(&cfg.apps, &metrics)),

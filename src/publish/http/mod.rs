@@ -23,8 +23,8 @@ pub mod public;
 
 use crate::spec::canonical;
 use crate::spec::PublicListener;
-use crate::verdict::store::Apps;
 use crate::telemetry::{Metrics, Refusal};
+use crate::verdict::store::Apps;
 use bytes::Bytes;
 use connection::Connection;
 use http::{header, HeaderValue, Response, StatusCode};

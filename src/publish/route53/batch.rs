@@ -3,9 +3,9 @@
 
 use super::apply::Gate;
 use super::plan::{DesiredRecord, Step};
+use crate::aws::{Api, CallError, Caller};
 use crate::spec::route53::FailoverRole;
 use crate::spec::route53::Routing;
-use crate::aws::{Api, CallError, Caller};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, ResourceRecordSetFailover,
     ResourceRecordSetRegion, RrType,

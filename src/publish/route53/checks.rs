@@ -3,8 +3,8 @@
 
 use super::batch::build_error;
 use super::objects::CheckConfig;
-use crate::spec::route53::Protocol;
 use crate::aws::{Api, CallError, Caller};
+use crate::spec::route53::Protocol;
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType, Tag, TagResourceType};
 use aws_sdk_route53::Client;
 

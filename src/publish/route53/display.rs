@@ -2,9 +2,9 @@
 //! `!` conflict left alone, then a summary, in the manner of `terraform plan`.
 
 use super::plan::{CheckRef, Plan, Step};
+use crate::model::AppKey;
 use crate::spec::route53::FailoverRole;
 use crate::spec::route53::Routing;
-use crate::model::AppKey;
 use std::fmt;
 
 impl fmt::Display for CheckRef {

@@ -15,10 +15,10 @@ pub mod plan;
 mod read;
 pub mod status;
 
+pub use crate::spec::route53_policy::Route53Policy;
 pub use apply::{apply, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
-pub use crate::spec::route53_policy::Route53Policy;
 pub use read::read;
 
 use crate::aws::{CallError, Caller};

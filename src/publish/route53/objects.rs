@@ -1,11 +1,12 @@
 //! The Route 53 objects the reconciler compares: what the apps want
 //! ([`DesiredApp`], via [`Owner`]) and what Route 53 holds ([`Actual`]).
 
+use crate::model::AppKey;
 use crate::spec::route53::Alias;
 use crate::spec::route53::Protocol;
 use crate::spec::route53::Routing;
 use crate::spec::route53::Settings;
-use crate::model::AppKey;
+pub use crate::spec::route53::{Owner, PublicListener};
 use serde::Serialize;
 use std::fmt;
 
@@ -29,55 +30,6 @@ pub fn moving_from(zone: &str, name: &str) -> String {
 }
 /// Every CallerReference the agent makes starts with this.
 pub const REF_PREFIX: &str = "fa1-";
-
-/// Who owns what this agent writes: one cluster, serving from one hostname.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Owner {
-    /// Unique per cluster (per Region): health checks are tagged with it.
-    pub cluster_id: String,
-    /// This Region's public agent hostname, which Route 53's checkers call.
-    pub public_hostname: String,
-    /// How the load balancer in front of the agents listens: every check uses it
-    /// unless the app's `healthCheck` says otherwise.
-    pub public: PublicListener,
-}
-
-/// The listener Route 53's checkers reach the agents on (the NLB's or the shared
-/// ALB's, not the agent's own 8080): the default protocol and port of every check,
-/// and whether checks also require the agent's own answer in the body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublicListener {
-    pub protocol: Protocol,
-    pub port: u16,
-    /// Checks carry the search string `HEALTHY <app>` unless the app sets its own:
-    /// a redirect or another backend's 200 then fails the check instead of passing it.
-    pub match_verdict: bool,
-}
-
-impl Default for PublicListener {
-    /// Plain HTTP on 80, no string matching: an NLB listener of the agents' own.
-    fn default() -> Self {
-        PublicListener {
-            protocol: Protocol::Http,
-            port: 80,
-            match_verdict: false,
-        }
-    }
-}
-
-impl PublicListener {
-    /// The port a check of `protocol` uses when the app names none: this listener's
-    /// port for its own protocol, else the protocol's standard port.
-    pub fn port_for(&self, protocol: Protocol) -> u16 {
-        match protocol {
-            p if p == self.protocol => self.port,
-            Protocol::Http => 80,
-            Protocol::Https => 443,
-        }
-    }
-}
 
 /// The search string of `app`'s check when the listener matches verdicts. The
 /// status code still decides a 503 (Route 53 fails anything outside 200-399), so

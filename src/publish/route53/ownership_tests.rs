@@ -195,7 +195,10 @@ fn a_moving_record_is_named_by_its_check_at_both_ends_until_it_moved() {
         unreachable!()
     };
     let tag = |k: &str| tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    assert_eq!(tag(crate::publish::route53::objects::TAG_RECORD), Some("www.example.com."));
+    assert_eq!(
+        tag(crate::publish::route53::objects::TAG_RECORD),
+        Some("www.example.com.")
+    );
     assert_eq!(
         tag(crate::publish::route53::objects::TAG_MOVING_FROM),
         Some("Z1/app1.example.com.")

@@ -23,9 +23,9 @@ use super::objects::{
     TAG_APP, TAG_MOVING_FROM, TAG_RECORD, TAG_SET, TAG_ZONE,
 };
 use super::ownership::{active, record_key, Ownership};
+use crate::model::AppKey;
 use crate::spec::route53::Alias;
 use crate::spec::route53::Routing;
-use crate::model::AppKey;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The record an app wants.

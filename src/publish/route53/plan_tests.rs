@@ -278,7 +278,7 @@ fn checks_take_the_listeners_defaults_unless_the_app_sets_its_own() {
         (Protocol::Http, 80, None)
     );
     // The chart's Ingress option: the shared ALB's HTTPS listener, verdict matching on.
-    o.public = crate::publish::route53::PublicListener {
+    o.public = crate::spec::route53::PublicListener {
         protocol: Protocol::Https,
         port: 443,
         match_verdict: true,

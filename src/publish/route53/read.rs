@@ -5,13 +5,13 @@ use super::objects::{
     Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, RecordKey, REF_PREFIX, TAG_MOVING_FROM, TAG_RECORD,
     TAG_ZONE,
 };
+use crate::aws::{Api, CallError, Caller};
 use crate::spec::route53::bare_zone;
 use crate::spec::route53::fqdn;
 use crate::spec::route53::Alias;
 use crate::spec::route53::FailoverRole;
 use crate::spec::route53::Protocol;
 use crate::spec::route53::Routing;
-use crate::aws::{Api, CallError, Caller};
 use aws_sdk_route53::types::{
     HealthCheck, HealthCheckType, ResourceRecordSet, ResourceRecordSetFailover, RrType, TagResourceType,
 };

@@ -3,7 +3,7 @@
 use super::super::FileApp;
 use super::{valid_app_name, AppConfig};
 use crate::model::{AppKey, Target};
-use crate::verdict::policy::MinHealthy;
+use crate::spec::policy::MinHealthy;
 use std::sync::Arc;
 
 /// Validates the app at `at` (`apps[i]`); `None` when it has any problem, each in

@@ -15,7 +15,7 @@ pub use probe::ProbeSpec;
 
 use super::{Error, FileConfig, Result, DEFAULT_ADMIN_LISTEN, DEFAULT_HEALTH_LISTEN};
 use crate::model::{AppKey, OverrideMode, Target};
-use crate::verdict::policy::Policy;
+use crate::spec::policy::Policy;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 use super::super::keys::{PolicyKeys, ProbeKeys};
 use super::super::numbers::{finite_secs, show};
 use super::probe::{self, ProbeSpec};
-use crate::verdict::policy::MinHealthy;
-use crate::verdict::policy::Policy;
+use crate::spec::policy::MinHealthy;
+use crate::spec::policy::Policy;
 use std::time::Duration;
 
 const DEFAULT_FALL: u32 = 3;

@@ -3,7 +3,7 @@
 
 use super::{App, Apps};
 use crate::model::AppKey;
-use crate::verdict::policy::Counts;
+use crate::model::Counts;
 use crate::telemetry::{AppSeries, VerdictSource};
 
 impl App {

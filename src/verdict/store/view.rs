@@ -1,9 +1,9 @@
 //! Read-only views of an app for `/apps` JSON and the status page.
 
 use super::{App, Inner};
+use crate::model::Counts;
+use crate::model::EndpointState;
 use crate::model::{Health, OverrideMode, ProbeOutcome};
-use crate::verdict::policy::Counts;
-use crate::verdict::policy::EndpointState;
 use serde::Serialize;
 use std::time::SystemTime;
 use tokio::time::Instant;
@@ -35,14 +35,14 @@ pub struct AppView {
     /// The policy this agent judges the app by; absent for an app the cluster's
     /// leader judges (the policy is in its `AppHealth`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy: Option<crate::verdict::policy::Policy>,
+    pub policy: Option<crate::spec::policy::Policy>,
     /// How this agent probes the app; absent for an app the cluster's leader judges.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::spec::ProbeSpec>,
     pub endpoints: Vec<EndpointView>,
     /// The ALB's view over the app's target groups, once read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub targets: Option<crate::verdict::policy::TargetCounts>,
+    pub targets: Option<crate::model::TargetCounts>,
     /// The app's Route 53 objects, when the agent manages them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route53: Option<Route53View>,

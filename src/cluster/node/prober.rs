@@ -6,19 +6,19 @@
 //! needs nothing but its assignment to probe: no `AppHealth` spec, no EndpointSlice.
 
 use super::assignment::ProbeAssignmentSpec;
-use crate::cluster::kube::crd::ProbeScheme;
 use super::report::{self, ProbeReport, ProbeReportSpec};
+use crate::cluster::kube::crd::ProbeScheme;
 use crate::cluster::kube::slices::is_loopback;
+use crate::model::EndpointState;
+use crate::model::{ProbeResult, Target};
+use crate::observe::probe::Job;
+use crate::spec::guard;
+use crate::spec::policy::Policy;
 use crate::spec::probe_and_policy;
 use crate::spec::PolicyKeys;
 use crate::spec::ProbeKeys;
 use crate::spec::ProbeTargets;
-use crate::model::{ProbeResult, Target};
-use crate::verdict::policy::EndpointState;
 use crate::verdict::policy::EndpointTracker;
-use crate::verdict::policy::Policy;
-use crate::spec::guard;
-use crate::observe::probe::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, PostParams};
 use parking_lot::Mutex;
