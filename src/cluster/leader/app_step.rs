@@ -61,6 +61,19 @@ pub struct Step {
     pub checked: Arc<Checked>,
 }
 
+impl Kept {
+    /// Records how `key`'s write went: in line with `digest` (and no longer to be
+    /// retried), or to be retried by a pass soon.
+    fn record(&mut self, key: &str, digest: u64, valid: bool, in_line: bool) {
+        self.memo.record(key, digest, valid, in_line);
+        if in_line {
+            self.retry.remove(key);
+        } else {
+            self.retry.insert(key.to_owned());
+        }
+    }
+}
+
 /// Folds the served app `ah` (key `key`) if its inputs changed since it was last
 /// found in line, and writes its status if that differs.
 pub async fn step(
@@ -132,12 +145,7 @@ pub async fn step(
     );
     keep(kept, spells);
     let in_line = write(io.client, ah, desired, io.recorder, io.fence, &io.caches.own).await;
-    kept.memo.record(key, digest, valid, in_line);
-    if in_line {
-        kept.retry.remove(key);
-    } else {
-        kept.retry.insert(key.to_owned());
-    }
+    kept.record(key, digest, valid, in_line);
     Step {
         valid,
         recomputed: true,

@@ -7,6 +7,7 @@ pub mod finalizer;
 pub mod fold;
 pub mod grace;
 pub mod index;
+pub mod last;
 pub mod limits;
 pub mod memo;
 pub mod pass;

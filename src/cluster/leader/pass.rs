@@ -19,7 +19,7 @@
 //!   pass over changes) or a watch relisted; when the AWS results or
 //!   the Kubernetes source's health changed; when a pass over changes cannot stand
 //!   in for it (a namespace's limits hold other apps now, or an app's object moved
-//!   under it); and at least every [`RESYNC`].
+//!   under it); and at least every [`super::status::RESYNC`].
 //!
 //! Either way an app's status is the same pure function of its inputs, so a pass
 //! over changes writes exactly what a full pass would.
@@ -27,9 +27,10 @@
 use super::app_step::{step, Kept};
 use super::aws::LeaderAws;
 use super::finalizer;
-use super::index::{Indexes, ServiceKey};
+use super::index::Indexes;
+use super::last::{last_of, Last};
 use super::limits;
-use super::status::{Duties, RESYNC};
+use super::status::Duties;
 use super::writer::{status, write, NotServed, Published};
 use crate::cluster::kube::caches::LeaderCaches;
 use crate::cluster::kube::crd::AppHealth;
@@ -40,16 +41,14 @@ use crate::cluster::node::report::ProbeReport;
 use crate::cluster::serving::resolve::app_key;
 use crate::cluster::serving::resolve::resolve;
 use crate::cluster::serving::resolve::Rejected;
-use crate::cluster::serving::resolve::Resolution;
 use crate::fence::Fence;
 use crate::model::AppKey;
-use crate::spec::Limits;
 use crate::telemetry::{Folded, PassKind};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -75,83 +74,6 @@ pub struct Folder {
     index: Indexes,
     /// What the last full pass found; `None` before the first.
     last: Option<Last>,
-}
-
-/// What the last full pass found, which passes over changes build on.
-#[derive(Debug)]
-struct Last {
-    /// The apps after the Conflict rule, before the limits, by key.
-    candidates: BTreeMap<String, Arc<AppHealth>>,
-    /// What each namespace's limits held, in order (namespaces that held none are absent).
-    held: HashMap<String, Vec<Rejected>>,
-    /// The served apps' keys by the Services their specs name.
-    by_service: HashMap<ServiceKey, Vec<String>>,
-    aws_version: u64,
-    kube_stale: bool,
-    at: Instant,
-}
-
-impl Last {
-    /// True when a full pass must run: the AWS results or the Kubernetes
-    /// source's health changed since, or [`RESYNC`] has passed.
-    fn outdated(&self, aws_version: u64, kube_stale: bool) -> bool {
-        self.aws_version != aws_version || self.kube_stale != kube_stale || self.at.elapsed() >= RESYNC
-    }
-
-    /// The keys of the apps named in `changed` whose objects changed in nothing
-    /// but their status since the full pass (same identity, spec and finalizers,
-    /// not deleted): the leader's own writes, whose events raced their responses,
-    /// or another writer's, which a fold puts right. `None` when any other change
-    /// is among them: only a full pass handles those.
-    fn status_only(&self, changed: &Changed, store: &Store<AppHealth>) -> Option<Vec<String>> {
-        if changed.all {
-            return None;
-        }
-        let one = |(ns, name): &(String, String)| {
-            let now = store.get(&ObjectRef::new(name).within(ns))?;
-            let key = app_key(now.as_ref());
-            let was = self.candidates.get(&key)?;
-            let (m, w) = (&now.metadata, &was.metadata);
-            let same = m.uid == w.uid
-                && m.deletion_timestamp.is_none()
-                && m.finalizers == w.finalizers
-                && now.spec == was.spec;
-            same.then_some(key)
-        };
-        changed.objects.iter().map(one).collect()
-    }
-
-    /// The served app of `key`, as the full pass found it.
-    fn served(&self, key: &str) -> Option<&Arc<AppHealth>> {
-        let ah = self.candidates.get(key)?;
-        let held = self.held.get(ah.metadata.namespace.as_deref().unwrap_or_default());
-        let is_held = held.is_some_and(|h| {
-            h.iter()
-                .any(|r| matches!(r, Rejected::Limit { key: k, .. } if k == key))
-        });
-        (!is_held).then_some(ah)
-    }
-
-    /// How many apps are served.
-    fn served_len(&self) -> usize {
-        self.candidates.len() - self.held.values().map(Vec::len).sum::<usize>()
-    }
-
-    /// True when the limits of namespace `ns`, with the endpoints in `index`,
-    /// hold other apps (or for other reasons) than they did in the full pass.
-    fn limits_moved(&self, ns: &str, index: &Indexes, limits: Limits) -> bool {
-        let in_ns = self
-            .candidates
-            .iter()
-            .filter(|(_, ah)| ah.metadata.namespace.as_deref() == Some(ns));
-        let mut r = Resolution {
-            served: in_ns.map(|(k, ah)| (k.clone(), ah.clone())).collect(),
-            rejected: Vec::new(),
-        };
-        limits::apply(&mut r, &index.borrowed(Some(ns)), limits);
-        let held = self.held.get(ns).map_or(&[][..], Vec::as_slice);
-        !r.rejected.iter().map(|(_, why)| why).eq(held.iter())
-    }
 }
 
 impl Folder {
@@ -302,42 +224,6 @@ impl Folder {
             not_served(io, ah, why, &now).await;
         }
         self.last = Some(last_of(&resolution, candidates, io.aws_version, kube_stale));
-    }
-}
-
-/// What passes over changes need of a full pass's `resolution` (`candidates`: its
-/// served apps before the limits).
-fn last_of(
-    resolution: &Resolution,
-    candidates: BTreeMap<String, Arc<AppHealth>>,
-    aws_version: u64,
-    kube_stale: bool,
-) -> Last {
-    let mut by_service: HashMap<ServiceKey, Vec<String>> = HashMap::new();
-    for (key, ah) in &resolution.served {
-        let ns = ah.metadata.namespace.as_deref().unwrap_or_default();
-        for svc in &ah.spec.services {
-            by_service
-                .entry((ns.to_owned(), svc.clone()))
-                .or_default()
-                .push(key.clone());
-        }
-    }
-    let mut held: HashMap<String, Vec<Rejected>> = HashMap::new();
-    for (ah, why) in &resolution.rejected {
-        if matches!(why, Rejected::Limit { .. }) {
-            held.entry(ah.namespace().unwrap_or_default())
-                .or_default()
-                .push(why.clone());
-        }
-    }
-    Last {
-        candidates,
-        held,
-        by_service,
-        aws_version,
-        kube_stale,
-        at: Instant::now(),
     }
 }
 

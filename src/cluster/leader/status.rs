@@ -78,6 +78,31 @@ pub async fn run(client: Client, d: Duties, mut terms: watch::Receiver<Option<Te
     }
 }
 
+/// Watches the ProbeReports of `namespace` until `stop`: the store, a receiver that
+/// changes with every event, and which reports changed. Waits up to 10 s for the
+/// first list, so that the term's first pass sees the nodes' reports.
+async fn watch_reports(
+    client: &Client,
+    namespace: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> (
+    kube::runtime::reflector::Store<ProbeReport>,
+    watch::Receiver<u64>,
+    crate::cluster::kube::dirty::Dirty,
+) {
+    let (tx, changed) = watch::channel(0u64);
+    let (reports, _, dirty) = caches::reflect(
+        Api::<ProbeReport>::namespaced(client.clone(), namespace),
+        watcher::Config::default(),
+        "probereports",
+        caches::Sink::new(Arc::new(tx), None),
+        stop.clone(),
+        |_| {},
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
+    (reports, changed, dirty)
+}
+
 /// The duties of one term; returns as soon as its token (a child of the agent's
 /// shutdown) is cancelled: true then, false if the caches can never sync.
 async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> bool {
@@ -91,16 +116,7 @@ async fn lead(client: &Client, d: &Duties, recorder: &Recorder, term: &Term) -> 
         if caches.synced().await.is_err() {
             return;
         }
-        let (tx, mut reports_changed) = watch::channel(0u64);
-        let (reports, _, reports_dirty) = caches::reflect(
-            Api::<ProbeReport>::namespaced(client.clone(), &d.namespace),
-            watcher::Config::default(),
-            "probereports",
-            caches::Sink::new(Arc::new(tx), None),
-            stop.clone(),
-            |_| {},
-        );
-        let _ = tokio::time::timeout(Duration::from_secs(10), reports.wait_until_ready()).await;
+        let (reports, mut reports_changed, reports_dirty) = watch_reports(client, &d.namespace, &stop).await;
         let mut changed = caches.changed.clone();
         let (refold, mut aws_changed) = watch::channel(0u64);
         let fence: Arc<dyn Fence> = Arc::new(term.clone());

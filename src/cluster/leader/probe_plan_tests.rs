@@ -1,0 +1,118 @@
+//! Tests of `cluster/leader/probe_plan.rs`.
+
+use super::*;
+use crate::cluster::kube::slices::Refused;
+use crate::cluster::kube::spec::settings;
+use crate::cluster::node::assignment::spec_of;
+
+fn ep(ip: &str, node: Option<&str>, refused: Option<Refused>) -> Endpoint {
+    Endpoint {
+        ip: ip.parse().unwrap(),
+        port: Some(8080),
+        node: node.map(str::to_string),
+        ready: true,
+        serving: true,
+        terminating: false,
+        refused,
+    }
+}
+
+fn set(v: serde_json::Value) -> AppSettings {
+    settings(&serde_json::from_value(v).unwrap()).unwrap()
+}
+
+#[test]
+fn each_node_gets_its_own_probe_able_endpoints_with_the_apps_settings() {
+    let web = set(serde_json::json!({ "services": ["web"],
+            "probe": { "path": "/ready", "expectedStatus": [200], "bodyContains": "ok" },
+            "policy": { "riseCount": 4, "fallCount": 5 } }));
+    let db = set(serde_json::json!({ "services": ["db"], "probe": { "scheme": "TCP", "port": 5432 } }));
+    let mut plan = Plan::default();
+    plan.set(
+        "ns/web",
+        &web,
+        &[
+            ep("10.0.0.2", Some("a"), None),
+            ep("10.0.0.1", Some("a"), None),
+            ep("10.0.0.3", Some("b"), None),
+            ep("10.0.0.4", None, None),
+            ep("10.0.0.5", Some("b"), Some(Refused::NotControllerManaged)),
+            ep("::1", Some("a"), Some(Refused::Loopback)),
+        ],
+    );
+    plan.set("ns/db", &db, &[ep("fd00::7", Some("a"), None)]);
+    plan.set("ns/empty", &db, &[ep("10.0.0.9", Some("c"), Some(Refused::NotAPod))]);
+    let nodes = plan.take_changed().expect("a new plan");
+    assert_eq!(
+        nodes.keys().collect::<Vec<_>>(),
+        ["a", "b"],
+        "node c has nothing to probe"
+    );
+    let a = &spec_of("a", &nodes["a"]).apps;
+    assert_eq!(a["ns/web"].endpoints, ["10.0.0.1:8080", "10.0.0.2:8080"]);
+    assert_eq!(
+        a["ns/web"].probe,
+        AssignedProbe {
+            scheme: ProbeScheme::Http,
+            path: Some("/ready".into()),
+            interval_seconds: 2.0,
+            timeout_seconds: 1.0,
+            expected_status: Some(vec![200]),
+            body_contains: Some("ok".into()),
+        }
+    );
+    assert_eq!((a["ns/web"].rise_count, a["ns/web"].fall_count), (4, 5));
+    assert_eq!(a["ns/db"].endpoints, ["[fd00::7]:5432"], "the probe's port wins");
+    assert_eq!(a["ns/db"].probe.path, None, "TCP has no path");
+    let b = spec_of("b", &nodes["b"]);
+    assert_eq!((b.node.as_str(), b.truncated), ("b", None));
+    assert_eq!(b.apps["ns/web"].endpoints, ["10.0.0.3:8080"]);
+    assert!(!b.apps.contains_key("ns/db"));
+}
+
+#[test]
+fn a_plan_changes_only_when_an_apps_shares_do() {
+    let web = set(serde_json::json!({ "services": ["web"] }));
+    let mut empty = Plan::default();
+    assert_eq!(
+        empty.take_changed(),
+        Some(Nodes::new()),
+        "a new plan is news, even empty"
+    );
+    assert_eq!(empty.take_changed(), None);
+    let mut plan = Plan::default();
+    plan.set(
+        "ns/web",
+        &web,
+        &[ep("10.0.0.1", Some("a"), None), ep("10.0.0.2", Some("b"), None)],
+    );
+    plan.set("ns/api", &web, &[ep("10.0.0.3", Some("b"), None)]);
+    let first = plan.take_changed().expect("new shares");
+    assert_eq!(first.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(plan.take_changed(), None, "nothing since");
+    let mut not_ready = ep("10.0.0.2", Some("b"), None);
+    not_ready.ready = false;
+    plan.set("ns/web", &web, &[ep("10.0.0.1", Some("a"), None), not_ready]);
+    assert_eq!(plan.take_changed(), None, "readiness is not part of an assignment");
+    // The Pod on node a moves to node c.
+    plan.set(
+        "ns/web",
+        &web,
+        &[ep("10.0.0.1", Some("c"), None), ep("10.0.0.2", Some("b"), None)],
+    );
+    let moved = plan.take_changed().expect("a share moved");
+    assert_eq!(moved.keys().collect::<Vec<_>>(), ["b", "c"], "node a has nothing left");
+    assert_eq!(moved["b"].len(), 2);
+    let slow = set(serde_json::json!({ "services": ["web"], "probe": { "intervalSeconds": 10 } }));
+    plan.set("ns/api", &slow, &[ep("10.0.0.3", Some("b"), None)]);
+    let b = &plan.take_changed().expect("new settings")["b"];
+    assert_eq!(b["ns/api"].settings.probe.interval_seconds, 10.0);
+    plan.sweep();
+    plan.keep("ns/api");
+    plan.sweep();
+    let left = plan.take_changed().expect("an app went: the pass did not keep it");
+    assert_eq!(left.keys().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(left["b"].keys().map(|k| &**k).collect::<Vec<_>>(), ["ns/api"]);
+    plan.remove("ns/api");
+    assert_eq!(plan.take_changed(), Some(Nodes::new()), "no node has anything to probe");
+}
