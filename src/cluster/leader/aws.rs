@@ -7,7 +7,6 @@
 
 use super::writer::{Route53Part, Route53Sync};
 use crate::aws;
-use crate::aws::Caller;
 use crate::cluster::kube::crd::AppHealth;
 use crate::cluster::kube::crd::AppHealthStatus;
 use crate::cluster::kube::discovery;
@@ -18,6 +17,7 @@ use crate::fence::Fence;
 use crate::model::AppKey;
 use crate::model::TargetCounts;
 use crate::observe::targets;
+use crate::publish::aws::AwsTasks;
 use crate::publish::route53;
 use crate::publish::route53::Desired;
 use crate::publish::route53::Report;
@@ -70,13 +70,11 @@ pub struct LeaderAws {
     discovered: Arc<Mutex<Discovered>>,
     arns: watch::Sender<BTreeSet<String>>,
     desired: Mutex<Option<watch::Sender<Desired>>>,
-    clients: aws::Clients,
-    caller: Arc<Caller>,
+    tasks: AwsTasks,
     settings: AwsSettings,
     region: String,
     refold: Arc<watch::Sender<u64>>,
     fence: Arc<dyn Fence>,
-    stop: CancellationToken,
 }
 
 impl LeaderAws {
@@ -94,33 +92,18 @@ impl LeaderAws {
         stop: CancellationToken,
     ) -> LeaderAws {
         let region = resolve_region(region).await;
-        let clients = aws::load(&region).await;
-        let caller = Arc::new(Caller::new(settings.budget, metrics.aws.clone()));
+        let tasks = AwsTasks::new(&region, settings.clone(), metrics, stop.clone()).await;
         let store = Arc::new(targets::TargetStore::default());
         let (arns, rx) = watch::channel(BTreeSet::new());
-        let (s, r, m) = (store.clone(), refold.clone(), metrics.clone());
-        let on_change = move || {
-            m.source_stale
-                .with_label_values(&[crate::aws::ELBV2_SOURCE])
-                .set(i64::from(s.any_stale()));
-            r.send_modify(|g| *g += 1);
-        };
-        tokio::spawn(targets::poll(
-            clients.elbv2.clone(),
-            caller.clone(),
-            rx,
-            settings.target_health_interval,
-            settings.budget.elbv2_rate,
-            store.clone(),
-            on_change,
-            stop.clone(),
-        ));
+        let r = refold.clone();
+        // The ARNs' sender lives in `LeaderAws`, which `update` feeds.
+        tasks.poll_targets(rx, store.clone(), (), move || r.send_modify(|g| *g += 1));
         let discovered = Arc::new(Mutex::new(Discovered::default()));
         let aliases = settings.owner.is_some();
         discovery::spawn(
             client,
-            clients.elbv2.clone(),
-            caller.clone(),
+            tasks.clients.elbv2.clone(),
+            tasks.caller.clone(),
             aliases,
             discovered.clone(),
             refold.clone(),
@@ -132,13 +115,11 @@ impl LeaderAws {
             discovered,
             arns,
             desired: Mutex::new(None),
-            clients,
-            caller,
+            tasks,
             settings,
             region,
             refold,
             fence,
-            stop,
         }
     }
 
@@ -197,29 +178,15 @@ impl LeaderAws {
         }
     }
 
+    /// Starts this term's Route 53 reconciler (and the watch of Route 53's view)
+    /// from `want`; returns the sender that feeds it what the next passes want.
     fn start_route53(&self, owner: route53::Owner, want: Desired) -> watch::Sender<Desired> {
         let (tx, rx) = watch::channel(want);
-        let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
         let (state, refold) = (self.route53.clone(), self.refold.clone());
         let on_report = move |r: Report| {
-            ids_tx.send_if_modified(|ids| {
-                let changed = *ids != r.check_ids;
-                ids.clone_from(&r.check_ids);
-                changed
-            });
             state.lock().last = Some(r);
             refold.send_modify(|g| *g += 1);
         };
-        tokio::spawn(route53::run(
-            self.clients.route53.clone(),
-            self.caller.clone(),
-            owner,
-            rx,
-            self.settings.reconcile_interval,
-            on_report,
-            self.fence.clone(),
-            self.stop.clone(),
-        ));
         // Route 53's view reaches the metrics through AppHealth.status, as on every replica.
         let (state, refold) = (self.route53.clone(), self.refold.clone());
         let on_status = move |key: &AppKey, healthy: Option<bool>| {
@@ -228,14 +195,8 @@ impl LeaderAws {
                 refold.send_modify(|g| *g += 1);
             }
         };
-        tokio::spawn(route53::status::watch(
-            self.clients.route53.clone(),
-            self.caller.clone(),
-            ids_rx,
-            self.settings.check_status_interval,
-            on_status,
-            self.stop.clone(),
-        ));
+        self.tasks
+            .keep_route53(owner, rx, self.fence.clone(), (), on_report, on_status);
         tx
     }
 
