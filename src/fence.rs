@@ -21,6 +21,13 @@ pub trait Fence: Send + Sync {
 #[error("not the leader any more: {0}")]
 pub struct Lost(pub String);
 
+impl Lost {
+    /// A fixed name, for metric labels and log fields.
+    pub fn metric_label(&self) -> &'static str {
+        "not_leader"
+    }
+}
+
 /// The fence of a leader of one: always open.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Always;

@@ -111,6 +111,13 @@ const DOWNWARD_HINT: &str = "in-cluster mode reads NODE_NAME, POD_NAME and POD_N
 #[error("{0}")]
 pub struct MissingEnv(pub String);
 
+impl MissingEnv {
+    /// A fixed name, for metric labels and log fields.
+    pub fn metric_label(&self) -> &'static str {
+        "missing_env"
+    }
+}
+
 /// Default public listener in the cluster.
 pub const HEALTH_LISTEN: std::net::SocketAddr =
     std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);

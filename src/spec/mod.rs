@@ -38,6 +38,17 @@ pub enum Error {
     Invalid(Vec<String>),
 }
 
+impl Error {
+    /// A fixed name per variant, for metric labels and log fields.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Read { .. } => "read",
+            Error::Yaml(_) => "yaml",
+            Error::Invalid(_) => "invalid",
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Default public listener: every interface, for Route 53's checkers.

@@ -62,6 +62,13 @@ pub fn build(mut config: Config) -> kube::Result<Client> {
 #[error("the Kubernetes API did not answer within {0:?}")]
 pub struct TimedOut(pub Duration);
 
+impl TimedOut {
+    /// A fixed name, for metric labels and log fields.
+    pub fn metric_label(&self) -> &'static str {
+        "timed_out"
+    }
+}
+
 /// Puts a deadline on every call (see the module docs).
 #[derive(Clone, Copy, Debug)]
 pub struct DeadlineLayer(pub Duration);

@@ -19,6 +19,16 @@ pub enum Error {
     Lost(#[from] crate::fence::Lost),
 }
 
+impl Error {
+    /// A fixed name per variant, for metric labels and log fields.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Lost(l) => l.metric_label(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Add,

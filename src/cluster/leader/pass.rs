@@ -295,7 +295,7 @@ async fn finalizers(io: &Io<'_>, served: &BTreeMap<String, Arc<AppHealth>>) {
         let is_served = served.get(&key).is_some_and(|s| s.uid() == ah.uid());
         if let Some(action) = finalizer::decide(&ah, &akey, is_served, managed, last.as_ref()) {
             if let Err(e) = finalizer::apply(io.client, &ah, action, io.fence).await {
-                tracing::warn!(namespace = %akey.namespace, name = %ah.name_any(), error = %e, "updating the finalizer failed; will retry");
+                tracing::warn!(namespace = %akey.namespace, name = %ah.name_any(), error = %e, error_kind = e.metric_label(), "updating the finalizer failed; will retry");
             }
         }
     }
