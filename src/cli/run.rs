@@ -29,9 +29,7 @@ pub enum Error {
     #[error(transparent)]
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
-    Agent(#[from] standalone::Error),
-    #[error(transparent)]
-    Cluster(#[from] cluster::Error),
+    Agent(#[from] crate::run::Error),
 }
 
 impl Error {
@@ -42,7 +40,6 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Metrics(_) => "metrics",
             Error::Agent(_) => "agent",
-            Error::Cluster(_) => "cluster",
         }
     }
 }

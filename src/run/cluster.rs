@@ -130,21 +130,7 @@ pub const LEASE_NAME: &str = "failover-agent-leader";
 use crate::cluster::leader::aws::UNKNOWN_REGION;
 pub use crate::cluster::serving::served::AWAITING;
 
-/// Why a replica stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("an agent task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-impl Error {
-    /// A fixed label for this kind of error, for metrics and logs.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::Task(_) => "task",
-        }
-    }
-}
+pub use super::Error;
 
 /// Runs this replica until `shutdown`.
 pub async fn run(

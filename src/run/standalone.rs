@@ -22,23 +22,7 @@ use tracing::Instrument;
 /// How often every app is re-evaluated without a new observation.
 pub const TICK: Duration = Duration::from_millis(250);
 
-/// Why a static agent stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("an agent task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-impl Error {
-    /// A fixed label for this kind of error, for metrics and logs.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::Task(_) => "task",
-        }
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub use super::{Error, Result};
 
 /// The two bound listeners. Binding is the caller's job, so tests can bind port 0.
 pub struct Listeners {

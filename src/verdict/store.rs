@@ -164,6 +164,30 @@ struct Inner {
     counted: TermTransitions,
 }
 
+impl Inner {
+    /// An app's state as it starts: `decision` since now, no transition yet.
+    fn new(
+        trackers: Vec<EndpointTracker>,
+        last: Vec<Option<(ProbeResult, SystemTime)>>,
+        decision: Decision,
+        ovr: OverrideMode,
+    ) -> Inner {
+        Inner {
+            trackers,
+            last,
+            decision,
+            since: SystemTime::now(),
+            transitions: VecDeque::new(),
+            runtime_override: None,
+            remote_counts: Counts::default(),
+            alb: None,
+            route53: None,
+            ovr,
+            counted: TermTransitions::default(),
+        }
+    }
+}
+
 impl App {
     pub fn new(cfg: &AppConfig, metrics: AppMetrics, now: Instant) -> App {
         let n = cfg.targets.len();
@@ -187,19 +211,7 @@ impl App {
             }),
             config_override: cfg.override_mode,
             metrics,
-            inner: Mutex::new(Inner {
-                trackers,
-                last: vec![None; n],
-                decision,
-                since: SystemTime::now(),
-                transitions: VecDeque::new(),
-                runtime_override: None,
-                remote_counts: Counts::default(),
-                alb: None,
-                route53: None,
-                ovr: cfg.override_mode,
-                counted: TermTransitions::default(),
-            }),
+            inner: Mutex::new(Inner::new(trackers, vec![None; n], decision, cfg.override_mode)),
         }
     }
 
@@ -212,19 +224,7 @@ impl App {
             judge: Judge::Leader,
             config_override: OverrideMode::None,
             metrics,
-            inner: Mutex::new(Inner {
-                trackers: Vec::new(),
-                last: Vec::new(),
-                decision: initial,
-                since: SystemTime::now(),
-                transitions: VecDeque::new(),
-                runtime_override: None,
-                remote_counts: Counts::default(),
-                alb: None,
-                route53: None,
-                ovr: OverrideMode::None,
-                counted: TermTransitions::default(),
-            }),
+            inner: Mutex::new(Inner::new(Vec::new(), Vec::new(), initial, OverrideMode::None)),
         }
     }
 
