@@ -5,6 +5,7 @@
 //! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
+pub mod answer;
 mod apply;
 mod batch;
 mod checks;
