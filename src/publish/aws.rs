@@ -49,17 +49,14 @@ impl AwsTasks {
 
     /// Polls the target health of the ARNs `arns` holds into `store`. After every
     /// change it sets `source_stale{source="aws_elbv2"}` and calls `on_change`.
-    /// `keep` lives as long as the poller (the sender of a watch that must not close).
-    pub fn poll_targets<K: Send + Sync + 'static>(
+    pub fn poll_targets(
         &self,
         arns: watch::Receiver<BTreeSet<String>>,
         store: Arc<TargetStore>,
-        keep: K,
         on_change: impl Fn() + Send + Sync + 'static,
     ) -> JoinHandle<()> {
         let (s, m) = (store.clone(), self.metrics.clone());
         let on_change = move || {
-            let _keep = &keep;
             m.source_stale
                 .with_label_values(&[ELBV2_SOURCE])
                 .set(i64::from(s.any_stale()));
@@ -83,19 +80,17 @@ impl AwsTasks {
     /// Reconciles, as `owner`, the Route 53 objects `desired` holds, every write
     /// behind `fence`, calling `on_report` after every reconcile; and watches Route
     /// 53's view of the checks the last report names, calling `on_status` with each.
-    /// `keep` lives as long as the reconciler. Two tasks: the reconciler and the watch.
-    pub fn keep_route53<K: Send + Sync + 'static>(
+    /// Two tasks: the reconciler and the watch.
+    pub fn keep_route53(
         &self,
         owner: Owner,
         desired: watch::Receiver<Desired>,
         fence: Arc<dyn Fence>,
-        keep: K,
         on_report: impl Fn(Report) + Send + Sync + 'static,
         on_status: impl Fn(&AppKey, Option<bool>) + Send + 'static,
     ) -> [JoinHandle<()>; 2] {
         let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
         let on_report = move |r: Report| {
-            let _keep = &keep;
             ids_tx.send_if_modified(|ids| {
                 let changed = *ids != r.check_ids;
                 ids.clone_from(&r.check_ids);

@@ -60,7 +60,9 @@ fn spawn_targets(aws: &AwsTasks, arns: BTreeSet<String>, apps: &Arc<Apps>) -> Jo
     let store = Arc::new(TargetStore::default());
     let (tx, rx) = watch::channel(arns);
     let (apps, s) = (apps.clone(), store.clone());
-    aws.poll_targets(rx, store, tx, move || {
+    aws.poll_targets(rx, store, move || {
+        // The sender lives as long as the poller: a dropped one would end its watch.
+        let _arns = &tx;
         for app in apps.list() {
             let Some(groups) = app.here().map(|h| &h.target_groups).filter(|g| !g.is_empty()) else {
                 continue;
@@ -81,6 +83,8 @@ fn spawn_route53(aws: &AwsTasks, cfg: &AgentConfig, owner: Owner, apps: &Arc<App
     let a = apps.clone();
     let managed: BTreeSet<_> = rx.borrow().apps.iter().map(|d| d.key.clone()).collect();
     let on_report = move |r: Report| {
+        // The sender lives as long as the reconciler: a dropped one would end its watch.
+        let _desired = &tx;
         for app in a.list().into_iter().filter(|app| managed.contains(&app.key)) {
             let id = r.check_ids.get(&app.key).cloned();
             let problems = r.problems.get(&app.key).cloned().unwrap_or_default();
@@ -96,5 +100,5 @@ fn spawn_route53(aws: &AwsTasks, cfg: &AgentConfig, owner: Owner, apps: &Arc<App
             app.update_route53(|v| v.route53_healthy = healthy);
         }
     };
-    aws.keep_route53(owner, rx, Arc::new(crate::fence::Always), tx, on_report, on_status)
+    aws.keep_route53(owner, rx, Arc::new(crate::fence::Always), on_report, on_status)
 }

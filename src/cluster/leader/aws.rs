@@ -97,7 +97,7 @@ impl LeaderAws {
         let (arns, rx) = watch::channel(BTreeSet::new());
         let r = refold.clone();
         // The ARNs' sender lives in `LeaderAws`, which `update` feeds.
-        tasks.poll_targets(rx, store.clone(), (), move || r.send_modify(|g| *g += 1));
+        tasks.poll_targets(rx, store.clone(), move || r.send_modify(|g| *g += 1));
         let discovered = Arc::new(Mutex::new(Discovered::default()));
         let aliases = settings.owner.is_some();
         discovery::spawn(
@@ -196,7 +196,7 @@ impl LeaderAws {
             }
         };
         self.tasks
-            .keep_route53(owner, rx, self.fence.clone(), (), on_report, on_status);
+            .keep_route53(owner, rx, self.fence.clone(), on_report, on_status);
         tx
     }
 

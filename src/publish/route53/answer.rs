@@ -83,7 +83,7 @@ pub fn answer(records: &[SetRecord]) -> Option<Answer> {
         return None;
     }
     let mut a = match first.routing {
-        Routing::Failover(_) => failover(records),
+        Routing::Failover(_) => failover(records)?,
         Routing::Weighted(_) => weighted(records),
         Routing::Latency(_) => latency(records),
     };
@@ -102,14 +102,14 @@ fn one(id: &str, why: String) -> Answer {
     }
 }
 
-fn failover(records: &[SetRecord]) -> Answer {
+fn failover(records: &[SetRecord]) -> Option<Answer> {
     let role = |want| {
         records
             .iter()
             .find(|r| matches!(r.routing, Routing::Failover(role) if role == want))
     };
     let (primary, secondary) = (role(FailoverRole::Primary), role(FailoverRole::Secondary));
-    match (primary, secondary) {
+    Some(match (primary, secondary) {
         (Some(p), _) if p.health.counts_healthy() => {
             one(&p.set_identifier, format!("primary {} healthy", p.set_identifier))
         }
@@ -129,18 +129,8 @@ fn failover(records: &[SetRecord]) -> Answer {
             "primary unhealthy and no secondary: Route 53 answers the primary".into(),
         ),
         (None, Some(s)) => one(&s.set_identifier, "no primary: only the secondary can answer".into()),
-        (None, None) => no_record(),
-    }
-}
-
-/// No record of either role: cannot happen (`answer` refuses an empty set, and a
-/// failover record is a primary or a secondary), but answers "no record" if it did.
-fn no_record() -> Answer {
-    Answer {
-        shares: BTreeMap::new(),
-        by_region: BTreeMap::new(),
-        why: "no record".into(),
-    }
+        (None, None) => return None,
+    })
 }
 
 fn weighted(records: &[SetRecord]) -> Answer {
