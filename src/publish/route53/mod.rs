@@ -14,13 +14,14 @@ pub mod objects;
 mod ownership;
 pub mod plan;
 mod read;
+pub mod sets;
 pub mod status;
 
 pub use crate::spec::route53_policy::Route53Policy;
 pub use apply::{apply, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
-pub use read::read;
+pub use read::{read, records_named};
 
 use crate::aws::{CallError, Caller};
 use crate::fence::Fence;

@@ -212,7 +212,12 @@ async fn tag_checks(r53: &Client, caller: &Caller, checks: &mut [ActualCheck]) -
 }
 
 /// Every A record named `name` in `zone`.
-async fn records_named(r53: &Client, caller: &Caller, zone: &str, name: &str) -> Result<Vec<ActualRecord>, CallError> {
+pub async fn records_named(
+    r53: &Client,
+    caller: &Caller,
+    zone: &str,
+    name: &str,
+) -> Result<Vec<ActualRecord>, CallError> {
     let mut out = Vec::new();
     let mut next: Option<(String, Option<String>)> = None;
     loop {

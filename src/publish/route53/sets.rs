@@ -1,0 +1,142 @@
+//! Every app's record set as Route 53 holds it: the records at the app's zone and
+//! name, this Region's and every other Region's (an agent's or anyone's). The
+//! reconcile reads them anyway; this groups them per app, and joins them with
+//! their checks' statuses into what [`super::answer`] needs.
+
+use super::answer::{Health, SetRecord};
+use super::objects::ActualRecord;
+use crate::spec::route53::Routing;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One record of a set, as Route 53 holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub set_identifier: String,
+    pub routing: Routing,
+    /// The record's health check, if it has one.
+    pub health_check_id: Option<String>,
+    /// Where it points: the alias target's DNS name, or the values of a plain record.
+    pub target: String,
+}
+
+/// One app's record set: its zone, name and records, ordered by set identifier.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSet {
+    pub zone: String,
+    pub name: String,
+    pub members: Vec<Member>,
+}
+
+impl RecordSet {
+    /// The set at `zone` and `name` among `records`: those with a routing policy
+    /// (a plain record is no member of a set).
+    pub fn of(zone: &str, name: &str, records: &[ActualRecord]) -> RecordSet {
+        let mut members: Vec<Member> = records
+            .iter()
+            .filter(|r| r.key.zone == zone && r.key.name == name)
+            .filter_map(|r| {
+                Some(Member {
+                    set_identifier: r.key.set_identifier.clone(),
+                    routing: r.routing.clone()?,
+                    health_check_id: r.health_check_id.clone(),
+                    target: target(r),
+                })
+            })
+            .collect();
+        members.sort_by(|a, b| a.set_identifier.cmp(&b.set_identifier));
+        RecordSet {
+            zone: zone.to_owned(),
+            name: name.to_owned(),
+            members,
+        }
+    }
+
+    /// Every check the set's records use.
+    pub fn check_ids(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().filter_map(|m| m.health_check_id.as_deref())
+    }
+
+    /// The set's records with their health: a record without a check is
+    /// [`Health::NoCheck`]; one whose check `status` does not know (or knows as
+    /// `None`, no report yet) is [`Health::Unknown`].
+    pub fn with_health(&self, status: &BTreeMap<String, Option<bool>>) -> Vec<SetRecord> {
+        self.members
+            .iter()
+            .map(|m| SetRecord {
+                set_identifier: m.set_identifier.clone(),
+                routing: m.routing.clone(),
+                health: match &m.health_check_id {
+                    None => Health::NoCheck,
+                    Some(id) => match status.get(id).copied().flatten() {
+                        Some(true) => Health::Healthy,
+                        Some(false) => Health::Unhealthy,
+                        None => Health::Unknown,
+                    },
+                },
+            })
+            .collect()
+    }
+}
+
+fn target(r: &ActualRecord) -> String {
+    if let Some(a) = &r.alias {
+        return a.dns_name.clone();
+    }
+    let values: Vec<&str> = r
+        .raw
+        .as_ref()
+        .map(|raw| raw.resource_records().iter().map(|v| v.value()).collect())
+        .unwrap_or_default();
+    values.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::route53::objects::RecordKey;
+    use crate::spec::route53::{Alias, FailoverRole};
+
+    fn rec(zone: &str, name: &str, id: &str, routing: Option<Routing>, check: Option<&str>) -> ActualRecord {
+        ActualRecord {
+            key: RecordKey {
+                zone: zone.into(),
+                name: name.into(),
+                set_identifier: id.into(),
+            },
+            routing,
+            alias: Some(Alias::new(&format!("{id}.elb.amazonaws.com"), "Z1")),
+            health_check_id: check.map(str::to_owned),
+            evaluate_target_health: false,
+            raw: None,
+        }
+    }
+
+    #[test]
+    fn a_set_is_its_name_s_routed_records_joined_with_their_checks_status() {
+        let p = Some(Routing::Failover(FailoverRole::Primary));
+        let s = Some(Routing::Failover(FailoverRole::Secondary));
+        let records = vec![
+            rec("Z", "app1.example.com.", "eu-west-1", p.clone(), Some("c1")),
+            rec("Z", "app1.example.com.", "eu-central-1", s, None),
+            rec("Z", "app2.example.com.", "eu-west-1", p.clone(), Some("c2")),
+            rec("Z", "app1.example.com.", "", None, None),
+            rec("OTHER", "app1.example.com.", "x", p, Some("c3")),
+        ];
+        let set = RecordSet::of("Z", "app1.example.com.", &records);
+        let ids: Vec<&str> = set.members.iter().map(|m| m.set_identifier.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["eu-central-1", "eu-west-1"],
+            "other names, zones and plain records are left out"
+        );
+        assert_eq!(set.check_ids().collect::<Vec<_>>(), ["c1"]);
+        let h: Vec<Health> = set.with_health(&BTreeMap::new()).iter().map(|r| r.health).collect();
+        assert_eq!(h, [Health::NoCheck, Health::Unknown]);
+        let status = BTreeMap::from([("c1".to_string(), Some(false))]);
+        let h: Vec<Health> = set.with_health(&status).iter().map(|r| r.health).collect();
+        assert_eq!(h, [Health::NoCheck, Health::Unhealthy]);
+    }
+}
