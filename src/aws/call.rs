@@ -25,10 +25,12 @@ pub enum Api {
     GetHealthCheckStatus,
     ListResourceRecordSets,
     ChangeResourceRecordSets,
+    /// CloudWatch, for Route 53's `HealthCheckStatus` metric (us-east-1).
+    GetMetricData,
 }
 
 impl Api {
-    pub const ALL: [Api; 11] = [
+    pub const ALL: [Api; 12] = [
         Api::DescribeTargetHealth,
         Api::DescribeLoadBalancers,
         Api::ListHealthChecks,
@@ -40,6 +42,7 @@ impl Api {
         Api::GetHealthCheckStatus,
         Api::ListResourceRecordSets,
         Api::ChangeResourceRecordSets,
+        Api::GetMetricData,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,12 +58,14 @@ impl Api {
             Api::GetHealthCheckStatus => "GetHealthCheckStatus",
             Api::ListResourceRecordSets => "ListResourceRecordSets",
             Api::ChangeResourceRecordSets => "ChangeResourceRecordSets",
+            Api::GetMetricData => "GetMetricData",
         }
     }
 
     pub fn service(self) -> &'static str {
         match self {
             Api::DescribeTargetHealth | Api::DescribeLoadBalancers => "elbv2",
+            Api::GetMetricData => "cloudwatch",
             _ => "route53",
         }
     }
@@ -115,6 +120,9 @@ pub struct Budget {
     pub create_check_rate: f64,
     /// `GetHealthCheckStatus` (AWS: 1/s). Default 0.5/s, burst 1.
     pub check_status_rate: f64,
+    /// CloudWatch `GetMetricData` (AWS: 50/s). Default 1/s, burst 5. One call reads
+    /// 500 checks' statuses.
+    pub cloudwatch_rate: f64,
     /// Attempts per call, including the first. Default 5.
     pub attempts: u32,
     /// First backoff; doubled per retry, with full jitter, up to 20 s. Default 250 ms.
@@ -130,6 +138,7 @@ impl Default for Budget {
             route53_burst: 10,
             create_check_rate: 0.5,
             check_status_rate: 0.5,
+            cloudwatch_rate: 1.0,
             attempts: 5,
             backoff: Duration::from_millis(250),
         }
@@ -142,6 +151,7 @@ pub struct Caller {
     route53: TokenBucket,
     create_check: TokenBucket,
     check_status: TokenBucket,
+    cloudwatch: TokenBucket,
     attempts: u32,
     backoff: Duration,
     metrics: AwsMetrics,
@@ -154,6 +164,7 @@ impl Caller {
             route53: TokenBucket::new(budget.route53_rate, budget.route53_burst),
             create_check: TokenBucket::new(budget.create_check_rate, 1),
             check_status: TokenBucket::new(budget.check_status_rate, 1),
+            cloudwatch: TokenBucket::new(budget.cloudwatch_rate, 5),
             attempts: budget.attempts.max(1),
             backoff: budget.backoff,
             metrics,
@@ -213,6 +224,7 @@ impl Caller {
     fn bucket(&self, api: Api) -> &TokenBucket {
         match api.service() {
             "elbv2" => &self.elbv2,
+            "cloudwatch" => &self.cloudwatch,
             _ => &self.route53,
         }
     }

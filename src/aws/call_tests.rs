@@ -21,10 +21,9 @@ fn the_iam_policy_allows_exactly_the_apis_the_agent_calls() {
     let used: BTreeSet<String> = Api::ALL
         .iter()
         .map(|a| {
-            let prefix = if a.service() == "elbv2" {
-                "elasticloadbalancing"
-            } else {
-                "route53"
+            let prefix = match a.service() {
+                "elbv2" => "elasticloadbalancing",
+                s => s,
             };
             format!("{prefix}:{}", a.as_str())
         })

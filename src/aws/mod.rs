@@ -4,7 +4,8 @@
 //! Credentials and endpoints come from aws-config's standard chain: environment
 //! variables, IRSA (web identity), EKS Pod Identity, then the instance role. The
 //! standard `AWS_ENDPOINT_URL` and its per-service variants
-//! (`AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2`) are
+//! (`AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2`,
+//! `AWS_ENDPOINT_URL_CLOUDWATCH`) are
 //! honoured, which is how the tests point the agent at moto.
 
 mod bucket;
@@ -26,6 +27,9 @@ use std::time::Duration;
 pub struct Clients {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub route53: aws_sdk_route53::Client,
+    /// In us-east-1, where Route 53 publishes its checks' statuses, whatever the
+    /// agent's Region.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// The Region from the SDK's standard chain (`AWS_REGION`, `AWS_DEFAULT_REGION`, the
@@ -69,8 +73,16 @@ pub async fn load(region: &str) -> Clients {
     Clients {
         elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&cfg),
         route53: aws_sdk_route53::Client::new(&cfg),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&cfg)
+                .region(Region::new(ROUTE53_METRICS_REGION))
+                .build(),
+        ),
     }
 }
+
+/// The Region whose CloudWatch holds Route 53's metrics.
+pub const ROUTE53_METRICS_REGION: &str = "us-east-1";
 
 /// The `source` label of the ALB signal in `failover_agent_source_stale`.
 pub const ELBV2_SOURCE: &str = "aws_elbv2";
@@ -82,7 +94,13 @@ mod tests {
     #[tokio::test]
     async fn every_client_has_connect_attempt_and_operation_timeouts() {
         let c = load("eu-west-1").await;
-        for t in [c.route53.config().timeout_config(), c.elbv2.config().timeout_config()] {
+        let cw = c.cloudwatch.config();
+        assert_eq!(cw.region().map(|r| r.as_ref()), Some(ROUTE53_METRICS_REGION));
+        for t in [
+            c.route53.config().timeout_config(),
+            c.elbv2.config().timeout_config(),
+            cw.timeout_config(),
+        ] {
             let t = t.expect("a timeout config");
             assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
             assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));

@@ -5,7 +5,10 @@
 //!   back to the verdicts, and the `source_stale{source="aws_elbv2"}` gauge;
 //! - the Route 53 reconciler ([`crate::publish::route53::run`]), and the watch of
 //!   Route 53's own view of the checks it made, fed with their IDs after every
-//!   reconcile.
+//!   reconcile;
+//! - the read of every Region's check statuses from CloudWatch
+//!   ([`crate::publish::route53::metric_status`]), fed with the checks of every
+//!   record in the apps' record sets, for the DNS answer.
 //!
 //! What each mode does with the results is its own: the callbacks.
 
@@ -78,9 +81,11 @@ impl AwsTasks {
     }
 
     /// Reconciles, as `owner`, the Route 53 objects `desired` holds, every write
-    /// behind `fence`, calling `on_report` after every reconcile; and watches Route
-    /// 53's view of the checks the last report names, calling `on_status` with each.
-    /// Two tasks: the reconciler and the watch.
+    /// behind `fence`, calling `on_report` after every reconcile; watches Route 53's
+    /// view of the checks the last report names, calling `on_status` with each; and,
+    /// unless `aws.dnsViewIntervalSeconds` is 0, reads the status of every check in
+    /// the reported record sets, calling `on_statuses` with each round. Two or three
+    /// tasks.
     pub fn keep_route53(
         &self,
         owner: Owner,
@@ -88,12 +93,24 @@ impl AwsTasks {
         fence: Arc<dyn Fence>,
         on_report: impl Fn(Report) + Send + Sync + 'static,
         on_status: impl Fn(&AppKey, Option<bool>) + Send + 'static,
-    ) -> [JoinHandle<()>; 2] {
+        on_statuses: impl Fn(BTreeMap<String, Option<bool>>) + Send + 'static,
+    ) -> Vec<JoinHandle<()>> {
         let (ids_tx, ids_rx) = watch::channel(BTreeMap::new());
+        let (all_tx, all_rx) = watch::channel(BTreeSet::new());
         let on_report = move |r: Report| {
             ids_tx.send_if_modified(|ids| {
                 let changed = *ids != r.check_ids;
                 ids.clone_from(&r.check_ids);
+                changed
+            });
+            let all: BTreeSet<String> = r
+                .sets
+                .values()
+                .flat_map(|s| s.set.check_ids().map(str::to_owned))
+                .collect();
+            all_tx.send_if_modified(|cur| {
+                let changed = *cur != all;
+                *cur = all;
                 changed
             });
             on_report(r);
@@ -116,9 +133,21 @@ impl AwsTasks {
             on_status,
             self.stop.clone(),
         );
-        [
+        let mut tasks = vec![
             tokio::spawn(reconcile.in_current_span()),
             tokio::spawn(status.in_current_span()),
-        ]
+        ];
+        if let Some(every) = self.settings.dns_view_interval {
+            let view = route53::metric_status::watch(
+                self.clients.cloudwatch.clone(),
+                self.caller.clone(),
+                all_rx,
+                every,
+                on_statuses,
+                self.stop.clone(),
+            );
+            tasks.push(tokio::spawn(view.in_current_span()));
+        }
+        tasks
     }
 }

@@ -5,12 +5,14 @@
 use crate::model::AppKey;
 use crate::observe::targets::TargetStore;
 use crate::publish::aws::AwsTasks;
-use crate::publish::route53::{Desired, DesiredApp, Owner, Report};
+use crate::publish::route53::{view, AppSet, Desired, DesiredApp, Owner, Report};
 use crate::spec::AgentConfig;
 use crate::telemetry::Metrics;
-use crate::verdict::store::Apps;
-use std::collections::BTreeSet;
+use crate::verdict::store::{App, Apps};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -72,19 +74,45 @@ fn spawn_targets(aws: &AwsTasks, arns: BTreeSet<String>, apps: &Arc<Apps>) -> Jo
     })
 }
 
+/// What the static agent last read of every app's record set, for its DNS view.
+#[derive(Default)]
+struct Sets {
+    sets: BTreeMap<AppKey, AppSet>,
+    cloudwatch: BTreeMap<String, Option<bool>>,
+}
+
+impl Sets {
+    /// Gives `app` its DNS view from what was last read (its own check as
+    /// `GetHealthCheckStatus` read it, the others from CloudWatch).
+    fn refresh(&self, app: &App) {
+        let Some(s) = self.sets.get(&app.key) else { return };
+        app.update_route53(|v| {
+            let own = v.health_check_id.as_deref().zip(v.route53_healthy);
+            let statuses = view::statuses_with(&self.cloudwatch, own);
+            v.dns = view::dns_view(&s.set, &s.here, &statuses, v.dns.as_ref(), || {
+                humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+            });
+        });
+    }
+}
+
 /// Reconciles the Route 53 objects of the apps that ask for them (as `owner`), and
-/// gives each app its check id and problems after every reconcile and Route 53's
-/// view of its check. A static agent leads alone: its fence is always open.
-fn spawn_route53(aws: &AwsTasks, cfg: &AgentConfig, owner: Owner, apps: &Arc<Apps>) -> [JoinHandle<()>; 2] {
+/// gives each app its check id and problems after every reconcile, Route 53's
+/// view of its check, and its DNS view. A static agent leads alone: its fence is
+/// always open.
+fn spawn_route53(aws: &AwsTasks, cfg: &AgentConfig, owner: Owner, apps: &Arc<Apps>) -> Vec<JoinHandle<()>> {
+    let sets = Arc::new(Mutex::new(Sets::default()));
     let (tx, rx) = watch::channel(Desired {
         apps: desired(cfg),
         hold: Default::default(),
     });
-    let a = apps.clone();
+    let (a, s) = (apps.clone(), sets.clone());
     let managed: BTreeSet<_> = rx.borrow().apps.iter().map(|d| d.key.clone()).collect();
     let on_report = move |r: Report| {
         // The sender lives as long as the reconciler: a dropped one would end its watch.
         let _desired = &tx;
+        let mut sets = s.lock();
+        sets.sets.clone_from(&r.sets);
         for app in a.list().into_iter().filter(|app| managed.contains(&app.key)) {
             let id = r.check_ids.get(&app.key).cloned();
             let problems = r.problems.get(&app.key).cloned().unwrap_or_default();
@@ -92,13 +120,24 @@ fn spawn_route53(aws: &AwsTasks, cfg: &AgentConfig, owner: Owner, apps: &Arc<App
                 v.health_check_id = id.clone();
                 v.problems = problems;
             });
+            sets.refresh(&app);
         }
     };
-    let a = apps.clone();
+    let (a, s) = (apps.clone(), sets.clone());
     let on_status = move |key: &AppKey, healthy: Option<bool>| {
         if let Some(app) = a.get(&key.name) {
             app.update_route53(|v| v.route53_healthy = healthy);
+            s.lock().refresh(&app);
         }
     };
-    aws.keep_route53(owner, rx, Arc::new(crate::fence::Always), on_report, on_status)
+    let a = apps.clone();
+    let on_statuses = move |statuses: BTreeMap<String, Option<bool>>| {
+        let mut sets = sets.lock();
+        sets.cloudwatch = statuses;
+        for app in a.list() {
+            sets.refresh(&app);
+        }
+    };
+    let fence = Arc::new(crate::fence::Always);
+    aws.keep_route53(owner, rx, fence, on_report, on_status, on_statuses)
 }

@@ -20,6 +20,8 @@ pub struct AwsSettings {
     pub target_health_interval: Duration,
     pub reconcile_interval: Duration,
     pub check_status_interval: Duration,
+    /// Between reads of every Region's check statuses (CloudWatch); `None`: off.
+    pub dns_view_interval: Option<Duration>,
     pub budget: Budget,
     /// Which zones, names and namespaces Route 53 may be managed for. `None`: no
     /// restriction (the static config, whose apps the operator writes himself).
@@ -34,6 +36,7 @@ impl Default for AwsSettings {
             target_health_interval: Duration::from_secs(10),
             reconcile_interval: Duration::from_secs(60),
             check_status_interval: Duration::from_secs(30),
+            dns_view_interval: Some(Duration::from_secs(300)),
             budget: Budget::default(),
             route53_policy: None,
         }
@@ -154,6 +157,16 @@ pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mu
             (5.0, 3600.0),
             errs,
         ),
+        dns_view_interval: match a.dns_view_interval_seconds {
+            Some(v) if v == 0.0 => None,
+            v => Some(secs(
+                "dnsViewIntervalSeconds",
+                v,
+                d.dns_view_interval.unwrap_or(Duration::from_secs(300)),
+                (1.0, 86_400.0),
+                errs,
+            )),
+        },
         budget,
         route53_policy: None,
     }

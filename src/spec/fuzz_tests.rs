@@ -43,6 +43,7 @@ fn every_float_edge_case_is_refused_with_its_field_path() {
         "targetHealthIntervalSeconds",
         "reconcileIntervalSeconds",
         "checkStatusIntervalSeconds",
+        "dnsViewIntervalSeconds",
         "elbv2CallsPerSecond",
         "route53CallsPerSecond",
     ];
@@ -69,6 +70,10 @@ fn every_float_edge_case_is_refused_with_its_field_path() {
             );
         }
         for key in aws_keys {
+            // Zero turns the DNS view's reads off.
+            if key == "dnsViewIntervalSeconds" && v == 0.0 {
+                continue;
+            }
             let want = format!("aws.{key}: ");
             let errs = invalid(parse(&format!("{BASE}aws: {{ {key}: {text} }}\n")));
             assert!(errs.len() == 1 && errs[0].starts_with(&want), "{key}: {text}: {errs:?}");
@@ -159,6 +164,7 @@ const KEYS: &[&str] = &[
     "targetHealthIntervalSeconds",
     "reconcileIntervalSeconds",
     "checkStatusIntervalSeconds",
+    "dnsViewIntervalSeconds",
     "elbv2CallsPerSecond",
     "route53CallsPerSecond",
     "name",
@@ -251,6 +257,7 @@ const PATHS: &[&[&str]] = &[
     &["aws", "targetHealthIntervalSeconds"],
     &["aws", "reconcileIntervalSeconds"],
     &["aws", "checkStatusIntervalSeconds"],
+    &["aws", "dnsViewIntervalSeconds"],
     &["aws", "elbv2CallsPerSecond"],
     &["aws", "route53CallsPerSecond"],
     &["apps", "0", "name"],

@@ -102,6 +102,9 @@ pub struct FileAws {
     pub reconcile_interval_seconds: Option<f64>,
     /// Seconds between reads of each owned check's status. Default 30.
     pub check_status_interval_seconds: Option<f64>,
+    /// Seconds between reads of every Region's check statuses from CloudWatch (the
+    /// DNS answer); 0 turns the reads off. Default 300.
+    pub dns_view_interval_seconds: Option<f64>,
     /// ELBv2 Describe calls per second. Default 2.5 (AWS allows 10 per account).
     pub elbv2_calls_per_second: Option<f64>,
     /// Route 53 calls per second. Default 2.5 (AWS allows about 10 per account).

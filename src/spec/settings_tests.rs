@@ -73,6 +73,7 @@ aws:
   targetHealthIntervalSeconds: 5
   reconcileIntervalSeconds: 30
   checkStatusIntervalSeconds: 15
+  dnsViewIntervalSeconds: 0
   elbv2CallsPerSecond: 1
   route53CallsPerSecond: 2
 route53Policy: { zones: [] }
@@ -106,6 +107,7 @@ limits: { appsPerNamespace: 50, endpointsPerNamespace: 500, probesInFlightPerApp
         (Duration::from_secs(5), Duration::from_secs(30), Duration::from_secs(15))
     );
     assert_eq!((a.budget.elbv2_rate, a.budget.route53_rate), (1.0, 2.0));
+    assert_eq!(a.dns_view_interval, None, "0 turns the reads off");
     let l = a.owner.as_ref().unwrap().public;
     assert_eq!((l.protocol, l.port, l.match_verdict), (Protocol::Https, 8443, true));
     assert_eq!(

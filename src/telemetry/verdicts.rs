@@ -111,7 +111,7 @@ impl TermTransitions {
 }
 
 /// What the per-app verdict series of one app say.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct AppSeries {
     pub health: Health,
     /// Endpoints by debounced state (`failover_agent_app_endpoints`).
@@ -123,6 +123,8 @@ pub struct AppSeries {
     pub targets: Option<(u32, u32)>,
     /// Route 53's own verdict, once read.
     pub route53_healthy: Option<bool>,
+    /// The share of DNS answers per set identifier, once the record set was read.
+    pub dns_shares: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// The verdict store, as the collector reads it.
@@ -135,7 +137,7 @@ pub trait VerdictSource: Send + Sync {
 pub(super) type Slot = Arc<RwLock<Option<Arc<dyn VerdictSource>>>>;
 
 /// The families, their help, type and extra label (after `namespace` and `app`).
-const FAMILIES: [(&str, &str, MetricType, Option<&str>); 6] = [
+const FAMILIES: [(&str, &str, MetricType, Option<&str>); 7] = [
     (
         "app_healthy",
         "1 if the agent's verdict for the app is healthy, else 0. Exported by the leader only.",
@@ -172,7 +174,17 @@ const FAMILIES: [(&str, &str, MetricType, Option<&str>); 6] = [
         MetricType::GAUGE,
         None,
     ),
+    (
+        "dns_share",
+        "The share (0 to 1) of DNS answers for the app's record that go to each record of its set, by Route 53's rules and its view of every record's check. Exported by the leader only.",
+        MetricType::GAUGE,
+        Some("set_identifier"),
+    ),
 ];
+
+/// The index in [`FAMILIES`] of `dns_share`, whose label value comes from the
+/// record set (its set identifiers), not from a closed set.
+const DNS_SHARE: usize = 6;
 
 /// The per-app verdict families, rendered from the store while this replica leads.
 ///
@@ -231,6 +243,12 @@ impl LeaderSeries {
             );
             let head = out.len();
             source.each(&mut |key, s| {
+                if i == DNS_SHARE {
+                    for (id, share) in s.dns_shares.iter().flatten() {
+                        write_sample(out, name, key, Some(("set_identifier", id)), *share);
+                    }
+                    return;
+                }
                 for (extra, value) in samples_of(i, s, term) {
                     write_sample(out, name, key, extra, value);
                 }
@@ -270,7 +288,8 @@ fn samples_of(family: usize, s: &AppSeries, term: u64) -> Vec<(Option<(&'static 
                 (Some(("state", "total")), f64::from(total)),
             ]
         }),
-        _ => s.route53_healthy.map(|h| (None, bit(h))).into_iter().collect(),
+        5 => s.route53_healthy.map(|h| (None, bit(h))).into_iter().collect(),
+        _ => Vec::new(),
     }
 }
 

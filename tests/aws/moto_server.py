@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto-backed fake AWS (Route 53 + ELBv2) for failover-agent integration tests.
+"""moto-backed fake AWS (Route 53, ELBv2, CloudWatch) for failover-agent integration tests.
 
 Spawned by the Rust tests as `.venv/bin/python tests/aws/moto_server.py`.
 Prints `READY <port>` once listening, then answers JSON control commands read
@@ -35,7 +35,9 @@ try:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
+    import cbor_bridge  # CloudWatch's RPC v2 CBOR protocol (the Rust SDK's) over moto's JSON
     import route53_fixes  # noqa: F401 - patches moto's Route 53 to behave like AWS
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
 except ImportError as e:  # one line for the Rust fixture (tests/it/moto.rs) to show
     # A missing package, or one at another version than .ci/requirements.txt pins.
     what = e.name if isinstance(e, ModuleNotFoundError) else str(e).split(" (")[0].removeprefix("cannot import ")
@@ -102,6 +104,26 @@ def _get_health_check_status(self):
 Route53.get_health_check_status = _get_health_check_status
 
 
+# ---- patch 3: Route 53 publishes every check's status to CloudWatch (us-east-1) as
+# AWS/Route53 HealthCheckStatus: 1 when more than 18% of its checkers report
+# success, else 0. Before CloudWatch answers a read, the launcher writes each
+# check's current status as that metric's one datapoint (timestamped now).
+def check_healthy(check_id):
+    ok = len(CHECKERS) - min(CHECK_STATUS.get(check_id, 0), len(CHECKERS))
+    return ok / len(CHECKERS) > 0.18
+
+
+def publish_check_metrics():
+    for (account, _part), r53 in r53_backends():
+        cw = cloudwatch_backends[account]["us-east-1"]
+        cw.metric_data = [m for m in cw.metric_data
+                          if not (m.namespace == "AWS/Route53" and m.name == "HealthCheckStatus")]
+        for check_id in r53.health_checks:
+            cw.metric_data.append(MetricDatum(
+                "AWS/Route53", "HealthCheckStatus", 1.0 if check_healthy(check_id) else 0.0,
+                [{"Name": "HealthCheckId", "Value": check_id}], utcnow(), None))
+
+
 # ---- middleware: operation names, stats, throttling, account buckets, outage
 R53_OPS = [(m, re.compile(rx), op) for m, rx, op in [  # paths after /2013-04-01
     ("POST", r"/hostedzone", "CreateHostedZone"),
@@ -142,6 +164,8 @@ NAMESPACES = {
 def classify(environ):
     """(signing service, AWS operation name) of a request."""
     method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+    if cbor_bridge.is_cbor(environ):  # CloudWatch: POST /service/<target>/operation/<Op>
+        return "monitoring", (cbor_bridge.operation(environ) or ("", f"{method} {path}"))[1]
     if path.startswith("/2013-04-01/"):  # Route 53, REST-XML
         rest = path[len("/2013-04-01"):]
         return "route53", next((op for m, rx, op in R53_OPS
@@ -160,7 +184,11 @@ def classify(environ):
 
 
 def error_response(start_response, service, status, code, err_type, message=None):
-    """An AWS error in the service's wire format (REST-XML / query: same shape)."""
+    """An AWS error in the service's wire format (REST-XML / query: same shape; CloudWatch:
+    RPC v2 CBOR)."""
+    if service == "monitoring":
+        return cbor_bridge.respond(start_response, f"{status} {http.HTTPStatus(status).phrase}",
+                                   cbor_bridge.error_body(code, message or MESSAGES.get(code, code)))
     rid = str(uuid.uuid4())
     ns = f' xmlns="{NAMESPACES[service]}"' if service in NAMESPACES else ""
     decl = '<?xml version="1.0"?>\n' if service == "route53" else ""
@@ -270,6 +298,10 @@ def middleware(app):
             if bucket and not bucket.take():
                 STATS["throttled"] += 1
                 return error_response(start_response, service, 400, "Throttling", "Sender")
+            if service == "monitoring" and op == "GetMetricData":
+                publish_check_metrics()
+        if cbor_bridge.is_cbor(environ):
+            return cbor_bridge.bridge(app, environ, start_response)
         return app(environ, start_response)
     return wrapped
 

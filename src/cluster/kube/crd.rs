@@ -157,6 +157,10 @@ pub struct AppHealthStatus {
     /// Why the app's Route 53 objects are not in line, when they are not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route53_problems: Vec<String>,
+    /// Where DNS answers for the app go now and why, with every Region's record as
+    /// Route 53 sees it (README: Where is each app served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::model::DnsView>,
     /// When the verdict last changed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,

@@ -78,6 +78,8 @@ pub struct ServedStatus {
     #[serde(default)]
     pub route53_problems: Vec<String>,
     #[serde(default)]
+    pub dns: Option<crate::model::DnsView>,
+    #[serde(default)]
     pub conditions: Vec<ServedCondition>,
 }
 

@@ -37,6 +37,8 @@ pub struct Route53State {
     pub last: Option<Report>,
     /// Route 53's own view, by app.
     pub healthy: BTreeMap<AppKey, bool>,
+    /// Every record set's checks, as CloudWatch last gave them.
+    pub cloudwatch: BTreeMap<String, Option<bool>>,
     /// Route 53 blocks that failed validation, by app.
     pub invalid: BTreeMap<AppKey, discovery::Held>,
 }
@@ -195,8 +197,16 @@ impl LeaderAws {
                 refold.send_modify(|g| *g += 1);
             }
         };
+        let (state, refold) = (self.route53.clone(), self.refold.clone());
+        let on_statuses = move |statuses: BTreeMap<String, Option<bool>>| {
+            let mut s = state.lock();
+            if s.cloudwatch != statuses {
+                s.cloudwatch = statuses;
+                refold.send_modify(|g| *g += 1);
+            }
+        };
         self.tasks
-            .keep_route53(owner, rx, self.fence.clone(), on_report, on_status);
+            .keep_route53(owner, rx, self.fence.clone(), on_report, on_status, on_statuses);
         tx
     }
 
@@ -233,10 +243,22 @@ impl LeaderAws {
             .and_then(|rep| rep.check_ids.get(key).cloned())
             .or_else(|| old.and_then(|o| o.health_check_id.clone()));
         let healthy = r.healthy.get(key).copied().or(old.and_then(|o| o.route53_healthy));
+        let old_dns = old.and_then(|o| o.dns.as_ref());
+        let dns = match r.last.as_ref().and_then(|rep| rep.sets.get(key)) {
+            Some(s) => {
+                let own = health_check_id.as_deref().zip(healthy);
+                let statuses = route53::view::statuses_with(&r.cloudwatch, own);
+                route53::view::dns_view(&s.set, &s.here, &statuses, old_dns, || {
+                    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+                })
+            }
+            None => old_dns.cloned(),
+        };
         Some(Route53Part {
             sync,
             health_check_id,
             healthy,
+            dns,
         })
     }
 

@@ -45,6 +45,7 @@ fn report(wanted: &[&str], problem: bool) -> Report {
         complete: !problem,
         incarnations: wanted.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
         held: BTreeSet::new(),
+        sets: BTreeMap::new(),
     }
 }
 

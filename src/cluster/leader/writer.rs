@@ -37,6 +37,8 @@ pub struct Route53Part {
     pub health_check_id: Option<String>,
     /// Route 53's own verdict on it, once read.
     pub healthy: Option<bool>,
+    /// Where DNS answers go now, once the record set was read.
+    pub dns: Option<crate::model::DnsView>,
 }
 
 /// Whether an app's Route 53 objects are in line.
@@ -104,9 +106,9 @@ pub fn status(ah: &AppHealth, key: &str, p: Published, now: &str) -> AppHealthSt
     };
     let t = p.tally;
     let alb = p.alb;
-    let (health_check_id, route53_healthy, route53_problems) = match &p.route53 {
-        Some(r) => (r.health_check_id.clone(), r.healthy, r.problems().to_vec()),
-        None => (None, None, Vec::new()),
+    let (health_check_id, route53_healthy, route53_problems, dns) = match &p.route53 {
+        Some(r) => (r.health_check_id.clone(), r.healthy, r.problems().to_vec(), r.dns.clone()),
+        None => (None, None, Vec::new(), None),
     };
     let health_check_id = match p.not_served {
         None => health_check_id.or_else(|| old.and_then(|o| o.health_check_id.clone())),
@@ -126,6 +128,7 @@ pub fn status(ah: &AppHealth, key: &str, p: Published, now: &str) -> AppHealthSt
         health_check_id,
         route53_healthy,
         route53_problems,
+        dns,
         last_transition_time: since,
         observed_generation: ah.metadata.generation,
         conditions: conditions(ah, &p, now),
@@ -211,18 +214,31 @@ fn conditions(ah: &AppHealth, p: &Published, now: &str) -> Vec<Condition> {
 }
 
 /// The merge patch that turns `old` into `desired`: `desired`'s fields, and a
-/// null for each field `old` has and `desired` lacks (a merge patch keeps fields
-/// it does not name, and replaces lists whole).
+/// null for each field `old` has and `desired` lacks, at every depth (a merge
+/// patch keeps fields it does not name, also inside objects such as
+/// `dns.shares`, and replaces lists whole).
 fn merge_patch(old: &AppHealthStatus, desired: &AppHealthStatus) -> serde_json::Result<serde_json::Value> {
-    let serde_json::Value::Object(mut patch) = serde_json::to_value(desired)? else {
+    let mut patch = serde_json::to_value(desired)?;
+    if !patch.is_object() {
         return Ok(serde_json::Value::Null);
+    }
+    null_missing(&mut patch, &serde_json::to_value(old)?);
+    Ok(patch)
+}
+
+/// Adds to `patch` a null for every key of `was` it lacks, in nested objects too.
+fn null_missing(patch: &mut serde_json::Value, was: &serde_json::Value) {
+    let (serde_json::Value::Object(p), serde_json::Value::Object(w)) = (patch, was) else {
+        return;
     };
-    if let serde_json::Value::Object(was) = serde_json::to_value(old)? {
-        for k in was.keys() {
-            patch.entry(k.clone()).or_insert(serde_json::Value::Null);
+    for (k, old) in w {
+        match p.get_mut(k) {
+            Some(new) => null_missing(new, old),
+            None => {
+                p.insert(k.clone(), serde_json::Value::Null);
+            }
         }
     }
-    Ok(serde_json::Value::Object(patch))
 }
 
 /// Writes `desired` if it differs from the object's status, with an Event when the

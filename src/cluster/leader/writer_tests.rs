@@ -36,6 +36,7 @@ fn what_replicas_serve_is_typed_and_a_patch_clears_what_is_gone() {
         },
         health_check_id: None,
         healthy: Some(false),
+        dns: Some(dns(&[("eu-central-1", 1.0), ("eu-west-1", 0.0)])),
     };
     let p = Published {
         verdict: Some(Health::Unhealthy),
@@ -94,4 +95,40 @@ fn what_replicas_serve_is_typed_and_a_patch_clears_what_is_gone() {
     }
     assert_eq!(patch["healthCheckId"], "hc-1");
     assert_eq!(patch["unknownEndpoints"], 0);
+    assert_eq!(patch["dns"], serde_json::Value::Null);
+}
+
+fn dns(shares: &[(&str, f64)]) -> crate::model::DnsView {
+    crate::model::DnsView {
+        answer: "-> somewhere".into(),
+        shares: shares.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        since: Some("t0".into()),
+        regions: Vec::new(),
+    }
+}
+
+#[test]
+fn the_dns_view_is_written_and_a_record_gone_from_the_set_is_nulled_in_the_patch() {
+    let old = ah(serde_json::json!({}));
+    let part = |d| Route53Part {
+        sync: Route53Sync::Synced,
+        health_check_id: Some("hc-1".into()),
+        healthy: Some(true),
+        dns: Some(d),
+    };
+    let p = |d| Published {
+        route53: Some(part(d)),
+        ..Published::default()
+    };
+    let st = status(&old, "web", p(dns(&[("a", 0.5), ("b", 0.5)])), "now");
+    assert_eq!(st.dns.as_ref().map(|d| d.shares.len()), Some(2));
+    let now = ah(serde_json::to_value(&st).unwrap());
+    let next = status(&now, "web", p(dns(&[("a", 1.0)])), "now");
+    let patch = merge_patch(now.status.as_ref().unwrap(), &next).unwrap();
+    assert_eq!(patch["dns"]["shares"]["a"], 1.0);
+    assert_eq!(
+        patch["dns"]["shares"]["b"],
+        serde_json::Value::Null,
+        "a merge patch keeps keys it does not name: b must be nulled"
+    );
 }

@@ -154,6 +154,7 @@ fn publish_one(app: &App, ah: &ServedApp) {
             health_check_id: s.health_check_id.clone(),
             route53_healthy: s.route53_healthy,
             problems: s.route53_problems.clone(),
+            dns: s.dns.clone(),
         });
         app.publish_aws(alb, route53);
     }

@@ -22,22 +22,7 @@ use crate::spec::route53::{FailoverRole, Routing};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A record's health as the answer counts it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Health {
-    /// The record has no health check: always healthy.
-    NoCheck,
-    Healthy,
-    Unhealthy,
-    /// It has a check whose status has not been read.
-    Unknown,
-}
-
-impl Health {
-    fn counts_healthy(self) -> bool {
-        self != Health::Unhealthy
-    }
-}
+pub use crate::model::RecordHealth as Health;
 
 /// One record of the set: its set identifier, routing and health.
 #[derive(Clone, Debug, PartialEq)]

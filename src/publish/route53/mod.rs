@@ -10,18 +10,21 @@ mod apply;
 mod batch;
 mod checks;
 mod display;
+pub mod metric_status;
 pub mod objects;
 mod ownership;
 pub mod plan;
 mod read;
 pub mod sets;
 pub mod status;
+pub mod view;
 
 pub use crate::spec::route53_policy::Route53Policy;
 pub use apply::{apply, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
 pub use read::{read, records_named};
+pub use sets::{AppSet, RecordSet};
 
 use crate::aws::{CallError, Caller};
 use crate::fence::Fence;
@@ -33,14 +36,24 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Reads Route 53, plans and applies, once, asking `fence` before every write.
+/// Also returns each desired app's record set as read (before the changes).
 pub async fn reconcile(
     r53: &aws_sdk_route53::Client,
     caller: &Caller,
     owner: &Owner,
     desired: &Desired,
     fence: &dyn Fence,
-) -> Result<(Plan, Outcome), CallError> {
+) -> Result<(Plan, Outcome, BTreeMap<AppKey, AppSet>), CallError> {
     let actual = read(r53, caller, &desired.apps).await?;
+    let sets = desired
+        .apps
+        .iter()
+        .map(|d| {
+            let s = &d.settings;
+            let set = RecordSet::of(&s.zone_id, &s.record_name, &actual.records);
+            (d.key.clone(), AppSet { set, here: s.set_identifier.clone() })
+        })
+        .collect();
     let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
     for c in &p.conflicts {
         tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
@@ -50,7 +63,7 @@ pub async fn reconcile(
     }
     caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
     let out = apply(r53, caller, &p, fence).await;
-    Ok((p, out))
+    Ok((p, out, sets))
 }
 
 /// What one continuous reconcile reports.
@@ -66,6 +79,8 @@ pub struct Report {
     pub incarnations: std::collections::BTreeSet<String>,
     /// The apps this reconcile left alone (held): their objects may still exist.
     pub held: std::collections::BTreeSet<AppKey>,
+    /// Each app's record set as this reconcile read it: every Region's record.
+    pub sets: BTreeMap<AppKey, AppSet>,
 }
 
 /// Reconciles whenever `desired` changes and at least every `every`. After a
@@ -93,14 +108,14 @@ pub async fn run(
             r = reconcile(&r53, &caller, &owner, &want, fence.as_ref()) => r,
         };
         let wait = match result {
-            Ok((_, out)) if out.lost.is_some() => {
+            Ok((_, out, _)) if out.lost.is_some() => {
                 tracing::info!(
                     applied = out.applied.len(),
                     "Route 53 reconcile stopped: no longer the leader"
                 );
                 return;
             }
-            Ok((p, out)) => {
+            Ok((p, out, sets)) => {
                 let mut problems: BTreeMap<AppKey, Vec<String>> = BTreeMap::new();
                 for c in p.conflicts.iter().chain(&p.errors) {
                     problems.entry(c.app.clone()).or_default().push(c.message.clone());
@@ -128,6 +143,7 @@ pub async fn run(
                     complete,
                     incarnations,
                     held: p.held.clone(),
+                    sets,
                 });
                 if complete {
                     retry = Duration::from_secs(5);

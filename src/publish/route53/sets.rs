@@ -30,6 +30,14 @@ pub struct RecordSet {
     pub members: Vec<Member>,
 }
 
+/// An app's record set, and which of its records is this cluster's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppSet {
+    pub set: RecordSet,
+    /// The set identifier of this cluster's record.
+    pub here: String,
+}
+
 impl RecordSet {
     /// The set at `zone` and `name` among `records`: those with a routing policy
     /// (a plain record is no member of a set).

@@ -46,6 +46,10 @@ pub struct AppView {
     /// The app's Route 53 objects, when the agent manages them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route53: Option<Route53View>,
+    /// Where DNS answers for the app go now and why, with every Region's record as
+    /// Route 53 sees it, once read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::model::DnsView>,
     /// Most recent last.
     pub transitions: Vec<TransitionView>,
 }
@@ -84,6 +88,9 @@ pub struct Route53View {
     pub route53_healthy: Option<bool>,
     /// Conflicts and failed changes of the last reconcile (retried).
     pub problems: Vec<String>,
+    /// Where DNS answers go (served as the app's top-level `dns`).
+    #[serde(skip)]
+    pub dns: Option<crate::model::DnsView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,6 +177,7 @@ impl App {
             endpoints,
             targets: *alb,
             route53: route53.clone(),
+            dns: route53.as_ref().and_then(|r| r.dns.clone()),
             transitions: transitions
                 .iter()
                 .map(|t| TransitionView {

@@ -188,3 +188,6 @@ pub struct TargetCounts {
     /// last known counts, kept so that an AWS outage never flips a verdict.
     pub stale: bool,
 }
+
+mod dns;
+pub use dns::{DnsView, RecordHealth, RegionView};
