@@ -75,9 +75,6 @@ pub struct DnsView {
 impl DnsView {
     /// The set identifier that gets every answer, if one does.
     pub fn all_to(&self) -> Option<&str> {
-        self.shares
-            .iter()
-            .find(|(_, s)| **s >= 1.0)
-            .map(|(id, _)| id.as_str())
+        self.shares.iter().find(|(_, s)| **s >= 1.0).map(|(id, _)| id.as_str())
     }
 }

@@ -113,4 +113,5 @@ def bridge(app, environ, start_response):
         return respond(start_response, status,
                        error_body(code, data.get("message") or data.get("Message") or ""))
     shape = _model(service).operation_model(op).output_shape
-    return respond(start_response, status, cbor2.dumps(_to_cbor(data, shape)))
+    return respond(start_response, status,
+                   cbor2.dumps(_to_cbor(data, shape), datetime_as_timestamp=True))

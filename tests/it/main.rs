@@ -14,6 +14,7 @@ mod cluster_targets;
 mod dashboards;
 mod demo;
 mod deploy;
+mod dns_view;
 mod failover;
 mod fairness;
 mod fencing;

@@ -107,7 +107,12 @@ pub fn status(ah: &AppHealth, key: &str, p: Published, now: &str) -> AppHealthSt
     let t = p.tally;
     let alb = p.alb;
     let (health_check_id, route53_healthy, route53_problems, dns) = match &p.route53 {
-        Some(r) => (r.health_check_id.clone(), r.healthy, r.problems().to_vec(), r.dns.clone()),
+        Some(r) => (
+            r.health_check_id.clone(),
+            r.healthy,
+            r.problems().to_vec(),
+            r.dns.clone(),
+        ),
         None => (None, None, Vec::new(), None),
     };
     let health_check_id = match p.not_served {

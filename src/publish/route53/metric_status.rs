@@ -30,7 +30,11 @@ const LOOK_BACK: Duration = Duration::from_secs(5 * 60);
 /// unhealthy, `None` no value in the last 5 minutes. One call per [`PER_CALL`]
 /// checks (more only if CloudWatch pages its answer).
 #[instrument(skip_all, fields(checks = ids.len()))]
-pub async fn read(cw: &Client, caller: &Caller, ids: &BTreeSet<String>) -> Result<BTreeMap<String, Option<bool>>, CallError> {
+pub async fn read(
+    cw: &Client,
+    caller: &Caller,
+    ids: &BTreeSet<String>,
+) -> Result<BTreeMap<String, Option<bool>>, CallError> {
     let mut out: BTreeMap<String, Option<bool>> = ids.iter().map(|id| (id.clone(), None)).collect();
     let ids: Vec<&String> = ids.iter().collect();
     let end = SystemTime::now();
@@ -51,7 +55,11 @@ pub async fn read(cw: &Client, caller: &Caller, ids: &BTreeSet<String>) -> Resul
                 })
                 .await?;
             for r in page.metric_data_results() {
-                let Some(i) = r.id().and_then(|q| q.strip_prefix('q')).and_then(|n| n.parse::<usize>().ok()) else {
+                let Some(i) = r
+                    .id()
+                    .and_then(|q| q.strip_prefix('q'))
+                    .and_then(|n| n.parse::<usize>().ok())
+                else {
                     continue;
                 };
                 let (Some(id), Some(v)) = (chunk.get(i), latest(r.timestamps(), r.values())) else {
@@ -131,7 +139,9 @@ pub async fn watch(
             };
             match r {
                 Ok(statuses) => on_read(statuses),
-                Err(e) => tracing::warn!(error = %e, checks = set.len(), "cannot read Route 53's check statuses from CloudWatch; will retry"),
+                Err(e) => {
+                    tracing::warn!(error = %e, checks = set.len(), "cannot read Route 53's check statuses from CloudWatch; will retry")
+                }
             }
         }
         tokio::select! {
@@ -165,7 +175,10 @@ mod tests {
     fn query_ids_start_with_a_letter_and_name_the_check() {
         let q = query(7, "abc-123");
         assert_eq!(q.id(), Some("q7"));
-        let dims = q.metric_stat().and_then(|s| s.metric()).map(|m| m.dimensions().to_vec());
+        let dims = q
+            .metric_stat()
+            .and_then(|s| s.metric())
+            .map(|m| m.dimensions().to_vec());
         assert_eq!(dims.unwrap()[0].value(), Some("abc-123"));
     }
 

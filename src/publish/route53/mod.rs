@@ -51,7 +51,13 @@ pub async fn reconcile(
         .map(|d| {
             let s = &d.settings;
             let set = RecordSet::of(&s.zone_id, &s.record_name, &actual.records);
-            (d.key.clone(), AppSet { set, here: s.set_identifier.clone() })
+            (
+                d.key.clone(),
+                AppSet {
+                    set,
+                    here: s.set_identifier.clone(),
+                },
+            )
         })
         .collect();
     let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);

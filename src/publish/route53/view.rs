@@ -34,13 +34,18 @@ pub fn dns_view(
             here: m.set_identifier == here,
         })
         .collect();
+    // Every record has a share, 0 for those that get no answers.
+    let mut shares = a.shares.clone();
+    for m in &set.members {
+        shares.entry(m.set_identifier.clone()).or_insert(0.0);
+    }
     let since = match old {
-        Some(o) if o.shares == a.shares => o.since.clone(),
+        Some(o) if o.shares == shares => o.since.clone(),
         _ => Some(now()),
     };
     Some(DnsView {
         answer: a.to_string(),
-        shares: a.shares,
+        shares,
         since,
         regions,
     })
@@ -105,7 +110,10 @@ mod tests {
             .collect();
         assert_eq!(
             here,
-            [("eu-central-1", false, "failover SECONDARY"), ("eu-west-1", true, "failover PRIMARY")]
+            [
+                ("eu-central-1", false, "failover SECONDARY"),
+                ("eu-west-1", true, "failover PRIMARY")
+            ]
         );
         // Same answer: `since` stays.
         let again = dns_view(&set(), "eu-west-1", &healthy, Some(&v), || "t1".into()).unwrap();
@@ -114,9 +122,14 @@ mod tests {
         let moved = statuses_with(&healthy, Some(("c1", false)));
         let m = dns_view(&set(), "eu-west-1", &moved, Some(&again), || "t2".into()).unwrap();
         assert_eq!(m.all_to(), Some("eu-central-1"));
+        assert_eq!(m.shares["eu-west-1"], 0.0, "every record has a share");
         assert_eq!(m.since.as_deref(), Some("t2"));
         assert_eq!(m.regions[1].route53, RecordHealth::Unhealthy);
-        assert!(m.answer.starts_with("-> eu-central-1 (primary eu-west-1 unhealthy"), "{}", m.answer);
+        assert!(
+            m.answer.starts_with("-> eu-central-1 (primary eu-west-1 unhealthy"),
+            "{}",
+            m.answer
+        );
     }
 
     #[test]

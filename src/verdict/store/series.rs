@@ -21,7 +21,11 @@ impl App {
             transitions: inner.counted,
             targets: inner.alb.map(|a| (a.healthy, a.total)),
             route53_healthy: inner.route53.as_ref().and_then(|r| r.route53_healthy),
-            dns_shares: inner.route53.as_ref().and_then(|r| r.dns.as_ref()).map(|d| d.shares.clone()),
+            dns_shares: inner
+                .route53
+                .as_ref()
+                .and_then(|r| r.dns.as_ref())
+                .map(|d| d.shares.clone()),
         }
     }
 }
