@@ -25,9 +25,15 @@ pub enum Api {
     GetHealthCheckStatus,
     ListResourceRecordSets,
     ChangeResourceRecordSets,
+    /// Only `route53 answer` calls this (to find NAME's zone): not in [`Api::ALL`],
+    /// which is what the agent calls and its IAM policy grants.
+    ListHostedZonesByName,
+    /// Only `route53 answer --zone-id` calls this: not in [`Api::ALL`].
+    GetHostedZone,
 }
 
 impl Api {
+    /// Every API the agent calls (the command-line-only reads are left out).
     pub const ALL: [Api; 11] = [
         Api::DescribeTargetHealth,
         Api::DescribeLoadBalancers,
@@ -55,6 +61,8 @@ impl Api {
             Api::GetHealthCheckStatus => "GetHealthCheckStatus",
             Api::ListResourceRecordSets => "ListResourceRecordSets",
             Api::ChangeResourceRecordSets => "ChangeResourceRecordSets",
+            Api::ListHostedZonesByName => "ListHostedZonesByName",
+            Api::GetHostedZone => "GetHostedZone",
         }
     }
 
