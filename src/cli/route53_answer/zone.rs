@@ -81,9 +81,10 @@ async fn given(r53: &Client, caller: &Caller, name: &str, id: &str) -> Result<Zo
         }
         Err(e) => return Err(e.into()),
     };
-    let zone = out.hosted_zone().map(Zone::of).ok_or_else(|| {
-        Error::NotFound(format!("--zone-id {id}: Route 53 returned no zone"))
-    })?;
+    let zone = out
+        .hosted_zone()
+        .map(Zone::of)
+        .ok_or_else(|| Error::NotFound(format!("--zone-id {id}: Route 53 returned no zone")))?;
     if name != zone.name && !name.ends_with(&format!(".{}", zone.name)) {
         return Err(Error::Usage(format!(
             "--zone-id {id} is {}, which does not hold {}; give the zone that does, or leave --zone-id out",
