@@ -7,6 +7,7 @@ use clap::Parser;
 use failover_agent::cli::demo;
 use failover_agent::cli::preflight;
 use failover_agent::cli::route53 as r53;
+use failover_agent::cli::route53_answer as r53_answer;
 use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
 use failover_agent::cluster::kube::crd;
 use failover_agent::run::cluster;
@@ -51,6 +52,9 @@ fn main() -> ExitCode {
         },
         Command::Route53(Route53Command::Plan(a)) => finish(r53::run(&a, false, &mut stdout()), r53::Error::is_usage),
         Command::Route53(Route53Command::Apply(a)) => finish(r53::run(&a, true, &mut stdout()), r53::Error::is_usage),
+        Command::Route53(Route53Command::Answer(a)) => {
+            finish(r53_answer::run(&a, &mut stdout()), r53_answer::Error::is_usage)
+        }
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
         Command::Demo(args) => {
             let ports = demo::Ports { base: args.base_port };

@@ -27,9 +27,15 @@ pub enum Api {
     ChangeResourceRecordSets,
     /// CloudWatch, for Route 53's `HealthCheckStatus` metric (us-east-1).
     GetMetricData,
+    /// Only `route53 answer` calls this (to find NAME's zone): not in [`Api::ALL`],
+    /// which is what the agent calls and its IAM policy grants.
+    ListHostedZonesByName,
+    /// Only `route53 answer --zone-id` calls this: not in [`Api::ALL`].
+    GetHostedZone,
 }
 
 impl Api {
+    /// Every API the agent calls (the command-line-only reads are left out).
     pub const ALL: [Api; 12] = [
         Api::DescribeTargetHealth,
         Api::DescribeLoadBalancers,
@@ -59,6 +65,8 @@ impl Api {
             Api::ListResourceRecordSets => "ListResourceRecordSets",
             Api::ChangeResourceRecordSets => "ChangeResourceRecordSets",
             Api::GetMetricData => "GetMetricData",
+            Api::ListHostedZonesByName => "ListHostedZonesByName",
+            Api::GetHostedZone => "GetHostedZone",
         }
     }
 

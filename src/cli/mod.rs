@@ -78,6 +78,10 @@ pub enum Route53Command {
     Plan(Route53Args),
     /// Make the changes; exit 1 if any failed (each is printed; run again to retry).
     Apply(Route53Args),
+    /// Print what Route 53 answers for NAME now, and why: every record of its set with
+    /// its check's status as Route 53 judges it. Only reads; exit 1 if NAME has no
+    /// routed records.
+    Answer(route53_answer::AnswerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,3 +131,4 @@ pub struct PreflightArgs {
 pub mod demo;
 pub mod preflight;
 pub mod route53;
+pub mod route53_answer;

@@ -158,7 +158,7 @@ pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mu
             errs,
         ),
         dns_view_interval: match a.dns_view_interval_seconds {
-            Some(v) if v == 0.0 => None,
+            Some(0.0) => None,
             v => Some(secs(
                 "dnsViewIntervalSeconds",
                 v,

@@ -30,6 +30,7 @@ mod preflight_tls;
 mod probe;
 mod public;
 mod route53;
+mod route53_answer;
 mod route53_checks;
 mod route53_faults;
 mod series;
