@@ -111,7 +111,7 @@ async fn one_tenant_cannot_move_another_tenants_dns_and_one_bad_zone_freezes_onl
     std::fs::write(
         settings.path(),
         format!(
-            "probeTargets: {{ allowLoopback: true }}\naws: {{ reconcileIntervalSeconds: 10 }}\nroute53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team-a, team-b] }}\n    - {{ id: ZNOSUCHZONE00000, names: [\"*.example.com\"], namespaces: [team-a] }}\n"
+            "probeTargets: {{ allowLoopback: true }}\naws: {{ reconcileIntervalSeconds: 10, dnsViewIntervalSeconds: 1 }}\nroute53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team-a, team-b] }}\n    - {{ id: ZNOSUCHZONE00000, names: [\"*.example.com\"], namespaces: [team-a] }}\n"
         ),
     )
     .unwrap();
@@ -202,6 +202,28 @@ async fn one_tenant_cannot_move_another_tenants_dns_and_one_bad_zone_freezes_onl
         shop_check.as_str(),
         "shop.example.com is team A's"
     );
+    // The leader writes where DNS answers go into the status, and replicas serve it.
+    let dns = wait_until(long, || async {
+        let o = emu.get(&format!("{AH}/team-a/apphealths/shop")).await;
+        o["status"]["dns"]["regions"][0]["route53"] == "healthy"
+    })
+    .await;
+    let status = emu.get(&format!("{AH}/team-a/apphealths/shop")).await["status"].clone();
+    assert!(dns.is_some(), "no DNS view in the status: {status}");
+    let view = &status["dns"];
+    let region = view["regions"][0].clone();
+    assert_eq!((region["here"].clone(), region["policy"].clone()), (json!(true), json!("weight 10")));
+    assert_eq!(region["healthCheckId"], shop_check);
+    let here = region["setIdentifier"].as_str().unwrap();
+    assert_eq!(view["shares"][here], 1.0, "{view}");
+    let served = agent.app("shop").await;
+    assert_eq!(served["dns"]["answer"], view["answer"], "{served}");
+    assert!(agent
+        .metric(&format!(
+            "failover_agent_dns_share{{app=\"shop\",namespace=\"team-a\",set_identifier=\"{here}\"}}"
+        ))
+        .await
+        .is_some());
     for held in ["team-b/shop2", "outsider/x", "team-a/lost"] {
         assert!(!apps.iter().any(|a| a == held), "{held} got a health check: {apps:?}");
     }
