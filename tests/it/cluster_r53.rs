@@ -212,7 +212,10 @@ async fn one_tenant_cannot_move_another_tenants_dns_and_one_bad_zone_freezes_onl
     assert!(dns.is_some(), "no DNS view in the status: {status}");
     let view = &status["dns"];
     let region = view["regions"][0].clone();
-    assert_eq!((region["here"].clone(), region["policy"].clone()), (json!(true), json!("weight 10")));
+    assert_eq!(
+        (region["here"].clone(), region["policy"].clone()),
+        (json!(true), json!("weight 10"))
+    );
     assert_eq!(region["healthCheckId"], shop_check);
     let here = region["setIdentifier"].as_str().unwrap();
     assert_eq!(view["shares"][here], 1.0, "{view}");

@@ -205,9 +205,13 @@ async fn apply_existing_check(r53: &Client, caller: &Caller, step: &Step, out: &
     }
 }
 
-/// Records in `out` the id of each check a record already names, for the apps
-/// whose check no step above wrote.
+/// Records in `out` the id of each check a record already names, and of each
+/// check the plan keeps (in line: no step names it), for the apps whose check no
+/// step above wrote.
 fn note_kept_check_ids(plan: &Plan, out: &mut Outcome) {
+    for (app, id) in &plan.kept {
+        out.check_ids.entry(app.clone()).or_insert_with(|| id.clone());
+    }
     for step in &plan.steps {
         if let Step::UpsertRecord {
             app,

@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Reads Route 53, plans and applies, once, asking `fence` before every write.
-/// Also returns each desired app's record set as read (before the changes).
+/// Also returns each desired app's record set after the changes.
 pub async fn reconcile(
     r53: &aws_sdk_route53::Client,
     caller: &Caller,
@@ -45,21 +45,6 @@ pub async fn reconcile(
     fence: &dyn Fence,
 ) -> Result<(Plan, Outcome, BTreeMap<AppKey, AppSet>), CallError> {
     let actual = read(r53, caller, &desired.apps).await?;
-    let sets = desired
-        .apps
-        .iter()
-        .map(|d| {
-            let s = &d.settings;
-            let set = RecordSet::of(&s.zone_id, &s.record_name, &actual.records);
-            (
-                d.key.clone(),
-                AppSet {
-                    set,
-                    here: s.set_identifier.clone(),
-                },
-            )
-        })
-        .collect();
     let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
     for c in &p.conflicts {
         tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
@@ -69,7 +54,45 @@ pub async fn reconcile(
     }
     caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
     let out = apply(r53, caller, &p, fence).await;
+    let sets = sets_after(desired, &actual.records, &p, &out);
     Ok((p, out, sets))
+}
+
+/// Each desired app's record set after `out`: the records as read, with the app's
+/// own record as the plan made it when nothing of the app failed or was held (so
+/// a record made by this reconcile is in the view at once).
+fn sets_after(
+    desired: &Desired,
+    records: &[objects::ActualRecord],
+    p: &Plan,
+    out: &Outcome,
+) -> BTreeMap<AppKey, AppSet> {
+    let troubled: std::collections::BTreeSet<&AppKey> = p
+        .conflicts
+        .iter()
+        .chain(&p.errors)
+        .map(|c| &c.app)
+        .chain(out.failed.iter().map(|f| &f.app))
+        .chain(&p.held)
+        .collect();
+    desired
+        .apps
+        .iter()
+        .map(|d| {
+            let s = &d.settings;
+            let mut set = RecordSet::of(&s.zone_id, &s.record_name, records);
+            if out.lost.is_none() && !troubled.contains(&d.key) {
+                set.put(sets::Member {
+                    set_identifier: s.set_identifier.clone(),
+                    routing: s.routing.clone(),
+                    health_check_id: out.check_ids.get(&d.key).cloned(),
+                    target: s.alias.as_ref().map(|a| a.dns_name.clone()).unwrap_or_default(),
+                });
+            }
+            let here = s.set_identifier.clone();
+            (d.key.clone(), AppSet { set, here })
+        })
+        .collect()
 }
 
 /// What one continuous reconcile reports.

@@ -117,6 +117,8 @@ pub struct Plan {
     /// Every app whose objects this plan leaves exactly as they are: the `hold`
     /// it was given, lost claims, and apps in unreadable zones.
     pub held: BTreeSet<AppKey>,
+    /// The existing check each planned app keeps (steps or none).
+    pub kept: BTreeMap<AppKey, String>,
 }
 
 impl Step {
@@ -162,6 +164,9 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
     let wants: HashMap<&AppKey, RecordKey> = desired.iter().map(|d| (&d.key, record_key(d))).collect();
     for d in &desired {
         let check = plan_check(&mut p, &own, d, &mut kept);
+        if let CheckRef::Id(id) = &check {
+            p.kept.insert(d.key.clone(), id.clone());
+        }
         plan_record(&mut p, &own, d, check, &wants, &mut wanted_records);
     }
     collect(&mut p, &own, &desired, &kept, &wanted_records);

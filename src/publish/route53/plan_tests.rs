@@ -132,7 +132,13 @@ fn creates_then_converges_to_an_empty_plan() {
     );
     assert!(text.contains("Plan: 4 to create, 0 to change, 0 to delete"), "{text}");
     let after = applied(&o, &want, Actual::default(), &p);
-    assert!(plan(&o, &want, &after).is_empty(), "a second run changes nothing");
+    let again = plan(&o, &want, &after);
+    assert!(again.is_empty(), "a second run changes nothing");
+    // ...and still names each app's check, for its status and DNS view.
+    let kept: Vec<&str> = again.kept.keys().map(|k| k.name.as_str()).collect();
+    assert_eq!(kept, ["app1", "app2"]);
+    let ids: Vec<&str> = after.checks.iter().map(|c| c.id.as_str()).collect();
+    assert!(again.kept.values().all(|id| ids.contains(&id.as_str())));
 }
 
 #[test]

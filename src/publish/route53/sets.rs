@@ -62,6 +62,13 @@ impl RecordSet {
         }
     }
 
+    /// Puts `m` in the set, in place of the record with its set identifier if any.
+    pub fn put(&mut self, m: Member) {
+        self.members.retain(|x| x.set_identifier != m.set_identifier);
+        self.members.push(m);
+        self.members.sort_by(|a, b| a.set_identifier.cmp(&b.set_identifier));
+    }
+
     /// Every check the set's records use.
     pub fn check_ids(&self) -> impl Iterator<Item = &str> {
         self.members.iter().filter_map(|m| m.health_check_id.as_deref())
@@ -146,5 +153,15 @@ mod tests {
         let status = BTreeMap::from([("c1".to_string(), Some(false))]);
         let h: Vec<Health> = set.with_health(&status).iter().map(|r| r.health).collect();
         assert_eq!(h, [Health::NoCheck, Health::Unhealthy]);
+        // This cluster's record as the plan made it replaces the one read before.
+        let mut set = set;
+        set.put(Member {
+            set_identifier: "eu-central-1".into(),
+            routing: Routing::Failover(FailoverRole::Secondary),
+            health_check_id: Some("c9".into()),
+            target: "x".into(),
+        });
+        assert_eq!(set.members.len(), 2);
+        assert_eq!(set.check_ids().collect::<Vec<_>>(), ["c9", "c1"]);
     }
 }
