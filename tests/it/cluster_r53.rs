@@ -179,6 +179,9 @@ async fn one_tenant_cannot_move_another_tenants_dns_and_one_bad_zone_freezes_onl
     })
     .await;
     assert!(three.is_some(), "fewer than three reconciles in 60 s");
+    // Reconciles with nothing to change still report each app's check: it stays Synced.
+    let (st, reason, msg) = synced(&emu, "team-a", "fine").await;
+    assert_eq!((st.as_str(), reason.as_str()), ("True", "Synced"), "{msg}");
 
     let (records, apps) = route53_state(&moto, &zone).await;
     assert_eq!(records, before, "no record changed in three reconciles");
