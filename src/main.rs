@@ -53,7 +53,10 @@ fn main() -> ExitCode {
         Command::Route53(Route53Command::Apply(a)) => finish(r53::run(&a, true, &mut stdout()), r53::Error::is_usage),
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
         Command::Demo(args) => {
-            let ports = demo::Ports { base: args.base_port };
+            let ports = demo::Ports {
+                base: args.base_port,
+                dns: args.dns_port,
+            };
             report(block_on(|stop| demo::run(ports, stop)).context("demo failed"))
         }
     }

@@ -1,8 +1,13 @@
 //! `failover-agent demo`: two simulated Regions on loopback, each with one agent
 //! and two demo pods for each of app1 and app2, plus a control endpoint that breaks
-//! and repairs an app in one Region. No cluster, no AWS.
+//! and repairs an app in one Region, and a stand-in for Route 53 ([`standin`]):
+//! checkers that poll each Region's agent and a DNS server that answers
+//! `app1.example.com` and `app2.example.com` by failover policy. No cluster, no AWS.
 
+pub mod checkers;
+pub mod dns;
 pub mod pod;
+pub mod standin;
 
 use crate::publish::http as serve;
 use crate::publish::http::text;
@@ -13,9 +18,11 @@ use crate::spec;
 use crate::telemetry::Metrics;
 use http::{Method, StatusCode};
 use pod::{Mode, Pod};
+use standin::StandIn;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -24,6 +31,9 @@ pub const REGIONS: [&str; 2] = ["eu-west-1", "eu-central-1"];
 pub const APPS: [&str; 2] = ["app1", "app2"];
 const PODS_PER_APP: usize = 2;
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// The longest an app's verdict takes to turn once its pods stop: `fallCount` 2 ×
+/// the 1 s probe interval + the 0.5 s probe timeout ([`region_config`]).
+pub const VERDICT_TIME: Duration = Duration::from_millis(2500);
 
 /// Why the demo could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +48,8 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Agent(#[from] standalone::Error),
+    #[error(transparent)]
+    Dns(#[from] dns::Error),
 }
 
 impl Error {
@@ -49,6 +61,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Metrics(_) => "metrics",
             Error::Agent(e) => e.metric_label(),
+            Error::Dns(_) => "dns",
         }
     }
 }
@@ -56,12 +69,20 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The ports the demo listens on, all on 127.0.0.1: `base` for the control
-/// endpoint, then each Region's health and admin ports in turn.
+/// endpoint, then each Region's health and admin ports in turn; `dns` for the DNS
+/// server (UDP and TCP).
 pub struct Ports {
     pub base: u16,
+    pub dns: u16,
 }
 
 impl Ports {
+    /// The DNS server's port by default (UDP and TCP).
+    pub const DEFAULT_DNS: u16 = 18053;
+
+    pub fn dns(&self) -> SocketAddr {
+        SocketAddr::new(LOCALHOST, self.dns)
+    }
     pub fn control(&self) -> SocketAddr {
         SocketAddr::new(LOCALHOST, self.base)
     }
@@ -95,6 +116,7 @@ pub fn region_config(region: &str, pods: &BTreeMap<(usize, &str), Vec<Pod>>, r: 
 /// Runs the demo until `shutdown` is cancelled.
 pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
     let control = bind(ports.control()).await?;
+    let dns_sockets = dns::Sockets::bind(ports.dns()).await?;
     let mut pods: BTreeMap<(usize, &str), Vec<Pod>> = BTreeMap::new();
     for r in 0..REGIONS.len() {
         for app in APPS {
@@ -118,7 +140,14 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
             standalone::run(cfg, listeners, metrics, shutdown.clone()).instrument(span),
         ));
     }
+    let p = &ports;
+    let targets = APPS
+        .iter()
+        .flat_map(|app| (0..REGIONS.len()).map(move |r| ((r, *app), p.health(r))))
+        .collect();
+    let _stand_in = StandIn::start(&targets, checkers::DEMO_TIMING, dns_sockets, &shutdown)?;
     print_banner(&ports);
+    println!("{}", dns_banner(&ports, checkers::DEMO_TIMING));
 
     let pods = Arc::new(pods);
     let handler = {
@@ -203,4 +232,52 @@ fn print_banner(p: &Ports) {
         a = p.admin(0),
     );
     println!("{s}");
+}
+
+/// The DNS part of the banner: the server, the records, the checkers' timing next to
+/// Route 53's, the command to ask it, and how long a failover takes to show in DNS.
+pub fn dns_banner(p: &Ports, t: checkers::Timing) -> String {
+    let r53 = checkers::ROUTE53_TIMING;
+    let secs = |d: Duration| d.as_secs_f64();
+    let at_server = VERDICT_TIME + t.interval * t.threshold;
+    let mut s = format!(
+        "DNS, from a stand-in for Route 53 on loopback:\n  server   {addr} (UDP and TCP), authoritative for {zone}, TTL {ttl} s\n",
+        addr = p.dns(),
+        zone = dns::ZONE.trim_end_matches('.'),
+        ttl = dns::TTL,
+    );
+    s += &format!(
+        "  records  app1.example.com and app2.example.com, failover: primary {} {}, secondary {} {}\n",
+        REGIONS[0],
+        standin::ADDRESSES[0],
+        REGIONS[1],
+        standin::ADDRESSES[1]
+    );
+    s += &format!(
+        "  checks   {n} checkers per record GET each Region's /health/<app> every {i} s, failure threshold {th},\n           {c} s to connect and {rt} s to answer 2xx/3xx; a record is healthy when more than 18% of its checkers say so\n           (Route 53 itself: about 15 checkers every {ri} s or 10 s, threshold {rth} by default: the demo is faster)\n",
+        n = checkers::CHECKERS,
+        i = secs(t.interval),
+        th = t.threshold,
+        c = secs(t.connect_timeout),
+        rt = secs(t.response_timeout),
+        ri = r53.interval.as_secs(),
+        rth = r53.threshold,
+    );
+    s += &format!(
+        "\nAsk it:\n  dig @{ip} -p {port} app1.example.com +short\n  watch -n1 'dig @{ip} -p {port} +short app1.example.com app2.example.com'\n",
+        ip = p.dns().ip(),
+        port = p.dns,
+    );
+    s += &format!(
+        "\nAfter the break, app1's answer moves to {r1} {a1} within {v} s (the agent's verdict) + {i} s x {th} (the checkers) = {srv} s\nat this server, and up to {ttl} s (TTL) later at a resolver that cached it: {all} s in all. app2's never moves.\nEach change prints a line:\n",
+        r1 = REGIONS[1],
+        a1 = standin::ADDRESSES[1],
+        v = secs(VERDICT_TIME),
+        i = secs(t.interval),
+        th = t.threshold,
+        srv = secs(at_server),
+        ttl = dns::TTL,
+        all = secs(at_server) + f64::from(dns::TTL),
+    );
+    s
 }

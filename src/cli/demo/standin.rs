@@ -1,0 +1,138 @@
+//! The demo's stand-in for Route 53: [`checkers`] poll each Region's agent, one
+//! failover record set per app (primary eu-west-1, secondary eu-central-1) is judged
+//! by [`answer`], Route 53's documented rules, and the [`dns`] server answers
+//! `APP.example.com` with the chosen Region's address.
+
+use super::checkers::{self, Targets, Timing, Views};
+use super::dns::{self, Sockets, Zone};
+use super::{APPS, REGIONS};
+use crate::publish::route53::answer::{answer, Answer, Health, SetRecord};
+use crate::spec::route53::{FailoverRole, Routing};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Each Region's address in DNS, by index in [`REGIONS`] (documentation ranges).
+pub const ADDRESSES: [Ipv4Addr; 2] = [Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(198, 51, 100, 10)];
+
+/// The current answer per app name (`app1`, `app2`).
+pub type Answers = BTreeMap<String, Answer>;
+
+/// The running stand-in.
+pub struct StandIn {
+    answers: watch::Receiver<Answers>,
+}
+
+impl StandIn {
+    /// Starts the checkers on `targets` and the DNS server on `sockets`, until
+    /// `shutdown`. DNS answers the primary for every app until the checkers say
+    /// otherwise (a new check counts healthy).
+    pub fn start(
+        targets: &Targets,
+        timing: Timing,
+        sockets: Sockets,
+        shutdown: &CancellationToken,
+    ) -> dns::Result<StandIn> {
+        let views = checkers::start(targets, timing, shutdown);
+        let now = answers(&views.borrow());
+        let zone = Zone::new(&addresses(&now))?;
+        let (tx, rx) = watch::channel(now);
+        tokio::spawn(follow(views, zone.clone(), tx, shutdown.clone()));
+        let stop = shutdown.clone();
+        tokio::spawn(async move { dns::serve(&zone, sockets, stop).await });
+        Ok(StandIn { answers: rx })
+    }
+
+    /// The current DNS answer per app, as the demo's DNS server gives it: the
+    /// receiver sees every change (an answer's Region or its reason), and always
+    /// holds one answer for each of [`APPS`].
+    pub fn answers(&self) -> watch::Receiver<Answers> {
+        self.answers.clone()
+    }
+}
+
+/// Keeps the zone and `tx` in step with the checkers' views, and prints one line per
+/// app whose answer changed.
+async fn follow(
+    mut views: watch::Receiver<Views>,
+    zone: Zone,
+    tx: watch::Sender<Answers>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = views.changed() => if changed.is_err() { return },
+        }
+        let next = answers(&views.borrow_and_update());
+        let before = tx.borrow().clone();
+        for (app, a) in &next {
+            if before.get(app) == Some(a) {
+                continue;
+            }
+            if let Some(r) = target(a) {
+                if let Err(e) = zone.set(app, ADDRESSES[r]).await {
+                    tracing::error!(app, error = %e, "demo DNS: cannot change the answer");
+                }
+            }
+            println!("{}", line(app, a));
+        }
+        tx.send_replace(next);
+    }
+}
+
+/// The record set of `app` as Route 53 would hold it: primary eu-west-1, secondary
+/// eu-central-1, each healthy by its checkers' views (more than 18%).
+pub fn records(views: &Views, app: &'static str) -> Vec<SetRecord> {
+    REGIONS
+        .iter()
+        .enumerate()
+        .map(|(r, region)| {
+            let healthy = views.get(&(r, app)).is_none_or(|v| checkers::record_healthy(v));
+            SetRecord {
+                set_identifier: (*region).to_owned(),
+                routing: Routing::Failover(if r == 0 {
+                    FailoverRole::Primary
+                } else {
+                    FailoverRole::Secondary
+                }),
+                health: if healthy { Health::Healthy } else { Health::Unhealthy },
+            }
+        })
+        .collect()
+}
+
+/// Every app's answer from the checkers' views.
+pub fn answers(views: &Views) -> Answers {
+    APPS.iter()
+        .filter_map(|app| Some((app.to_string(), answer(&records(views, app))?)))
+        .collect()
+}
+
+/// The index in [`REGIONS`] of the Region that gets the (largest share of) answers.
+pub fn target(a: &Answer) -> Option<usize> {
+    let (id, _) = a.shares.iter().max_by(|x, y| x.1.total_cmp(y.1))?;
+    REGIONS.iter().position(|r| r == id)
+}
+
+/// Each app's address in DNS for `answers`.
+fn addresses(answers: &Answers) -> BTreeMap<String, Ipv4Addr> {
+    answers
+        .iter()
+        .filter_map(|(app, a)| Some((app.clone(), ADDRESSES[target(a)?])))
+        .collect()
+}
+
+/// `app1.example.com -> eu-central-1 198.51.100.10 (primary eu-west-1 unhealthy, ...)`.
+pub fn line(app: &str, a: &Answer) -> String {
+    let to = match target(a) {
+        Some(r) => format!("{} {}", REGIONS[r], ADDRESSES[r]),
+        None => "nowhere".to_owned(),
+    };
+    format!("{app}.{} -> {to} ({})", dns::ZONE.trim_end_matches('.'), a.why)
+}
+
+#[cfg(test)]
+#[path = "standin_tests.rs"]
+mod tests;
