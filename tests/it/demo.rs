@@ -52,21 +52,35 @@ async fn answer(client: &mut Client<TokioRuntimeProvider>, app: &str) -> Vec<Ipv
     }
 }
 
+/// Waits (generously) until app1.example.com answers `want`, sampling app2's
+/// answer into `app2` on every try; the time taken.
+async fn app1_answers(
+    dns: &Client<TokioRuntimeProvider>,
+    want: Ipv4Addr,
+    app2: &std::sync::Mutex<Vec<Vec<Ipv4Addr>>>,
+) -> Option<Duration> {
+    wait_until(Duration::from_secs(30), || {
+        let mut c = dns.clone();
+        async move {
+            let a2 = answer(&mut c, "app2").await;
+            app2.lock().unwrap().push(a2);
+            answer(&mut c, "app1").await == [want]
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_break_moves_only_app1_in_region_1() {
     let base = free_base();
     let ports = Ports { base, dns: base + 5 };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(demo::run(Ports { base, dns: base + 5 }, shutdown.clone()));
-    let mut dns = dns_client(ports.dns());
-    let mut app2_answers = Vec::new();
-    let primary = wait_until(Duration::from_secs(10), || {
-        let mut c = dns.clone();
-        async move { answer(&mut c, "app1").await == [EU_WEST_1] }
-    })
-    .await;
+    let dns = dns_client(ports.dns());
+    // Every answer app2.example.com gave, sampled while waiting for app1's.
+    let app2 = std::sync::Mutex::new(Vec::new());
+    let primary = app1_answers(&dns, EU_WEST_1, &app2).await;
     assert!(primary.is_some(), "app1.example.com never answered eu-west-1");
-    app2_answers.push(answer(&mut dns, "app2").await);
     let urls = [
         (ports.health(0), "app1"),
         (ports.health(0), "app2"),
@@ -101,15 +115,7 @@ async fn demo_break_moves_only_app1_in_region_1() {
     assert!(moved.is_some(), "app1 in eu-west-1 never turned 503");
     assert!(others_bad.is_empty(), "other verdicts moved: {others_bad:?}");
 
-    let app2 = std::sync::Mutex::new(app2_answers);
-    let moved = wait_until(Duration::from_secs(30), || {
-        let (mut c, app2) = (dns.clone(), &app2);
-        async move {
-            app2.lock().unwrap().push(answer(&mut c, "app2").await);
-            answer(&mut c, "app1").await == [EU_CENTRAL_1]
-        }
-    })
-    .await;
+    let moved = app1_answers(&dns, EU_CENTRAL_1, &app2).await;
     assert!(moved.is_some(), "app1.example.com never moved to eu-central-1");
     println!("app1.example.com moved {moved:?} after the verdict turned");
 
@@ -119,14 +125,7 @@ async fn demo_break_moves_only_app1_in_region_1() {
     })
     .await;
     assert!(back.is_some(), "app1 never recovered after fix");
-    let back = wait_until(Duration::from_secs(30), || {
-        let (mut c, app2) = (dns.clone(), &app2);
-        async move {
-            app2.lock().unwrap().push(answer(&mut c, "app2").await);
-            answer(&mut c, "app1").await == [EU_WEST_1]
-        }
-    })
-    .await;
+    let back = app1_answers(&dns, EU_WEST_1, &app2).await;
     assert!(back.is_some(), "app1.example.com never came back to eu-west-1");
     let app2 = app2.into_inner().unwrap();
     let wrong: Vec<_> = app2.iter().filter(|a| a.as_slice() != [EU_WEST_1]).collect();
