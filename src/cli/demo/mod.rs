@@ -147,7 +147,7 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
         .collect();
     let _stand_in = StandIn::start(&targets, checkers::DEMO_TIMING, dns_sockets, &shutdown)?;
     print_banner(&ports);
-    println!("{}", dns_banner(&ports, checkers::DEMO_TIMING));
+    println!("{}", standin::banner(ports.dns(), checkers::DEMO_TIMING, VERDICT_TIME));
 
     let pods = Arc::new(pods);
     let handler = {
@@ -232,52 +232,4 @@ fn print_banner(p: &Ports) {
         a = p.admin(0),
     );
     println!("{s}");
-}
-
-/// The DNS part of the banner: the server, the records, the checkers' timing next to
-/// Route 53's, the command to ask it, and how long a failover takes to show in DNS.
-pub fn dns_banner(p: &Ports, t: checkers::Timing) -> String {
-    let r53 = checkers::ROUTE53_TIMING;
-    let secs = |d: Duration| d.as_secs_f64();
-    let at_server = VERDICT_TIME + t.interval * t.threshold;
-    let mut s = format!(
-        "DNS, from a stand-in for Route 53 on loopback:\n  server   {addr} (UDP and TCP), authoritative for {zone}, TTL {ttl} s\n",
-        addr = p.dns(),
-        zone = dns::ZONE.trim_end_matches('.'),
-        ttl = dns::TTL,
-    );
-    s += &format!(
-        "  records  app1.example.com and app2.example.com, failover: primary {} {}, secondary {} {}\n",
-        REGIONS[0],
-        standin::ADDRESSES[0],
-        REGIONS[1],
-        standin::ADDRESSES[1]
-    );
-    s += &format!(
-        "  checks   {n} checkers per record GET each Region's /health/<app> every {i} s, failure threshold {th},\n           {c} s to connect and {rt} s to answer 2xx/3xx; a record is healthy when more than 18% of its checkers say so\n           (Route 53 itself: about 15 checkers every {ri} s or 10 s, threshold {rth} by default: the demo is faster)\n",
-        n = checkers::CHECKERS,
-        i = secs(t.interval),
-        th = t.threshold,
-        c = secs(t.connect_timeout),
-        rt = secs(t.response_timeout),
-        ri = r53.interval.as_secs(),
-        rth = r53.threshold,
-    );
-    s += &format!(
-        "\nAsk it:\n  dig @{ip} -p {port} app1.example.com +short\n  watch -n1 'dig @{ip} -p {port} +short app1.example.com app2.example.com'\n",
-        ip = p.dns().ip(),
-        port = p.dns,
-    );
-    s += &format!(
-        "\nAfter the break, app1's answer moves to {r1} {a1} within {v} s (the agent's verdict) + {i} s x {th} (the checkers) = {srv} s\nat this server, and up to {ttl} s (TTL) later at a resolver that cached it: {all} s in all. app2's never moves.\nEach change prints a line:\n",
-        r1 = REGIONS[1],
-        a1 = standin::ADDRESSES[1],
-        v = secs(VERDICT_TIME),
-        i = secs(t.interval),
-        th = t.threshold,
-        srv = secs(at_server),
-        ttl = dns::TTL,
-        all = secs(at_server) + f64::from(dns::TTL),
-    );
-    s
 }

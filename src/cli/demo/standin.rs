@@ -9,7 +9,8 @@ use super::{APPS, REGIONS};
 use crate::publish::route53::answer::{answer, Answer, Health, SetRecord};
 use crate::spec::route53::{FailoverRole, Routing};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -131,6 +132,51 @@ pub fn line(app: &str, a: &Answer) -> String {
         None => "nowhere".to_owned(),
     };
     format!("{app}.{} -> {to} ({})", dns::ZONE.trim_end_matches('.'), a.why)
+}
+
+/// The DNS part of the banner: the server, the records, the checkers' timing next to
+/// Route 53's, the command to ask it, and how long a failover takes to show in DNS
+/// when the agent's verdict takes at most `verdict`.
+pub fn banner(addr: SocketAddr, t: Timing, verdict: Duration) -> String {
+    let r53 = checkers::ROUTE53_TIMING;
+    let secs = |d: Duration| d.as_secs_f64();
+    let at_server = verdict + t.interval * t.threshold;
+    let mut s = format!(
+        "DNS, from a stand-in for Route 53 on loopback:\n  server   {addr} (UDP and TCP), authoritative for {zone}, TTL {ttl} s\n",
+        zone = dns::ZONE.trim_end_matches('.'),
+        ttl = dns::TTL,
+    );
+    s += &format!(
+        "  records  app1.example.com and app2.example.com, failover: primary {} {}, secondary {} {}\n",
+        REGIONS[0], ADDRESSES[0], REGIONS[1], ADDRESSES[1]
+    );
+    s += &format!(
+        "  checks   {n} checkers per record GET each Region's /health/<app> every {i} s, failure threshold {th},\n           {c} s to connect and {rt} s to answer 2xx/3xx; a record is healthy when more than 18% of its checkers say so\n           (Route 53 itself: about 15 checkers every {ri} s or 10 s, threshold {rth} by default: the demo is faster)\n",
+        n = checkers::CHECKERS,
+        i = secs(t.interval),
+        th = t.threshold,
+        c = secs(t.connect_timeout),
+        rt = secs(t.response_timeout),
+        ri = r53.interval.as_secs(),
+        rth = r53.threshold,
+    );
+    s += &format!(
+        "\nAsk it:\n  dig @{ip} -p {port} app1.example.com +short\n  watch -n1 'dig @{ip} -p {port} +short app1.example.com app2.example.com'\n",
+        ip = addr.ip(),
+        port = addr.port(),
+    );
+    s += &format!(
+        "\nAfter the break, app1's answer moves to {r1} {a1} within {v} s (the agent's verdict) + {i} s x {th} (the checkers) = {srv} s\nat this server, and up to {ttl} s (TTL) later at a resolver that cached it: {all} s in all. app2's never moves.\nEach change prints a line:\n",
+        r1 = REGIONS[1],
+        a1 = ADDRESSES[1],
+        v = secs(verdict),
+        i = secs(t.interval),
+        th = t.threshold,
+        srv = secs(at_server),
+        ttl = dns::TTL,
+        all = secs(at_server) + f64::from(dns::TTL),
+    );
+    s
 }
 
 #[cfg(test)]

@@ -63,3 +63,17 @@ fn the_records_are_one_failover_set_per_app() {
     assert_eq!(rs[1].set_identifier, "eu-central-1");
     assert_eq!(rs[1].routing, Routing::Failover(FailoverRole::Secondary));
 }
+
+#[test]
+fn the_banner_gives_a_working_dig_command_and_the_documented_time() {
+    let addr: SocketAddr = "127.0.0.1:18053".parse().expect("addr");
+    let b = banner(addr, checkers::DEMO_TIMING, Duration::from_millis(2500));
+    assert!(b.contains("dig @127.0.0.1 -p 18053 app1.example.com +short"), "{b}");
+    assert!(b.contains("every 1 s, failure threshold 3"), "{b}");
+    assert!(
+        b.contains("every 30 s or 10 s"),
+        "Route 53's own interval is shown: {b}"
+    );
+    assert!(b.contains("= 5.5 s\nat this server"), "{b}");
+    assert!(b.contains("10.5 s in all"), "{b}");
+}
