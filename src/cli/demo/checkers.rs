@@ -188,7 +188,8 @@ async fn check_loop(
 }
 
 /// One check: `GET uri` on a new connection; the status, or `None` when there was
-/// none in time (the connect timeout, then the response timeout, bound it).
+/// none in time: the connection must be up within the connect timeout, and the
+/// whole exchange within the connect and response timeouts together.
 async fn check(client: &Client<HttpConnector, Empty<Bytes>>, uri: &str, timing: Timing) -> Option<u16> {
     let req = http::Request::get(uri)
         .header(http::header::USER_AGENT, "failover-agent-demo-checker")
