@@ -15,6 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The zone the server is authoritative for.
@@ -126,23 +127,28 @@ impl Sockets {
     }
 }
 
-/// Serves `zone` on `sockets` until `shutdown`, then stops gracefully. Errors of the
-/// server's tasks are logged, not returned: the demo goes on without DNS.
-pub async fn serve(zone: &Zone, sockets: Sockets, shutdown: CancellationToken) -> Result<()> {
+/// Starts serving `zone` on `sockets` until `shutdown`, then stops gracefully; the
+/// returned task ends when the server has stopped. Errors of the server's tasks are
+/// logged, not returned: the demo goes on without DNS.
+pub fn serve(zone: &Zone, sockets: Sockets, shutdown: CancellationToken) -> Result<JoinHandle<()>> {
     let mut server = Server::new(zone.catalog()?);
     server.register_socket(sockets.udp);
     server.register_listener(sockets.tcp, TCP_IDLE, 64);
     let stop = server.shutdown_token().clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = shutdown.cancelled() => stop.cancel(),
-            _ = stop.cancelled() => {}
+    Ok(tokio::spawn(async move {
+        let done = server.block_until_done();
+        tokio::pin!(done);
+        let result = tokio::select! {
+            r = &mut done => r,
+            _ = shutdown.cancelled() => {
+                stop.cancel();
+                done.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "demo DNS server stopped");
         }
-    });
-    if let Err(e) = server.block_until_done().await {
-        tracing::error!(error = %e, "demo DNS server stopped");
-    }
-    Ok(())
+    }))
 }
 
 #[cfg(test)]

@@ -32,10 +32,7 @@ async fn answers_the_apps_and_refuses_or_denies_the_rest() {
     let sockets = sockets().await;
     let addr = sockets.udp.local_addr().expect("addr");
     let stop = CancellationToken::new();
-    let server = tokio::spawn({
-        let (zone, stop) = (zone.clone(), stop.clone());
-        async move { serve(&zone, sockets, stop).await }
-    });
+    let server = serve(&zone, sockets, stop.clone()).expect("serve");
 
     let a = |ip| RData::A(A(ip));
     assert_eq!(
@@ -63,5 +60,8 @@ async fn answers_the_apps_and_refuses_or_denies_the_rest() {
     );
 
     stop.cancel();
-    server.await.expect("join").expect("serve");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops on shutdown")
+        .expect("join");
 }

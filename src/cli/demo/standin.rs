@@ -35,13 +35,13 @@ impl StandIn {
         sockets: Sockets,
         shutdown: &CancellationToken,
     ) -> dns::Result<StandIn> {
-        let views = checkers::start(targets, timing, shutdown);
-        let now = answers(&views.borrow());
+        // Every checker starts healthy: the first answers are the primaries.
+        let now = answers(&Views::new());
         let zone = Zone::new(&addresses(&now))?;
+        dns::serve(&zone, sockets, shutdown.clone())?;
+        let views = checkers::start(targets, timing, shutdown);
         let (tx, rx) = watch::channel(now);
-        tokio::spawn(follow(views, zone.clone(), tx, shutdown.clone()));
-        let stop = shutdown.clone();
-        tokio::spawn(async move { dns::serve(&zone, sockets, stop).await });
+        tokio::spawn(follow(views, zone, tx, shutdown.clone()));
         Ok(StandIn { answers: rx })
     }
 
