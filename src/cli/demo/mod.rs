@@ -127,25 +127,31 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
             pods.insert((r, app), v);
         }
     }
-    let mut agents = Vec::new();
-    for (r, region) in REGIONS.iter().enumerate() {
-        let cfg = spec::parse(&region_config(region, &pods, r))?;
-        let listeners = Listeners {
+    // Every listener is bound before the checkers start, so none of them sees a
+    // refused connection while the agents start.
+    let mut listeners = Vec::new();
+    for r in 0..REGIONS.len() {
+        listeners.push(Listeners {
             health: bind(ports.health(r)).await?,
             admin: bind(ports.admin(r)).await?,
-        };
-        let metrics = Metrics::new(region)?;
-        let span = tracing::info_span!("agent", region = *region);
-        agents.push(tokio::spawn(
-            standalone::run(cfg, listeners, metrics, shutdown.clone()).instrument(span),
-        ));
+        });
     }
     let p = &ports;
     let targets = APPS
         .iter()
         .flat_map(|app| (0..REGIONS.len()).map(move |r| ((r, *app), p.health(r))))
         .collect();
+    // `stand_in.answers()` is each app's DNS answer now, for whoever shows it.
     let _stand_in = StandIn::start(&targets, checkers::DEMO_TIMING, dns_sockets, &shutdown)?;
+    let mut agents = Vec::new();
+    for ((r, region), listeners) in REGIONS.iter().enumerate().zip(listeners) {
+        let cfg = spec::parse(&region_config(region, &pods, r))?;
+        let metrics = Metrics::new(region)?;
+        let span = tracing::info_span!("agent", region = *region);
+        agents.push(tokio::spawn(
+            standalone::run(cfg, listeners, metrics, shutdown.clone()).instrument(span),
+        ));
+    }
     print_banner(&ports);
     println!("{}", standin::banner(ports.dns(), checkers::DEMO_TIMING, VERDICT_TIME));
 
