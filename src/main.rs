@@ -57,7 +57,10 @@ fn main() -> ExitCode {
         }
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
         Command::Demo(args) => {
-            let ports = demo::Ports { base: args.base_port };
+            let ports = demo::Ports {
+                base: args.base_port,
+                dns: args.dns_port,
+            };
             report(block_on(|stop| demo::run(ports, stop)).context("demo failed"))
         }
     }

@@ -108,6 +108,9 @@ pub struct DemoArgs {
     /// First of five consecutive loopback ports: control, then health and admin for each Region.
     #[arg(long, default_value_t = 18080)]
     pub base_port: u16,
+    /// The demo DNS server's loopback port, UDP and TCP.
+    #[arg(long, default_value_t = crate::cli::demo::Ports::DEFAULT_DNS)]
+    pub dns_port: u16,
 }
 
 /// `failover-agent preflight`: the apps come from `--config`, `--cluster`, or

@@ -1,8 +1,13 @@
 //! `failover-agent demo`: two simulated Regions on loopback, each with one agent
 //! and two demo pods for each of app1 and app2, plus a control endpoint that breaks
-//! and repairs an app in one Region. No cluster, no AWS.
+//! and repairs an app in one Region, and a stand-in for Route 53 ([`standin`]):
+//! checkers that poll each Region's agent and a DNS server that answers
+//! `app1.example.com` and `app2.example.com` by failover policy. No cluster, no AWS.
 
+pub mod checkers;
+pub mod dns;
 pub mod pod;
+pub mod standin;
 
 use crate::publish::http as serve;
 use crate::publish::http::text;
@@ -13,9 +18,11 @@ use crate::spec;
 use crate::telemetry::Metrics;
 use http::{Method, StatusCode};
 use pod::{Mode, Pod};
+use standin::StandIn;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -24,6 +31,9 @@ pub const REGIONS: [&str; 2] = ["eu-west-1", "eu-central-1"];
 pub const APPS: [&str; 2] = ["app1", "app2"];
 const PODS_PER_APP: usize = 2;
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// The longest an app's verdict takes to turn once its pods stop: `fallCount` 2 ×
+/// the 1 s probe interval + the 0.5 s probe timeout ([`region_config`]).
+pub const VERDICT_TIME: Duration = Duration::from_millis(2500);
 
 /// Why the demo could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +48,8 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Agent(#[from] standalone::Error),
+    #[error(transparent)]
+    Dns(#[from] dns::Error),
 }
 
 impl Error {
@@ -49,6 +61,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Metrics(_) => "metrics",
             Error::Agent(e) => e.metric_label(),
+            Error::Dns(_) => "dns",
         }
     }
 }
@@ -56,12 +69,20 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The ports the demo listens on, all on 127.0.0.1: `base` for the control
-/// endpoint, then each Region's health and admin ports in turn.
+/// endpoint, then each Region's health and admin ports in turn; `dns` for the DNS
+/// server (UDP and TCP).
 pub struct Ports {
     pub base: u16,
+    pub dns: u16,
 }
 
 impl Ports {
+    /// The DNS server's port by default (UDP and TCP).
+    pub const DEFAULT_DNS: u16 = 18053;
+
+    pub fn dns(&self) -> SocketAddr {
+        SocketAddr::new(LOCALHOST, self.dns)
+    }
     pub fn control(&self) -> SocketAddr {
         SocketAddr::new(LOCALHOST, self.base)
     }
@@ -95,6 +116,7 @@ pub fn region_config(region: &str, pods: &BTreeMap<(usize, &str), Vec<Pod>>, r: 
 /// Runs the demo until `shutdown` is cancelled.
 pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
     let control = bind(ports.control()).await?;
+    let dns_sockets = dns::Sockets::bind(ports.dns()).await?;
     let mut pods: BTreeMap<(usize, &str), Vec<Pod>> = BTreeMap::new();
     for r in 0..REGIONS.len() {
         for app in APPS {
@@ -105,13 +127,25 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
             pods.insert((r, app), v);
         }
     }
-    let mut agents = Vec::new();
-    for (r, region) in REGIONS.iter().enumerate() {
-        let cfg = spec::parse(&region_config(region, &pods, r))?;
-        let listeners = Listeners {
+    // Every listener is bound before the checkers start, so none of them sees a
+    // refused connection while the agents start.
+    let mut listeners = Vec::new();
+    for r in 0..REGIONS.len() {
+        listeners.push(Listeners {
             health: bind(ports.health(r)).await?,
             admin: bind(ports.admin(r)).await?,
-        };
+        });
+    }
+    let p = &ports;
+    let targets = APPS
+        .iter()
+        .flat_map(|app| (0..REGIONS.len()).map(move |r| ((r, *app), p.health(r))))
+        .collect();
+    // `stand_in.answers()` is each app's DNS answer now, for whoever shows it.
+    let _stand_in = StandIn::start(&targets, checkers::DEMO_TIMING, dns_sockets, &shutdown)?;
+    let mut agents = Vec::new();
+    for ((r, region), listeners) in REGIONS.iter().enumerate().zip(listeners) {
+        let cfg = spec::parse(&region_config(region, &pods, r))?;
         let metrics = Metrics::new(region)?;
         let span = tracing::info_span!("agent", region = *region);
         agents.push(tokio::spawn(
@@ -119,6 +153,7 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
         ));
     }
     print_banner(&ports);
+    println!("{}", standin::banner(ports.dns(), checkers::DEMO_TIMING, VERDICT_TIME));
 
     let pods = Arc::new(pods);
     let handler = {
