@@ -33,7 +33,20 @@ pub struct Listeners {
 /// Runs one agent for `cfg` until `shutdown` is cancelled, then stops probing and
 /// drains both listeners. `metrics` must be registered for this agent alone.
 pub async fn run(cfg: AgentConfig, listeners: Listeners, metrics: Metrics, shutdown: CancellationToken) -> Result<()> {
+    run_with(cfg, listeners, metrics, shutdown, |_| ()).await
+}
+
+/// [`run`], handing the agent's app store to `with_apps` once it exists (the demo
+/// gives each app the DNS view of its stand-in for Route 53 this way).
+pub async fn run_with(
+    cfg: AgentConfig,
+    listeners: Listeners,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    with_apps: impl FnOnce(&Arc<Apps>),
+) -> Result<()> {
     let apps = Arc::new(Apps::from_config(&cfg.apps, &metrics));
+    with_apps(&apps);
     // A static agent leads alone: it exports every app's verdict series.
     metrics.export_verdicts(apps.clone());
     metrics.leader.set(1);

@@ -118,6 +118,23 @@ async fn demo_break_moves_only_app1_in_region_1() {
     let moved = app1_answers(&dns, EU_CENTRAL_1, &app2).await;
     assert!(moved.is_some(), "app1.example.com never moved to eu-central-1");
     println!("app1.example.com moved {moved:?} after the verdict turned");
+    // Both agents' /apps show the same answer as DNS, with their own record marked.
+    for r in 0..2 {
+        let shown = wait_until(Duration::from_secs(5), || async {
+            let v: serde_json::Value =
+                serde_json::from_str(&get(ports.admin(r), "/apps/app1").await.1).unwrap_or_default();
+            let here = demo::REGIONS[r];
+            v["dns"]["shares"]["eu-central-1"] == 1.0
+                && v["dns"]["regions"]
+                    .as_array()
+                    .is_some_and(|rs| rs.iter().any(|x| x["here"] == true && x["setIdentifier"] == here))
+        })
+        .await;
+        assert!(
+            shown.is_some(),
+            "Region {r}'s agent never showed app1 served from eu-central-1"
+        );
+    }
 
     request(ports.control(), "POST", "/fix/eu-west-1/app1").await;
     let back = wait_until(Duration::from_secs(10), || async {

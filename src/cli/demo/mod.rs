@@ -16,6 +16,8 @@ use crate::run::standalone;
 use crate::run::standalone::Listeners;
 use crate::spec;
 use crate::telemetry::Metrics;
+use crate::verdict::store::Apps;
+use checkers::Views;
 use http::{Method, StatusCode};
 use pod::{Mode, Pod};
 use standin::StandIn;
@@ -24,6 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -141,15 +144,20 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
         .iter()
         .flat_map(|app| (0..REGIONS.len()).map(move |r| ((r, *app), p.health(r))))
         .collect();
-    // `stand_in.answers()` is each app's DNS answer now, for whoever shows it.
-    let _stand_in = StandIn::start(&targets, checkers::DEMO_TIMING, dns_sockets, &shutdown)?;
+    let stand_in = StandIn::start(&targets, checkers::DEMO_TIMING, dns_sockets, &shutdown)?;
     let mut agents = Vec::new();
     for ((r, region), listeners) in REGIONS.iter().enumerate().zip(listeners) {
         let cfg = spec::parse(&region_config(region, &pods, r))?;
         let metrics = Metrics::new(region)?;
         let span = tracing::info_span!("agent", region = *region);
+        // Each agent's status page and /apps show the stand-in's DNS view.
+        let (views, stop) = (stand_in.views(), shutdown.clone());
+        let region: &'static str = region;
+        let show = move |apps: &Arc<Apps>| {
+            tokio::spawn(show_dns(views, apps.clone(), region, stop));
+        };
         agents.push(tokio::spawn(
-            standalone::run(cfg, listeners, metrics, shutdown.clone()).instrument(span),
+            standalone::run_with(cfg, listeners, metrics, shutdown.clone(), show).instrument(span),
         ));
     }
     print_banner(&ports);
@@ -172,6 +180,23 @@ pub async fn run(ports: Ports, shutdown: CancellationToken) -> Result<()> {
     }
     let _ = ctl.await;
     Ok(())
+}
+
+/// Gives every app of `apps` (the agent of `region`) the stand-in's DNS view, at
+/// once and after every change of the checkers' `views`.
+async fn show_dns(mut views: watch::Receiver<Views>, apps: Arc<Apps>, region: &'static str, stop: CancellationToken) {
+    loop {
+        let v = views.borrow_and_update().clone();
+        for app in APPS {
+            if let Some(a) = apps.get(app) {
+                a.update_route53(|r| r.dns = standin::dns_view(&v, app, region, r.dns.as_ref()));
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = views.changed() => if r.is_err() { return },
+        }
+    }
 }
 
 /// `POST /break/<region>/<app>` stops the app's pods in that Region;

@@ -6,7 +6,10 @@
 use super::checkers::{self, Targets, Timing, Views};
 use super::dns::{self, Sockets, Zone};
 use super::{APPS, REGIONS};
+use crate::model::DnsView;
 use crate::publish::route53::answer::{answer, Answer, Health, SetRecord};
+use crate::publish::route53::sets::{Member, RecordSet};
+use crate::publish::route53::view;
 use crate::spec::route53::{FailoverRole, Routing};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -23,6 +26,7 @@ pub type Answers = BTreeMap<String, Answer>;
 /// The running stand-in.
 pub struct StandIn {
     answers: watch::Receiver<Answers>,
+    views: watch::Receiver<Views>,
 }
 
 impl StandIn {
@@ -41,8 +45,8 @@ impl StandIn {
         dns::serve(&zone, sockets, shutdown.clone())?;
         let views = checkers::start(targets, timing, shutdown);
         let (tx, rx) = watch::channel(now);
-        tokio::spawn(follow(views, zone, tx, shutdown.clone()));
-        Ok(StandIn { answers: rx })
+        tokio::spawn(follow(views.clone(), zone, tx, shutdown.clone()));
+        Ok(StandIn { answers: rx, views })
     }
 
     /// The current DNS answer per app, as the demo's DNS server gives it: the
@@ -51,6 +55,39 @@ impl StandIn {
     pub fn answers(&self) -> watch::Receiver<Answers> {
         self.answers.clone()
     }
+
+    /// The checkers' views: what [`dns_view`] needs.
+    pub fn views(&self) -> watch::Receiver<Views> {
+        self.views.clone()
+    }
+}
+
+/// `app`'s DNS view as the agent of `region` shows it (on its status page and in
+/// `/apps/<app>`): both Regions' records, healthy by their checkers, and the answer.
+pub fn dns_view(views: &Views, app: &'static str, region: &str, old: Option<&DnsView>) -> Option<DnsView> {
+    let check = |r: &str| format!("demo-{app}-{r}");
+    let members = records(views, app)
+        .into_iter()
+        .enumerate()
+        .map(|(r, rec)| Member {
+            health_check_id: Some(check(&rec.set_identifier)),
+            set_identifier: rec.set_identifier,
+            routing: rec.routing,
+            target: ADDRESSES[r].to_string(),
+        })
+        .collect();
+    let set = RecordSet {
+        zone: "example.com.".into(),
+        name: format!("{app}.example.com."),
+        members,
+    };
+    let statuses = records(views, app)
+        .into_iter()
+        .map(|rec| (check(&rec.set_identifier), Some(rec.health == Health::Healthy)))
+        .collect();
+    view::dns_view(&set, region, &statuses, old, || {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    })
 }
 
 /// Keeps the zone and `tx` in step with the checkers' views, and prints one line per
