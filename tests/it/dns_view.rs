@@ -99,6 +99,7 @@ async fn every_region_sees_both_records_and_where_failover_answers_go() {
         "-> eu-central-1 (primary eu-west-1 unhealthy, secondary eu-central-1 healthy)"
     );
     assert!(dns["since"].is_string(), "{dns}");
+    println!("{}", serde_json::to_string_pretty(&dns).unwrap());
     let share =
         |id: &str| format!("failover_agent_dns_share{{app=\"app1\",namespace=\"static\",set_identifier=\"{id}\"}}");
     assert_eq!(central.metric(&share("eu-central-1")).await, Some(1.0));
