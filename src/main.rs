@@ -7,12 +7,11 @@ use clap::Parser;
 use failover_agent::cli::demo;
 use failover_agent::cli::preflight;
 use failover_agent::cli::route53 as r53;
-use failover_agent::cli::route53_answer as r53_answer;
+use failover_agent::cli::route53_answer as answer;
 use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
 use failover_agent::cluster::kube::crd;
 use failover_agent::run::cluster;
 use failover_agent::run::standalone as agent;
-use failover_agent::spec as config;
 use failover_agent::telemetry;
 use std::process::ExitCode;
 use std::{future::Future, io::stdout};
@@ -32,9 +31,9 @@ fn main() -> ExitCode {
         return usage_error(e);
     }
     match cli.command {
-        Command::CheckConfig { file } => match config::load(&file) {
-            Ok(cfg) => {
-                println!("{}: OK: {}", file.display(), cfg.summary());
+        Command::CheckConfig { file } => match run::check_config(&file) {
+            Ok(line) => {
+                println!("{line}");
                 ExitCode::SUCCESS
             }
             Err(e) => usage_error(e),
@@ -52,17 +51,9 @@ fn main() -> ExitCode {
         },
         Command::Route53(Route53Command::Plan(a)) => finish(r53::run(&a, false, &mut stdout()), r53::Error::is_usage),
         Command::Route53(Route53Command::Apply(a)) => finish(r53::run(&a, true, &mut stdout()), r53::Error::is_usage),
-        Command::Route53(Route53Command::Answer(a)) => {
-            finish(r53_answer::run(&a, &mut stdout()), r53_answer::Error::is_usage)
-        }
+        Command::Route53(Route53Command::Answer(a)) => finish(answer::run(&a, &mut stdout()), answer::Error::is_usage),
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
-        Command::Demo(args) => {
-            let ports = demo::Ports {
-                base: args.base_port,
-                dns: args.dns_port,
-            };
-            report(block_on(|stop| demo::run(ports, stop)).context("demo failed"))
-        }
+        Command::Demo(args) => report(block_on(|stop| demo::run(args.ports(), stop)).context("demo failed")),
     }
 }
 

@@ -44,6 +44,12 @@ impl Error {
     }
 }
 
+/// `check-config FILE`: the file's one-line summary, or why it is invalid.
+pub fn check_config(file: &std::path::Path) -> spec::Result<String> {
+    let cfg = spec::load(file)?;
+    Ok(format!("{}: OK: {}", file.display(), cfg.summary()))
+}
+
 /// The static agent's configuration: the file at `path`, with the listeners
 /// given on the command line taking precedence over the file's.
 pub fn static_config(path: &std::path::Path, args: &RunArgs) -> spec::Result<spec::AgentConfig> {

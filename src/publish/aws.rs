@@ -103,11 +103,7 @@ impl AwsTasks {
                 ids.clone_from(&r.check_ids);
                 changed
             });
-            let all: BTreeSet<String> = r
-                .sets
-                .values()
-                .flat_map(|s| s.set.check_ids().map(str::to_owned))
-                .collect();
+            let all = r.every_check();
             all_tx.send_if_modified(|cur| {
                 let changed = *cur != all;
                 *cur = all;

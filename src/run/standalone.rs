@@ -92,22 +92,7 @@ pub async fn run_with(
         .instrument(span.clone()),
     );
 
-    let ticker = {
-        let (apps, shutdown) = (apps.clone(), shutdown.clone());
-        tokio::spawn(
-            async move {
-                let mut every = tokio::time::interval(TICK);
-                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        now = every.tick() => apps.tick(now),
-                    }
-                }
-            }
-            .instrument(span.clone()),
-        )
-    };
+    let ticker = tokio::spawn(tick(apps.clone(), shutdown.clone()).instrument(span.clone()));
 
     let aws_tasks = super::aws::spawn(&cfg, apps.clone(), &metrics, &shutdown).await;
     let (public, admin) = serve_listeners(ctx, listeners, &cfg.public_listener, &shutdown);
@@ -124,6 +109,18 @@ pub async fn run_with(
     }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Ticks `apps` every [`TICK`] (grace and overrides end on a tick) until `shutdown`.
+async fn tick(apps: Arc<Apps>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            now = every.tick() => apps.tick(now),
+        }
+    }
 }
 
 /// Serves the public and admin listeners for `ctx` until `shutdown`, in tasks that

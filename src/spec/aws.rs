@@ -87,11 +87,8 @@ impl Public {
     }
 }
 
-/// Validates the global keys. `needs_owner` is true when any app has `route53`.
-pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mut Vec<String>) -> AwsSettings {
-    let listener = public.listener(errs);
-    let (cluster_id, public_hostname) = (public.cluster_id, public.hostname);
-    let d = AwsSettings::default();
+/// The call budget of the `aws` block's rate keys, over the defaults.
+fn budget(a: &FileAws, errs: &mut Vec<String>) -> Budget {
     let mut budget = Budget::default();
     budget.elbv2_rate = rate(
         "elbv2CallsPerSecond",
@@ -107,6 +104,15 @@ pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mu
         10.0,
         errs,
     );
+    budget
+}
+
+/// Validates the global keys. `needs_owner` is true when any app has `route53`.
+pub(super) fn settings(public: Public, a: &FileAws, needs_owner: bool, errs: &mut Vec<String>) -> AwsSettings {
+    let listener = public.listener(errs);
+    let (cluster_id, public_hostname) = (public.cluster_id, public.hostname);
+    let d = AwsSettings::default();
+    let budget = budget(a, errs);
     let owner = match (cluster_id, public_hostname) {
         (Some(c), Some(h)) => {
             if !super::valid_app_name(&c) {

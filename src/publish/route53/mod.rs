@@ -112,6 +112,14 @@ pub struct Report {
     pub sets: BTreeMap<AppKey, AppSet>,
 }
 
+impl Report {
+    /// Every check the reported record sets' records use.
+    pub fn every_check(&self) -> std::collections::BTreeSet<String> {
+        let ids = self.sets.values().flat_map(|s| s.set.check_ids());
+        ids.map(str::to_owned).collect()
+    }
+}
+
 /// Reconciles whenever `desired` changes and at least every `every`. After a
 /// failure it retries sooner, backing off from 5 s up to `every`.
 ///
