@@ -20,6 +20,7 @@ pub use zone::Zone;
 
 use crate::aws::{self, Api, Budget, CallError, Caller};
 use crate::publish::route53::answer::{answer, Health};
+use crate::publish::route53::metric_status;
 use crate::publish::route53::records_named;
 use crate::publish::route53::sets::RecordSet;
 use crate::publish::route53::status::judge;
@@ -89,7 +90,15 @@ pub async fn run(args: &AnswerArgs, out: &mut impl Write) -> Result<bool> {
     let name = parse_name(&args.name)?;
     let clients = aws::load("us-east-1").await;
     let caller = Caller::new(Budget::default(), Metrics::new("us-east-1")?.aws);
-    let report = read(&clients.route53, &caller, &name, args.zone_id.as_deref()).await?;
+    let mut report = read(&clients.route53, &caller, &name, args.zone_id.as_deref()).await?;
+    let bad = report.unhealthy_checks();
+    if !bad.is_empty() {
+        // How long: from Route 53's CloudWatch metric, if this caller may read it.
+        match metric_status::unhealthy_for(&clients.cloudwatch, &caller, &bad).await {
+            Ok(spells) => report = report.with_spells(&spells, std::time::SystemTime::now()),
+            Err(e) => tracing::info!(error = %e, "how long the checks have been unhealthy is not shown"),
+        }
+    }
     report.write(args.output, out)?;
     Ok(true)
 }

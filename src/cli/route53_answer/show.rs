@@ -3,11 +3,13 @@
 
 use super::{health_word, CheckView, Zone};
 use crate::publish::route53::answer::{Answer, Health, SetRecord};
+use crate::publish::route53::metric_status::Spell;
 use crate::publish::route53::sets::RecordSet;
 use crate::spec::route53::{FailoverRole, Routing};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::SystemTime;
 
 /// How the answer is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,6 +64,14 @@ pub struct Row {
     pub share: f64,
     /// The alias target's DNS name, or the record's values.
     pub target: String,
+    /// How long its check has been unhealthy, from Route 53's CloudWatch metric
+    /// (to the minute), when that could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhealthy_for_seconds: Option<u64>,
+    /// True when the metric's 3 hours of history hold no healthy value: unhealthy
+    /// for at least `unhealthyForSeconds`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unhealthy_at_least: bool,
 }
 
 impl Report {
@@ -92,6 +102,8 @@ impl Report {
                     check_missing: view.is_some_and(|v| v.missing),
                     share: answer.shares.get(&m.set_identifier).copied().unwrap_or(0.0),
                     target: m.target.clone(),
+                    unhealthy_for_seconds: None,
+                    unhealthy_at_least: false,
                 }
             })
             .collect();
@@ -115,6 +127,30 @@ impl Report {
             records: rows,
             nearest: answer.by_region,
         }
+    }
+
+    /// The checks of the rows Route 53 counts unhealthy.
+    pub fn unhealthy_checks(&self) -> std::collections::BTreeSet<String> {
+        let bad = self.records.iter().filter(|r| r.health == "unhealthy");
+        bad.filter_map(|r| r.health_check_id.clone()).collect()
+    }
+
+    /// Adds how long each unhealthy record's check has been unhealthy (`spells`, by
+    /// check ID), at `now`, to its row and to the summary's reason.
+    pub fn with_spells(mut self, spells: &BTreeMap<String, Spell>, now: SystemTime) -> Report {
+        for r in &mut self.records {
+            let Some(s) = r.health_check_id.as_ref().and_then(|id| spells.get(id)) else {
+                continue;
+            };
+            let secs = now.duration_since(s.since).map(|d| d.as_secs()).unwrap_or(0);
+            r.unhealthy_for_seconds = Some(secs);
+            r.unhealthy_at_least = s.at_least;
+            let was = format!("{} unhealthy", r.set_identifier);
+            let now = format!("{was} {}", spell_words(secs, s.at_least));
+            self.why = self.why.replacen(&was, &now, 1);
+            self.summary = self.summary.replacen(&was, &now, 1);
+        }
+        self
     }
 
     /// Writes the report to `out` as `format`.
@@ -179,11 +215,29 @@ impl Report {
 
 /// Route 53's view of a row's record, as the text output shows it.
 fn view(r: &Row) -> String {
-    match (r.health, r.checkers_ok, r.checkers) {
+    let mut v = match (r.health, r.checkers_ok, r.checkers) {
         ("noCheck", _, _) => "no check".into(),
         (_, _, _) if r.check_missing => "unknown (no such check)".into(),
         (h, Some(ok), Some(n)) if n > 0 => format!("{h} {ok}/{n}"),
-        (h, _, _) => h.into(),
+        (h, _, _) => h.to_string(),
+    };
+    if let Some(secs) = r.unhealthy_for_seconds {
+        v = format!("{v} {}", spell_words(secs, r.unhealthy_at_least));
+    }
+    v
+}
+
+/// `for 3m12s`, `for 1h05m`, or `for at least 41s`.
+pub fn spell_words(secs: u64, at_least: bool) -> String {
+    let d = match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    };
+    if at_least {
+        format!("for at least {d}")
+    } else {
+        format!("for {d}")
     }
 }
 

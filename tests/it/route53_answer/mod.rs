@@ -58,7 +58,13 @@ async fn failover_answers_the_primary_while_route53_judges_it_healthy_else_a_hea
     let (code, out, err) = w.cli(&["app1.example.com"]);
     assert_eq!(code, 0, "{out}{err}");
     println!("$ failover-agent route53 answer app1.example.com\n{out}");
-    assert!(out.starts_with("app1.example.com  failover  -> eu-central-1 (primary eu-west-1 unhealthy, secondary eu-central-1 healthy)\n"), "{out}");
+    // How long comes from Route 53's CloudWatch metric (the launcher keeps one value a check).
+    assert!(
+        out.starts_with("app1.example.com  failover  -> eu-central-1 (primary eu-west-1 unhealthy for at least "),
+        "{out}"
+    );
+    assert!(out.contains(", secondary eu-central-1 healthy)\n"), "{out}");
+    assert!(out.contains("unhealthy 2/16 for at least "), "{out}");
     assert!(out.contains("SET IDENTIFIER") && out.contains("192.0.2.20"), "{out}");
     let (code, out, err) = w.cli(&["app1.example.com", "--output", "json"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -76,6 +82,14 @@ async fn failover_answers_the_primary_while_route53_judges_it_healthy_else_a_hea
     assert_eq!(
         (&primary["checkersOk"], &primary["checkers"], &primary["share"]),
         (&json!(2), &json!(16), &json!(0.0))
+    );
+    assert!(
+        primary["unhealthyForSeconds"].as_u64().is_some_and(|s| s < 120),
+        "{primary}"
+    );
+    assert_eq!(
+        primary["unhealthyAtLeast"], true,
+        "no healthy value before it: {primary}"
     );
     assert_eq!(w.writes(), Vec::<String>::new(), "route53 answer only reads");
 }

@@ -15,11 +15,12 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_failover-agent");
 
 /// The only Route 53 operations `route53 answer` may call.
-pub const READS: [&str; 4] = [
+pub const READS: [&str; 5] = [
     "ListHostedZonesByName",
     "GetHostedZone",
     "ListResourceRecordSets",
     "GetHealthCheckStatus",
+    "GetMetricData",
 ];
 
 /// How a test record routes.
