@@ -37,7 +37,7 @@ const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222
 table{border-collapse:collapse;margin:.3em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
 .ok{background:#1a7f37;color:#fff}.bad{background:#cf222e;color:#fff}.v{font-weight:bold;padding:.1em .5em;border-radius:3px}\
 .up{color:#1a7f37}.down{color:#cf222e}.unknown{color:#9a6700}small{color:#666}h2{margin-bottom:.2em}\
-.main td{vertical-align:middle}.none{color:#999;text-align:center}\
+.main td{vertical-align:middle}.main th{white-space:nowrap}.none{color:#999;text-align:center}\
 .r-ok{background:#dafbe1}.r-bad{background:#ffebe9;color:#a40e26;font-weight:bold}.r-unk{background:#fff8c5}.r-nc{background:#f6f8fa}\
 td.here{box-shadow:inset 0 0 0 2px #0969da}.me{font-size:11px;color:#0969da;font-weight:bold}\
 .dns{max-width:28em}.strip{display:block}.sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle;border-radius:2px}\
@@ -88,11 +88,11 @@ pub fn render_views(views: &[AppView], region: &str, ready: bool, now: SystemTim
 /// What the Region columns and the strips' colours mean.
 fn legend(h: &mut String, palette: &Palette) {
     h.push_str(
-        "<p class=legend><b>Regions:</b> each record of the app's set as Route 53 sees it \
-         (healthy, unhealthy, unknown, no check) and its policy; <span class=me>this agent</span> marks \
-         this agent's own record. <b>Last hour</b> (left: an hour ago, right: now; ticks every 15 min; times UTC): \
-         verdict <span class='sw sh'></span> healthy <span class='sw su'></span> unhealthy \
-         <span class='sw sn'></span> unknown; DNS answered",
+        "<p class=legend><b>Regions:</b> Route 53's view of each record of the app's set \
+         (healthy, unhealthy, unknown, no check) and its policy; <span class=me>this agent</span> \
+         marks this agent's own record.<br><b>Last hour</b> (now at the right, ticks every 15 min, \
+         times UTC): verdict <span class='sw sh'></span> healthy <span class='sw su'></span> unhealthy \
+         <span class='sw sn'></span> unknown · DNS answered",
     );
     for (id, i) in palette.entries() {
         let _ = write!(h, " <span class='sw d{i}'></span> {}", esc(id));

@@ -338,6 +338,10 @@ fn page_at_1000_apps() {
     let page = render_views(&views, "eu-west-1", true, now());
     let took = t.elapsed();
     println!("1000 apps, full history: render {took:?}, {} bytes", page.len());
+    // A sample to look at: STATUS_PAGE_SAMPLE=/tmp/page.html.
+    if let Some(path) = std::env::var_os("STATUS_PAGE_SAMPLE") {
+        std::fs::write(path, render_views(&views[..3], "eu-west-1", true, now())).unwrap();
+    }
     // The usual case: one DNS answer all hour, no transition.
     let quiet: Vec<AppView> = views
         .into_iter()
