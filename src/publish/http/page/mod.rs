@@ -109,3 +109,5 @@ fn badge(health: Health) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scale;

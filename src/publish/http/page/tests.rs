@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A fixed now: 2027-01-15T08:00:00Z.
-fn now() -> SystemTime {
+pub(super) fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
 /// `m` minutes before [`now`].
-fn ago(m: u64) -> SystemTime {
+pub(super) fn ago(m: u64) -> SystemTime {
     now() - Duration::from_secs(m * 60)
 }
 
@@ -46,7 +46,7 @@ fn a_lane_is_unknown_before_its_first_step_and_cut_to_the_last_hour() {
     );
 }
 
-fn history(from: Option<SystemTime>, transitions: &[(SystemTime, Health)], verdict: Health) -> History {
+pub(super) fn history(from: Option<SystemTime>, transitions: &[(SystemTime, Health)], verdict: Health) -> History {
     History {
         verdict_from: from,
         verdict,
@@ -80,7 +80,7 @@ fn the_verdict_lane_starts_with_the_opposite_of_the_first_kept_transition() {
     );
 }
 
-fn shares(s: &[(&str, f32)]) -> Shares {
+pub(super) fn shares(s: &[(&str, f32)]) -> Shares {
     s.iter().map(|(id, v)| (Arc::from(*id), *v)).collect()
 }
 
@@ -179,7 +179,7 @@ fn durations_read_to_the_unit_that_matters() {
     assert_eq!(human(s(3 * 86400 + 4 * 3600)), "3d4h");
 }
 
-fn region(id: &str, policy: &str, route53: RecordHealth, here: bool) -> RegionView {
+pub(super) fn region(id: &str, policy: &str, route53: RecordHealth, here: bool) -> RegionView {
     RegionView {
         set_identifier: id.into(),
         policy: policy.into(),
@@ -191,7 +191,7 @@ fn region(id: &str, policy: &str, route53: RecordHealth, here: bool) -> RegionVi
 }
 
 /// The view of a remote app `name` with verdict `health` and, if given, a DNS view.
-fn app_view(name: &str, health: Health, dns: Option<DnsView>) -> AppView {
+pub(super) fn app_view(name: &str, health: Health, dns: Option<DnsView>) -> AppView {
     let m = crate::telemetry::Metrics::new("eu-west-1").unwrap();
     let key = AppKey {
         namespace: "shop".into(),
@@ -217,7 +217,7 @@ fn app_view(name: &str, health: Health, dns: Option<DnsView>) -> AppView {
     app.view(tokio::time::Instant::now())
 }
 
-fn failover_view(primary: RecordHealth, extra: Option<RegionView>) -> DnsView {
+pub(super) fn failover_view(primary: RecordHealth, extra: Option<RegionView>) -> DnsView {
     let mut regions = vec![
         region("eu-west-1", "failover PRIMARY", primary, true),
         region("eu-central-1", "failover SECONDARY", RecordHealth::Healthy, false),
@@ -297,70 +297,4 @@ fn everything_from_outside_is_escaped() {
     assert!(!page.contains("<r>"));
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(page.contains("id=\"row-app&#39;&quot;&lt;x&gt;\""), "{page}");
-}
-
-/// The page at 1,000 apps, each with a DNS view over 3 Regions and a full history
-/// (60 DNS changes, 20 transitions in the last hour): `cargo test --lib -- --ignored
-/// page_at_1000_apps --nocapture`.
-#[test]
-#[ignore]
-fn page_at_1000_apps() {
-    let n = 1000;
-    let dns = failover_view(
-        RecordHealth::Unhealthy,
-        Some(region("us-east-1", "failover SECONDARY", RecordHealth::Healthy, false)),
-    );
-    let views: Vec<AppView> = (0..n)
-        .map(|i| {
-            let mut v = app_view(&format!("app{i}"), Health::Healthy, Some(dns.clone()));
-            v.history = History {
-                verdict_from: Some(ago(120)),
-                verdict: Health::Healthy,
-                transitions: (0..20)
-                    .map(|t| {
-                        (
-                            ago(60 - t * 3),
-                            if t % 2 == 0 { Health::Unhealthy } else { Health::Healthy },
-                        )
-                    })
-                    .collect(),
-                dns: (0..60)
-                    .map(|t| DnsChange {
-                        at: ago(60 - t),
-                        shares: shares(&[("eu-central-1", (t % 2) as f32), ("eu-west-1", ((t + 1) % 2) as f32)]),
-                    })
-                    .collect(),
-            };
-            v
-        })
-        .collect();
-    let t = std::time::Instant::now();
-    let page = render_views(&views, "eu-west-1", true, now());
-    let took = t.elapsed();
-    println!("1000 apps, full history: render {took:?}, {} bytes", page.len());
-    // A sample to look at: STATUS_PAGE_SAMPLE=/tmp/page.html.
-    if let Some(path) = std::env::var_os("STATUS_PAGE_SAMPLE") {
-        std::fs::write(path, render_views(&views[..3], "eu-west-1", true, now())).unwrap();
-    }
-    // The usual case: one DNS answer all hour, no transition.
-    let quiet: Vec<AppView> = views
-        .into_iter()
-        .map(|mut v| {
-            v.history.transitions.clear();
-            v.history.dns.truncate(1);
-            v
-        })
-        .collect();
-    let t = std::time::Instant::now();
-    let page = render_views(&quiet, "eu-west-1", true, now());
-    let took = t.elapsed();
-    let strips: usize = page
-        .split("<svg")
-        .skip(1)
-        .map(|s| s.find("</svg>").unwrap_or(0) + 10)
-        .sum();
-    println!(
-        "1000 apps, quiet hour: render {took:?}, {} bytes ({strips} in strips)",
-        page.len()
-    );
 }
