@@ -5,9 +5,15 @@
 //! Bound and memory: a DNS change is recorded only when the app's shares change
 //! (never per probe or per read), at most [`DNS_CHANGES_KEPT`] per app, and changes
 //! that ended before the last hour are dropped when the next one comes. An entry is
-//! 32 bytes in the ring; its shares are one shared allocation per distinct set of
-//! shares (an app flapping between two Regions holds two), about 16 + 24 bytes per
-//! record. So an app holds at most about 2 KB of DNS history, 1,000 apps about 2 MB.
+//! 32 bytes in the ring; its shares are one allocation shared by every entry with
+//! the same shares (an app flapping between two Regions holds two): 16 bytes, plus
+//! 24 and the set identifier's name per record. So an app holds at most about 2 KB
+//! of DNS history (60 × 32 bytes, plus one small allocation per distinct answer),
+//! 1,000 apps about 2 MB; apps whose answer never moved hold one entry.
+//!
+//! The verdict needs no new ring: transitions are recorded only when the health
+//! changes, so the verdict before the oldest kept one is its opposite, known back
+//! to [`History::verdict_from`].
 
 use crate::model::{DnsView, Health};
 use std::collections::VecDeque;

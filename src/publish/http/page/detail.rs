@@ -11,7 +11,8 @@ pub fn section(h: &mut String, v: &AppView) {
     let _ = write!(
         h,
         "<h2 id=\"{n}\">{n} {badge}</h2><p>{reason}{grace}{ovr}</p>\
-         <p>endpoints up/down/unknown: {u}/{d}/{k} · ALB targets healthy/total: {alb} · override: {o}</p>",
+         <table><tr><th>endpoints up/down/unknown</th><th>ALB targets healthy/total</th><th>override</th></tr>\
+         <tr><td>{u}/{d}/{k}</td><td>{alb}</td><td>{o}</td></tr></table>",
         n = esc(&v.name),
         badge = badge(v.verdict),
         reason = esc(&v.reason),
