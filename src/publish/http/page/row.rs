@@ -66,7 +66,7 @@ pub fn human(d: Duration) -> String {
     }
 }
 
-/// ` for 3m12s` since the RFC 3339 time `since`, if it reads.
+/// `for 3m12s` since the RFC 3339 time `since`; empty if it does not read.
 fn for_since(since: Option<&str>, now: SystemTime) -> String {
     since
         .and_then(|s| humantime::parse_rfc3339_weak(s).ok())
