@@ -6,9 +6,11 @@
 //! [`App::public`]: two atomic loads and a hash lookup, never a lock held by a
 //! probe, so a slow probe can never delay an answer.
 
+mod history;
 mod series;
 mod view;
 
+pub use history::{DnsChange, History, Shares, DNS_CHANGES_KEPT, HISTORY_WINDOW};
 pub use view::{AppView, EndpointView, Route53View, TransitionView};
 
 use crate::model::Counts;
@@ -152,6 +154,10 @@ struct Inner {
     decision: Decision,
     since: SystemTime,
     transitions: VecDeque<view::Transition>,
+    /// Since when the verdict is known (see [`History::verdict_from`]).
+    verdict_from: Option<SystemTime>,
+    /// Where DNS answered over the last hour.
+    dns_history: history::DnsRing,
     runtime_override: Option<RuntimeOverride>,
     /// Counts published with a verdict of the leader ([`Judge::Leader`] only).
     remote_counts: Counts,
@@ -178,6 +184,8 @@ impl Inner {
             decision,
             since: SystemTime::now(),
             transitions: VecDeque::new(),
+            verdict_from: None,
+            dns_history: Default::default(),
             runtime_override: None,
             remote_counts: Counts::default(),
             alb: None,
@@ -199,8 +207,11 @@ impl App {
             in_grace,
             cfg.override_mode,
         );
+        let public = ArcSwap::from_pointee(render(&cfg.key.name, &decision));
+        let mut inner = Inner::new(trackers, vec![None; n], decision, cfg.override_mode);
+        inner.verdict_from = Some(inner.since);
         App {
-            public: ArcSwap::from_pointee(render(&cfg.key.name, &decision)),
+            public,
             key: cfg.key.clone(),
             judge: Judge::Here(Here {
                 policy: cfg.policy,
@@ -211,7 +222,7 @@ impl App {
             }),
             config_override: cfg.override_mode,
             metrics,
-            inner: Mutex::new(Inner::new(trackers, vec![None; n], decision, cfg.override_mode)),
+            inner: Mutex::new(inner),
         }
     }
 
@@ -269,14 +280,20 @@ impl App {
     /// Sets the AWS views published with a remote verdict (from `AppHealth.status`).
     pub fn publish_aws(&self, alb: Option<TargetCounts>, route53: Option<Route53View>) {
         let mut inner = self.inner.lock();
+        let inner = &mut *inner;
         inner.alb = alb;
         inner.route53 = route53;
+        let dns = inner.route53.as_ref().and_then(|r| r.dns.as_ref());
+        inner.dns_history.record(dns, SystemTime::now());
     }
 
     /// Updates what the agent knows of the app's Route 53 objects.
     pub fn update_route53(&self, f: impl FnOnce(&mut Route53View)) {
         let mut inner = self.inner.lock();
-        f(inner.route53.get_or_insert_with(Route53View::default));
+        let inner = &mut *inner;
+        let r53 = inner.route53.get_or_insert_with(Route53View::default);
+        f(r53);
+        inner.dns_history.record(r53.dns.as_ref(), SystemTime::now());
     }
 
     /// Re-evaluates without a new observation (grace end, override expiry).
@@ -325,6 +342,8 @@ impl App {
             return;
         }
         let mut inner = self.inner.lock();
+        // The verdict is known from the leader's first one on.
+        inner.verdict_from.get_or_insert_with(SystemTime::now);
         inner.ovr = ovr;
         inner.remote_counts = counts;
         self.apply(&mut inner, decision);
@@ -338,7 +357,10 @@ impl App {
             let at = SystemTime::now();
             inner.counted.count(decision.health, self.metrics.term());
             if inner.transitions.len() == TRANSITIONS_KEPT {
-                inner.transitions.pop_front();
+                // What came before the oldest kept transition is known only back to it.
+                if let Some(dropped) = inner.transitions.pop_front() {
+                    inner.verdict_from = inner.verdict_from.max(Some(dropped.at));
+                }
             }
             inner.transitions.push_back(view::Transition {
                 at,

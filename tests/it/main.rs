@@ -36,4 +36,5 @@ mod route53_faults;
 mod series;
 mod settings;
 mod stall;
+mod status_page;
 mod support;

@@ -226,6 +226,7 @@ fn install_hint(tool: &str) -> String {
         "promtool" => "apt-get install prometheus".into(),
         "kill" => "apt-get install procps".into(),
         "python3" => "apt-get install python3".into(),
+        "chromium" => "apt-get install chromium".into(),
         other => format!("install {other}"),
     }
 }

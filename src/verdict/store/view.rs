@@ -52,6 +52,9 @@ pub struct AppView {
     pub dns: Option<crate::model::DnsView>,
     /// Most recent last.
     pub transitions: Vec<TransitionView>,
+    /// The last hour, for the status page's strip (not served in JSON).
+    #[serde(skip)]
+    pub history: super::History,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +126,8 @@ impl App {
             decision,
             since,
             transitions,
+            verdict_from,
+            dns_history,
             runtime_override,
             remote_counts,
             alb,
@@ -186,6 +191,12 @@ impl App {
                     reason: t.reason.clone(),
                 })
                 .collect(),
+            history: super::History {
+                verdict_from: *verdict_from,
+                verdict: decision.health,
+                transitions: transitions.iter().map(|t| (t.at, t.to)).collect(),
+                dns: dns_history.snapshot(),
+            },
         }
     }
 }
