@@ -4,10 +4,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use failover_agent::cli::demo;
-use failover_agent::cli::preflight;
-use failover_agent::cli::route53 as r53;
-use failover_agent::cli::route53_answer as r53_answer;
+use failover_agent::cli::{demo, drill, preflight, route53 as r53, route53_answer as r53_answer};
 use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
 use failover_agent::cluster::kube::crd;
 use failover_agent::run::cluster;
@@ -56,6 +53,7 @@ fn main() -> ExitCode {
             finish(r53_answer::run(&a, &mut stdout()), r53_answer::Error::is_usage)
         }
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
+        Command::Drill(args) => finish(drill::run(&args, &mut stdout()), drill::Error::is_usage),
         Command::Demo(args) => {
             let ports = demo::Ports { base: args.base_port };
             report(block_on(|stop| demo::run(ports, stop)).context("demo failed"))
