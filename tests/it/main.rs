@@ -15,6 +15,7 @@ mod dashboards;
 mod demo;
 mod deploy;
 mod dns_view;
+mod drill;
 mod failover;
 mod fairness;
 mod fencing;

@@ -39,14 +39,20 @@ impl Snapshot {
         Some(dns.shares.get(&here.set_identifier).copied().unwrap_or(0.0))
     }
 
+    /// What each source says of this Region's check as Route 53 judges it:
+    /// `GetHealthCheckStatus` (`route53Healthy`) and the DNS view's record.
+    fn route53_sources(&self) -> [Option<bool>; 2] {
+        let record = self.here().and_then(|r| match r.route53 {
+            RecordHealth::Healthy => Some(true),
+            RecordHealth::Unhealthy => Some(false),
+            RecordHealth::NoCheck | RecordHealth::Unknown => None,
+        });
+        [self.route53_healthy, record]
+    }
+
     /// True when either source says Route 53 judges this Region's check `healthy`.
     pub fn route53_says(&self, healthy: bool) -> bool {
-        let want = if healthy {
-            RecordHealth::Healthy
-        } else {
-            RecordHealth::Unhealthy
-        };
-        self.route53_healthy == Some(healthy) || self.here().is_some_and(|r| r.route53 == want)
+        self.route53_sources().contains(&Some(healthy))
     }
 }
 
@@ -120,7 +126,9 @@ pub enum Phase {
     Back,
 }
 
-/// The six figures: times since the phase began, `None` until seen.
+/// The six figures: times since the phase began, `None` until seen. Route 53's
+/// view counts unhealthy when either source says so first, and healthy again when
+/// a source that said unhealthy says healthy.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Figures {
     pub verdict_unhealthy: Option<Duration>,
@@ -129,6 +137,10 @@ pub struct Figures {
     pub verdict_healthy: Option<Duration>,
     pub route53_healthy: Option<Duration>,
     pub dns_back: Option<Duration>,
+    /// Per source of Route 53's view ([`Snapshot::route53_sources`]): whether it
+    /// said unhealthy during the drill. Only such a source can say it is back (the
+    /// other may be a read that never saw the failure).
+    turned: [bool; 2],
 }
 
 fn first(slot: &mut Option<Duration>, seen: bool, at: Duration) {
@@ -142,6 +154,10 @@ impl Figures {
     /// Region's share is again at least `start.share`.
     pub fn observe(&mut self, phase: Phase, at: Duration, s: &Snapshot, start: &Start) {
         let share = s.share_here();
+        let sources = s.route53_sources();
+        for (turned, now) in self.turned.iter_mut().zip(sources) {
+            *turned |= now == Some(false);
+        }
         match phase {
             Phase::Away => {
                 first(&mut self.verdict_unhealthy, s.verdict_healthy == Some(false), at);
@@ -151,7 +167,8 @@ impl Figures {
             Phase::Back => {
                 let verdict = self.verdict_unhealthy.is_some() && s.verdict_healthy == Some(true);
                 first(&mut self.verdict_healthy, verdict, at);
-                let route53 = self.route53_unhealthy.is_some() && s.route53_says(true);
+                let back = self.turned.iter().zip(sources).any(|(t, now)| *t && now == Some(true));
+                let route53 = self.route53_unhealthy.is_some() && back;
                 first(&mut self.route53_healthy, route53, at);
                 let back = share.is_some_and(|x| x > 0.0 && x >= start.share - 1e-9);
                 first(&mut self.dns_back, self.dns_left.is_some() && back, at);

@@ -130,3 +130,18 @@ fn a_weighted_share_is_back_only_at_its_old_size() {
     f.observe(Phase::Back, secs(2), &snap(true, H, H, 0.5), &start);
     assert_eq!(f.dns_back, Some(secs(2)));
 }
+
+#[test]
+fn route53_is_back_only_from_a_source_that_saw_it_fail() {
+    let start = check_start(&snap(true, H, H, 1.0)).unwrap();
+    let mut f = Figures::default();
+    // The DNS view saw the check fail; GetHealthCheckStatus was never read meanwhile.
+    let mut away = snap(false, U, H, 0.0);
+    away.route53_healthy = Some(true);
+    f.observe(Phase::Away, secs(2), &away, &start);
+    assert_eq!(f.route53_unhealthy, Some(secs(2)));
+    f.observe(Phase::Back, secs(1), &away, &start);
+    assert_eq!(f.route53_healthy, None, "a stale healthy read does not count");
+    f.observe(Phase::Back, secs(3), &snap(true, H, H, 1.0), &start);
+    assert_eq!(f.route53_healthy, Some(secs(3)));
+}
