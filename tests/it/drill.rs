@@ -10,7 +10,7 @@
 
 use crate::moto::Moto;
 use crate::route53::{fixture, Fixture};
-use crate::support::{free_addr, get, AgentProcess};
+use crate::support::{free_addr, get, require_tool, AgentProcess};
 use failover_agent::cli::demo::pod::Pod;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -25,7 +25,8 @@ struct Region {
     _pod: Pod,
 }
 
-async fn region(f: &Fixture, name: &str, role: &str) -> Region {
+/// Starts `name`'s agent with `env` added (e.g. an admin token file).
+async fn region(f: &Fixture, name: &str, role: &str, env: &[(&str, String)]) -> Region {
     let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
     let (health, admin) = (free_addr(), free_addr());
     let y = format!(
@@ -58,6 +59,7 @@ apps:
         .arg(&config)
         .env("RUST_LOG", "warn")
         .envs(f.moto.env())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -105,23 +107,44 @@ impl Checkers {
         }
     }
 
-    /// Runs the drill binary with `args`, playing the checkers while it runs.
-    async fn drill(&mut self, moto: &mut Moto, regions: &[&Region], args: &[&str], config: &PathBuf) -> Output {
+    /// Runs the drill binary with `args` against `on`, playing the checkers while it runs.
+    async fn drill(&mut self, moto: &mut Moto, regions: &[&Region], args: &[&str], on: &Region) -> Output {
+        self.drill_with(moto, regions, args, on, &[], None).await
+    }
+
+    /// [`Checkers::drill`] with `env` added, and a SIGINT (Ctrl-C) after `interrupt`.
+    async fn drill_with(
+        &mut self,
+        moto: &mut Moto,
+        regions: &[&Region],
+        args: &[&str],
+        on: &Region,
+        env: &[(&str, String)],
+        interrupt: Option<Duration>,
+    ) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_failover-agent"))
             .arg("drill")
             .args(args)
             .arg("--config")
-            .arg(config)
+            .arg(&on.config)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let t = Instant::now();
+        let mut interrupt = interrupt;
         while child.try_wait().unwrap().is_none() {
             assert!(
                 t.elapsed() < Duration::from_secs(120),
                 "the drill ran for over 2 minutes"
             );
+            if interrupt.is_some_and(|after| t.elapsed() >= after) {
+                let pid = child.id().to_string();
+                let kill = Command::new(require_tool("kill")).args(["-INT", &pid]).status();
+                assert!(kill.unwrap().success());
+                interrupt = None;
+            }
             self.round(moto, regions).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -155,8 +178,8 @@ fn figure(report: &str, label: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_moves_app1_to_the_other_region_and_back() {
     let mut f = fixture();
-    let west = region(&f, "eu-west-1", "PRIMARY").await;
-    let central = region(&f, "eu-central-1", "SECONDARY").await;
+    let west = region(&f, "eu-west-1", "PRIMARY", &[]).await;
+    let central = region(&f, "eu-central-1", "SECONDARY", &[]).await;
     let regions = [&west, &central];
     let mut checkers = Checkers::default();
     checkers
@@ -170,7 +193,7 @@ async fn a_drill_moves_app1_to_the_other_region_and_back() {
     let before = west.agent.app("app1").await["override"].clone();
 
     let out = checkers
-        .drill(&mut f.moto, &regions, &["app1", "--for", "15s"], &west.config)
+        .drill(&mut f.moto, &regions, &["app1", "--for", "15s"], &west)
         .await;
     let report = String::from_utf8(out.stdout).unwrap();
     println!("{report}");
@@ -197,10 +220,14 @@ async fn a_drill_moves_app1_to_the_other_region_and_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_drill_refuses_with_nowhere_to_go_and_restores_when_traffic_never_moves() {
+async fn a_drill_refuses_with_nowhere_to_go_and_always_puts_the_override_back() {
     let mut f = fixture();
-    let west = region(&f, "eu-west-1", "PRIMARY").await;
-    let central = region(&f, "eu-central-1", "SECONDARY").await;
+    // eu-west-1's admin API wants a bearer token: the drill reads it as the agent does.
+    let token = f.dir.path().join("admin-token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let env = [("FAILOVER_AGENT_ADMIN_TOKEN_FILE", token.display().to_string())];
+    let west = region(&f, "eu-west-1", "PRIMARY", &env).await;
+    let central = region(&f, "eu-central-1", "SECONDARY", &[]).await;
     let regions = [&west, &central];
     let mut checkers = Checkers::default();
     checkers
@@ -232,7 +259,7 @@ async fn a_drill_refuses_with_nowhere_to_go_and_restores_when_traffic_never_move
         )
         .await;
     let out = checkers
-        .drill(&mut f.moto, &regions, &["app1", "--for", "15s"], &west.config)
+        .drill(&mut f.moto, &regions, &["app1", "--for", "15s"], &west)
         .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -252,13 +279,9 @@ async fn a_drill_refuses_with_nowhere_to_go_and_restores_when_traffic_never_move
         })
         .await;
     checkers.pinned.insert(check_id(&west.agent).await.unwrap(), "Success");
+    let args = ["app1", "--for", "3s", "--output", "json"];
     let out = checkers
-        .drill(
-            &mut f.moto,
-            &regions,
-            &["app1", "--for", "3s", "--output", "json"],
-            &west.config,
-        )
+        .drill_with(&mut f.moto, &regions, &args, &west, &env, None)
         .await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "{report:#}");
@@ -269,6 +292,26 @@ async fn a_drill_refuses_with_nowhere_to_go_and_restores_when_traffic_never_move
     );
     assert!(report["verdictUnhealthySeconds"].is_f64(), "{report:#}");
     assert!(report["dnsLeftSeconds"].is_null() && report["dnsBackSeconds"].is_null());
+    assert_eq!(report["overrideRestored"], true);
+    assert_eq!(west.agent.app("app1").await["override"], before);
+
+    // Without the token the override cannot be set: an error, nothing changed.
+    let out = checkers.drill(&mut f.moto, &regions, &args, &west).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"), "{out:?}");
+    assert_eq!(west.agent.app("app1").await["override"], before);
+
+    // Ctrl-C two seconds into a one-minute drill puts the override back at once.
+    let args = ["app1", "--for", "60s", "--output", "json"];
+    let t = Instant::now();
+    let out = checkers
+        .drill_with(&mut f.moto, &regions, &args, &west, &env, Some(Duration::from_secs(2)))
+        .await;
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    assert!(report["failSeconds"].as_f64().unwrap() < 10.0, "{report:#}");
     assert_eq!(report["overrideRestored"], true);
     assert_eq!(west.agent.app("app1").await["override"], before);
 }

@@ -217,7 +217,10 @@ async fn watch(
         };
         tokio::select! {
             _ = sleep(POLL.min(left)) => {}
-            _ = &mut interrupt => return (Ended::Interrupted, answer),
+            _ = &mut interrupt => {
+                eprintln!("  +{:.1}s  interrupted", began.elapsed().as_secs_f64());
+                return (Ended::Interrupted, answer);
+            }
         }
     }
 }

@@ -111,8 +111,8 @@ impl Admin {
             .await
             .map_err(|_| fail("no answer in 5 s".into()))?
             .map_err(fail)?;
-        let value =
-            serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+        let text = || Value::String(String::from_utf8_lossy(&body).trim().to_owned());
+        let value = serde_json::from_slice(&body).unwrap_or_else(|_| text());
         Ok((status, value))
     }
 
@@ -150,10 +150,13 @@ impl Admin {
         let path = format!("/apps/{}/override?{query}", self.app);
         match self.call("POST", &path).await? {
             (200, _) => Ok(()),
-            (s, v) => Err(Error::Agent(format!(
-                "POST {path}: HTTP {s}: {}",
-                v["error"].as_str().unwrap_or(&v.to_string())
-            ))),
+            (s, v) => {
+                let why = v["error"]
+                    .as_str()
+                    .or(v.as_str())
+                    .map_or_else(|| v.to_string(), str::to_owned);
+                Err(Error::Agent(format!("POST {path}: HTTP {s}: {why}")))
+            }
         }
     }
 }
