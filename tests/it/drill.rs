@@ -315,3 +315,64 @@ async fn a_drill_refuses_with_nowhere_to_go_and_always_puts_the_override_back() 
     assert_eq!(report["overrideRestored"], true);
     assert_eq!(west.agent.app("app1").await["override"], before);
 }
+
+/// Runs `failover-agent drill ARGS`; returns the exit code and stderr.
+fn drill_cli(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_failover-agent"))
+        .arg("drill")
+        .args(args)
+        .env_remove("FAILOVER_AGENT_CONFIG")
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_usage_exits_64_naming_the_fix_and_an_app_without_a_dns_view_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (health, admin) = (free_addr(), free_addr());
+    let y = format!(
+        "region: eu-west-1\nhealthListen: \"{health}\"\nadminListen: \"{admin}\"\napps:\n  - name: app1\n    endpoints: [\"http://127.0.0.1:1/\"]\n"
+    );
+    let cfg = dir.path().join("agent.yaml");
+    std::fs::write(&cfg, y).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["app9", "--for", "15s", "--config", cfg],
+            "no app app9 (apps: app1)",
+        ),
+        (
+            vec!["app1", "--for", "15s", "--config", "/nonexistent.yaml"],
+            "/nonexistent.yaml",
+        ),
+        (vec!["app1", "--for", "banana", "--config", cfg], "--for"),
+        (vec!["app1", "--for", "13h", "--config", cfg], "--for 13h: at most 12h"),
+        (vec!["app1", "--config", cfg], "--for"),
+        (vec!["app1", "--for", "15s"], "--config"),
+        (vec!["app1", "--for", "15s", "--config", cfg, "--cluster"], "--cluster"),
+    ] {
+        let (code, stderr) = drill_cli(&args);
+        assert_eq!(code, Some(64), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // An app without a route53 block has no DNS view: refused, exit 1.
+    let child = Command::new(env!("CARGO_BIN_EXE_failover-agent"))
+        .args(["run", "--config", cfg])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent = AgentProcess { child, health, admin };
+    let up = crate::support::wait_until(Duration::from_secs(10), || async {
+        agent.app("app1").await.is_object()
+    });
+    assert!(up.await.is_some(), "the agent never served /apps/app1");
+    let (code, stderr) = drill_cli(&["app1", "--for", "15s", "--config", cfg]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("drill app1 refused: the app has no DNS view yet"),
+        "{stderr}"
+    );
+    assert_eq!(agent.app("app1").await["override"]["source"], "config");
+}
