@@ -16,6 +16,7 @@ mod demo;
 mod deploy;
 mod dns_view;
 mod drill;
+mod drill_cluster;
 mod failover;
 mod fairness;
 mod fencing;
