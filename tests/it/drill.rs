@@ -284,6 +284,7 @@ async fn a_drill_refuses_with_nowhere_to_go_and_always_puts_the_override_back() 
         .drill_with(&mut f.moto, &regions, &args, &west, &env, None)
         .await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("{report:#}");
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(report["result"], "FAIL");
     assert!(

@@ -82,6 +82,7 @@ async fn a_cluster_drill_patches_spec_override_and_removes_it_again() {
     let out = child.wait_with_output().unwrap();
     let report: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    println!("{report:#}");
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     assert_eq!(report["result"], "PASS");
     assert_eq!(report["setIdentifier"], "eu-west-1");

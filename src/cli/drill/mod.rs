@@ -245,27 +245,7 @@ async fn drill(target: &Target, prior: &Prior, start: &Start, args: &DrillArgs) 
     let t0 = Instant::now();
     let mut f = Figures::default();
     let back_wait = args.duration.max(MIN_BACK_WAIT);
-    let mut report = Report {
-        app: args.app.clone(),
-        region: String::new(),
-        set_identifier: start.here.clone(),
-        started: humantime::format_rfc3339_millis(started).to_string(),
-        fail_seconds: 0.0,
-        answer_before: start.answer.clone(),
-        answer_away: None,
-        verdict_unhealthy_seconds: None,
-        route53_unhealthy_seconds: None,
-        dns_left_seconds: None,
-        verdict_healthy_seconds: None,
-        route53_healthy_seconds: None,
-        dns_back_seconds: None,
-        back_wait_seconds: report::secs(back_wait),
-        interrupted: false,
-        override_before: prior.to_string(),
-        override_restored: false,
-        result: "FAIL",
-        why: String::new(),
-    };
+    let mut report = Report::new(&args.app, start, prior, started, back_wait);
     if let Err(e) = target.fail(args.duration + TTL_MARGIN).await {
         // Most likely nothing changed; a call cut short may have, so put it back once.
         let _ = target.restore(prior).await;
@@ -282,32 +262,5 @@ async fn drill(target: &Target, prior: &Prior, start: &Start, args: &DrillArgs) 
     };
     report.interrupted = away == Ended::Interrupted || back == Ended::Interrupted;
     let report = report.with_figures(&f);
-    Ok(verdict(report, &f, args.duration, back_wait))
-}
-
-/// Fills in PASS or FAIL and why.
-fn verdict(mut r: Report, f: &Figures, duration: Duration, back_wait: Duration) -> Report {
-    let fmt = |d: Duration| humantime::format_duration(d).to_string();
-    let here = r.set_identifier.clone();
-    r.why = if !r.override_restored {
-        "the override could not be put back (see above)".to_owned()
-    } else if !f.moved() {
-        let during = if r.interrupted {
-            "before the drill was interrupted".to_owned()
-        } else {
-            format!("in {}", fmt(duration))
-        };
-        format!("DNS answers never left {here} {during}")
-    } else if f.dns_back.is_none() {
-        let within = if r.interrupted {
-            "before the drill was interrupted".to_owned()
-        } else {
-            format!("within {}", fmt(back_wait))
-        };
-        format!("DNS answers left {here} but did not come back {within}")
-    } else {
-        r.result = "PASS";
-        format!("DNS answers left {here} and came back; the override is as it was")
-    };
-    r
+    Ok(report.judge(&f, args.duration))
 }

@@ -3,10 +3,11 @@
 //! resolution (0.5 s), from the moment the override was set (the way away) or put
 //! back (the way back).
 
-use super::phase::Figures;
+use super::phase::{Figures, Start};
+use super::target::Prior;
 use serde::Serialize;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The `--output json` object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -63,6 +64,61 @@ pub fn labelled(f: &Figures) -> [(&'static str, Option<Duration>); 6] {
 }
 
 impl Report {
+    /// A report of a drill about to start: no figures yet, FAIL.
+    pub fn new(app: &str, start: &Start, prior: &Prior, started: SystemTime, back_wait: Duration) -> Report {
+        Report {
+            app: app.to_owned(),
+            region: String::new(),
+            set_identifier: start.here.clone(),
+            started: humantime::format_rfc3339_millis(started).to_string(),
+            fail_seconds: 0.0,
+            answer_before: start.answer.clone(),
+            answer_away: None,
+            verdict_unhealthy_seconds: None,
+            route53_unhealthy_seconds: None,
+            dns_left_seconds: None,
+            verdict_healthy_seconds: None,
+            route53_healthy_seconds: None,
+            dns_back_seconds: None,
+            back_wait_seconds: secs(back_wait),
+            interrupted: false,
+            override_before: prior.to_string(),
+            override_restored: false,
+            result: "FAIL",
+            why: String::new(),
+        }
+    }
+
+    /// Fills in PASS (traffic moved, came back, and the override was put back) or
+    /// FAIL, and why. `duration` is `--for`.
+    pub fn judge(mut self, f: &Figures, duration: Duration) -> Report {
+        let back_wait = Duration::from_secs_f64(self.back_wait_seconds);
+        let r = &mut self;
+        let fmt = |d: Duration| humantime::format_duration(d).to_string();
+        let here = r.set_identifier.clone();
+        r.why = if !r.override_restored {
+            "the override could not be put back (see above)".to_owned()
+        } else if !f.moved() {
+            let during = if r.interrupted {
+                "before the drill was interrupted".to_owned()
+            } else {
+                format!("in {}", fmt(duration))
+            };
+            format!("DNS answers never left {here} {during}")
+        } else if f.dns_back.is_none() {
+            let within = if r.interrupted {
+                "before the drill was interrupted".to_owned()
+            } else {
+                format!("within {}", fmt(back_wait))
+            };
+            format!("DNS answers left {here} but did not come back {within}")
+        } else {
+            r.result = "PASS";
+            format!("DNS answers left {here} and came back; the override is as it was")
+        };
+        self
+    }
+
     /// Fills the six figures from `f`.
     pub fn with_figures(mut self, f: &Figures) -> Report {
         let s = |d: Option<Duration>| d.map(secs);
@@ -128,4 +184,52 @@ impl Report {
 
 fn shown(at: Option<f64>) -> String {
     at.map_or_else(|| "not seen".to_owned(), |s| format!("{s:.1}s"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(restored: bool) -> Report {
+        let start = Start {
+            here: "eu-west-1".into(),
+            share: 1.0,
+            answer: "-> eu-west-1".into(),
+        };
+        let prior = Prior::Config("none".into());
+        let mut r = Report::new("app1", &start, &prior, SystemTime::UNIX_EPOCH, Duration::from_secs(300));
+        r.override_restored = restored;
+        r
+    }
+
+    #[test]
+    fn passes_only_when_traffic_moved_came_back_and_the_override_is_back() {
+        let s = Duration::from_secs;
+        let mut moved_back = Figures::default();
+        moved_back.verdict_unhealthy = Some(s(0));
+        moved_back.route53_unhealthy = Some(s(2));
+        moved_back.dns_left = Some(s(2));
+        moved_back.verdict_healthy = Some(s(0));
+        moved_back.route53_healthy = Some(s(1));
+        moved_back.dns_back = Some(s(1));
+        let r = report(true).with_figures(&moved_back).judge(&moved_back, s(15));
+        assert_eq!(r.result, "PASS");
+        assert_eq!(r.dns_left_seconds, Some(2.0));
+        assert_eq!(report(false).judge(&moved_back, s(15)).result, "FAIL");
+        let mut never = Figures::default();
+        never.verdict_unhealthy = Some(s(0));
+        let r = report(true).with_figures(&never).judge(&never, s(15));
+        assert_eq!(
+            (r.result, r.why.as_str()),
+            ("FAIL", "DNS answers never left eu-west-1 in 15s")
+        );
+        let mut text = Vec::new();
+        r.write_text(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("  DNS answer left      not seen\n"), "{text}");
+        assert!(
+            text.ends_with("FAIL: DNS answers never left eu-west-1 in 15s\n"),
+            "{text}"
+        );
+    }
 }
