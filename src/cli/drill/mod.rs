@@ -1,7 +1,7 @@
 //! `failover-agent drill APP --for DURATION`: a game-day drill of one app with a
 //! measured result. It turns the app's override to `fail`, watches the agent's
 //! verdict, Route 53's view of this Region's check and the DNS answer leave this
-//! Region, puts the override back after DURATION (or on Ctrl-C), watches them come
+//! Region, puts the override back after DURATION (or on Ctrl-C or SIGTERM), watches them come
 //! back, and prints the six times.
 //!
 //! Guarantees:
@@ -9,7 +9,7 @@
 //!   Region's record gets answers now, the verdict is healthy, and another record of
 //!   the set is healthy as Route 53 sees it ([`phase::check_start`]);
 //! - once it set the override, it puts it back as it was whatever happens next
-//!   (traffic never moves, reads fail, Ctrl-C); if even that fails it says how to
+//!   (traffic never moves, reads fail, Ctrl-C, SIGTERM); if even that fails it says how to
 //!   do it by hand. Static, the `fail` override also carries a TTL of DURATION + 60 s,
 //!   so a drill killed outright still ends;
 //! - exit 0 only if traffic moved, came back, and the override was put back; 1
@@ -28,6 +28,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
+use tokio::signal::unix::SignalKind;
 use tokio::time::{sleep, Instant};
 
 /// How often the drill reads the app.
@@ -182,7 +183,7 @@ async fn watch(
     f: &mut Figures,
 ) -> (Ended, Option<String>) {
     let began = Instant::now();
-    let interrupt = tokio::signal::ctrl_c();
+    let interrupt = interrupted();
     tokio::pin!(interrupt);
     let mut answer = None;
     let mut errors = 0u32;
@@ -225,6 +226,21 @@ async fn watch(
     }
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (e.g. a Job running the drill deleted).
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(s) => s.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = sigterm => {},
+    }
+}
+
 /// Puts `prior` back, trying a few times.
 async fn restore(target: &Target, prior: &Prior) -> bool {
     for attempt in 1..=5u32 {
@@ -241,6 +257,11 @@ async fn restore(target: &Target, prior: &Prior) -> bool {
 /// Sets the override, watches both ways, restores it; the report (Region unset).
 /// An error only when the override could not be set.
 async fn drill(target: &Target, prior: &Prior, start: &Start, args: &DrillArgs) -> Result<Report> {
+    // From here on, SIGINT and SIGTERM no longer kill the process: they end a watch,
+    // and the override is put back first.
+    for kind in [SignalKind::interrupt(), SignalKind::terminate()] {
+        let _ = tokio::signal::unix::signal(kind);
+    }
     let started = SystemTime::now();
     let t0 = Instant::now();
     let mut f = Figures::default();
