@@ -4,10 +4,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use failover_agent::cli::demo;
-use failover_agent::cli::preflight;
-use failover_agent::cli::route53 as r53;
-use failover_agent::cli::route53_answer as answer;
+use failover_agent::cli::{demo, drill, preflight, route53 as r53, route53_answer as answer};
 use failover_agent::cli::{run, Cli, Command, Route53Command, EXIT_CONFIG};
 use failover_agent::cluster::kube::crd;
 use failover_agent::run::cluster;
@@ -53,6 +50,7 @@ fn main() -> ExitCode {
         Command::Route53(Route53Command::Apply(a)) => finish(r53::run(&a, true, &mut stdout()), r53::Error::is_usage),
         Command::Route53(Route53Command::Answer(a)) => finish(answer::run(&a, &mut stdout()), answer::Error::is_usage),
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
+        Command::Drill(args) => finish(drill::run(&args, &mut stdout()), drill::Error::is_usage),
         Command::Demo(args) => report(block_on(|stop| demo::run(args.ports(), stop)).context("demo failed")),
     }
 }

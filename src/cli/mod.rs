@@ -52,6 +52,10 @@ pub enum Command {
     /// Check from here what Route 53's checkers will see for each app (port, redirect, host
     /// rule, search string); exit 1 if any check would be wrong.
     Preflight(PreflightArgs),
+    /// Drill one app: turn its override to `fail` for DURATION, time its verdict, Route 53's
+    /// view and the DNS answer leaving this Region and coming back, and put the override
+    /// back; exit 0 only if traffic moved and came back.
+    Drill(drill::DrillArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +146,7 @@ pub struct PreflightArgs {
     pub agent: AgentFlags,
 }
 pub mod demo;
+pub mod drill;
 pub mod preflight;
 pub mod route53;
 pub mod route53_answer;

@@ -15,6 +15,8 @@ mod dashboards;
 mod demo;
 mod deploy;
 mod dns_view;
+mod drill;
+mod drill_cluster;
 mod failover;
 mod fairness;
 mod fencing;

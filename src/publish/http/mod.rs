@@ -21,6 +21,9 @@ mod head;
 mod page;
 pub mod public;
 
+/// What a client of the admin API must send (`failover-agent drill` is one).
+pub use admin_guard::{CSRF_HEADER, TOKEN_FILE_ENV};
+
 use crate::spec::canonical;
 use crate::spec::PublicListener;
 use crate::telemetry::{Metrics, Refusal};
