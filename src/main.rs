@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Command::Route53(Route53Command::Answer(a)) => finish(answer::run(&a, &mut stdout()), answer::Error::is_usage),
         Command::Preflight(args) => finish(preflight::main(&args, &mut stdout()), preflight::Error::is_usage),
         Command::Drill(args) => finish(drill::run(&args, &mut stdout()), drill::Error::is_usage),
-        Command::Demo(args) => report(block_on(|stop| demo::run(args.ports(), stop)).context("demo failed")),
+        Command::Demo(args) => report(block_on(|stop| demo::run((&args).into(), stop)).context("demo failed")),
     }
 }
 

@@ -117,16 +117,6 @@ pub struct DemoArgs {
     pub dns_port: u16,
 }
 
-impl DemoArgs {
-    /// The demo's ports.
-    pub fn ports(&self) -> demo::Ports {
-        demo::Ports {
-            base: self.base_port,
-            dns: self.dns_port,
-        }
-    }
-}
-
 /// `failover-agent preflight`: the apps come from `--config`, `--cluster`, or
 /// `--public-hostname` with `--app`.
 #[derive(Debug, Args)]

@@ -1,7 +1,6 @@
 //! Validation of the AWS keys: `clusterId`, `publicHostname`, the `aws` pacing
 //! block, and each app's `targetGroupArns` and `route53` block.
 
-use super::FileAws;
 use crate::aws::Budget;
 use crate::spec::route53 as spec;
 use crate::spec::route53::Owner;
@@ -10,7 +9,27 @@ use crate::spec::route53::PublicListener;
 use crate::spec::route53::Route53Block;
 use crate::spec::route53::Settings;
 use crate::spec::route53_policy::Route53Policy;
+use serde::Deserialize;
 use std::time::Duration;
+
+/// AWS pacing. Defaults keep the agent to a quarter of each account limit.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileAws {
+    /// Seconds between reads of each target group. Default 10.
+    pub target_health_interval_seconds: Option<f64>,
+    /// Seconds between full Route 53 reconciles. Default 60.
+    pub reconcile_interval_seconds: Option<f64>,
+    /// Seconds between reads of each owned check's status. Default 30.
+    pub check_status_interval_seconds: Option<f64>,
+    /// Seconds between reads of every Region's check statuses from CloudWatch (the
+    /// DNS answer); 0 turns the reads off. Default 300.
+    pub dns_view_interval_seconds: Option<f64>,
+    /// ELBv2 Describe calls per second. Default 2.5 (AWS allows 10 per account).
+    pub elbv2_calls_per_second: Option<f64>,
+    /// Route 53 calls per second. Default 2.5 (AWS allows about 10 per account).
+    pub route53_calls_per_second: Option<f64>,
+}
 
 /// Validated AWS settings of one agent.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,7 +13,7 @@ mod numbers;
 mod settings;
 mod validate;
 
-pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings};
+pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings, FileAws};
 pub use keys::{PolicyKeys, ProbeKeys};
 pub use listener::{canonical, Cidr, FileListener, PublicListener};
 pub use settings::{
@@ -90,25 +90,6 @@ pub struct FileConfig {
     #[serde(default)]
     pub aws: FileAws,
     pub apps: Vec<FileApp>,
-}
-
-/// AWS pacing. Defaults keep the agent to a quarter of each account limit.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FileAws {
-    /// Seconds between reads of each target group. Default 10.
-    pub target_health_interval_seconds: Option<f64>,
-    /// Seconds between full Route 53 reconciles. Default 60.
-    pub reconcile_interval_seconds: Option<f64>,
-    /// Seconds between reads of each owned check's status. Default 30.
-    pub check_status_interval_seconds: Option<f64>,
-    /// Seconds between reads of every Region's check statuses from CloudWatch (the
-    /// DNS answer); 0 turns the reads off. Default 300.
-    pub dns_view_interval_seconds: Option<f64>,
-    /// ELBv2 Describe calls per second. Default 2.5 (AWS allows 10 per account).
-    pub elbv2_calls_per_second: Option<f64>,
-    /// Route 53 calls per second. Default 2.5 (AWS allows about 10 per account).
-    pub route53_calls_per_second: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -79,6 +79,15 @@ pub struct Ports {
     pub dns: u16,
 }
 
+impl From<&crate::cli::DemoArgs> for Ports {
+    fn from(args: &crate::cli::DemoArgs) -> Ports {
+        Ports {
+            base: args.base_port,
+            dns: args.dns_port,
+        }
+    }
+}
+
 impl Ports {
     /// The DNS server's port by default (UDP and TCP).
     pub const DEFAULT_DNS: u16 = 18053;

@@ -108,6 +108,6 @@ fn badge(health: Health) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests;
+mod scale_tests;
 #[cfg(test)]
-mod tests_scale;
+mod tests;
