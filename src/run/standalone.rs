@@ -156,23 +156,28 @@ pub fn serve_listeners(
     (public, admin)
 }
 
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn signalled() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(s) => s.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = sigterm => {},
+    }
+}
+
 /// A token cancelled on the first SIGTERM or SIGINT. Must be called inside a
 /// Tokio runtime.
 pub fn cancel_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let sigterm = async {
-            match term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = sigterm => {},
-        }
+        signalled().await;
         tracing::info!("signal received: shutting down gracefully");
         t.cancel();
     });

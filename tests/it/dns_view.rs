@@ -11,16 +11,26 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// A static agent of `region` owning app1's failover record with `role`.
-fn agent(f: &Fixture, region: &str, role: &str) -> AgentProcess {
-    let y = format!(
+/// The config of a static agent of `region` that reads Route 53 fast (`listen`: its
+/// listener keys, if any) and owns app1's failover record with `role`, app1 probed
+/// at `endpoint` with `probe` (YAML, `{}` for the defaults).
+pub(crate) fn two_region_config(
+    f: &Fixture,
+    region: &str,
+    listen: &str,
+    role: &str,
+    endpoint: &str,
+    probe: &str,
+) -> String {
+    format!(
         r#"region: {region}
 clusterId: prod-{region}
 publicHostname: health.{region}.example.com
-aws: {{ dnsViewIntervalSeconds: 1, checkStatusIntervalSeconds: 5, reconcileIntervalSeconds: 10 }}
+{listen}aws: {{ dnsViewIntervalSeconds: 1, checkStatusIntervalSeconds: 5, reconcileIntervalSeconds: 10 }}
 apps:
   - name: app1
-    endpoints: ["http://127.0.0.1:1/"]
+    endpoints: ["{endpoint}"]
+    probe: {probe}
     route53:
       hostedZoneId: {zone}
       recordName: app1.example.com
@@ -30,7 +40,12 @@ apps:
         zone = f.zone,
         dns = f.alb_dns,
         alb_zone = f.alb_zone,
-    );
+    )
+}
+
+/// A static agent of `region` owning app1's failover record with `role`.
+fn agent(f: &Fixture, region: &str, role: &str) -> AgentProcess {
+    let y = two_region_config(f, region, "", role, "http://127.0.0.1:1/", "{}");
     let path = f.dir.path().join(format!("{region}.yaml"));
     std::fs::write(&path, y).unwrap();
     AgentProcess::start(&["--config".as_ref(), path.as_os_str()], &f.moto.env(), "warn")

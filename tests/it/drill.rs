@@ -29,28 +29,9 @@ struct Region {
 async fn region(f: &Fixture, name: &str, role: &str, env: &[(&str, String)]) -> Region {
     let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
     let (health, admin) = (free_addr(), free_addr());
-    let y = format!(
-        r#"region: {name}
-clusterId: prod-{name}
-publicHostname: health.{name}.example.com
-healthListen: "{health}"
-adminListen: "{admin}"
-aws: {{ dnsViewIntervalSeconds: 1, checkStatusIntervalSeconds: 5, reconcileIntervalSeconds: 10 }}
-apps:
-  - name: app1
-    endpoints: ["{pod}"]
-    probe: {{ intervalSeconds: 0.2, timeoutSeconds: 0.1 }}
-    route53:
-      hostedZoneId: {zone}
-      recordName: app1.example.com
-      routing: {{ failover: {{ role: {role} }} }}
-      aliasTarget: {{ dnsName: {dns}, hostedZoneId: {alb_zone} }}
-"#,
-        pod = pod.url(),
-        zone = f.zone,
-        dns = f.alb_dns,
-        alb_zone = f.alb_zone,
-    );
+    let listen = format!("healthListen: \"{health}\"\nadminListen: \"{admin}\"\n");
+    let probe = "{ intervalSeconds: 0.2, timeoutSeconds: 0.1 }";
+    let y = crate::dns_view::two_region_config(f, name, &listen, role, &pod.url(), probe);
     let config = f.dir.path().join(format!("{name}.yaml"));
     std::fs::write(&config, y).unwrap();
     // The listeners come from the file: the drill finds the admin API there.

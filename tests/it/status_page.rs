@@ -19,24 +19,7 @@ const SIZE: (u64, u64) = (1200, 700);
 /// eu-west-1's agent: app1's PRIMARY record, and app2 with no Route 53 at all;
 /// eu-central-1's: app1's SECONDARY record.
 fn agent(f: &Fixture, region: &str, role: &str) -> AgentProcess {
-    let mut y = format!(
-        r#"region: {region}
-clusterId: prod-{region}
-publicHostname: health.{region}.example.com
-aws: {{ dnsViewIntervalSeconds: 1, checkStatusIntervalSeconds: 5, reconcileIntervalSeconds: 10 }}
-apps:
-  - name: app1
-    endpoints: ["http://127.0.0.1:1/"]
-    route53:
-      hostedZoneId: {zone}
-      recordName: app1.example.com
-      routing: {{ failover: {{ role: {role} }} }}
-      aliasTarget: {{ dnsName: {dns}, hostedZoneId: {alb_zone} }}
-"#,
-        zone = f.zone,
-        dns = f.alb_dns,
-        alb_zone = f.alb_zone,
-    );
+    let mut y = crate::dns_view::two_region_config(f, region, "", role, "http://127.0.0.1:1/", "{}");
     if role == "PRIMARY" {
         y += "  - name: app2\n    endpoints: [\"http://127.0.0.1:1/\"]\n";
     }

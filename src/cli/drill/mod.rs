@@ -183,7 +183,7 @@ async fn watch(
     f: &mut Figures,
 ) -> (Ended, Option<String>) {
     let began = Instant::now();
-    let interrupt = interrupted();
+    let interrupt = crate::run::standalone::signalled();
     tokio::pin!(interrupt);
     let mut answer = None;
     let mut errors = 0u32;
@@ -223,21 +223,6 @@ async fn watch(
                 return (Ended::Interrupted, answer);
             }
         }
-    }
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM (e.g. a Job running the drill deleted).
-async fn interrupted() {
-    let mut term = tokio::signal::unix::signal(SignalKind::terminate()).ok();
-    let sigterm = async {
-        match term.as_mut() {
-            Some(s) => s.recv().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = sigterm => {},
     }
 }
 
