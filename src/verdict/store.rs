@@ -6,9 +6,12 @@
 //! [`App::public`]: two atomic loads and a hash lookup, never a lock held by a
 //! probe, so a slow probe can never delay an answer.
 
+mod apps;
 mod history;
 mod series;
 mod view;
+
+pub use apps::Apps;
 
 pub use history::{DnsChange, History, Shares, DNS_CHANGES_KEPT, HISTORY_WINDOW};
 pub use view::{AppView, EndpointView, Route53View, TransitionView};
@@ -19,14 +22,14 @@ use crate::model::{AppKey, Health, OverrideMode, ProbeResult, Target};
 use crate::spec::policy::Policy;
 use crate::spec::AppConfig;
 use crate::spec::ProbeSpec;
-use crate::telemetry::{AppMetrics, Metrics, TermTransitions};
+use crate::telemetry::{AppMetrics, TermTransitions};
 use crate::verdict::policy;
 use crate::verdict::policy::Decision;
 use crate::verdict::policy::EndpointTracker;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -40,74 +43,6 @@ pub struct PublicAnswer {
     pub healthy: bool,
     /// `HEALTHY <app>\n` or `UNHEALTHY <app>: <reason>\n`.
     pub body: Bytes,
-}
-
-/// Every app this agent serves, by `/health/<app>` key.
-#[derive(Default)]
-pub struct Apps {
-    by_name: ArcSwap<HashMap<String, Arc<App>>>,
-    /// True while the source that defines the apps cannot be read (see [`Apps::set_stale`]).
-    stale: std::sync::atomic::AtomicBool,
-}
-
-impl Apps {
-    /// Builds the store from validated app configs, all starting now.
-    pub fn from_config(apps: &[AppConfig], metrics: &Metrics) -> Apps {
-        let now = Instant::now();
-        let map = apps
-            .iter()
-            .map(|c| (c.key.name.clone(), Arc::new(App::new(c, metrics.for_app(&c.key), now))))
-            .collect();
-        Apps {
-            by_name: ArcSwap::from_pointee(map),
-            stale: Default::default(),
-        }
-    }
-
-    /// Replaces the whole app set (dynamic sources). An app that leaves the set
-    /// leaves the leader's per-app series with it (they are rendered from this
-    /// store), so a deleted app's `failover_agent_app_healthy 0` stops firing alerts
-    /// and churn cannot grow the registry.
-    pub fn replace(&self, apps: HashMap<String, Arc<App>>) {
-        self.by_name.store(Arc::new(apps));
-    }
-
-    /// Marks the verdicts as stale: kept from the last data the source gave.
-    pub fn set_stale(&self, stale: bool) {
-        self.stale.store(stale, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn is_stale(&self) -> bool {
-        self.stale.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// How many apps are served.
-    pub fn len(&self) -> usize {
-        self.by_name.load().len()
-    }
-
-    /// True when no app is served.
-    pub fn is_empty(&self) -> bool {
-        self.by_name.load().is_empty()
-    }
-
-    pub fn get(&self, name: &str) -> Option<Arc<App>> {
-        self.by_name.load().get(name).cloned()
-    }
-
-    /// All apps, sorted by namespace and name.
-    pub fn list(&self) -> Vec<Arc<App>> {
-        let mut v: Vec<_> = self.by_name.load().values().cloned().collect();
-        v.sort_by(|a, b| a.key.cmp(&b.key));
-        v
-    }
-
-    /// Re-evaluates every app at `now`: ends start-up grace and expired overrides.
-    pub fn tick(&self, now: Instant) {
-        for app in self.by_name.load().values() {
-            app.tick(now);
-        }
-    }
 }
 
 /// A runtime override set through the admin API.

@@ -116,7 +116,42 @@ fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// One endpoint's view: its tracker and its last probe, if any.
+fn endpoint_view(
+    target: &crate::model::Target,
+    t: &crate::verdict::policy::EndpointTracker,
+    last: Option<(crate::model::ProbeResult, SystemTime)>,
+) -> EndpointView {
+    EndpointView {
+        target: target.to_string(),
+        state: t.state,
+        consecutive_successes: t.consecutive_successes,
+        consecutive_failures: t.consecutive_failures,
+        samples: t.samples,
+        last_outcome: last.map(|(r, _)| r.outcome),
+        last_status: last.and_then(|(r, _)| r.status),
+        last_latency_ms: last.map(|(r, _)| r.latency.as_secs_f64() * 1e3),
+        last_probe_time: last.map(|(_, at)| rfc3339(at)),
+    }
+}
+
 impl App {
+    /// The override in force: the admin's, else the config's.
+    fn override_view(&self, runtime: Option<&super::RuntimeOverride>) -> OverrideView {
+        match runtime {
+            Some(o) => OverrideView {
+                mode: o.mode,
+                source: "admin",
+                expires_at: o.expires.map(|(_, t)| rfc3339(t)),
+            },
+            None => OverrideView {
+                mode: self.config_override,
+                source: "config",
+                expires_at: None,
+            },
+        }
+    }
+
     /// A consistent snapshot of the app at `now`.
     pub fn view(&self, now: Instant) -> AppView {
         let inner = self.inner.lock();
@@ -135,34 +170,13 @@ impl App {
             ovr: _,
             counted: _,
         } = &*inner;
-        let override_ = match runtime_override {
-            Some(o) => OverrideView {
-                mode: o.mode,
-                source: "admin",
-                expires_at: o.expires.map(|(_, t)| rfc3339(t)),
-            },
-            None => OverrideView {
-                mode: self.config_override,
-                source: "config",
-                expires_at: None,
-            },
-        };
+        let override_ = self.override_view(runtime_override.as_ref());
         let here = self.here();
         let targets = here.map_or(&[][..], |h| h.targets.as_slice());
         let endpoints = targets
             .iter()
             .zip(trackers.iter().zip(last.iter()))
-            .map(|(target, (t, last))| EndpointView {
-                target: target.to_string(),
-                state: t.state,
-                consecutive_successes: t.consecutive_successes,
-                consecutive_failures: t.consecutive_failures,
-                samples: t.samples,
-                last_outcome: last.map(|(r, _)| r.outcome),
-                last_status: last.and_then(|(r, _)| r.status),
-                last_latency_ms: last.map(|(r, _)| r.latency.as_secs_f64() * 1e3),
-                last_probe_time: last.map(|(_, at)| rfc3339(at)),
-            })
+            .map(|(target, (t, last))| endpoint_view(target, t, *last))
             .collect();
         AppView {
             name: self.key.name.clone(),
