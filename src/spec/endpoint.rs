@@ -1,4 +1,5 @@
-//! Endpoint strings: `http://IP:PORT[/path]` and `tcp://IP:PORT`.
+//! Endpoint strings: `http://IP:PORT[/path]`, `https://IP:PORT[/path]` (TLS, any
+//! certificate, as the kubelet probes) and `tcp://IP:PORT`.
 
 use crate::model::Target;
 use crate::spec::guard;
@@ -33,20 +34,18 @@ pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Resu
                 addr: SocketAddr::new(ip, port),
             })
         }
-        "http" => {
-            let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(80));
+        "http" | "https" => {
+            let default_port = if scheme == "https" { 443 } else { 80 };
+            let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(default_port));
             let pq = uri.path_and_query().map(|p| p.as_str()).filter(|p| *p != "/");
             let pq = pq.or(default_path).unwrap_or("/");
             let uri = http::Uri::builder()
-                .scheme("http")
+                .scheme(scheme)
                 .authority(uri.authority().map(|a| a.as_str()).unwrap_or_default())
                 .path_and_query(pq)
                 .build()
                 .map_err(|e| format!("cannot be used as a probe URL: {e}"))?;
             Ok(Target::Http { uri, addr })
-        }
-        "https" => {
-            Err("uses https, which probes do not support yet; probe the pod's plain-HTTP port or use tcp://".into())
         }
         _ => Err("has no supported scheme; write http://IP:PORT/path or tcp://IP:PORT".into()),
     }

@@ -20,7 +20,7 @@ const KEY: &[u8] = include_bytes!("tls/localhost.key");
 
 /// A TLS listener that ends TLS and forwards each connection to `backend`, like an
 /// NLB's TLS listener; it keeps the SNI name of each handshake.
-async fn tls_terminator(backend: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn tls_terminator(backend: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     failover_agent::tls::install_crypto_provider();
     let certs = vec![CertificateDer::from_pem_slice(CERT).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();

@@ -181,3 +181,37 @@ async fn body_contains_searches_the_first_64_kib_of_a_large_body() {
         );
     }
 }
+
+/// HTTPS probes follow the kubelet: TLS to the pod, any certificate (here a
+/// self-signed one for `localhost`, probed by IP), the same outcomes as HTTP, and
+/// one pooled TLS connection for many probes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_probes_accept_any_certificate_and_pool_their_tls_connection() {
+    let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
+    let (addr, handshakes) = crate::preflight_tls::tls_terminator(pod.addr).await;
+    let t = Target::Http {
+        uri: format!("https://{addr}/healthz").parse().unwrap(),
+        addr,
+    };
+    let http = HttpProber::new();
+    for _ in 0..10 {
+        let r = probe_once(&http, &t, &spec(None, Some("ok"))).await;
+        assert_eq!((r.outcome, r.status), (ProbeOutcome::Success, Some(200)));
+    }
+    assert_eq!(
+        handshakes.lock().unwrap().len(),
+        1,
+        "10 probes share one TLS connection"
+    );
+    pod.set_mode(Mode::Failing);
+    let r = probe_once(&http, &t, &spec(None, None)).await;
+    assert_eq!((r.outcome, r.status), (ProbeOutcome::BadStatus, Some(503)));
+    // A plain-HTTP port probed over HTTPS fails its handshake: never a pass.
+    pod.set_mode(Mode::Healthy);
+    let plain = Target::Http {
+        uri: format!("https://{}/healthz", pod.addr).parse().unwrap(),
+        addr: pod.addr,
+    };
+    let r = probe_once(&http, &plain, &spec(None, None)).await;
+    assert_eq!(r.outcome, ProbeOutcome::ConnectError, "{r:?}");
+}

@@ -71,7 +71,7 @@ pub struct AppHealthSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppProbe {
-    /// `HTTP` (default) or `TCP`.
+    /// `HTTP` (default), `HTTPS` (TLS, any certificate, as the kubelet) or `TCP`.
     #[serde(default)]
     pub scheme: ProbeScheme,
     /// Port to probe. Default: the EndpointSlice's first port.
@@ -91,6 +91,9 @@ pub enum ProbeScheme {
     Http,
     #[serde(rename = "TCP")]
     Tcp,
+    /// TLS, and any certificate is accepted, as the kubelet's HTTPS probes do.
+    #[serde(rename = "HTTPS")]
+    Https,
 }
 
 /// The same keys as the static config's `policy`, but `override` (which is

@@ -58,7 +58,7 @@ impl Plan {
         let settings = Arc::new(Settings {
             probe: AssignedProbe {
                 scheme: set.scheme,
-                path: (set.scheme == ProbeScheme::Http).then(|| set.path.clone()),
+                path: (set.scheme != ProbeScheme::Tcp).then(|| set.path.clone()),
                 interval_seconds: set.probe.interval.as_secs_f64(),
                 timeout_seconds: set.probe.timeout.as_secs_f64(),
                 expected_status: set.probe.expected_status.clone(),

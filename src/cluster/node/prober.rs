@@ -100,8 +100,9 @@ pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTarge
 fn target(addr: SocketAddr, scheme: ProbeScheme, path: &str) -> Option<Target> {
     match scheme {
         ProbeScheme::Tcp => Some(Target::Tcp { addr }),
-        ProbeScheme::Http => {
-            let uri = format!("http://{addr}{path}").parse().ok()?;
+        ProbeScheme::Http | ProbeScheme::Https => {
+            let s = if scheme == ProbeScheme::Https { "https" } else { "http" };
+            let uri = format!("{s}://{addr}{path}").parse().ok()?;
             Some(Target::Http { uri, addr })
         }
     }

@@ -81,3 +81,21 @@ fn reports_change_only_on_debounced_transitions() {
     probes.retain(&assigned_jobs(None, RULES));
     assert!(probes.report().is_empty(), "no assignment: nothing reported");
 }
+
+#[test]
+fn each_scheme_probes_its_own_way() {
+    let addr: SocketAddr = "10.0.0.8:8443".parse().unwrap();
+    let uri = |t: Option<Target>| match t {
+        Some(Target::Http { uri, .. }) => uri.to_string(),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(
+        uri(target(addr, ProbeScheme::Https, "/ready")),
+        "https://10.0.0.8:8443/ready"
+    );
+    assert_eq!(
+        uri(target(addr, ProbeScheme::Http, "/ready")),
+        "http://10.0.0.8:8443/ready"
+    );
+    assert_eq!(target(addr, ProbeScheme::Tcp, "/ready"), Some(Target::Tcp { addr }));
+}

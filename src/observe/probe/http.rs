@@ -1,10 +1,13 @@
-//! HTTP probes over a pooled hyper client: connections to a pod are kept alive
-//! and reused between probes when the pod allows it.
+//! HTTP and HTTPS probes over pooled hyper clients: connections to a pod are kept
+//! alive and reused between probes when the pod allows it (TLS sessions too).
+//! HTTPS follows the kubelet: TLS, and any certificate is accepted (the handshake
+//! signatures are still checked).
 
 use crate::model::{ProbeOutcome, ProbeResult};
 use crate::spec::ProbeSpec;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::time::{Duration, Instant};
@@ -13,10 +16,11 @@ use std::time::{Duration, Instant};
 pub const MAX_BODY: usize = 64 * 1024;
 const USER_AGENT: &str = concat!("failover-agent/", env!("CARGO_PKG_VERSION"));
 
-/// A shared, pooled HTTP/1.1 client for probes. Cheap to clone.
+/// Shared, pooled HTTP/1.1 clients for probes, one per scheme. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpProber {
     client: Client<HttpConnector, Empty<Bytes>>,
+    https: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
 
 impl Default for HttpProber {
@@ -30,11 +34,32 @@ impl HttpProber {
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
         conn.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_timer(TokioTimer::new())
-            .build(conn);
-        HttpProber { client }
+        let pooled = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(30))
+                .pool_timer(TokioTimer::new());
+            b
+        };
+        let client = pooled().build(conn.clone());
+        conn.enforce_http(false);
+        crate::tls::install_crypto_provider();
+        let tls = crate::tls::any_certificate_config();
+        // The provider's safe defaults always build; without them HTTPS probes fail
+        // (as an error outcome), and plain HTTP is unaffected.
+        let tls = tls.unwrap_or_else(|_| {
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        });
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(conn);
+        HttpProber {
+            client,
+            https: pooled().build(https),
+        }
     }
 
     /// `GET uri`; passes if the status is expected and, when asked, the first
@@ -54,7 +79,12 @@ impl HttpProber {
             Ok(r) => r,
             Err(_) => return done(ProbeOutcome::Error, None),
         };
-        let resp = match self.client.request(req).await {
+        let sent = if uri.scheme_str() == Some("https") {
+            self.https.request(req).await
+        } else {
+            self.client.request(req).await
+        };
+        let resp = match sent {
             Ok(r) => r,
             Err(e) if e.is_connect() => return done(ProbeOutcome::ConnectError, None),
             Err(_) => return done(ProbeOutcome::Error, None),
