@@ -10,11 +10,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Result<Target, String> {
     let uri: http::Uri = text
         .parse()
-        .map_err(|_| "is not a URL; write http://IP:PORT/path or tcp://IP:PORT".to_string())?;
+        .map_err(|_| "is not a URL; write http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT".to_string())?;
     let scheme = uri.scheme_str().unwrap_or("");
     let host = uri
         .host()
-        .ok_or("has no host; write http://IP:PORT/path or tcp://IP:PORT")?;
+        .ok_or("has no host; write http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT")?;
     let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
         "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
         h => h.parse().map_err(|_| {
@@ -47,6 +47,6 @@ pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Resu
                 .map_err(|e| format!("cannot be used as a probe URL: {e}"))?;
             Ok(Target::Http { uri, addr })
         }
-        _ => Err("has no supported scheme; write http://IP:PORT/path or tcp://IP:PORT".into()),
+        _ => Err("has no supported scheme; write http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT".into()),
     }
 }

@@ -107,7 +107,7 @@ fn every_problem_is_reported_with_field_and_fix() {
 region: ""
 apps:
   - name: App_1
-    endpoints: ["http://169.254.169.254/latest/meta-data", "https://10.0.0.1:notaport/", "http://db.internal:80/", "ftp://1.2.3.4/"]
+    endpoints: ["http://169.254.169.254/latest/meta-data", "https://169.254.169.254/", "http://db.internal:80/", "ftp://1.2.3.4/"]
     probe: { intervalSeconds: 1, timeoutSeconds: 5, expectedStatus: 700 }
     policy: { minHealthyEndpoints: 1, minHealthyPercent: 50, fallCount: 0 }
   - name: b
@@ -121,7 +121,7 @@ apps:
         "region: must not be empty",
         "apps[0].name: `App_1` is not a valid app name",
         "apps[0].endpoints[0]: `http://169.254.169.254/latest/meta-data` points at 169.254.169.254",
-        "apps[0].endpoints[1]: `https://10.0.0.1:notaport/` is not a URL",
+        "apps[0].endpoints[1]: `https://169.254.169.254/` points at 169.254.169.254",
         "apps[0].endpoints[2]: `http://db.internal:80/` uses host name `db.internal`",
         "apps[0].endpoints[3]: `ftp://1.2.3.4/` has no supported scheme",
         "apps[0].probe.timeoutSeconds: 5 must be at least 0.01 and at most intervalSeconds (1)",

@@ -63,7 +63,7 @@ fn names(at: &str, app: &FileApp, errs: &mut Vec<String>) -> String {
 fn endpoints(at: &str, app: &FileApp, errs: &mut Vec<String>) -> Vec<Target> {
     if app.endpoints.is_empty() {
         errs.push(format!(
-            "{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path or tcp://IP:PORT"
+            "{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT"
         ));
     }
     let mut targets = Vec::with_capacity(app.endpoints.len());
