@@ -9,6 +9,7 @@ route53_fixes.py (imported below) fixes moto's Route 53 write paths.
 """
 
 import copy
+import datetime
 import http
 import io
 import json
@@ -107,8 +108,9 @@ Route53.get_health_check_status = _get_health_check_status
 # ---- patch 3: Route 53 publishes every check's status to CloudWatch (us-east-1) as
 # AWS/Route53 HealthCheckStatus: 1 when more than 18% of its checkers report
 # success, else 0. Before CloudWatch answers a read, the launcher writes each
-# check's current status as that metric's one datapoint, at the start of this minute
-# (where Route 53's latest one-minute value is).
+# check's current status as that metric's one datapoint, at the start of the last
+# complete minute (Route 53's latest one-minute value): never after the end time a
+# reader computed a moment before, even across a minute boundary.
 def check_healthy(check_id):
     ok = len(CHECKERS) - min(CHECK_STATUS.get(check_id, 0), len(CHECKERS))
     return ok / len(CHECKERS) > 0.18
@@ -119,7 +121,7 @@ def publish_check_metrics():
         cw = cloudwatch_backends[account]["us-east-1"]
         cw.metric_data = [m for m in cw.metric_data
                           if not (m.namespace == "AWS/Route53" and m.name == "HealthCheckStatus")]
-        minute = utcnow().replace(second=0, microsecond=0)
+        minute = utcnow().replace(second=0, microsecond=0) - datetime.timedelta(minutes=1)
         for check_id in r53.health_checks:
             cw.metric_data.append(MetricDatum(
                 "AWS/Route53", "HealthCheckStatus", 1.0 if check_healthy(check_id) else 0.0,

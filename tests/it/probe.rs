@@ -194,8 +194,14 @@ async fn https_probes_accept_any_certificate_and_pool_their_tls_connection() {
         addr,
     };
     let http = HttpProber::new();
+    // A generous timeout: a probe cut short on a loaded machine would close its
+    // connection and make the pool look broken.
+    let patient = ProbeSpec {
+        timeout: Duration::from_secs(5),
+        ..spec(None, Some("ok"))
+    };
     for _ in 0..10 {
-        let r = probe_once(&http, &t, &spec(None, Some("ok"))).await;
+        let r = probe_once(&http, &t, &patient).await;
         assert_eq!((r.outcome, r.status), (ProbeOutcome::Success, Some(200)));
     }
     assert_eq!(

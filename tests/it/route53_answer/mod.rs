@@ -84,7 +84,7 @@ async fn failover_answers_the_primary_while_route53_judges_it_healthy_else_a_hea
         (&json!(2), &json!(16), &json!(0.0))
     );
     assert!(
-        primary["unhealthyForSeconds"].as_u64().is_some_and(|s| s < 120),
+        primary["unhealthyForSeconds"].as_u64().is_some_and(|s| s < 180),
         "{primary}"
     );
     assert_eq!(
