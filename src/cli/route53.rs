@@ -247,7 +247,7 @@ pub async fn from_cluster(
         .any(|(_, ah, _)| ah.spec.route53.as_ref().is_some_and(|r| r.alias_target.is_none()));
     if needs_alias {
         found.ingresses = crate::cluster::kube::ingress::list(client).await?;
-        found.zones = crate::aws::lbs::canonical_zones(elb, caller).await?;
+        found.lbs = crate::aws::lbs::load_balancers(elb, caller).await?;
     }
     let (want, mut held) = crate::cluster::kube::discovery::desired(&served, hold, &found, policy);
     held.extend(limit_held);

@@ -133,6 +133,7 @@ pub fn parse(text: &str) -> Result<AgentConfig> {
 mod fuzz_tests;
 pub mod guard;
 pub mod policy;
+pub mod record_types;
 pub mod route53;
 pub mod route53_policy;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The `route53` block of an app, as written in the static config and in
 //! `AppHealth.spec.route53`, and its validation into [`Settings`].
 
+pub use crate::spec::record_types::RecordType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,11 @@ pub struct Route53Block {
     /// The ALB the record points at. Required in the static config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_target: Option<AliasBlock>,
+    /// `[A]`, `[AAAA]` or `[A, AAAA]`: the alias records made at the name, all
+    /// using the one health check. Default: `[A]` in the static config; in-cluster,
+    /// from the discovered load balancer's `IpAddressType` (`[A, AAAA]` for dual stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_types: Option<Vec<RecordType>>,
     #[serde(default)]
     pub health_check: HealthCheckBlock,
 }
@@ -118,6 +124,9 @@ pub struct Settings {
     pub routing: Routing,
     pub set_identifier: String,
     pub alias: Option<Alias>,
+    /// Sorted, non-empty; `None` until the alias's load balancer says (in-cluster):
+    /// [`Settings::record_types`] reads it as `[A]`.
+    pub record_types: Option<Vec<RecordType>>,
     pub interval: u32,
     pub failure_threshold: u32,
     /// `None`: the agent's public listener decides ([`crate::spec::route53::Owner::check_for`]).
@@ -126,6 +135,13 @@ pub struct Settings {
     pub port: Option<u16>,
     /// `None`: none, or the verdict string when the listener matches verdicts.
     pub search_string: Option<String>,
+}
+
+impl Settings {
+    /// The record types to make: as given or discovered, else `[A]`.
+    pub fn record_types(&self) -> &[RecordType] {
+        self.record_types.as_deref().unwrap_or(&[RecordType::A])
+    }
 }
 
 /// A record's routing policy.
@@ -209,6 +225,7 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
         }
         Alias::new(&a.dns_name, &a.hosted_zone_id)
     });
+    let record_types = crate::spec::record_types::validate(at, b.record_types.as_deref(), errs);
     let h = &b.health_check;
     let (interval, failure_threshold) = validate_health_check(at, h, errs);
     if errs.len() > before {
@@ -220,6 +237,7 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
         routing: routing?,
         set_identifier,
         alias,
+        record_types,
         interval,
         failure_threshold,
         protocol: h.protocol,

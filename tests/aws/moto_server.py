@@ -347,7 +347,7 @@ def r53_restore():
 
 
 def create_alb(endpoint, c):
-    """VPC, 2 subnets, internet-facing ALB, N ip target groups, public zone."""
+    """VPC, 2 subnets, internet-facing ALB (ipv4, or `ip_address_type`), N ip target groups, public zone."""
     region = c.get("region", "eu-west-1")
     ec2, elb, r53 = (boto3.client(s, endpoint_url=endpoint, region_name=region,
                                   aws_access_key_id="test", aws_secret_access_key="test")
@@ -360,7 +360,8 @@ def create_alb(endpoint, c):
                                  AvailabilityZone=region + az)["Subnet"]["SubnetId"]
                for i, az in enumerate("ab")]
     alb = elb.create_load_balancer(Name=c.get("name", "test-alb"), Subnets=subnets,
-                                   Scheme="internet-facing", Type="application")["LoadBalancers"][0]
+                                   Scheme="internet-facing", Type="application",
+                                   IpAddressType=c.get("ip_address_type", "ipv4"))["LoadBalancers"][0]
     tg_arns = []
     for i in range(int(c.get("tg_count", 1))):
         tg_arns.append(elb.create_target_group(

@@ -5,6 +5,7 @@
 use crate::cluster::{agent_with, app_health, slice, Emulator};
 use crate::moto::Moto;
 use crate::support::{get, wait_until};
+use aws_sdk_route53::types::RrType;
 use failover_agent::cli::demo::pod::Pod;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use std::time::Duration;
 async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     let mut moto = Moto::start();
     let alb = moto
-        .cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10", "10.0.1.11"], "zone": "example.com", "tg_count": 2}));
+        .cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10", "10.0.1.11"], "zone": "example.com", "tg_count": 2, "ip_address_type": "dualstack"}));
     let tg = alb["tg_arn"].as_str().unwrap().to_owned();
     let zone = alb["zone_id"].as_str().unwrap().to_owned();
     let emu = Emulator::start();
@@ -39,7 +40,9 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
     )
     .await;
     // app2 spells out neither: its target group comes from a TargetGroupBinding and
-    // its ALB from the status of the Ingress that routes to its Service.
+    // its ALB from the status of the Ingress that routes to its Service. The ALB is
+    // dual stack, so app2 gets an AAAA record beside its A record (app1, whose
+    // aliasTarget is spelled out and recordTypes not, keeps the default A).
     let mut app2 = app_health("team", "app2", None, &["app2"], 1);
     app2["spec"]["route53"] =
         json!({ "hostedZoneId": zone, "recordName": "app2.example.com", "routing": { "weighted": { "weight": 100 } } });
@@ -98,7 +101,12 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
         text.contains("+ health check  team/app1") && text.contains("+ record        team/app2"),
         "{text}"
     );
-    assert!(text.contains("Plan: 4 to create"), "{text}");
+    assert!(
+        text.contains("app2.example.com. A [eu-west-1]") && text.contains("app2.example.com. AAAA [eu-west-1]"),
+        "{text}"
+    );
+    assert!(!text.contains("app1.example.com. AAAA"), "{text}");
+    assert!(text.contains("Plan: 5 to create"), "{text}");
     assert_eq!(moto.count("CreateHealthCheck"), 0, "plan --cluster changes nothing");
     let usage = std::process::Command::new(env!("CARGO_BIN_EXE_failover-agent"))
         .args(["route53", "plan", "--cluster"])
@@ -170,6 +178,29 @@ async fn leader_folds_alb_health_keeps_route53_and_cleans_up_on_delete() {
         "canonical zone from DescribeLoadBalancers"
     );
     assert_eq!(rec2.weight(), Some(100));
+    let all = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    let typed = |name: &str, t: RrType| {
+        all.resource_record_sets()
+            .iter()
+            .find(|r| r.name() == name && *r.r#type() == t)
+            .cloned()
+    };
+    let aaaa = typed("app2.example.com.", RrType::Aaaa).expect("app2's AAAA record: its ALB is dual stack");
+    assert_eq!(
+        aaaa.health_check_id(),
+        rec2.health_check_id(),
+        "A and AAAA share the app's check"
+    );
+    assert_eq!(aaaa.alias_target(), rec2.alias_target());
+    assert!(
+        typed("app1.example.com.", RrType::Aaaa).is_none(),
+        "app1 keeps the default [A]"
+    );
 
     // The ALB turns against the app: every replica serves 503 with both views.
     assert!(
@@ -253,5 +284,8 @@ async fn record(
         .send()
         .await
         .unwrap();
-    out.resource_record_sets().iter().find(|r| r.name() == name).cloned()
+    out.resource_record_sets()
+        .iter()
+        .find(|r| r.name() == name && *r.r#type() == RrType::A)
+        .cloned()
 }

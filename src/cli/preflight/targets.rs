@@ -218,6 +218,7 @@ fn plain(name: &str) -> DesiredApp {
             routing: Routing::Weighted(0),
             set_identifier: String::new(),
             alias: None,
+            record_types: None,
             interval: 10,
             failure_threshold: 3,
             protocol: None,

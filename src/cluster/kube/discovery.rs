@@ -7,12 +7,14 @@ use super::crd::AppHealth;
 use super::ingress;
 use super::spec::{Checked, Invalid};
 use super::tgb::{self, Bindings};
-use crate::aws::{lbs, Caller};
+use crate::aws::lbs::{self, LoadBalancer};
+use crate::aws::Caller;
 use crate::model::AppKey;
 use crate::publish::route53::Desired;
 use crate::publish::route53::DesiredApp;
 use crate::publish::route53::Hold;
 use crate::spec::route53::Alias;
+use crate::spec::route53::RecordType;
 use kube::Client;
 use kube::ResourceExt;
 use parking_lot::Mutex;
@@ -31,16 +33,20 @@ const ZONE_LOOKUP_EVERY: Duration = Duration::from_secs(300);
 pub struct Discovered {
     pub bindings: Bindings,
     pub ingresses: ingress::Index,
-    /// Load balancer DNS name (lowercase) → canonical hosted zone ID.
-    pub zones: HashMap<String, String>,
+    /// Load balancer DNS name (lowercase) → its canonical hosted zone and address type.
+    pub lbs: HashMap<String, LoadBalancer>,
 }
 
 impl Discovered {
-    /// The alias target of an app whose `route53` block has none.
-    pub fn alias_of(&self, ns: &str, services: &[String]) -> Result<Alias, String> {
+    /// The alias target of an app whose `route53` block has none, and the record
+    /// types its load balancer's `IpAddressType` calls for.
+    pub fn alias_of(&self, ns: &str, services: &[String]) -> Result<(Alias, Vec<RecordType>), String> {
         let host = ingress::of_app(&self.ingresses, ns, services)?;
-        match self.zones.get(&host) {
-            Some(zone) => Ok(Alias::new(&host, zone)),
+        match self.lbs.get(&host) {
+            Some(lb) => {
+                let types = if lb.dual_stack { "dualstack" } else { "ipv4" };
+                Ok((Alias::new(&host, &lb.zone), RecordType::for_ip_address_type(types)))
+            }
             None => Err(format!("the load balancer {host} (from the Ingress status) is not an ELB this account can describe yet; set route53.aliasTarget")),
         }
     }
@@ -92,10 +98,11 @@ pub fn desired(
         };
         let settings = route53.clone().and_then(|mut s| {
             if s.alias.is_none() {
-                let alias = found.alias_of(&key.namespace, &ah.spec.services);
-                s.alias = Some(alias.map_err(|e| Invalid {
+                let (alias, types) = found.alias_of(&key.namespace, &ah.spec.services).map_err(|e| Invalid {
                     problems: vec![format!("spec.route53.aliasTarget: {e}")],
-                })?);
+                })?;
+                s.alias = Some(alias);
+                s.record_types.get_or_insert(types);
             }
             Ok(s)
         });
@@ -169,12 +176,12 @@ pub fn spawn(
                     }
                     let missing = {
                         let s = state.lock();
-                        s.ingresses.values().flatten().any(|h| !s.zones.contains_key(h))
+                        s.ingresses.values().flatten().any(|h| !s.lbs.contains_key(h))
                     };
                     if missing && last_lookup.is_none_or(|t| t.elapsed() >= ZONE_LOOKUP_EVERY) {
                         last_lookup = Some(Instant::now());
-                        match lbs::canonical_zones(&elb, &caller).await {
-                            Ok(z) => changed |= replace(&mut state.lock().zones, z),
+                        match lbs::load_balancers(&elb, &caller).await {
+                            Ok(z) => changed |= replace(&mut state.lock().lbs, z),
                             Err(e) => {
                                 tracing::warn!(error = %e, "cannot describe load balancers; keeping the last zones")
                             }

@@ -5,6 +5,7 @@ use super::apply::Gate;
 use super::plan::{DesiredRecord, Step};
 use crate::aws::{Api, CallError, Caller};
 use crate::spec::route53::FailoverRole;
+use crate::spec::route53::RecordType;
 use crate::spec::route53::Routing;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, ResourceRecordSetFailover,
@@ -88,6 +89,14 @@ async fn send(r53: &Client, caller: &Caller, zone: &str, changes: Vec<Change>) -
         .map(|_| ())
 }
 
+/// The SDK's type for `t`.
+pub(super) fn rr_type(t: RecordType) -> RrType {
+    match t {
+        RecordType::A => RrType::A,
+        RecordType::Aaaa => RrType::Aaaa,
+    }
+}
+
 pub(super) fn desired_record(r: &DesiredRecord, check_id: &str) -> Result<ResourceRecordSet, String> {
     let alias = AliasTarget::builder()
         .dns_name(&r.alias.dns_name)
@@ -97,7 +106,7 @@ pub(super) fn desired_record(r: &DesiredRecord, check_id: &str) -> Result<Resour
         .map_err(|e| e.to_string())?;
     let b = ResourceRecordSet::builder()
         .name(&r.key.name)
-        .r#type(RrType::A)
+        .r#type(rr_type(r.key.rr_type))
         .set_identifier(&r.key.set_identifier)
         .alias_target(alias)
         .health_check_id(check_id);

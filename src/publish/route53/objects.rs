@@ -4,6 +4,7 @@
 use crate::model::AppKey;
 use crate::spec::route53::Alias;
 use crate::spec::route53::Protocol;
+use crate::spec::route53::RecordType;
 use crate::spec::route53::Routing;
 use crate::spec::route53::Settings;
 pub use crate::spec::route53::{Owner, PublicListener};
@@ -120,18 +121,24 @@ impl fmt::Display for CheckConfig {
     }
 }
 
-/// Where an alias record lives: zone, name and set identifier (type A).
+/// Where an alias record lives: zone, name, set identifier and type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordKey {
     pub zone: String,
     pub name: String,
     pub set_identifier: String,
+    #[serde(rename = "type")]
+    pub rr_type: RecordType,
 }
 
 impl fmt::Display for RecordKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} A [{}] in {}", self.name, self.set_identifier, self.zone)
+        write!(
+            f,
+            "{} {} [{}] in {}",
+            self.name, self.rr_type, self.set_identifier, self.zone
+        )
     }
 }
 

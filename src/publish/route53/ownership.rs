@@ -11,13 +11,24 @@ use super::plan::{Conflict, Plan};
 use crate::model::AppKey;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// The key of the record `d` wants.
-pub(super) fn record_key(d: &DesiredApp) -> RecordKey {
-    RecordKey {
-        zone: d.settings.zone_id.clone(),
-        name: d.settings.record_name.clone(),
-        set_identifier: d.settings.set_identifier.clone(),
-    }
+/// The keys of the records `d` wants: one per record type, sorted.
+pub(super) fn record_keys(d: &DesiredApp) -> Vec<RecordKey> {
+    d.settings
+        .record_types()
+        .iter()
+        .map(|&rr_type| RecordKey {
+            zone: d.settings.zone_id.clone(),
+            name: d.settings.record_name.clone(),
+            set_identifier: d.settings.set_identifier.clone(),
+            rr_type,
+        })
+        .collect()
+}
+
+/// What one app claims whole: a zone, name and set identifier, of every type.
+fn claim_of(d: &DesiredApp) -> (&str, &str, &str) {
+    let s = &d.settings;
+    (&s.zone_id, &s.record_name, &s.set_identifier)
 }
 
 /// The apps that can be planned now, and the ones held with them: apps in `hold`,
@@ -48,22 +59,23 @@ pub(super) fn active<'a>(
             }
         }
     }
-    let mut claimed: BTreeMap<RecordKey, &AppKey> = BTreeMap::new();
+    let mut claimed: BTreeMap<(&str, &str, &str), &AppKey> = BTreeMap::new();
     let mut out = Vec::new();
     for d in desired {
-        let key = record_key(d);
-        if let Some(why) = actual.unreadable.get(&key.zone) {
+        let key = claim_of(d);
+        let (zone, name, set) = key;
+        if let Some(why) = actual.unreadable.get(zone) {
             if hold.insert(d.key.clone()) {
                 p.errors.push(Conflict {
                     app: d.key.clone(),
-                    message: unreadable(&key.zone, why),
+                    message: unreadable(zone, why),
                 });
             }
         } else if let Some(winner) = claimed.get(&key) {
             p.conflicts.push(Conflict {
                 app: d.key.clone(),
                 message: format!(
-                    "record {key} is claimed by {}/{}, which comes first (the older AppHealth); this app's objects are held",
+                    "record {name} [{set}] in {zone} is claimed by {}/{}, which comes first (the older AppHealth); this app's objects are held",
                     winner.namespace, winner.name
                 ),
             });

@@ -7,6 +7,7 @@ use super::*;
 use crate::publish::route53::objects::ActualCheck;
 use crate::publish::route53::objects::REF_PREFIX;
 use crate::publish::route53::objects::TAG_CLUSTER;
+use crate::spec::route53::RecordType;
 use proptest::prelude::*;
 
 fn key(name: &str) -> AppKey {
@@ -268,7 +269,7 @@ proptest! {
         // Hand-made records the agent must never touch, and checks cut short before tagging.
         for r in foreign {
             actual.records.push(ActualRecord {
-                key: RecordKey { zone: "Z1".into(), name: format!("r{r}.example.com."), set_identifier: "eu-west-1".into() },
+                key: RecordKey { zone: "Z1".into(), name: format!("r{r}.example.com."), set_identifier: "eu-west-1".into(), rr_type: RecordType::A },
                 routing: None, alias: None, health_check_id: Some("manual".into()), evaluate_target_health: true, raw: None,
             });
         }

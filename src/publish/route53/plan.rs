@@ -22,7 +22,7 @@ use super::objects::{
     moving_from, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Hold, Owner, RecordKey,
     TAG_APP, TAG_MOVING_FROM, TAG_RECORD, TAG_SET, TAG_ZONE,
 };
-use super::ownership::{active, record_key, Ownership};
+use super::ownership::{active, record_keys, Ownership};
 use crate::model::AppKey;
 use crate::spec::route53::Alias;
 use crate::spec::route53::Routing;
@@ -161,13 +161,16 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
     let mut wanted_records: HashSet<&RecordKey> = HashSet::new();
     // Which record each planned app wants: a record whose app wants another one
     // (or is gone) is let go by that app, and may be taken by the app that wants it.
-    let wants: HashMap<&AppKey, RecordKey> = desired.iter().map(|d| (&d.key, record_key(d))).collect();
+    let wants: HashMap<&AppKey, Vec<RecordKey>> = desired.iter().map(|d| (&d.key, record_keys(d))).collect();
     for d in &desired {
         let check = plan_check(&mut p, &own, d, &mut kept);
         if let CheckRef::Id(id) = &check {
             p.kept.insert(d.key.clone(), id.clone());
         }
-        plan_record(&mut p, &own, d, check, &wants, &mut wanted_records);
+        // Every record type the app wants uses the one check.
+        for key in record_keys(d) {
+            plan_record(&mut p, &own, d, key, check.clone(), &wants, &mut wanted_records);
+        }
     }
     collect(&mut p, &own, &desired, &kept, &wanted_records);
     p
@@ -216,17 +219,18 @@ fn plan_check<'a>(p: &mut Plan, own: &Ownership<'a>, d: &DesiredApp, kept: &mut 
     CheckRef::Id(c.id.clone())
 }
 
-/// The steps that give `d` its record, pointing at `check`, or the conflict that
-/// leaves it alone. Records `d` keeps go into `wanted` (they are not collected).
+/// The steps that give `d` its record at `key`, pointing at `check`, or the
+/// conflict that leaves it alone. Records `d` keeps go into `wanted` (they are
+/// not collected).
 fn plan_record<'a>(
     p: &mut Plan,
     own: &Ownership<'a>,
     d: &DesiredApp,
+    key: RecordKey,
     check: CheckRef,
-    wants: &HashMap<&AppKey, RecordKey>,
+    wants: &HashMap<&AppKey, Vec<RecordKey>>,
     wanted: &mut HashSet<&'a RecordKey>,
 ) {
-    let key = record_key(d);
     let Some(alias) = d.settings.alias.clone() else {
         p.conflicts.push(Conflict {
             app: d.key.clone(),
@@ -251,7 +255,7 @@ fn plan_record<'a>(
     };
     let hc = r.health_check_id.as_deref().unwrap_or("none");
     let holder = own.owner_of(r);
-    let lets_go = |a: &AppKey| *a != d.key && wants.get(a).is_none_or(|w| *w != r.key);
+    let lets_go = |a: &AppKey| *a != d.key && wants.get(a).is_none_or(|w| !w.contains(&r.key));
     match holder {
         // The record of another app that lets it go (gone, or wanting another
         // record; never a held one): that app deletes its own record, then this
@@ -387,3 +391,7 @@ mod tests;
 #[cfg(test)]
 #[path = "ownership_tests.rs"]
 mod ownership_tests;
+
+#[cfg(test)]
+#[path = "dual_stack_tests.rs"]
+mod dual_stack_tests;

@@ -4,6 +4,7 @@ use super::*;
 use crate::publish::route53::objects::ActualCheck;
 use crate::publish::route53::objects::TAG_CLUSTER;
 use crate::spec::route53::Alias;
+use crate::spec::route53::RecordType;
 use crate::spec::route53::Settings;
 
 pub(super) fn owner() -> Owner {
@@ -27,6 +28,7 @@ pub(super) fn app(name: &str) -> DesiredApp {
             routing: Routing::Latency("eu-west-1".into()),
             set_identifier: "eu-west-1".into(),
             alias: Some(Alias::new("alb-1.eu-west-1.elb.amazonaws.com", "Z32O12XQLNTSW2")),
+            record_types: None,
             interval: 10,
             failure_threshold: 3,
             protocol: None,
@@ -187,6 +189,7 @@ fn what_it_does_not_own_is_left_alone() {
             zone: "Z1".into(),
             name: "app1.example.com.".into(),
             set_identifier: "eu-west-1".into(),
+            rr_type: RecordType::A,
         },
         routing: Some(Routing::Latency("eu-west-1".into())),
         alias: None,

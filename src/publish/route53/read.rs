@@ -1,5 +1,5 @@
 //! Reads what Route 53 holds: the health checks with our CallerReference prefix
-//! and their tags, and the A records at the names the plan looks at.
+//! and their tags, and the A and AAAA records at the names the plan looks at.
 
 use super::objects::{
     Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, RecordKey, REF_PREFIX, TAG_MOVING_FROM, TAG_RECORD,
@@ -11,6 +11,7 @@ use crate::spec::route53::fqdn;
 use crate::spec::route53::Alias;
 use crate::spec::route53::FailoverRole;
 use crate::spec::route53::Protocol;
+use crate::spec::route53::RecordType;
 use crate::spec::route53::Routing;
 use aws_sdk_route53::types::{
     HealthCheck, HealthCheckType, ResourceRecordSet, ResourceRecordSetFailover, RrType, TagResourceType,
@@ -62,7 +63,7 @@ pub async fn read(r53: &Client, caller: &Caller, desired: &[DesiredApp]) -> Resu
     })
 }
 
-/// The A records at `names` in `zone`: one by one for a few names, else by listing the zone.
+/// The A and AAAA records at `names` in `zone`: one by one for a few names, else by listing the zone.
 async fn zone_records(
     r53: &Client,
     caller: &Caller,
@@ -82,7 +83,7 @@ async fn zone_records(
 /// Up to this many names in a zone are read one by one; more, by listing the zone.
 const PER_NAME_UP_TO: usize = 3;
 
-/// Every A record in `zone` whose name is in `names`.
+/// Every A and AAAA record in `zone` whose name is in `names`.
 async fn records_in_zone(
     r53: &Client,
     caller: &Caller,
@@ -107,8 +108,8 @@ async fn records_in_zone(
         out.extend(
             page.resource_record_sets()
                 .iter()
-                .filter(|r| *r.r#type() == RrType::A && names.contains(&fqdn(r.name())))
-                .map(|r| to_record(zone, r)),
+                .filter(|r| names.contains(&fqdn(r.name())))
+                .filter_map(|r| to_record(zone, r)),
         );
         let token = page.next_record_name().map(|n| {
             (
@@ -211,7 +212,7 @@ async fn tag_checks(r53: &Client, caller: &Caller, checks: &mut [ActualCheck]) -
     Ok(())
 }
 
-/// Every A record named `name` in `zone`.
+/// Every A and AAAA record named `name` in `zone`.
 pub async fn records_named(
     r53: &Client,
     caller: &Caller,
@@ -235,11 +236,11 @@ pub async fn records_named(
             .await?;
         let mut past = false;
         for r in page.resource_record_sets() {
-            if fqdn(r.name()) != name || *r.r#type() != RrType::A {
-                past = past || fqdn(r.name()) != name;
+            if fqdn(r.name()) != name {
+                past = true;
                 continue;
             }
-            out.push(to_record(zone, r));
+            out.extend(to_record(zone, r));
         }
         match (page.is_truncated(), page.next_record_name()) {
             (true, Some(n)) if !past && fqdn(n) == name => {
@@ -255,7 +256,13 @@ pub async fn records_named(
     }
 }
 
-fn to_record(zone: &str, r: &ResourceRecordSet) -> ActualRecord {
+/// The record as the plan sees it; `None` for a type the agent never makes.
+fn to_record(zone: &str, r: &ResourceRecordSet) -> Option<ActualRecord> {
+    let rr_type = match r.r#type() {
+        RrType::A => RecordType::A,
+        RrType::Aaaa => RecordType::Aaaa,
+        _ => return None,
+    };
     let routing = if let Some(region) = r.region() {
         Some(Routing::Latency(region.as_str().to_owned()))
     } else if let Some(f) = r.failover() {
@@ -267,16 +274,17 @@ fn to_record(zone: &str, r: &ResourceRecordSet) -> ActualRecord {
     } else {
         r.weight().map(|w| Routing::Weighted(w as u32))
     };
-    ActualRecord {
+    Some(ActualRecord {
         key: RecordKey {
             zone: zone.to_owned(),
             name: fqdn(r.name()),
             set_identifier: r.set_identifier().unwrap_or("").to_owned(),
+            rr_type,
         },
         routing,
         alias: r.alias_target().map(|a| Alias::new(a.dns_name(), a.hosted_zone_id())),
         health_check_id: r.health_check_id().map(str::to_owned),
         evaluate_target_health: r.alias_target().is_some_and(|a| a.evaluate_target_health()),
         raw: Some(r.clone()),
-    }
+    })
 }

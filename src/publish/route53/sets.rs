@@ -5,6 +5,7 @@
 
 use super::answer::{Health, SetRecord};
 use super::objects::ActualRecord;
+use crate::spec::route53::RecordType;
 use crate::spec::route53::Routing;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -40,11 +41,20 @@ pub struct AppSet {
 
 impl RecordSet {
     /// The set at `zone` and `name` among `records`: those with a routing policy
-    /// (a plain record is no member of a set).
+    /// (a plain record is no member of a set), of one type: `A` if the name has
+    /// any, else `AAAA`. A dual-stack app's `AAAA` records share its `A` records'
+    /// checks, so they answer alike.
     pub fn of(zone: &str, name: &str, records: &[ActualRecord]) -> RecordSet {
+        let at = |r: &&ActualRecord| r.key.zone == zone && r.key.name == name;
+        let rr_type = if records.iter().filter(at).any(|r| r.key.rr_type == RecordType::A) {
+            RecordType::A
+        } else {
+            RecordType::Aaaa
+        };
         let mut members: Vec<Member> = records
             .iter()
-            .filter(|r| r.key.zone == zone && r.key.name == name)
+            .filter(at)
+            .filter(|r| r.key.rr_type == rr_type)
             .filter_map(|r| {
                 Some(Member {
                     set_identifier: r.key.set_identifier.clone(),

@@ -10,6 +10,7 @@ fn rec(zone: &str, name: &str, id: &str, routing: Option<Routing>, check: Option
             zone: zone.into(),
             name: name.into(),
             set_identifier: id.into(),
+            rr_type: RecordType::A,
         },
         routing,
         alias: Some(Alias::new(&format!("{id}.elb.amazonaws.com"), "Z1")),
