@@ -35,6 +35,7 @@ mod route53;
 mod route53_answer;
 mod route53_checks;
 mod route53_faults;
+mod route53_quota;
 mod series;
 mod settings;
 mod stall;
