@@ -191,3 +191,83 @@ async fn apps_that_do_not_fit_the_quota_are_refused_held_whole_and_follow_when_i
         Some(10.0)
     );
 }
+
+/// In-cluster: the leader holds the newest `AppHealth` objects whose checks do not
+/// fit, with the reason in their `Route53Synced` condition, and creates them once
+/// the quota is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_cluster_the_newest_apps_that_do_not_fit_say_why_in_route53_synced() {
+    use crate::cluster::{agent_with, Emulator};
+    use crate::cluster_r53::{synced, wants};
+    let mut moto = Moto::start();
+    let alb = moto.cmd(json!({"cmd": "create_alb", "targets": ["10.0.1.10"], "zone": "example.com"}));
+    let zone = alb["zone_id"].as_str().unwrap().to_owned();
+    moto.cmd(json!({"cmd": "health_check_limit", "value": 2}));
+    let emu = Emulator::start();
+    // Oldest first (creation times have one-second resolution).
+    for (i, name) in ["old1", "old2", "new1", "new2"].into_iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let record = format!("{name}.example.com");
+        let path = "/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths";
+        emu.create(path, wants("team", name, None, &zone, &record, &alb)).await;
+    }
+    let settings = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        settings.path(),
+        format!("probeTargets: {{ allowLoopback: true }}\naws: {{ reconcileIntervalSeconds: 10, dnsViewIntervalSeconds: 0 }}\nroute53Policy:\n  zones:\n    - {{ id: {zone}, names: [\"*.example.com\"], namespaces: [team] }}\n"),
+    )
+    .unwrap();
+    let mut env = moto.env();
+    env.push(("CLUSTER_ID", "prod-eu".into()));
+    env.push(("PUBLIC_HOSTNAME", "health.eu-west-1.example.com".into()));
+    env.push(("FAILOVER_AGENT_SETTINGS", settings.path().display().to_string()));
+    let kc = emu.kubeconfig();
+    let agent = agent_with(kc.path(), "node-a", &env);
+
+    let state = |name: &'static str| {
+        let emu = &emu;
+        async move { synced(emu, "team", name).await }
+    };
+    let held = wait_until(Duration::from_secs(60), || async {
+        state("old1").await.0 == "True"
+            && state("old2").await.0 == "True"
+            && state("new1").await.2.contains("health check quota: 2 of ")
+            && state("new2").await.2.contains("health check quota: 2 of ")
+    })
+    .await;
+    assert!(
+        held.is_some(),
+        "old1 and old2 synced, new1 and new2 held: {:?}",
+        state("new1").await
+    );
+    let (st, reason, msg) = state("new2").await;
+    assert_eq!((st.as_str(), reason.as_str()), ("False", "Error"), "{msg}");
+    assert!(
+        msg.contains("MAX_HEALTH_CHECKS_BY_OWNER); ask AWS to raise the quota"),
+        "{msg}"
+    );
+    assert_eq!(
+        moto.route53()
+            .list_health_checks()
+            .send()
+            .await
+            .unwrap()
+            .health_checks()
+            .len(),
+        2
+    );
+    let gauge = wait_until(Duration::from_secs(30), || async {
+        agent.metric("failover_agent_route53_health_check_limit ").await == Some(2.0)
+    })
+    .await;
+    assert!(gauge.is_some(), "the leader exports the quota");
+
+    moto.cmd(json!({"cmd": "health_check_limit", "value": 200}));
+    let all = wait_until(Duration::from_secs(60), || async {
+        state("new1").await.0 == "True" && state("new2").await.0 == "True"
+    })
+    .await;
+    assert!(all.is_some(), "new1 and new2 follow: {:?}", state("new2").await);
+}
