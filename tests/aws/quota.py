@@ -1,9 +1,11 @@
 """Route 53's health-check quota, which moto 5.2.5 does not model.
 
 - GetAccountLimit (GET /2013-04-01/accountlimit/<Type>) is not served by moto:
-  `account_limit` answers MAX_HEALTH_CHECKS_BY_OWNER with Limit.Value (200, AWS's
-  default, or what the `health_check_limit` command set) and Count (every health
-  check in the account, as AWS counts them).
+  `account_limit` answers MAX_HEALTH_CHECKS_BY_OWNER with Limit.Value (what the
+  `health_check_limit` command set) and Count (every health check in the account,
+  as AWS counts them). The launcher's default is 10,000, not AWS's 200, so that
+  tests and benchmarks with hundreds of checks run as before; a test of the
+  quota sets it.
 - moto creates any number of health checks; AWS refuses a new one once the
   account holds its limit, with TooManyHealthChecks (HTTP 400). The patch below
   does that; a repeated CallerReference (AWS returns the existing check) is
@@ -18,7 +20,7 @@ import uuid
 from moto.route53.exceptions import Route53ClientError
 from moto.route53.models import Route53Backend, route53_backends
 
-DEFAULT_LIMIT = 200  # AWS's default MAX_HEALTH_CHECKS_BY_OWNER
+DEFAULT_LIMIT = 10_000  # AWS's default is 200: see the module docs
 LIMIT = {"value": DEFAULT_LIMIT}
 NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 

@@ -328,7 +328,7 @@ def main():
     # -- health_check_limit: GetAccountLimit and TooManyHealthChecks (quota.py)
     count = len(r53.list_health_checks()["HealthChecks"])
     got = r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")
-    assert got["Limit"] == {"Type": "MAX_HEALTH_CHECKS_BY_OWNER", "Value": 200}, got
+    assert got["Limit"] == {"Type": "MAX_HEALTH_CHECKS_BY_OWNER", "Value": 10_000}, got
     assert got["Count"] == count, got
     m.ok(cmd="health_check_limit", value=count)
     assert error_of(r53.create_health_check, CallerReference="over-quota",
@@ -348,7 +348,7 @@ def main():
     m.ok(cmd="reset")
     assert r53.list_health_checks()["HealthChecks"] == []
     assert r53.list_hosted_zones()["HostedZones"] == []
-    assert r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")["Limit"]["Value"] == 200
+    assert r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")["Limit"]["Value"] == 10_000
     assert error_of(elb.describe_target_health, TargetGroupArn=tg0)[0] == "TargetGroupNotFound"
     assert m.ok(cmd="stats") == {"ListHealthChecks": 1, "ListHostedZones": 1, "GetAccountLimit": 1,
                                  "DescribeTargetHealth": 1, "throttled": 0, "injected": 0}
