@@ -27,6 +27,9 @@ pub enum Api {
     ChangeResourceRecordSets,
     /// CloudWatch, for Route 53's `HealthCheckStatus` metric (us-east-1).
     GetMetricData,
+    /// Route 53's health-check quota and usage (`MAX_HEALTH_CHECKS_BY_OWNER`), for
+    /// the quota preflight; its own bucket.
+    GetAccountLimit,
     /// Only `route53 answer` calls this (to find NAME's zone): not in [`Api::ALL`],
     /// which is what the agent calls and its IAM policy grants.
     ListHostedZonesByName,
@@ -36,7 +39,7 @@ pub enum Api {
 
 impl Api {
     /// Every API the agent calls (the command-line-only reads are left out).
-    pub const ALL: [Api; 12] = [
+    pub const ALL: [Api; 13] = [
         Api::DescribeTargetHealth,
         Api::DescribeLoadBalancers,
         Api::ListHealthChecks,
@@ -49,6 +52,7 @@ impl Api {
         Api::ListResourceRecordSets,
         Api::ChangeResourceRecordSets,
         Api::GetMetricData,
+        Api::GetAccountLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Api {
             Api::ListResourceRecordSets => "ListResourceRecordSets",
             Api::ChangeResourceRecordSets => "ChangeResourceRecordSets",
             Api::GetMetricData => "GetMetricData",
+            Api::GetAccountLimit => "GetAccountLimit",
             Api::ListHostedZonesByName => "ListHostedZonesByName",
             Api::GetHostedZone => "GetHostedZone",
         }
@@ -160,6 +165,9 @@ pub struct Caller {
     create_check: TokenBucket,
     check_status: TokenBucket,
     cloudwatch: TokenBucket,
+    /// `GetAccountLimit`: one call every 5 s at most (the preflight reads it once per
+    /// reconcile that creates checks, else every few minutes).
+    account_limit: TokenBucket,
     attempts: u32,
     backoff: Duration,
     metrics: AwsMetrics,
@@ -173,6 +181,7 @@ impl Caller {
             create_check: TokenBucket::new(budget.create_check_rate, 1),
             check_status: TokenBucket::new(budget.check_status_rate, 1),
             cloudwatch: TokenBucket::new(budget.cloudwatch_rate, 5),
+            account_limit: TokenBucket::new(0.2, 1),
             attempts: budget.attempts.max(1),
             backoff: budget.backoff,
             metrics,
@@ -241,6 +250,7 @@ impl Caller {
         match api {
             Api::CreateHealthCheck => self.create_check.take().await,
             Api::GetHealthCheckStatus => self.check_status.take().await,
+            Api::GetAccountLimit => self.account_limit.take().await,
             _ => {}
         }
         self.bucket(api).take().await;

@@ -9,9 +9,10 @@ use crate::cli::Route53Args;
 use crate::cluster::kube::crd::AppHealth;
 use crate::cluster::kube::spec::Checked;
 use crate::publish::route53::apply;
-use crate::publish::route53::plan_holding;
+use crate::publish::route53::cost;
 use crate::publish::route53::read;
 use crate::publish::route53::Desired;
+use crate::publish::route53::Quota;
 use crate::spec::route53::Owner;
 use crate::telemetry::Metrics;
 use std::collections::BTreeMap;
@@ -69,14 +70,18 @@ enum AppsFrom {
 }
 
 /// Runs `plan` (or `apply`, if `apply_it`) for `args`, writing to `out`. Returns
-/// true if every change was applied (for a plan: if it could be made).
+/// true if every change was applied (for a plan: if it could be made). Both read the
+/// health-check quota first and print it and the plan's monthly cost change; apps
+/// whose new checks do not fit are held whole (refused: not applied, exit 1).
 pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Result<bool> {
     let (owner, region, from) = scope(args, out).await?;
     let clients = aws::load(&region).await;
     let caller = Caller::new(Budget::default(), Metrics::new(&region)?.aws);
     let desired = desired(from, &clients, &caller, &region, out).await?;
     let actual = read(&clients.route53, &caller, &desired.apps).await?;
-    let p = plan_holding(&owner, &desired.apps, &desired.hold, &actual);
+    let (p, verdict) = Quota::new(None)
+        .plan(&clients.route53, &caller, &owner, &desired, &actual)
+        .await;
     writeln!(
         out,
         "# cluster {} ({}), {} app(s) with route53",
@@ -85,6 +90,12 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
         desired.apps.len()
     )?;
     write!(out, "{p}")?;
+    writeln!(out, "{verdict}")?;
+    write!(out, "{}", cost::of_plan(&p, &actual))?;
+    if let Some(why) = verdict.message() {
+        let verb = if apply_it { "Held, not applied" } else { "Refused" };
+        writeln!(out, "{verb}: {why}.")?;
+    }
     // An app that could not be planned (its zone unreadable) leaves the run incomplete.
     let planned_all = p.errors.is_empty();
     if !apply_it || p.is_empty() {

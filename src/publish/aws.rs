@@ -120,6 +120,7 @@ impl AwsTasks {
             on_report,
             fence,
             self.stop.clone(),
+            route53::Quota::new(Some(self.metrics.route53_quota.clone())),
         );
         let status = route53::status::watch(
             self.clients.route53.clone(),

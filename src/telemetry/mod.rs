@@ -9,7 +9,8 @@
 //!
 //! - the per-app verdict series (`app_healthy`, `app_transitions_total`,
 //!   `app_endpoints`, `app_override`, `app_targets`, `route53_healthy`): the leader
-//!   only (`telemetry/verdicts.rs`);
+//!   only (`telemetry/verdicts.rs`), and the account's health-check quota and
+//!   usage (`telemetry/route53_quota.rs`);
 //! - the probe series (`probe_duration_seconds`, `probes_total`): each replica for
 //!   the apps it probes ([`Metrics::probes_of`], [`Metrics::retain_probes`]);
 //! - everything else (listeners, sources, AWS calls, the process): each replica,
@@ -18,11 +19,13 @@
 mod fold;
 mod probes;
 mod public;
+mod route53_quota;
 mod verdicts;
 
 pub use fold::{FoldMetrics, Folded, PassKind};
 pub use probes::{AppMetrics, ProbeMetrics};
 pub use public::{HealthAnswer, Refusal};
+pub use route53_quota::{CheckOwner, QuotaGauges};
 pub use verdicts::{AppSeries, Leader, TermTransitions, VerdictSource};
 
 use crate::model::AppKey;
@@ -51,6 +54,8 @@ pub struct Metrics {
     pub aws: crate::aws::AwsMetrics,
     /// The leader's fold passes.
     pub fold: FoldMetrics,
+    /// The account's health-check quota and usage (the leader only).
+    pub route53_quota: QuotaGauges,
     /// The verdict store the leader's per-app series are rendered from.
     verdicts: verdicts::Slot,
     /// Renders those series into each scrape (see [`verdicts::LeaderSeries`]).
@@ -78,6 +83,8 @@ impl Metrics {
         let verdicts = verdicts::Slot::default();
         let series = verdicts::LeaderSeries::new(leader.clone(), verdicts.clone())?;
         registry.register(Box::new(series.clone()))?;
+        let route53_quota = QuotaGauges::new(leader.clone())?;
+        registry.register(Box::new(route53_quota.clone()))?;
         register_process(&registry, region)?;
         Ok(Metrics {
             probes: probes::ProbeFamilies::register(&registry)?,
@@ -89,6 +96,7 @@ impl Metrics {
             leader,
             aws: crate::aws::AwsMetrics::register(&registry)?,
             fold: FoldMetrics::register(&registry)?,
+            route53_quota,
             verdicts,
             leader_series: Some(series),
             registry,

@@ -38,6 +38,7 @@ try:
 
     import cbor_bridge  # CloudWatch's RPC v2 CBOR protocol (the Rust SDK's) over moto's JSON
     import route53_fixes  # noqa: F401 - patches moto's Route 53 to behave like AWS
+    import quota  # GetAccountLimit and TooManyHealthChecks (after route53_fixes: wraps it)
     from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
 except ImportError as e:  # one line for the Rust fixture (tests/it/moto.rs) to show
     # A missing package, or one at another version than .ci/requirements.txt pins.
@@ -150,6 +151,7 @@ R53_OPS = [(m, re.compile(rx), op) for m, rx, op in [  # paths after /2013-04-01
     ("POST", r"/tags/(healthcheck|hostedzone)/[^/]+", "ChangeTagsForResource"),
     ("GET", r"/tags/(healthcheck|hostedzone)/[^/]+", "ListTagsForResource"),
     ("GET", r"/change/[^/]+", "GetChange"),
+    ("GET", r"/accountlimit/[^/]+", "GetAccountLimit"),
 ]]
 MESSAGES = {
     "Throttling": "Rate exceeded",
@@ -304,6 +306,8 @@ def middleware(app):
                 return error_response(start_response, service, 400, "Throttling", "Sender")
             if service == "monitoring" and op == "GetMetricData":
                 publish_check_metrics()
+        if op == "GetAccountLimit":  # moto serves no GetAccountLimit
+            return quota.account_limit(environ, start_response)
         if cbor_bridge.is_cbor(environ):
             return cbor_bridge.bridge(app, environ, start_response)
         return app(environ, start_response)
@@ -413,6 +417,8 @@ def handle(c, endpoint):
         elif cmd == "fail_nth":
             return fault_reset(c["n"], c.get("times", 1), c.get("code", "InternalFailure"),
                                c.get("status"), c.get("message"))
+        elif cmd == "health_check_limit":
+            quota.set_limit(c["value"])
         elif cmd == "r53_snapshot":
             return r53_snapshot()
         elif cmd == "r53_restore":
@@ -427,6 +433,7 @@ def handle(c, endpoint):
             for state in (TARGET_HEALTH, CHECK_STATUS, THROTTLE, STATS, CALLS, BUCKETS):
                 state.clear()
             fault_reset()
+            quota.reset()
             R53_SNAPSHOT.clear()
             OUTAGE = False
         else:

@@ -325,6 +325,22 @@ def main():
         assert records() == records_before and tags() == tags_before
     assert health(tg0)  # ELBv2 untouched
 
+    # -- health_check_limit: GetAccountLimit and TooManyHealthChecks (quota.py)
+    count = len(r53.list_health_checks()["HealthChecks"])
+    got = r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")
+    assert got["Limit"] == {"Type": "MAX_HEALTH_CHECKS_BY_OWNER", "Value": 10_000}, got
+    assert got["Count"] == count, got
+    m.ok(cmd="health_check_limit", value=count)
+    assert error_of(r53.create_health_check, CallerReference="over-quota",
+                    HealthCheckConfig=config)[0] == "TooManyHealthChecks"
+    m.ok(cmd="health_check_limit", value=count + 1)
+    r53.create_health_check(CallerReference="within-quota", HealthCheckConfig=config)
+    # A repeated CallerReference returns the existing check, even at the limit.
+    r53.create_health_check(CallerReference="within-quota", HealthCheckConfig=config)
+    got = r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")
+    assert (got["Limit"]["Value"], got["Count"]) == (count + 1, count + 1), got
+    assert m.send('{"cmd":"health_check_limit","value":-1}').startswith("ERR ")
+
     # -- reset: moto state, overrides, throttles, fail_nth, snapshot and stats
     m.ok(cmd="target_health", arn=tg0, targets={"10.0.1.10": "unhealthy"})
     m.ok(cmd="throttle", action="ListHealthChecks", count=5)
@@ -332,8 +348,9 @@ def main():
     m.ok(cmd="reset")
     assert r53.list_health_checks()["HealthChecks"] == []
     assert r53.list_hosted_zones()["HostedZones"] == []
+    assert r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")["Limit"]["Value"] == 10_000
     assert error_of(elb.describe_target_health, TargetGroupArn=tg0)[0] == "TargetGroupNotFound"
-    assert m.ok(cmd="stats") == {"ListHealthChecks": 1, "ListHostedZones": 1,
+    assert m.ok(cmd="stats") == {"ListHealthChecks": 1, "ListHostedZones": 1, "GetAccountLimit": 1,
                                  "DescribeTargetHealth": 1, "throttled": 0, "injected": 0}
     assert m.send('{"cmd":"r53_restore"}').startswith("ERR ")
     info = m.ok(cmd="create_alb", targets=["10.0.1.10"])  # works again after reset

@@ -13,7 +13,7 @@ use std::time::Duration;
 const AH: &str = "/apis/failover-agent.io/v1alpha1/namespaces";
 
 /// An AppHealth `ns/name` (app key `app`) that wants `record` in `zone`.
-fn wants(ns: &str, name: &str, app: Option<&str>, zone: &str, record: &str, alb: &Value) -> Value {
+pub(crate) fn wants(ns: &str, name: &str, app: Option<&str>, zone: &str, record: &str, alb: &Value) -> Value {
     let mut o = app_health(ns, name, app, &[name], 1);
     o["spec"]["route53"] = json!({
         "hostedZoneId": zone, "recordName": record, "routing": { "weighted": { "weight": 10 } },
@@ -23,7 +23,7 @@ fn wants(ns: &str, name: &str, app: Option<&str>, zone: &str, record: &str, alb:
 }
 
 /// The `Route53Synced` condition of `ns/name`: (status, reason, message).
-async fn synced(emu: &Emulator, ns: &str, name: &str) -> (String, String, String) {
+pub(crate) async fn synced(emu: &Emulator, ns: &str, name: &str) -> (String, String, String) {
     let o = emu.get(&format!("{AH}/{ns}/apphealths/{name}")).await;
     let c = o["status"]["conditions"]
         .as_array()

@@ -52,6 +52,7 @@ async fn dashboards_and_alerts_parse_use_only_exported_metrics_and_fire_when_the
             && m.contains("failover_agent_app_targets{")
             && m.contains("failover_agent_probes_total{")
             && m.contains("failover_agent_dns_share{")
+            && m.contains("failover_agent_route53_health_check_limit ")
     })
     .await;
     let metrics = get(admin, "/metrics").await.1;

@@ -36,6 +36,7 @@ mod route53_answer;
 mod route53_checks;
 mod route53_dual_stack;
 mod route53_faults;
+mod route53_quota;
 mod series;
 mod settings;
 mod stall;

@@ -45,6 +45,8 @@ pub struct Outcome {
     pub check_ids: HashMap<AppKey, String>,
     /// Set when the fence closed during the apply: the steps not yet sent were not.
     pub lost: Option<Lost>,
+    /// Checks whose create was sent (made or failed): the day's create budget.
+    pub creates_sent: usize,
 }
 
 impl Outcome {
@@ -138,6 +140,7 @@ async fn apply_checks(
                 config,
                 tags,
             } => {
+                out.creates_sent += 1;
                 match create_check(r53, caller, caller_reference, config).await {
                     Ok(id) => {
                         out.check_ids.insert(app.clone(), id.clone());

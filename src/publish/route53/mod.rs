@@ -5,21 +5,25 @@
 //! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
+pub mod account;
 pub mod answer;
 mod apply;
 mod batch;
 mod checks;
+pub mod cost;
 mod display;
 pub mod metric_status;
 pub mod objects;
 mod ownership;
 pub mod plan;
+pub mod quota;
 mod read;
 pub mod sets;
 pub mod status;
 pub mod view;
 
 pub use crate::spec::route53_policy::Route53Policy;
+pub use account::Quota;
 pub use apply::{apply, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
@@ -35,17 +39,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Reads Route 53, plans and applies, once, asking `fence` before every write.
-/// Also returns each desired app's record set after the changes.
+/// Reads Route 53, plans within the health-check quota (`quota`: the apps whose new
+/// checks do not fit are held whole, with an error) and applies, once, asking
+/// `fence` before every write. Also returns each desired app's record set after
+/// the changes.
 pub async fn reconcile(
     r53: &aws_sdk_route53::Client,
     caller: &Caller,
     owner: &Owner,
     desired: &Desired,
     fence: &dyn Fence,
+    quota: &mut Quota,
 ) -> Result<(Plan, Outcome, BTreeMap<AppKey, AppSet>), CallError> {
     let actual = read(r53, caller, &desired.apps).await?;
-    let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
+    let (p, _) = quota.plan(r53, caller, owner, desired, &actual).await;
     for c in &p.conflicts {
         tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
     }
@@ -54,6 +61,7 @@ pub async fn reconcile(
     }
     caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
     let out = apply(r53, caller, &p, fence).await;
+    quota.sent(out.creates_sent);
     let sets = sets_after(desired, &actual.records, &p, &out);
     Ok((p, out, sets))
 }
@@ -120,8 +128,9 @@ impl Report {
     }
 }
 
-/// Reconciles whenever `desired` changes and at least every `every`. After a
-/// failure it retries sooner, backing off from 5 s up to `every`.
+/// Reconciles whenever `desired` changes and at least every `every`, within the
+/// health-check quota `quota` tracks. After a failure (apps held by the quota
+/// included) it retries sooner, backing off from 5 s up to `every`.
 ///
 /// Every write first asks `fence`. `shutdown` (in the cluster: the end of the
 /// leader's term) drops a reconcile in flight at once, retries and all; so does a
@@ -136,13 +145,14 @@ pub async fn run(
     on_report: impl Fn(Report),
     fence: Arc<dyn Fence>,
     shutdown: CancellationToken,
+    mut quota: Quota,
 ) {
     let mut retry = Duration::from_secs(5);
     loop {
         let want = desired.borrow_and_update().clone();
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = reconcile(&r53, &caller, &owner, &want, fence.as_ref()) => r,
+            r = reconcile(&r53, &caller, &owner, &want, fence.as_ref(), &mut quota) => r,
         };
         let wait = match result {
             Ok((_, out, _)) if out.lost.is_some() => {
