@@ -27,6 +27,15 @@ pub enum Api {
     ChangeResourceRecordSets,
     /// CloudWatch, for Route 53's `HealthCheckStatus` metric (us-east-1).
     GetMetricData,
+    /// CloudWatch in the agent's Region: the verdicts of the apps with
+    /// `CLOUDWATCH_METRIC` checks (namespace `FailoverAgent`).
+    PutMetricData,
+    /// CloudWatch in the agent's Region: the alarms of `CLOUDWATCH_METRIC` checks.
+    DescribeAlarms,
+    PutMetricAlarm,
+    DeleteAlarms,
+    /// Re-tags an alarm brought in line (`PutMetricAlarm` tags only a new one).
+    TagResource,
     /// Only `route53 answer` calls this (to find NAME's zone): not in [`Api::ALL`],
     /// which is what the agent calls and its IAM policy grants.
     ListHostedZonesByName,
@@ -36,7 +45,7 @@ pub enum Api {
 
 impl Api {
     /// Every API the agent calls (the command-line-only reads are left out).
-    pub const ALL: [Api; 12] = [
+    pub const ALL: [Api; 17] = [
         Api::DescribeTargetHealth,
         Api::DescribeLoadBalancers,
         Api::ListHealthChecks,
@@ -49,6 +58,11 @@ impl Api {
         Api::ListResourceRecordSets,
         Api::ChangeResourceRecordSets,
         Api::GetMetricData,
+        Api::PutMetricData,
+        Api::DescribeAlarms,
+        Api::PutMetricAlarm,
+        Api::DeleteAlarms,
+        Api::TagResource,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +79,11 @@ impl Api {
             Api::ListResourceRecordSets => "ListResourceRecordSets",
             Api::ChangeResourceRecordSets => "ChangeResourceRecordSets",
             Api::GetMetricData => "GetMetricData",
+            Api::PutMetricData => "PutMetricData",
+            Api::DescribeAlarms => "DescribeAlarms",
+            Api::PutMetricAlarm => "PutMetricAlarm",
+            Api::DeleteAlarms => "DeleteAlarms",
+            Api::TagResource => "TagResource",
             Api::ListHostedZonesByName => "ListHostedZonesByName",
             Api::GetHostedZone => "GetHostedZone",
         }
@@ -73,7 +92,12 @@ impl Api {
     pub fn service(self) -> &'static str {
         match self {
             Api::DescribeTargetHealth | Api::DescribeLoadBalancers => "elbv2",
-            Api::GetMetricData => "cloudwatch",
+            Api::GetMetricData
+            | Api::PutMetricData
+            | Api::DescribeAlarms
+            | Api::PutMetricAlarm
+            | Api::DeleteAlarms
+            | Api::TagResource => "cloudwatch",
             _ => "route53",
         }
     }
@@ -131,6 +155,12 @@ pub struct Budget {
     /// CloudWatch `GetMetricData` (AWS: 50/s). Default 1/s, burst 5. One call reads
     /// 500 checks' statuses.
     pub cloudwatch_rate: f64,
+    /// CloudWatch `PutMetricData` (AWS: 500/s). Default 1/s, burst 5. One call carries
+    /// up to 1,000 apps' verdicts, so one call a minute is the usual need.
+    pub put_metric_rate: f64,
+    /// CloudWatch alarm calls (`DescribeAlarms`, `PutMetricAlarm`, `DeleteAlarms`,
+    /// `TagResource`; AWS: 3 to 9/s). Default 1/s, burst 5.
+    pub alarms_rate: f64,
     /// Attempts per call, including the first. Default 5.
     pub attempts: u32,
     /// First backoff; doubled per retry, with full jitter, up to 20 s. Default 250 ms.
@@ -147,6 +177,8 @@ impl Default for Budget {
             create_check_rate: 0.5,
             check_status_rate: 0.5,
             cloudwatch_rate: 1.0,
+            put_metric_rate: 1.0,
+            alarms_rate: 1.0,
             attempts: 5,
             backoff: Duration::from_millis(250),
         }
@@ -160,6 +192,8 @@ pub struct Caller {
     create_check: TokenBucket,
     check_status: TokenBucket,
     cloudwatch: TokenBucket,
+    put_metric: TokenBucket,
+    alarms: TokenBucket,
     attempts: u32,
     backoff: Duration,
     metrics: AwsMetrics,
@@ -173,6 +207,8 @@ impl Caller {
             create_check: TokenBucket::new(budget.create_check_rate, 1),
             check_status: TokenBucket::new(budget.check_status_rate, 1),
             cloudwatch: TokenBucket::new(budget.cloudwatch_rate, 5),
+            put_metric: TokenBucket::new(budget.put_metric_rate, 5),
+            alarms: TokenBucket::new(budget.alarms_rate, 5),
             attempts: budget.attempts.max(1),
             backoff: budget.backoff,
             metrics,
@@ -230,6 +266,11 @@ impl Caller {
     }
 
     fn bucket(&self, api: Api) -> &TokenBucket {
+        match api {
+            Api::PutMetricData => return &self.put_metric,
+            Api::DescribeAlarms | Api::PutMetricAlarm | Api::DeleteAlarms | Api::TagResource => return &self.alarms,
+            _ => {}
+        }
         match api.service() {
             "elbv2" => &self.elbv2,
             "cloudwatch" => &self.cloudwatch,

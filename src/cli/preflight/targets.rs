@@ -223,6 +223,7 @@ fn plain(name: &str) -> DesiredApp {
             protocol: None,
             port: None,
             search_string: None,
+            metric: None,
         },
     }
 }

@@ -5,6 +5,8 @@
 //! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
+pub mod alarms;
+pub mod alarms_io;
 pub mod answer;
 mod apply;
 mod batch;
@@ -20,7 +22,8 @@ pub mod status;
 pub mod view;
 
 pub use crate::spec::route53_policy::Route53Policy;
-pub use apply::{apply, Failure, Outcome};
+pub use alarms_io::read_with;
+pub use apply::{apply, apply_with, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
 pub use read::{read, records_named};

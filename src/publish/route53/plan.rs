@@ -96,6 +96,8 @@ pub enum Step {
         id: String,
         why: &'static str,
     },
+    /// The alarm of a `CLOUDWATCH_METRIC` check ([`super::alarms`]).
+    Alarm(super::alarms::AlarmStep),
 }
 
 /// A wanted object that the plan leaves alone, and why.
@@ -133,6 +135,7 @@ impl Step {
             | Step::UpsertRecord { app, .. }
             | Step::DeleteRecord { app, .. }
             | Step::DeleteCheck { app, .. } => app,
+            Step::Alarm(a) => a.app(),
         }
     }
 }
@@ -170,6 +173,7 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
         plan_record(&mut p, &own, d, check, &wants, &mut wanted_records);
     }
     collect(&mut p, &own, &desired, &kept, &wanted_records);
+    super::alarms::plan_alarms(&mut p, &own, &desired);
     p
 }
 
@@ -382,7 +386,7 @@ fn matches_record(r: &ActualRecord, want: &DesiredRecord, check: &CheckRef) -> b
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(super) mod tests;
 
 #[cfg(test)]
 #[path = "ownership_tests.rs"]
