@@ -25,8 +25,9 @@ const THRESHOLD: f64 = 1.0;
 /// Missing data stays missing: the check's `InsufficientDataHealthStatus` decides.
 const TREAT_MISSING: &str = "missing";
 
-/// [`super::read`], plus the agent's alarms from `cw` (in the agent's Region). An
-/// alarm read that fails holds only the apps with `CLOUDWATCH_METRIC` checks
+/// [`super::read`], plus the agent's alarms from `cw` (in the agent's Region), when
+/// any app wants a `CLOUDWATCH_METRIC` check or any such check exists. An alarm read
+/// that fails holds only the apps with `CLOUDWATCH_METRIC` checks
 /// (`Actual::alarms_unreadable`); without `cw`, they are held too.
 pub async fn read_with(
     r53: &aws_sdk_route53::Client,
@@ -36,6 +37,17 @@ pub async fn read_with(
 ) -> Result<Actual, CallError> {
     let mut actual = super::read(r53, caller, desired).await?;
     let Some(cw) = cw else { return Ok(actual) };
+    // An agent without metric checks makes no CloudWatch call (its IAM role may
+    // not allow any). An alarm left by a failed delete is collected once a metric
+    // check exists again.
+    let metric_checks = actual
+        .checks
+        .iter()
+        .any(|c| c.config.as_ref().is_some_and(|c| c.alarm.is_some()));
+    if !metric_checks && desired.iter().all(|d| d.settings.metric.is_none()) {
+        actual.alarms_unreadable = None;
+        return Ok(actual);
+    }
     match read_alarms(cw, caller).await {
         Ok(alarms) => {
             actual.alarms = alarms;

@@ -38,16 +38,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Reads Route 53, plans and applies, once, asking `fence` before every write.
+/// Reads Route 53 (and, with `cw`, the agent's alarms in its Region), plans and
+/// applies, once, asking `fence` before every write.
 /// Also returns each desired app's record set after the changes.
 pub async fn reconcile(
     r53: &aws_sdk_route53::Client,
+    cw: Option<&aws_sdk_cloudwatch::Client>,
     caller: &Caller,
     owner: &Owner,
     desired: &Desired,
     fence: &dyn Fence,
 ) -> Result<(Plan, Outcome, BTreeMap<AppKey, AppSet>), CallError> {
-    let actual = read(r53, caller, &desired.apps).await?;
+    let actual = read_with(r53, cw, caller, &desired.apps).await?;
     let p = plan_holding(owner, &desired.apps, &desired.hold, &actual);
     for c in &p.conflicts {
         tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
@@ -56,7 +58,7 @@ pub async fn reconcile(
         tracing::error!(namespace = %c.app.namespace, app = %c.app.name, error = %c.message, "Route 53 app held");
     }
     caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
-    let out = apply(r53, caller, &p, fence).await;
+    let out = apply_with(r53, cw, caller, &p, fence).await;
     let sets = sets_after(desired, &actual.records, &p, &out);
     Ok((p, out, sets))
 }
@@ -132,6 +134,7 @@ impl Report {
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     r53: aws_sdk_route53::Client,
+    cw: Option<aws_sdk_cloudwatch::Client>,
     caller: Arc<Caller>,
     owner: Owner,
     mut desired: watch::Receiver<Desired>,
@@ -145,7 +148,7 @@ pub async fn run(
         let want = desired.borrow_and_update().clone();
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = reconcile(&r53, &caller, &owner, &want, fence.as_ref()) => r,
+            r = reconcile(&r53, cw.as_ref(), &caller, &owner, &want, fence.as_ref()) => r,
         };
         let wait = match result {
             Ok((_, out, _)) if out.lost.is_some() => {

@@ -386,7 +386,7 @@ fn matches_record(r: &ActualRecord, want: &DesiredRecord, check: &CheckRef) -> b
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-pub(super) mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "ownership_tests.rs"]
