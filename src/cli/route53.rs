@@ -91,7 +91,14 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
         return Ok(planned_all);
     }
     // The command line leads alone: its fence is always open.
-    let done = apply_with(&clients.route53, Some(&clients.cloudwatch_here), &caller, &p, &crate::fence::Always).await;
+    let done = apply_with(
+        &clients.route53,
+        Some(&clients.cloudwatch_here),
+        &caller,
+        &p,
+        &crate::fence::Always,
+    )
+    .await;
     writeln!(out, "Applied {} change(s).", done.applied.len())?;
     for f in &done.failed {
         writeln!(out, "FAILED {}: {}", f.step, f.error)?;

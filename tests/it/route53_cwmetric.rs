@@ -60,7 +60,11 @@ async fn until(what: &str, f: impl AsyncFn() -> bool) {
 
 /// The launcher's alarm states, `region/name` -> state.
 fn alarms(f: &mut Fixture) -> serde_json::Map<String, Value> {
-    f.moto.cmd(json!({"cmd": "alarms"})).as_object().cloned().unwrap_or_default()
+    f.moto
+        .cmd(json!({"cmd": "alarms"}))
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Waits until the launcher says alarm `key` is in state `want`.
@@ -85,12 +89,15 @@ async fn an_unhealthy_app_fires_its_alarm_flips_its_check_and_moves_the_answer_a
         "eu-central-1",
         &config(&f, "eu-central-1", "SECONDARY", "http://127.0.0.1:1/", "{}"),
     );
-    until("both records are in the view and healthy as Route 53 sees them", async || {
-        let v = west.app("app1").await;
-        v["dns"]["regions"]
-            .as_array()
-            .is_some_and(|r| r.len() == 2 && r.iter().all(|r| r["route53"] == "healthy"))
-    })
+    until(
+        "both records are in the view and healthy as Route 53 sees them",
+        async || {
+            let v = west.app("app1").await;
+            v["dns"]["regions"]
+                .as_array()
+                .is_some_and(|r| r.len() == 2 && r.iter().all(|r| r["route53"] == "healthy"))
+        },
+    )
     .await;
     until("answers go to the primary", async || {
         answered(&west).await.as_deref() == Some("eu-west-1")
@@ -161,8 +168,14 @@ async fn plan_shows_the_alarm_and_the_check_apply_converges_and_gc_collects_both
     let (code, out) = cli(&f, "plan", &metric);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("+ alarm         static/app1"), "{out}");
-    assert!(out.contains("on FailoverAgent/AppHealthy {Cluster=prod-eu-west-1, App=static/app1} < 1 for 2 x 60s"), "{out}");
-    assert!(out.contains("+ health check  static/app1          CLOUDWATCH_METRIC on alarm failover-agent-"), "{out}");
+    assert!(
+        out.contains("on FailoverAgent/AppHealthy {Cluster=prod-eu-west-1, App=static/app1} < 1 for 2 x 60s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ health check  static/app1          CLOUDWATCH_METRIC on alarm failover-agent-"),
+        "{out}"
+    );
     assert!(out.contains("insufficient data: Healthy"), "{out}");
     assert!(out.contains("~ record"), "{out}");
     assert!(out.contains("- health check"), "{out}");
@@ -179,14 +192,15 @@ async fn plan_shows_the_alarm_and_the_check_apply_converges_and_gc_collects_both
     assert!(out.contains("Plan: 0 to create, 0 to change, 0 to delete"), "{out}");
 
     // The app is gone: its record, its check and its alarm go, in that order.
-    let gone = format!(
-        "region: eu-west-1\nclusterId: prod-eu-west-1\npublicHostname: health.eu-west-1.example.com\napps:\n  - name: other\n    endpoints: [\"http://127.0.0.1:1/\"]\n"
-    );
-    let (code, out) = cli(&f, "apply", &gone);
+    let gone = "region: eu-west-1\nclusterId: prod-eu-west-1\npublicHostname: health.eu-west-1.example.com\napps:\n  - name: other\n    endpoints: [\"http://127.0.0.1:1/\"]\n";
+    let (code, out) = cli(&f, "apply", gone);
     assert_eq!(code, 0, "{out}");
     let deletes: Vec<&str> = out.lines().filter(|l| l.starts_with('-')).collect();
     assert_eq!(deletes.len(), 3, "{out}");
-    assert!(deletes[0].starts_with("- record") && deletes[1].starts_with("- health check"), "{out}");
+    assert!(
+        deletes[0].starts_with("- record") && deletes[1].starts_with("- health check"),
+        "{out}"
+    );
     assert!(deletes[2].starts_with("- alarm"), "{out}");
     assert!(alarms(&mut f).is_empty());
     assert!(f.checks().await.is_empty());

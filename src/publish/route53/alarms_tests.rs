@@ -1,10 +1,11 @@
 //! The alarm rules of the plan, on hand-built states.
 
 use super::*;
-use crate::publish::route53::objects::Actual;
+use crate::publish::route53::objects::{Actual, DesiredApp};
 use crate::publish::route53::plan::plan;
 use crate::publish::route53::plan::plan_holding;
 use crate::publish::route53::plan::tests::{app, applied, kinds, owner};
+use crate::publish::route53::plan::Step;
 use crate::spec::route53::metric::MetricCheck;
 
 fn metric(name: &str) -> DesiredApp {
@@ -136,8 +137,14 @@ fn the_plan_prints_the_alarm_and_the_check_on_it() {
     let p = plan(&owner(), &[metric("app1")], &Actual::default());
     let text = p.to_string();
     assert!(text.contains("+ alarm         team/app1"), "{text}");
-    assert!(text.contains("on FailoverAgent/AppHealthy {Cluster=prod-eu, App=team/app1} < 1 for 2 x 60s"), "{text}");
-    assert!(text.contains("+ health check  team/app1            CLOUDWATCH_METRIC on alarm failover-agent-"), "{text}");
+    assert!(
+        text.contains("on FailoverAgent/AppHealthy {Cluster=prod-eu, App=team/app1} < 1 for 2 x 60s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ health check  team/app1            CLOUDWATCH_METRIC on alarm failover-agent-"),
+        "{text}"
+    );
     assert!(text.contains("insufficient data: LastKnownStatus"), "{text}");
     assert!(text.contains("Plan: 3 to create, 0 to change, 0 to delete"), "{text}");
 }

@@ -103,7 +103,9 @@ impl fmt::Display for Plan {
             "Plan: {} to create, {} to change, {} to delete; {} conflict(s) left alone{}.",
             n(|s| matches!(
                 s,
-                Step::CreateCheck { .. } | Step::UpsertRecord { before: None, .. } | Step::Alarm(AlarmStep::Put { before: None, .. })
+                Step::CreateCheck { .. }
+                    | Step::UpsertRecord { before: None, .. }
+                    | Step::Alarm(AlarmStep::Put { before: None, .. })
             )),
             n(|s| matches!(
                 s,

@@ -5,8 +5,11 @@
 //! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
+mod alarm_names;
 pub mod alarms;
-pub mod alarms_io;
+mod alarms_io;
+mod alarms_plan;
+mod alarms_read;
 pub mod answer;
 mod apply;
 mod batch;
@@ -22,7 +25,7 @@ pub mod status;
 pub mod view;
 
 pub use crate::spec::route53_policy::Route53Policy;
-pub use alarms_io::read_with;
+pub use alarms_read::read_with;
 pub use apply::{apply, apply_with, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};

@@ -52,12 +52,17 @@ pub(super) fn active<'a>(
     let mut out = Vec::new();
     for d in desired {
         let key = record_key(d);
-        let alarms_unreadable = actual.alarms_unreadable.as_ref().filter(|_| d.settings.metric.is_some());
+        let alarms_unreadable = actual
+            .alarms_unreadable
+            .as_ref()
+            .filter(|_| d.settings.metric.is_some());
         if let Some(why) = alarms_unreadable {
             if hold.insert(d.key.clone()) {
                 p.errors.push(Conflict {
                     app: d.key.clone(),
-                    message: format!("its CloudWatch alarms cannot be read ({why}); this app's objects are left as they are"),
+                    message: format!(
+                        "its CloudWatch alarms cannot be read ({why}); this app's objects are left as they are"
+                    ),
                 });
             }
         } else if let Some(why) = actual.unreadable.get(&key.zone) {

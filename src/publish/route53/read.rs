@@ -163,7 +163,7 @@ fn to_check(c: &HealthCheck) -> ActualCheck {
                 HealthCheckType::Https => (Protocol::Https, false),
                 HealthCheckType::HttpStrMatch => (Protocol::Http, true),
                 HealthCheckType::HttpsStrMatch => (Protocol::Https, true),
-                HealthCheckType::CloudwatchMetric => return super::alarms_io::metric_config(h),
+                HealthCheckType::CloudwatchMetric => return super::alarms_read::metric_config(h),
                 _ => return None,
             };
             Some(CheckConfig {
