@@ -224,3 +224,44 @@ fn http_keys_with_a_metric_check_exit_64_naming_the_key() {
         "{out}"
     );
 }
+
+/// Route 53's checkers that report success for check `id`.
+async fn succeeding(f: &Fixture, id: &str) -> usize {
+    let out = f
+        .moto
+        .route53()
+        .get_health_check_status()
+        .health_check_id(id)
+        .send()
+        .await
+        .unwrap();
+    out.health_check_observations()
+        .iter()
+        .filter(|o| {
+            o.status_report()
+                .and_then(|r| r.status())
+                .is_some_and(|s| s.starts_with("Success"))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_agent_leaves_the_check_at_its_last_known_status() {
+    let mut f = fixture();
+    let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
+    pod.set_mode(Mode::Failing);
+    let metric = "{ type: CLOUDWATCH_METRIC, evaluationPeriods: 1 }";
+    let west = agent(&f, "eu-west-1", &config(&f, "eu-west-1", "PRIMARY", &pod.url(), metric));
+    until("the check exists", async || !f.checks().await.is_empty()).await;
+    let id = f.checks().await[0].id().to_owned();
+    let key = alarms(&mut f).keys().next().cloned().expect("an alarm");
+    alarm_state(&mut f, &key, "ALARM").await;
+    until("the check is unhealthy", async || succeeding(&f, &id).await == 0).await;
+    // The agent stops publishing: its metric goes stale, the alarm has too little
+    // data, and the check keeps its last known status (LastKnownStatus, the default).
+    f.moto.cmd(json!({"cmd": "alarms", "stale": 2}));
+    drop(west);
+    alarm_state(&mut f, &key, "INSUFFICIENT_DATA").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(succeeding(&f, &id).await, 0, "the check stays unhealthy, as last known");
+}
