@@ -265,3 +265,73 @@ async fn a_silent_agent_leaves_the_check_at_its_last_known_status() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(succeeding(&f, &id).await, 0, "the check stays unhealthy, as last known");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_cluster_the_leader_publishes_the_folded_verdict_and_collects_the_alarm_with_the_apphealth() {
+    use crate::cluster::{agent_with, app_health, slice, Emulator};
+    let mut f = fixture();
+    let emu = Emulator::start();
+    let pod = Pod::start_at("127.0.0.2:0".parse().unwrap()).await.unwrap();
+    let ah = "/apis/failover-agent.io/v1alpha1/namespaces/team/apphealths";
+    let mut o = app_health("team", "app1", None, &["app1"], 1);
+    o["spec"]["route53"] = json!({
+        "hostedZoneId": f.zone, "recordName": "app1.example.com", "routing": { "failover": { "role": "PRIMARY" } },
+        "aliasTarget": { "dnsName": f.alb_dns, "hostedZoneId": f.alb_zone },
+        "healthCheck": { "type": "CLOUDWATCH_METRIC", "evaluationPeriods": 1 },
+    });
+    emu.create(ah, o).await;
+    let eps = [("127.0.0.2", "node-a", true)];
+    emu.create(
+        "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices",
+        slice("team", "app1-x", "app1", pod.addr.port(), &eps),
+    )
+    .await;
+    let settings = f.dir.path().join("settings.yaml");
+    let policy = format!(
+        "route53Policy:\n  zones:\n    - {{ id: {}, names: [\"*.example.com\"], namespaces: [team] }}\n",
+        f.zone
+    );
+    std::fs::write(
+        &settings,
+        format!("probeTargets: {{ allowLoopback: true }}\naws: {{ reconcileIntervalSeconds: 10 }}\n{policy}"),
+    )
+    .unwrap();
+    let mut env = f.moto.env();
+    env.push(("CLUSTER_ID", "prod-eu".into()));
+    env.push(("PUBLIC_HOSTNAME", "health.eu-west-1.example.com".into()));
+    env.push(("FAILOVER_AGENT_SETTINGS", settings.display().to_string()));
+    let kc = emu.kubeconfig();
+    let _agent = agent_with(kc.path(), "node-a", &env);
+
+    // The alarm is the app's (namespace/name in its App dimension, hence in its name).
+    let mut key = String::new();
+    for _ in 0..600 {
+        if let Some(k) = alarms(&mut f).keys().find(|k| k.ends_with("-team-app1")) {
+            key = k.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        key.starts_with("eu-west-1/failover-agent-"),
+        "no alarm for team/app1: {:?}",
+        alarms(&mut f)
+    );
+    alarm_state(&mut f, &key, "OK").await;
+    pod.set_mode(Mode::Failing);
+    alarm_state(&mut f, &key, "ALARM").await;
+    pod.set_mode(Mode::Healthy);
+    alarm_state(&mut f, &key, "OK").await;
+
+    // Deleting the AppHealth lets its record, check and alarm go.
+    emu.send("DELETE", &format!("{ah}/app1"), "application/json", &Value::Null)
+        .await;
+    for _ in 0..900 {
+        if alarms(&mut f).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(alarms(&mut f).is_empty(), "the alarm is collected with its AppHealth");
+    assert!(f.checks().await.is_empty());
+}
