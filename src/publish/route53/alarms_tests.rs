@@ -148,3 +148,24 @@ fn the_plan_prints_the_alarm_and_the_check_on_it() {
     assert!(text.contains("insufficient data: LastKnownStatus"), "{text}");
     assert!(text.contains("Plan: 3 to create, 0 to change, 0 to delete"), "{text}");
 }
+
+#[test]
+fn an_untagged_metric_check_on_our_alarm_is_adopted_or_collected() {
+    let o = owner();
+    let d = metric("app1");
+    let cut_short = crate::publish::route53::objects::ActualCheck {
+        id: "hc-cut-short".into(),
+        caller_reference: o.caller_reference(&d, &o.check_for(&d)),
+        version: 1,
+        config: Some(o.check_for(&d)),
+        tags: vec![],
+    };
+    let actual = Actual {
+        checks: vec![cut_short],
+        ..Actual::default()
+    };
+    let p = plan(&o, std::slice::from_ref(&d), &actual);
+    assert_eq!(kinds(&p), ["adopt-check", "create-record", "create-alarm"]);
+    let p = plan(&o, &[], &actual);
+    assert_eq!(kinds(&p), ["delete-check"], "{p}");
+}

@@ -124,6 +124,8 @@ pub async fn apply_with(
     apply_records(r53, caller, plan, &mut out, &mut failed_apps, &mut gate).await;
     apply_retags(r53, caller, plan, &mut out, &failed_apps, &mut gate).await;
     apply_deletes(r53, caller, plan, &mut out, &failed_apps, &mut gate).await;
+    // An app with any failure (a check not deleted, ...) keeps its alarm until next time.
+    failed_apps.extend(out.failed.iter().map(|f| f.app.clone()));
     let steps: Vec<&Step> = alarms_io::deletes(plan, &failed_apps).collect();
     apply_alarms(cw, caller, &steps, &mut out, &mut gate).await;
     out.lost = gate.lost;
