@@ -1,5 +1,7 @@
 //! Route 53, per app: the agent owns one health check of this Region's
-//! `/health/<app>` and the app's alias record that uses it.
+//! `/health/<app>` and the app's alias record that uses it. An app with
+//! `healthCheck.type: CLOUDWATCH_METRIC` gets instead a check on a CloudWatch alarm
+//! on its published verdict, and the agent owns that alarm too ([`alarms`]).
 //!
 //! It reads the way external-dns does: what the apps want ([`DesiredApp`]) and
 //! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
