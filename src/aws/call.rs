@@ -30,6 +30,15 @@ pub enum Api {
     /// Route 53's health-check quota and usage (`MAX_HEALTH_CHECKS_BY_OWNER`), for
     /// the quota preflight; its own bucket.
     GetAccountLimit,
+    /// CloudWatch in the agent's Region: the verdicts of the apps with
+    /// `CLOUDWATCH_METRIC` checks (namespace `FailoverAgent`).
+    PutMetricData,
+    /// CloudWatch in the agent's Region: the alarms of `CLOUDWATCH_METRIC` checks.
+    DescribeAlarms,
+    PutMetricAlarm,
+    DeleteAlarms,
+    /// Re-tags an alarm brought in line (`PutMetricAlarm` tags only a new one).
+    TagResource,
     /// Only `route53 answer` calls this (to find NAME's zone): not in [`Api::ALL`],
     /// which is what the agent calls and its IAM policy grants.
     ListHostedZonesByName,
@@ -39,7 +48,7 @@ pub enum Api {
 
 impl Api {
     /// Every API the agent calls (the command-line-only reads are left out).
-    pub const ALL: [Api; 13] = [
+    pub const ALL: [Api; 18] = [
         Api::DescribeTargetHealth,
         Api::DescribeLoadBalancers,
         Api::ListHealthChecks,
@@ -53,6 +62,11 @@ impl Api {
         Api::ChangeResourceRecordSets,
         Api::GetMetricData,
         Api::GetAccountLimit,
+        Api::PutMetricData,
+        Api::DescribeAlarms,
+        Api::PutMetricAlarm,
+        Api::DeleteAlarms,
+        Api::TagResource,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +84,11 @@ impl Api {
             Api::ChangeResourceRecordSets => "ChangeResourceRecordSets",
             Api::GetMetricData => "GetMetricData",
             Api::GetAccountLimit => "GetAccountLimit",
+            Api::PutMetricData => "PutMetricData",
+            Api::DescribeAlarms => "DescribeAlarms",
+            Api::PutMetricAlarm => "PutMetricAlarm",
+            Api::DeleteAlarms => "DeleteAlarms",
+            Api::TagResource => "TagResource",
             Api::ListHostedZonesByName => "ListHostedZonesByName",
             Api::GetHostedZone => "GetHostedZone",
         }
@@ -78,7 +97,12 @@ impl Api {
     pub fn service(self) -> &'static str {
         match self {
             Api::DescribeTargetHealth | Api::DescribeLoadBalancers => "elbv2",
-            Api::GetMetricData => "cloudwatch",
+            Api::GetMetricData
+            | Api::PutMetricData
+            | Api::DescribeAlarms
+            | Api::PutMetricAlarm
+            | Api::DeleteAlarms
+            | Api::TagResource => "cloudwatch",
             _ => "route53",
         }
     }
@@ -136,6 +160,12 @@ pub struct Budget {
     /// CloudWatch `GetMetricData` (AWS: 50/s). Default 1/s, burst 5. One call reads
     /// 500 checks' statuses.
     pub cloudwatch_rate: f64,
+    /// CloudWatch `PutMetricData` (AWS: 500/s). Default 1/s, burst 5. One call carries
+    /// up to 1,000 apps' verdicts, so one call a minute is the usual need.
+    pub put_metric_rate: f64,
+    /// CloudWatch alarm calls (`DescribeAlarms`, `PutMetricAlarm`, `DeleteAlarms`,
+    /// `TagResource`; AWS: 3 to 9/s). Default 1/s, burst 5.
+    pub alarms_rate: f64,
     /// Attempts per call, including the first. Default 5.
     pub attempts: u32,
     /// First backoff; doubled per retry, with full jitter, up to 20 s. Default 250 ms.
@@ -152,6 +182,8 @@ impl Default for Budget {
             create_check_rate: 0.5,
             check_status_rate: 0.5,
             cloudwatch_rate: 1.0,
+            put_metric_rate: 1.0,
+            alarms_rate: 1.0,
             attempts: 5,
             backoff: Duration::from_millis(250),
         }
@@ -168,6 +200,8 @@ pub struct Caller {
     /// `GetAccountLimit`: one call every 5 s at most (the preflight reads it once per
     /// reconcile that creates checks, else every few minutes).
     account_limit: TokenBucket,
+    put_metric: TokenBucket,
+    alarms: TokenBucket,
     attempts: u32,
     backoff: Duration,
     metrics: AwsMetrics,
@@ -182,6 +216,8 @@ impl Caller {
             check_status: TokenBucket::new(budget.check_status_rate, 1),
             cloudwatch: TokenBucket::new(budget.cloudwatch_rate, 5),
             account_limit: TokenBucket::new(0.2, 1),
+            put_metric: TokenBucket::new(budget.put_metric_rate, 5),
+            alarms: TokenBucket::new(budget.alarms_rate, 5),
             attempts: budget.attempts.max(1),
             backoff: budget.backoff,
             metrics,
@@ -239,6 +275,11 @@ impl Caller {
     }
 
     fn bucket(&self, api: Api) -> &TokenBucket {
+        match api {
+            Api::PutMetricData => return &self.put_metric,
+            Api::DescribeAlarms | Api::PutMetricAlarm | Api::DeleteAlarms | Api::TagResource => return &self.alarms,
+            _ => {}
+        }
         match api.service() {
             "elbv2" => &self.elbv2,
             "cloudwatch" => &self.cloudwatch,

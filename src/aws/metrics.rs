@@ -19,16 +19,21 @@ pub enum ChangeKind {
     DeleteCheck,
     UpsertRecord,
     DeleteRecord,
+    /// The CloudWatch alarm of a `CLOUDWATCH_METRIC` check.
+    PutAlarm,
+    DeleteAlarm,
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 6] = [
+    pub const ALL: [ChangeKind; 8] = [
         ChangeKind::CreateCheck,
         ChangeKind::UpdateCheck,
         ChangeKind::TagCheck,
         ChangeKind::DeleteCheck,
         ChangeKind::UpsertRecord,
         ChangeKind::DeleteRecord,
+        ChangeKind::PutAlarm,
+        ChangeKind::DeleteAlarm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +44,8 @@ impl ChangeKind {
             ChangeKind::DeleteCheck => "delete_check",
             ChangeKind::UpsertRecord => "upsert_record",
             ChangeKind::DeleteRecord => "delete_record",
+            ChangeKind::PutAlarm => "put_alarm",
+            ChangeKind::DeleteAlarm => "delete_alarm",
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct Clients {
     /// In us-east-1, where Route 53 publishes its checks' statuses, whatever the
     /// agent's Region.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// In the agent's own Region: the verdicts it publishes and the alarms of
+    /// `CLOUDWATCH_METRIC` checks (an alarm must be in the Region its check names).
+    pub cloudwatch_here: aws_sdk_cloudwatch::Client,
 }
 
 /// The Region from the SDK's standard chain (`AWS_REGION`, `AWS_DEFAULT_REGION`, the
@@ -78,6 +81,7 @@ pub async fn load(region: &str) -> Clients {
                 .region(Region::new(ROUTE53_METRICS_REGION))
                 .build(),
         ),
+        cloudwatch_here: aws_sdk_cloudwatch::Client::new(&cfg),
     }
 }
 
@@ -96,10 +100,13 @@ mod tests {
         let c = load("eu-west-1").await;
         let cw = c.cloudwatch.config();
         assert_eq!(cw.region().map(|r| r.as_ref()), Some(ROUTE53_METRICS_REGION));
+        let here = c.cloudwatch_here.config().region().map(|r| r.to_string());
+        assert_eq!(here.as_deref(), Some("eu-west-1"));
         for t in [
             c.route53.config().timeout_config(),
             c.elbv2.config().timeout_config(),
             cw.timeout_config(),
+            c.cloudwatch_here.config().timeout_config(),
         ] {
             let t = t.expect("a timeout config");
             assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));

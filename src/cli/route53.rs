@@ -8,9 +8,9 @@ use crate::aws::{self, Budget, CallError, Caller};
 use crate::cli::Route53Args;
 use crate::cluster::kube::crd::AppHealth;
 use crate::cluster::kube::spec::Checked;
-use crate::publish::route53::apply;
+use crate::publish::route53::apply_with;
 use crate::publish::route53::cost;
-use crate::publish::route53::read;
+use crate::publish::route53::read_with;
 use crate::publish::route53::Desired;
 use crate::publish::route53::Quota;
 use crate::spec::route53::Owner;
@@ -78,7 +78,7 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
     let clients = aws::load(&region).await;
     let caller = Caller::new(Budget::default(), Metrics::new(&region)?.aws);
     let desired = desired(from, &clients, &caller, &region, out).await?;
-    let actual = read(&clients.route53, &caller, &desired.apps).await?;
+    let actual = read_with(&clients.route53, Some(&clients.cloudwatch_here), &caller, &desired.apps).await?;
     let (p, verdict) = Quota::new(None)
         .plan(&clients.route53, &caller, &owner, &desired, &actual)
         .await;
@@ -102,7 +102,14 @@ pub async fn run(args: &Route53Args, apply_it: bool, out: &mut impl Write) -> Re
         return Ok(planned_all);
     }
     // The command line leads alone: its fence is always open.
-    let done = apply(&clients.route53, &caller, &p, &crate::fence::Always).await;
+    let done = apply_with(
+        &clients.route53,
+        Some(&clients.cloudwatch_here),
+        &caller,
+        &p,
+        &crate::fence::Always,
+    )
+    .await;
     writeln!(out, "Applied {} change(s).", done.applied.len())?;
     for f in &done.failed {
         writeln!(out, "FAILED {}: {}", f.step, f.error)?;

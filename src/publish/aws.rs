@@ -113,6 +113,7 @@ impl AwsTasks {
         };
         let reconcile = route53::run(
             self.clients.route53.clone(),
+            Some(self.clients.cloudwatch_here.clone()),
             self.caller.clone(),
             owner,
             desired,
@@ -146,5 +147,24 @@ impl AwsTasks {
             tasks.push(tokio::spawn(view.in_current_span()));
         }
         tasks
+    }
+
+    /// Publishes to CloudWatch, as `owner`, the verdicts (from `verdicts`) of the
+    /// apps `desired` holds with a `CLOUDWATCH_METRIC` check ([`crate::publish::cloudwatch`]).
+    pub fn publish_verdicts(
+        &self,
+        owner: &Owner,
+        desired: watch::Receiver<Desired>,
+        verdicts: crate::publish::cloudwatch::Verdicts,
+    ) -> JoinHandle<()> {
+        let task = crate::publish::cloudwatch::run(
+            self.clients.cloudwatch_here.clone(),
+            self.caller.clone(),
+            owner.cluster_id.clone(),
+            desired,
+            verdicts,
+            self.stop.clone(),
+        );
+        tokio::spawn(task.in_current_span())
     }
 }

@@ -5,6 +5,7 @@
 use crate::model::AppKey;
 use crate::observe::targets::TargetStore;
 use crate::publish::aws::AwsTasks;
+use crate::publish::cloudwatch::Verdicts;
 use crate::publish::route53::{view, AppSet, Desired, DesiredApp, Owner, Report};
 use crate::spec::AgentConfig;
 use crate::telemetry::Metrics;
@@ -138,6 +139,11 @@ fn spawn_route53(aws: &AwsTasks, cfg: &AgentConfig, owner: Owner, apps: &Arc<App
             sets.refresh(&app);
         }
     };
+    let a = apps.clone();
+    let verdicts: Verdicts = Arc::new(move |key: &AppKey| a.get(&key.name).map(|app| app.public().healthy));
+    let publisher = aws.publish_verdicts(&owner, rx.clone(), verdicts);
     let fence = Arc::new(crate::fence::Always);
-    aws.keep_route53(owner, rx, fence, on_report, on_status, on_statuses)
+    let mut tasks = aws.keep_route53(owner, rx, fence, on_report, on_status, on_statuses);
+    tasks.push(publisher);
+    tasks
 }

@@ -104,7 +104,24 @@ pub struct HealthCheckBlock {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub search_string: Option<String>,
+    /// `HTTP` (default): Route 53's checkers call this Region's `/health/<app>`.
+    /// `CLOUDWATCH_METRIC`: for apps Route 53's checkers cannot reach (private hosted
+    /// zones): the check follows an alarm on the verdict the agent publishes to CloudWatch.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub check_type: Option<metric::CheckType>,
+    /// With `CLOUDWATCH_METRIC`: the check's status while the alarm has too little
+    /// data. Default `LastKnownStatus`, so a silent agent never flips an app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insufficient_data_health_status: Option<metric::InsufficientData>,
+    /// With `CLOUDWATCH_METRIC`: how many 60-second periods the verdict must be
+    /// unhealthy before the alarm fires. 1 to 10, default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub evaluation_periods: Option<u32>,
 }
+
+#[path = "route53_metric.rs"]
+pub mod metric;
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
@@ -135,6 +152,9 @@ pub struct Settings {
     pub port: Option<u16>,
     /// `None`: none, or the verdict string when the listener matches verdicts.
     pub search_string: Option<String>,
+    /// `Some`: a `CLOUDWATCH_METRIC` check on an alarm on the app's published verdict,
+    /// instead of an HTTP check.
+    pub metric: Option<metric::MetricCheck>,
 }
 
 impl Settings {
@@ -228,6 +248,7 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
     let record_types = crate::spec::record_types::validate(at, b.record_types.as_deref(), errs);
     let h = &b.health_check;
     let (interval, failure_threshold) = validate_health_check(at, h, errs);
+    let metric = metric::validate(at, h, region, errs);
     if errs.len() > before {
         return None;
     }
@@ -243,6 +264,7 @@ pub fn validate(at: &str, b: &Route53Block, region: &str, errs: &mut Vec<String>
         protocol: h.protocol,
         port: h.port,
         search_string: h.search_string.clone(),
+        metric,
     })
 }
 

@@ -39,6 +39,7 @@ try:
     import cbor_bridge  # CloudWatch's RPC v2 CBOR protocol (the Rust SDK's) over moto's JSON
     import route53_fixes  # noqa: F401 - patches moto's Route 53 to behave like AWS
     import quota  # GetAccountLimit and TooManyHealthChecks (after route53_fixes: wraps it)
+    import cloudwatch_alarms  # CLOUDWATCH_METRIC checks and alarm evaluation (after route53_fixes)
     from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
 except ImportError as e:  # one line for the Rust fixture (tests/it/moto.rs) to show
     # A missing package, or one at another version than .ci/requirements.txt pins.
@@ -419,6 +420,8 @@ def handle(c, endpoint):
                                c.get("status"), c.get("message"))
         elif cmd == "health_check_limit":
             quota.set_limit(c["value"])
+        elif cmd == "alarms":
+            return cloudwatch_alarms.command(c)
         elif cmd == "r53_snapshot":
             return r53_snapshot()
         elif cmd == "r53_restore":
@@ -435,6 +438,7 @@ def handle(c, endpoint):
             fault_reset()
             quota.reset()
             R53_SNAPSHOT.clear()
+            cloudwatch_alarms.reset()
             OUTAGE = False
         else:
             raise ValueError(f"unknown cmd {cmd!r}")
@@ -456,6 +460,7 @@ def main():
     server = Server(ip_address="127.0.0.1", port=0, verbose=False)  # OS picks a port
     server.start()  # returns once the socket is listening
     port = server.get_host_and_port()[1]
+    cloudwatch_alarms.start(LOCK, CHECK_STATUS, len(CHECKERS), r53_backends)
     reply(f"READY {port}")
     while line := sys.stdin.readline():  # "" is EOF: the parent test is gone
         if line.strip():

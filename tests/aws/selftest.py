@@ -325,6 +325,30 @@ def main():
         assert records() == records_before and tags() == tags_before
     assert health(tg0)  # ELBv2 untouched
 
+    # -- alarms: CLOUDWATCH_METRIC checks follow an alarm evaluated on the test clock
+    cw = m.client("cloudwatch")
+    dims = [{"Name": "Cluster", "Value": "c"}, {"Name": "App", "Value": "static/app1"}]
+    cw.put_metric_alarm(AlarmName="failover-agent-x", Namespace="FailoverAgent", MetricName="AppHealthy",
+                        Dimensions=dims, Statistic="Maximum", Period=60, EvaluationPeriods=2,
+                        Threshold=1.0, ComparisonOperator="LessThanThreshold", TreatMissingData="missing")
+    metric_cfg = {"Type": "CLOUDWATCH_METRIC", "InsufficientDataHealthStatus": "LastKnownStatus",
+                  "AlarmIdentifier": {"Region": REGION, "Name": "failover-agent-x"}}
+    mid = r53.create_health_check(CallerReference="metric-1", HealthCheckConfig=metric_cfg)["HealthCheck"]["Id"]
+    got = r53.get_health_check(HealthCheckId=mid)["HealthCheck"]["HealthCheckConfig"]
+    assert got["AlarmIdentifier"] == metric_cfg["AlarmIdentifier"] and "Port" not in got, got
+
+    def passing():  # checkers reporting success, once the clock ticked
+        time.sleep(1.5)
+        obs = r53.get_health_check_status(HealthCheckId=mid)["HealthCheckObservations"]
+        return sum(o["StatusReport"]["Status"].startswith("Success") for o in obs)
+    assert passing() == 16 and m.ok(cmd="alarms") == {f"{REGION}/failover-agent-x": "INSUFFICIENT_DATA"}
+    cw.put_metric_data(Namespace="FailoverAgent", MetricData=[{"MetricName": "AppHealthy", "Dimensions": dims, "Value": 0.0}])
+    time.sleep(1.5)  # two breaching periods
+    assert passing() == 0 and m.ok(cmd="alarms")[f"{REGION}/failover-agent-x"] == "ALARM"
+    m.ok(cmd="alarms", stale=1)  # the agent goes silent: last known status (unhealthy) holds
+    assert passing() == 0 and m.ok(cmd="alarms")[f"{REGION}/failover-agent-x"] == "INSUFFICIENT_DATA"
+    r53.update_health_check(HealthCheckId=mid, HealthCheckVersion=1, InsufficientDataHealthStatus="Healthy")
+    assert passing() == 16
     # -- health_check_limit: GetAccountLimit and TooManyHealthChecks (quota.py)
     count = len(r53.list_health_checks()["HealthChecks"])
     got = r53.get_account_limit(Type="MAX_HEALTH_CHECKS_BY_OWNER")

@@ -34,6 +34,7 @@ mod public;
 mod route53;
 mod route53_answer;
 mod route53_checks;
+mod route53_cwmetric;
 mod route53_dual_stack;
 mod route53_faults;
 mod route53_quota;

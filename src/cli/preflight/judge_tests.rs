@@ -12,6 +12,7 @@ fn check(search: Option<&str>) -> CheckConfig {
         search_string: search.map(Into::into),
         interval: 10,
         failure_threshold: 3,
+        alarm: None,
     }
 }
 

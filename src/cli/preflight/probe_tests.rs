@@ -11,6 +11,7 @@ fn check(port: u16) -> CheckConfig {
         search_string: None,
         interval: 10,
         failure_threshold: 3,
+        alarm: None,
     }
 }
 

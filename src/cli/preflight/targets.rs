@@ -62,7 +62,12 @@ fn from_config(path: &Path, args: &PreflightArgs) -> Result<Targets> {
     }
     Ok(Targets {
         source: format!("{} app(s) with route53 in {}", apps.len(), path.display()),
-        checks: apps.iter().map(|a| (a.key.name.clone(), owner.check_for(a))).collect(),
+        // A CLOUDWATCH_METRIC check calls no endpoint: nothing to preflight.
+        checks: apps
+            .iter()
+            .filter(|a| a.settings.metric.is_none())
+            .map(|a| (a.key.name.clone(), owner.check_for(a)))
+            .collect(),
         invalid: Vec::new(),
     })
 }
@@ -123,7 +128,9 @@ async fn from_cluster(args: &PreflightArgs) -> Result<Targets> {
                         incarnation: ah.uid().unwrap_or_default(),
                         settings: s,
                     };
-                    t.checks.push((key.clone(), owner.check_for(&app)));
+                    if app.settings.metric.is_none() {
+                        t.checks.push((key.clone(), owner.check_for(&app)));
+                    }
                 }
             },
             None => t.invalid.push((
@@ -224,6 +231,7 @@ fn plain(name: &str) -> DesiredApp {
             protocol: None,
             port: None,
             search_string: None,
+            metric: None,
         },
     }
 }

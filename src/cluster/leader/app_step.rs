@@ -189,6 +189,7 @@ fn desired(
             );
             spells.folded(grace, at);
             let dec = with_targets(dec, alb, &set.policy, set.override_mode);
+            io.aws.note_verdict(akey, dec.health == crate::model::Health::Healthy);
             let published = Published {
                 verdict: Some(dec.health),
                 reason: dec.reason,

@@ -77,6 +77,9 @@ pub struct LeaderAws {
     region: String,
     refold: Arc<watch::Sender<u64>>,
     fence: Arc<dyn Fence>,
+    /// Each served app's verdict as last folded: what apps with a
+    /// `CLOUDWATCH_METRIC` check publish to CloudWatch.
+    verdicts: Arc<Mutex<BTreeMap<AppKey, bool>>>,
 }
 
 impl LeaderAws {
@@ -122,7 +125,13 @@ impl LeaderAws {
             region,
             refold,
             fence,
+            verdicts: Arc::default(),
         }
+    }
+
+    /// Notes `key`'s folded verdict, for the CloudWatch publisher.
+    pub fn note_verdict(&self, key: &AppKey, healthy: bool) {
+        self.verdicts.lock().insert(key.clone(), healthy);
     }
 
     /// The target groups of an app.
@@ -148,6 +157,8 @@ impl LeaderAws {
     /// (`hold`: their Route 53 objects are left alone). Only call it with synced caches.
     pub fn update(&self, served: &[(AppKey, &AppHealth, Vec<String>, Arc<Checked>)], hold: route53::Hold) {
         let arns: BTreeSet<String> = served.iter().flat_map(|(_, _, a, _)| a.iter().cloned()).collect();
+        let keys: BTreeSet<&AppKey> = served.iter().map(|(k, ..)| k).collect();
+        self.verdicts.lock().retain(|k, _| keys.contains(k));
         self.arns.send_if_modified(|cur| {
             let changed = *cur != arns;
             *cur = arns;
@@ -184,6 +195,9 @@ impl LeaderAws {
     /// from `want`; returns the sender that feeds it what the next passes want.
     fn start_route53(&self, owner: route53::Owner, want: Desired) -> watch::Sender<Desired> {
         let (tx, rx) = watch::channel(want);
+        let v = self.verdicts.clone();
+        let verdicts: crate::publish::cloudwatch::Verdicts = Arc::new(move |k: &AppKey| v.lock().get(k).copied());
+        self.tasks.publish_verdicts(&owner, rx.clone(), verdicts);
         let (state, refold) = (self.route53.clone(), self.refold.clone());
         let on_report = move |r: Report| {
             state.lock().last = Some(r);

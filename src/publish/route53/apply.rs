@@ -13,6 +13,8 @@
 //! failed, and [`Outcome::lost`] says why. A step cut short this way is planned
 //! again by whoever leads next, from what Route 53 then holds.
 
+use super::alarms::AlarmStep;
+use super::alarms_io;
 use super::checks::{create_check, tag_check, update_check};
 use super::plan::{CheckRef, Plan, Step};
 use crate::aws::{Api, Caller, ChangeKind};
@@ -101,16 +103,59 @@ impl Gate<'_> {
 
 /// Applies `plan`, asking `fence` before every write. `check_ids` of the outcome
 /// also include the checks that already existed and were kept.
-#[instrument(skip_all, fields(steps = plan.steps.len()))]
 pub async fn apply(r53: &Client, caller: &Caller, plan: &Plan, fence: &dyn Fence) -> Outcome {
+    apply_with(r53, None, caller, plan, fence).await
+}
+
+/// [`apply`], with `cw` (the agent's Region) for the alarms of `CLOUDWATCH_METRIC`
+/// checks: alarms are put before the checks that name them, and deleted after the
+/// checks that named them (an app with a failure keeps its alarm until next time).
+#[instrument(skip_all, fields(steps = plan.steps.len()))]
+pub async fn apply_with(
+    r53: &Client,
+    cw: Option<&aws_sdk_cloudwatch::Client>,
+    caller: &Caller,
+    plan: &Plan,
+    fence: &dyn Fence,
+) -> Outcome {
     let mut out = Outcome::default();
     let mut gate = Gate { fence, lost: None };
+    let steps: Vec<&Step> = alarms_io::puts(plan).collect();
+    apply_alarms(cw, caller, &steps, &mut out, &mut gate).await;
     let mut failed_apps = apply_checks(r53, caller, plan, &mut out, &mut gate).await;
     apply_records(r53, caller, plan, &mut out, &mut failed_apps, &mut gate).await;
     apply_retags(r53, caller, plan, &mut out, &failed_apps, &mut gate).await;
     apply_deletes(r53, caller, plan, &mut out, &failed_apps, &mut gate).await;
+    // An app with any failure (a check not deleted, ...) keeps its alarm until next time.
+    failed_apps.extend(out.failed.iter().map(|f| f.app.clone()));
+    let steps: Vec<&Step> = alarms_io::deletes(plan, &failed_apps).collect();
+    apply_alarms(cw, caller, &steps, &mut out, &mut gate).await;
     out.lost = gate.lost;
     out
+}
+
+/// Puts or deletes each alarm of `steps`, each while the fence is open.
+async fn apply_alarms(
+    cw: Option<&aws_sdk_cloudwatch::Client>,
+    caller: &Caller,
+    steps: &[&Step],
+    out: &mut Outcome,
+    gate: &mut Gate<'_>,
+) {
+    for step in steps {
+        let Step::Alarm(a) = step else { continue };
+        if !gate.open() {
+            return;
+        }
+        let kind = match a {
+            AlarmStep::Put { .. } => ChangeKind::PutAlarm,
+            AlarmStep::Delete { .. } => ChangeKind::DeleteAlarm,
+        };
+        match alarms_io::apply_alarm(cw, caller, a).await {
+            Ok(()) => out.done(caller, kind, step),
+            Err(e) => out.fail(caller, kind, step, e),
+        }
+    }
 }
 
 /// Creates, adopts, marks and updates checks. Returns the apps whose records must

@@ -12,16 +12,9 @@ fn check_type(c: &CheckConfig) -> HealthCheckType {
     HealthCheckType::from(c.type_name())
 }
 
-/// Creates the check. If AWS says the CallerReference was used by a check that
-/// has since been deleted, a timestamped reference (same prefix, so still
-/// recognised as ours) is used instead.
-pub(super) async fn create_check(
-    r53: &Client,
-    caller: &Caller,
-    reference: &str,
-    c: &CheckConfig,
-) -> Result<String, CallError> {
-    let cfg = HealthCheckConfig::builder()
+/// The configuration of an HTTP(S) check.
+fn http_config(c: &CheckConfig) -> Result<HealthCheckConfig, CallError> {
+    HealthCheckConfig::builder()
         .r#type(check_type(c))
         .fully_qualified_domain_name(&c.fqdn)
         .port(i32::from(c.port))
@@ -31,7 +24,30 @@ pub(super) async fn create_check(
         .failure_threshold(c.failure_threshold as i32)
         .set_enable_sni((c.protocol == Protocol::Https).then_some(true))
         .build()
-        .map_err(|e| build_error(Api::CreateHealthCheck, e))?;
+        .map_err(|e| build_error(Api::CreateHealthCheck, e))
+}
+
+/// Creates the check. If AWS says the CallerReference was used by a check that
+/// has since been deleted, a timestamped reference (same prefix, so still
+/// recognised as ours) is used instead.
+pub(super) async fn create_check(
+    r53: &Client,
+    caller: &Caller,
+    reference: &str,
+    c: &CheckConfig,
+) -> Result<String, CallError> {
+    let cfg = match &c.alarm {
+        Some(a) => {
+            let (id, insufficient) = super::alarms_io::alarm_identifier(a)?;
+            HealthCheckConfig::builder()
+                .r#type(check_type(c))
+                .alarm_identifier(id)
+                .insufficient_data_health_status(insufficient)
+                .build()
+                .map_err(|e| build_error(Api::CreateHealthCheck, e))?
+        }
+        None => http_config(c)?,
+    };
     let mut reference = reference.to_owned();
     for _ in 0..2 {
         let r = caller
@@ -100,6 +116,20 @@ pub(super) async fn update_check(
     version: i64,
     c: &CheckConfig,
 ) -> Result<(), CallError> {
+    if let Some(a) = &c.alarm {
+        let (alarm, insufficient) = super::alarms_io::alarm_identifier(a)?;
+        return caller
+            .call(Api::UpdateHealthCheck, || {
+                r53.update_health_check()
+                    .health_check_id(id)
+                    .health_check_version(version)
+                    .alarm_identifier(alarm.clone())
+                    .insufficient_data_health_status(insufficient.clone())
+                    .send()
+            })
+            .await
+            .map(|_| ());
+    }
     caller
         .call(Api::UpdateHealthCheck, || {
             r53.update_health_check()

@@ -15,9 +15,9 @@
 //! balancer or an EC2 instance, so every check the agent makes is priced from
 //! [`AWS_ENDPOINT`]. [`NON_AWS_ENDPOINT`] is kept for a listener outside AWS.
 //!
-//! To price a new kind of check, give [`billed`] an arm for it: its features and,
-//! for a `CLOUDWATCH_METRIC` check (a basic check on an alarm), `alarm: true`,
-//! which adds [`CLOUDWATCH_ALARM`].
+//! A `CLOUDWATCH_METRIC` check is a basic check on an alarm: [`billed`] gives it
+//! `alarm: true`, which adds [`CLOUDWATCH_ALARM`] and [`CUSTOM_METRIC`] (CloudWatch's
+//! list prices, read the same day from <https://aws.amazon.com/cloudwatch/pricing/>).
 
 use super::objects::{Actual, CheckConfig};
 use super::plan::{Plan, Step};
@@ -53,6 +53,11 @@ pub const NON_AWS_ENDPOINT: Prices = Prices {
 /// A standard-resolution CloudWatch alarm (USD 0.10 a month), which a
 /// `CLOUDWATCH_METRIC` check watches.
 pub const CLOUDWATCH_ALARM: Cents = 10;
+/// The custom metric the alarm watches (`FailoverAgent/AppHealthy` of one app:
+/// USD 0.30 a month in CloudWatch's first tier of 10,000 metrics). Its
+/// `PutMetricData` calls, one a minute for up to 1,000 apps, are left out: about
+/// USD 0.44 a month for all of them.
+pub const CUSTOM_METRIC: Cents = 30;
 
 /// An optional feature Route 53 bills per check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,7 +90,11 @@ pub struct Billed {
 impl Billed {
     /// Its price a month, from `prices`.
     pub fn monthly(&self, prices: Prices) -> Cents {
-        let alarm = if self.alarm { CLOUDWATCH_ALARM } else { 0 };
+        let alarm = if self.alarm {
+            CLOUDWATCH_ALARM + CUSTOM_METRIC
+        } else {
+            0
+        };
         prices.basic + prices.feature * self.features.len() as Cents + alarm
     }
 }
@@ -94,7 +103,7 @@ impl fmt::Display for Billed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts: Vec<&str> = self.features.iter().map(|x| x.as_str()).collect();
         if self.alarm {
-            parts.push("CloudWatch alarm");
+            parts.push("CloudWatch alarm and metric");
         }
         if parts.is_empty() {
             return write!(f, "basic");
@@ -105,6 +114,13 @@ impl fmt::Display for Billed {
 
 /// What `c` is billed for. The agent never turns on latency measurement.
 pub fn billed(c: &CheckConfig) -> Billed {
+    if c.alarm.is_some() {
+        // A basic check on an alarm: none of the HTTP check's options apply.
+        return Billed {
+            features: Vec::new(),
+            alarm: true,
+        };
+    }
     let mut features = Vec::new();
     if c.protocol == Protocol::Https {
         features.push(Feature::Https);

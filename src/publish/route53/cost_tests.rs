@@ -14,6 +14,7 @@ fn check(protocol: Protocol, search: bool, interval: u32) -> CheckConfig {
         search_string: search.then(|| "HEALTHY a".into()),
         interval,
         failure_threshold: 3,
+        alarm: None,
     }
 }
 
@@ -41,12 +42,12 @@ fn the_table_prices_each_option_as_the_readme_does() {
     };
     assert_eq!(all.monthly(AWS_ENDPOINT), 450);
     assert_eq!(all.monthly(NON_AWS_ENDPOINT), 875);
-    // A CLOUDWATCH_METRIC check: a basic check and its alarm.
+    // A CLOUDWATCH_METRIC check: a basic check, its alarm and its metric.
     let on_alarm = Billed {
         features: vec![],
         alarm: true,
     };
-    assert_eq!(on_alarm.monthly(AWS_ENDPOINT), 60);
+    assert_eq!(on_alarm.monthly(AWS_ENDPOINT), 90);
     assert_eq!(
         billed(&check(Protocol::Https, true, 10)).to_string(),
         "HTTPS, string matching, fast interval"
@@ -110,4 +111,25 @@ fn a_plans_cost_counts_creates_deletes_and_updates() {
     );
     assert!(text.contains("Cost change: +$6.00 a month"), "{text}");
     assert!(text.contains("2026-12-03"), "{text}");
+}
+
+#[test]
+fn a_metric_check_is_a_basic_check_plus_its_alarm_and_metric() {
+    let mut c = check(Protocol::Https, true, 10);
+    c.alarm = Some(crate::publish::route53::alarms::AlarmRef {
+        region: "eu-west-1".into(),
+        name: "failover-agent-0a1b2c3d-team-a".into(),
+        insufficient_data: crate::spec::route53::metric::InsufficientData::LastKnownStatus,
+    });
+    let b = billed(&c);
+    assert_eq!(
+        b,
+        Billed {
+            features: vec![],
+            alarm: true
+        },
+        "no HTTP option applies"
+    );
+    assert_eq!(b.monthly(AWS_ENDPOINT), 50 + 10 + 30);
+    assert_eq!(b.to_string(), "CloudWatch alarm and metric");
 }

@@ -1,6 +1,7 @@
 //! How a plan prints: one line per change, `+` create, `~` change, `-` delete,
 //! `!` conflict left alone, then a summary, in the manner of `terraform plan`.
 
+use super::alarms::AlarmStep;
 use super::plan::{CheckRef, Plan, Step};
 use crate::model::AppKey;
 use crate::spec::route53::FailoverRole;
@@ -70,6 +71,7 @@ impl fmt::Display for Step {
             ),
             Step::DeleteRecord { app, record } => write!(f, "- record        {:<20} {}", who(app), record.key),
             Step::DeleteCheck { app, id, why } => write!(f, "- health check  {:<20} {id} ({why})", who(app)),
+            Step::Alarm(a) => write!(f, "{a}"),
         }
     }
 }
@@ -99,7 +101,12 @@ impl fmt::Display for Plan {
         writeln!(
             f,
             "Plan: {} to create, {} to change, {} to delete; {} conflict(s) left alone{}.",
-            n(|s| matches!(s, Step::CreateCheck { .. } | Step::UpsertRecord { before: None, .. })),
+            n(|s| matches!(
+                s,
+                Step::CreateCheck { .. }
+                    | Step::UpsertRecord { before: None, .. }
+                    | Step::Alarm(AlarmStep::Put { before: None, .. })
+            )),
             n(|s| matches!(
                 s,
                 Step::AdoptCheck { .. }
@@ -107,8 +114,12 @@ impl fmt::Display for Plan {
                     | Step::RetagCheck { .. }
                     | Step::UpdateCheck { .. }
                     | Step::UpsertRecord { before: Some(_), .. }
+                    | Step::Alarm(AlarmStep::Put { before: Some(_), .. })
             )),
-            n(|s| matches!(s, Step::DeleteRecord { .. } | Step::DeleteCheck { .. })),
+            n(|s| matches!(
+                s,
+                Step::DeleteRecord { .. } | Step::DeleteCheck { .. } | Step::Alarm(AlarmStep::Delete { .. })
+            )),
             self.conflicts.len(),
             match self.errors.len() {
                 0 => String::new(),

@@ -1,17 +1,25 @@
 //! Route 53, per app: the agent owns one health check of this Region's
-//! `/health/<app>` and the app's alias record that uses it.
+//! `/health/<app>` and the app's alias record that uses it. An app with
+//! `healthCheck.type: CLOUDWATCH_METRIC` gets instead a check on a CloudWatch alarm
+//! on its published verdict, and the agent owns that alarm too ([`alarms`]).
 //!
 //! It reads the way external-dns does: what the apps want ([`DesiredApp`]) and
 //! what Route 53 holds ([`read`]) go into the pure [`plan`], which [`apply`]
 //! carries out. [`run`] does that continuously; the CLI does it once.
 
 pub mod account;
+mod alarm_names;
+pub mod alarms;
+mod alarms_io;
+mod alarms_plan;
+mod alarms_read;
 pub mod answer;
 mod apply;
 mod batch;
 mod checks;
 pub mod cost;
 mod display;
+mod garbage;
 pub mod metric_status;
 pub mod objects;
 mod ownership;
@@ -24,7 +32,8 @@ pub mod view;
 
 pub use crate::spec::route53_policy::Route53Policy;
 pub use account::Quota;
-pub use apply::{apply, Failure, Outcome};
+pub use alarms_read::read_with;
+pub use apply::{apply, apply_with, Failure, Outcome};
 pub use objects::{Desired, DesiredApp, Hold, Owner, PublicListener};
 pub use plan::{plan, plan_holding, Plan};
 pub use read::{read, records_named};
@@ -39,19 +48,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Reads Route 53, plans within the health-check quota (`quota`: the apps whose new
-/// checks do not fit are held whole, with an error) and applies, once, asking
-/// `fence` before every write. Also returns each desired app's record set after
-/// the changes.
+/// Reads Route 53 (and, with `cw`, the agent's alarms in its Region), plans
+/// within the health-check quota (`quota`: the apps whose new checks do not fit
+/// are held whole, with an error) and applies, once, asking `fence` before every
+/// write. Also returns each desired app's record set after the changes.
 pub async fn reconcile(
     r53: &aws_sdk_route53::Client,
+    cw: Option<&aws_sdk_cloudwatch::Client>,
     caller: &Caller,
     owner: &Owner,
     desired: &Desired,
     fence: &dyn Fence,
     quota: &mut Quota,
 ) -> Result<(Plan, Outcome, BTreeMap<AppKey, AppSet>), CallError> {
-    let actual = read(r53, caller, &desired.apps).await?;
+    let actual = read_with(r53, cw, caller, &desired.apps).await?;
     let (p, _) = quota.plan(r53, caller, owner, desired, &actual).await;
     for c in &p.conflicts {
         tracing::warn!(namespace = %c.app.namespace, app = %c.app.name, conflict = %c.message, "Route 53 object left alone");
@@ -60,7 +70,7 @@ pub async fn reconcile(
         tracing::error!(namespace = %c.app.namespace, app = %c.app.name, error = %c.message, "Route 53 app held");
     }
     caller.metrics().route53_conflicts.set(p.conflicts.len() as i64);
-    let out = apply(r53, caller, &p, fence).await;
+    let out = apply_with(r53, cw, caller, &p, fence).await;
     quota.sent(out.creates_sent);
     let sets = sets_after(desired, &actual.records, &p, &out);
     Ok((p, out, sets))
@@ -121,6 +131,32 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of one reconcile of `want`: plan `p`, its outcome `out`, and the
+    /// record sets after it. Complete only if every step succeeded and no app was
+    /// held for an error.
+    fn of(want: &Desired, p: &Plan, out: Outcome, sets: BTreeMap<AppKey, AppSet>) -> Report {
+        let mut problems: BTreeMap<AppKey, Vec<String>> = BTreeMap::new();
+        for c in p.conflicts.iter().chain(&p.errors) {
+            problems.entry(c.app.clone()).or_default().push(c.message.clone());
+        }
+        for f in &out.failed {
+            problems
+                .entry(f.app.clone())
+                .or_default()
+                .push(format!("{}: {}", f.step, f.error));
+        }
+        Report {
+            complete: out.is_complete() && p.errors.is_empty(),
+            check_ids: out.check_ids.into_iter().collect(),
+            problems,
+            incarnations: want.apps.iter().map(|d| d.incarnation.clone()).collect(),
+            held: p.held.clone(),
+            sets,
+        }
+    }
+}
+
+impl Report {
     /// Every check the reported record sets' records use.
     pub fn every_check(&self) -> std::collections::BTreeSet<String> {
         let ids = self.sets.values().flat_map(|s| s.set.check_ids());
@@ -138,6 +174,7 @@ impl Report {
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     r53: aws_sdk_route53::Client,
+    cw: Option<aws_sdk_cloudwatch::Client>,
     caller: Arc<Caller>,
     owner: Owner,
     mut desired: watch::Receiver<Desired>,
@@ -152,7 +189,7 @@ pub async fn run(
         let want = desired.borrow_and_update().clone();
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = reconcile(&r53, &caller, &owner, &want, fence.as_ref(), &mut quota) => r,
+            r = reconcile(&r53, cw.as_ref(), &caller, &owner, &want, fence.as_ref(), &mut quota) => r,
         };
         let wait = match result {
             Ok((_, out, _)) if out.lost.is_some() => {
@@ -163,17 +200,8 @@ pub async fn run(
                 return;
             }
             Ok((p, out, sets)) => {
-                let mut problems: BTreeMap<AppKey, Vec<String>> = BTreeMap::new();
-                for c in p.conflicts.iter().chain(&p.errors) {
-                    problems.entry(c.app.clone()).or_default().push(c.message.clone());
-                }
-                for f in &out.failed {
-                    problems
-                        .entry(f.app.clone())
-                        .or_default()
-                        .push(format!("{}: {}", f.step, f.error));
-                }
-                let complete = out.is_complete() && p.errors.is_empty();
+                let report = Report::of(&want, &p, out, sets);
+                let complete = report.complete;
                 if complete {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -183,15 +211,7 @@ pub async fn run(
                 } else {
                     caller.metrics().route53_reconciles_failed.inc();
                 }
-                let incarnations = want.apps.iter().map(|d| d.incarnation.clone()).collect();
-                on_report(Report {
-                    check_ids: out.check_ids.into_iter().collect(),
-                    problems,
-                    complete,
-                    incarnations,
-                    held: p.held.clone(),
-                    sets,
-                });
+                on_report(report);
                 if complete {
                     retry = Duration::from_secs(5);
                     every

@@ -1,6 +1,7 @@
 //! The Route 53 objects the reconciler compares: what the apps want
 //! ([`DesiredApp`], via [`Owner`]) and what Route 53 holds ([`Actual`]).
 
+pub use super::alarms::{ActualAlarm, AlarmRef};
 use crate::model::AppKey;
 use crate::spec::route53::Alias;
 use crate::spec::route53::Protocol;
@@ -82,11 +83,17 @@ pub struct CheckConfig {
     pub search_string: Option<String>,
     pub interval: u32,
     pub failure_threshold: u32,
+    /// `Some`: a `CLOUDWATCH_METRIC` check on this alarm (the HTTP fields above are
+    /// then empty: no endpoint is called).
+    pub alarm: Option<AlarmRef>,
 }
 
 impl CheckConfig {
     /// The Route 53 check type.
     pub fn type_name(&self) -> &'static str {
+        if self.alarm.is_some() {
+            return "CLOUDWATCH_METRIC";
+        }
         match (self.protocol, self.search_string.is_some()) {
             (Protocol::Http, false) => "HTTP",
             (Protocol::Https, false) => "HTTPS",
@@ -104,6 +111,9 @@ impl CheckConfig {
 
 impl fmt::Display for CheckConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(a) = &self.alarm {
+            return write!(f, "CLOUDWATCH_METRIC on {a}");
+        }
         write!(
             f,
             "{} {}:{}{} every {}s, unhealthy after {}",
@@ -180,6 +190,11 @@ pub struct Actual {
     /// Zones whose records could not be read, with AWS's error: the apps there
     /// are held (planned from nothing, they would be recreated or collected).
     pub unreadable: std::collections::BTreeMap<String, String>,
+    /// The agent's CloudWatch alarms (named with its prefix) in its Region.
+    pub alarms: Vec<ActualAlarm>,
+    /// Why the alarms could not be read, if they could not: the apps with
+    /// `CLOUDWATCH_METRIC` checks are then held, and no alarm is collected.
+    pub alarms_unreadable: Option<String>,
 }
 
 impl Owner {
@@ -187,6 +202,9 @@ impl Owner {
     /// listener's protocol, port and verdict matching where it sets none.
     pub fn check_for(&self, app: &DesiredApp) -> CheckConfig {
         let s = &app.settings;
+        if let Some(m) = &s.metric {
+            return super::alarms::metric_check(self, app, m);
+        }
         let protocol = s.protocol.unwrap_or(self.public.protocol);
         let default_search = self.public.match_verdict.then(|| verdict_string(&app.key.name));
         CheckConfig {
@@ -197,6 +215,7 @@ impl Owner {
             search_string: s.search_string.clone().or(default_search),
             interval: s.interval,
             failure_threshold: s.failure_threshold,
+            alarm: None,
         }
     }
 
@@ -273,4 +292,14 @@ impl Fnv {
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
+}
+
+/// FNV-1a of `parts`, each followed by a zero byte.
+pub(super) fn fnv(parts: &[&str]) -> u64 {
+    let mut h = Fnv::default();
+    for p in parts {
+        h.write(p.as_bytes());
+        h.write(&[0]);
+    }
+    h.0
 }

@@ -64,7 +64,20 @@ pub(super) fn active<'a>(
     for d in desired {
         let key = claim_of(d);
         let (zone, name, set) = key;
-        if let Some(why) = actual.unreadable.get(zone) {
+        let alarms_unreadable = actual
+            .alarms_unreadable
+            .as_ref()
+            .filter(|_| d.settings.metric.is_some());
+        if let Some(why) = alarms_unreadable {
+            if hold.insert(d.key.clone()) {
+                p.errors.push(Conflict {
+                    app: d.key.clone(),
+                    message: format!(
+                        "its CloudWatch alarms cannot be read ({why}); this app's objects are left as they are"
+                    ),
+                });
+            }
+        } else if let Some(why) = actual.unreadable.get(zone) {
             if hold.insert(d.key.clone()) {
                 p.errors.push(Conflict {
                     app: d.key.clone(),
@@ -127,6 +140,11 @@ impl<'a> Ownership<'a> {
                 .is_some_and(|i| self.held_incarnations.contains(i))
     }
 
+    /// True if `app`'s objects are held.
+    pub fn app_held(&self, app: &AppKey) -> bool {
+        self.held_apps.contains(app)
+    }
+
     /// The checks this cluster owns that are not held: the only ones a plan changes.
     pub fn owned(&self) -> impl Iterator<Item = &'a ActualCheck> + '_ {
         let actual: &'a Actual = self.actual;
@@ -174,9 +192,10 @@ impl<'a> Ownership<'a> {
     pub fn orphan(&self, c: &ActualCheck, kept: &HashSet<&str>) -> bool {
         c.tag(TAG_CLUSTER).is_none()
             && c.caller_reference.starts_with(REF_PREFIX)
-            && c.config
-                .as_ref()
-                .is_some_and(|cfg| cfg.fqdn == self.owner.public_hostname.trim_end_matches('.').to_ascii_lowercase())
+            && c.config.as_ref().is_some_and(|cfg| match &cfg.alarm {
+                Some(a) => a.name.starts_with(&super::alarms::alarm_prefix(&self.owner.cluster_id)),
+                None => cfg.fqdn == self.owner.public_hostname.trim_end_matches('.').to_ascii_lowercase(),
+            })
             && !kept.contains(c.id.as_str())
     }
 }

@@ -6,6 +6,7 @@ use super::tests::{app, applied, kinds, owner};
 use super::*;
 use crate::publish::route53::objects::ActualCheck;
 use crate::publish::route53::objects::REF_PREFIX;
+use crate::publish::route53::objects::TAG_APP;
 use crate::publish::route53::objects::TAG_CLUSTER;
 use crate::spec::route53::RecordType;
 use proptest::prelude::*;

@@ -18,9 +18,10 @@
 //! - nothing else is changed or deleted. A wanted record that exists and is not
 //!   the app's is a [`Conflict`], reported and left alone.
 
+use super::garbage::collect;
 use super::objects::{
-    moving_from, parse_app_tag, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Hold, Owner, RecordKey,
-    TAG_APP, TAG_MOVING_FROM, TAG_RECORD, TAG_SET, TAG_ZONE,
+    moving_from, Actual, ActualCheck, ActualRecord, CheckConfig, DesiredApp, Hold, Owner, RecordKey, TAG_MOVING_FROM,
+    TAG_RECORD, TAG_SET, TAG_ZONE,
 };
 use super::ownership::{active, record_keys, Ownership};
 use crate::model::AppKey;
@@ -96,6 +97,8 @@ pub enum Step {
         id: String,
         why: &'static str,
     },
+    /// The alarm of a `CLOUDWATCH_METRIC` check ([`super::alarms`]).
+    Alarm(super::alarms::AlarmStep),
 }
 
 /// A wanted object that the plan leaves alone, and why.
@@ -133,6 +136,7 @@ impl Step {
             | Step::UpsertRecord { app, .. }
             | Step::DeleteRecord { app, .. }
             | Step::DeleteCheck { app, .. } => app,
+            Step::Alarm(a) => a.app(),
         }
     }
 }
@@ -173,6 +177,7 @@ pub fn plan_holding(owner: &Owner, desired: &[DesiredApp], hold: &Hold, actual: 
         }
     }
     collect(&mut p, &own, &desired, &kept, &wanted_records);
+    super::alarms::plan_alarms(&mut p, &own, &desired);
     p
 }
 
@@ -301,51 +306,6 @@ fn plan_record<'a>(
     }
 }
 
-/// Garbage: owned records their app no longer wants (the app is gone, or its
-/// record moved), then owned checks nobody uses and checks cut short before
-/// tagging that no app adopted. Checks come last, so no record ever points at a
-/// deleted check.
-fn collect(p: &mut Plan, own: &Ownership, desired: &[&DesiredApp], kept: &HashSet<&str>, wanted: &HashSet<&RecordKey>) {
-    for r in own
-        .actual
-        .records
-        .iter()
-        .filter(|r| own.ours(r) && !wanted.contains(&r.key))
-    {
-        let Some(app) = own.owner_of(r) else { continue };
-        // A record being re-pointed by an upsert above is replaced, not deleted.
-        let upserted = p
-            .steps
-            .iter()
-            .any(|s| matches!(s, Step::UpsertRecord { before: Some(b), .. } if b.key == r.key));
-        if !upserted {
-            p.steps.push(Step::DeleteRecord { app, record: r.clone() });
-        }
-    }
-    let mut gone: BTreeMap<String, Step> = BTreeMap::new();
-    for c in own.owned().filter(|c| !kept.contains(c.id.as_str())) {
-        let Some(app) = c.tag(TAG_APP).and_then(parse_app_tag) else {
-            continue;
-        };
-        let why = if desired.iter().any(|d| d.key == app) {
-            "replaced by a new check"
-        } else {
-            "the app is gone"
-        };
-        let id = c.id.clone();
-        gone.insert(id.clone(), Step::DeleteCheck { app, id, why });
-    }
-    for c in own.actual.checks.iter().filter(|c| own.orphan(c, kept)) {
-        let app = AppKey {
-            namespace: "-".into(),
-            name: c.caller_reference.clone(),
-        };
-        let (id, why) = (c.id.clone(), "created but never tagged, and no app wants it");
-        gone.insert(id.clone(), Step::DeleteCheck { app, id, why });
-    }
-    p.steps.extend(gone.into_values());
-}
-
 /// Re-tags an owned check whose tags differ from `tags`. When its record moves,
 /// it is first marked with the record it moves from (so every read looks at both
 /// until the move is done); the final re-tag comes after the record changes.
@@ -386,7 +346,7 @@ fn matches_record(r: &ActualRecord, want: &DesiredRecord, check: &CheckRef) -> b
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "ownership_tests.rs"]

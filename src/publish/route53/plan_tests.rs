@@ -1,13 +1,14 @@
 //! The plan's rules, on hand-built Route 53 states.
 
 use super::*;
+use crate::publish::route53::alarms::{ActualAlarm, AlarmStep};
 use crate::publish::route53::objects::ActualCheck;
 use crate::publish::route53::objects::TAG_CLUSTER;
 use crate::spec::route53::Alias;
 use crate::spec::route53::RecordType;
 use crate::spec::route53::Settings;
 
-pub(super) fn owner() -> Owner {
+pub(crate) fn owner() -> Owner {
     Owner {
         cluster_id: "prod-eu".into(),
         public_hostname: "health.eu.example.com".into(),
@@ -15,7 +16,7 @@ pub(super) fn owner() -> Owner {
     }
 }
 
-pub(super) fn app(name: &str) -> DesiredApp {
+pub(crate) fn app(name: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey {
             namespace: "team".into(),
@@ -34,12 +35,13 @@ pub(super) fn app(name: &str) -> DesiredApp {
             protocol: None,
             port: None,
             search_string: None,
+            metric: None,
         },
     }
 }
 
 /// The state Route 53 would hold after applying `p` to `actual`, with check IDs `hc-<app>`.
-pub(super) fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> Actual {
+pub(crate) fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: &Plan) -> Actual {
     for s in &p.steps {
         match s {
             Step::CreateCheck {
@@ -70,6 +72,15 @@ pub(super) fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: 
                 c.version += 1;
             }
             Step::DeleteCheck { id, .. } => actual.checks.retain(|c| &c.id != id),
+            Step::Alarm(AlarmStep::Put { alarm, .. }) => {
+                actual.alarms.retain(|a| a.name != alarm.name);
+                actual.alarms.push(ActualAlarm {
+                    name: alarm.name.clone(),
+                    arn: Some(format!("arn:aws:cloudwatch:eu-west-1:1:alarm:{}", alarm.name)),
+                    config: Some(alarm.clone()),
+                });
+            }
+            Step::Alarm(AlarmStep::Delete { name, .. }) => actual.alarms.retain(|a| &a.name != name),
             Step::DeleteRecord { record, .. } => actual.records.retain(|r| r.key != record.key),
             Step::UpsertRecord { app, record, check, .. } => {
                 let id = match check {
@@ -102,7 +113,7 @@ pub(super) fn applied(o: &Owner, desired: &[DesiredApp], mut actual: Actual, p: 
     actual
 }
 
-pub(super) fn kinds(p: &Plan) -> Vec<&'static str> {
+pub(crate) fn kinds(p: &Plan) -> Vec<&'static str> {
     p.steps
         .iter()
         .map(|s| match s {
@@ -115,6 +126,9 @@ pub(super) fn kinds(p: &Plan) -> Vec<&'static str> {
             Step::UpsertRecord { .. } => "upsert-record",
             Step::DeleteRecord { .. } => "delete-record",
             Step::DeleteCheck { .. } => "delete-check",
+            Step::Alarm(AlarmStep::Put { before: None, .. }) => "create-alarm",
+            Step::Alarm(AlarmStep::Put { .. }) => "update-alarm",
+            Step::Alarm(AlarmStep::Delete { .. }) => "delete-alarm",
         })
         .collect()
 }

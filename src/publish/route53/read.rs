@@ -60,6 +60,9 @@ pub async fn read(r53: &Client, caller: &Caller, desired: &[DesiredApp]) -> Resu
         checks,
         records,
         unreadable,
+        alarms: Vec::new(),
+        // Filled in by `alarms_io::read_with`, which has the CloudWatch client.
+        alarms_unreadable: Some("not read (no CloudWatch client)".into()),
     })
 }
 
@@ -161,6 +164,7 @@ fn to_check(c: &HealthCheck) -> ActualCheck {
                 HealthCheckType::Https => (Protocol::Https, false),
                 HealthCheckType::HttpStrMatch => (Protocol::Http, true),
                 HealthCheckType::HttpsStrMatch => (Protocol::Https, true),
+                HealthCheckType::CloudwatchMetric => return super::alarms_read::metric_config(h),
                 _ => return None,
             };
             Some(CheckConfig {
@@ -179,6 +183,7 @@ fn to_check(c: &HealthCheck) -> ActualCheck {
                 },
                 interval: h.request_interval().unwrap_or(30) as u32,
                 failure_threshold: h.failure_threshold().unwrap_or(3) as u32,
+                alarm: None,
             })
         }),
         tags: Vec::new(),
