@@ -40,6 +40,11 @@ pub struct ProbeKeys {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub body_contains: Option<String>,
+    /// gRPC probes only: the service whose health `grpc.health.v1.Health/Check`
+    /// asks for. Default: the server's overall health (the empty name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub grpc_service: Option<String>,
 }
 
 /// How an app's signals become its verdict. Every key is optional; the defaults

@@ -66,6 +66,9 @@ pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Invalid> {
     if spec.policy.keys.override_mode.is_some() {
         errs.push("spec.policy.override: is the static config's key; set `spec.override` instead".into());
     }
+    if p.keys.grpc_service.is_some() && p.scheme != ProbeScheme::Grpc {
+        errs.push("spec.probe.grpcService: is for gRPC probes only; remove it or set spec.probe.scheme: GRPC".into());
+    }
     if spec.services.is_empty() {
         errs.push("spec.services: is empty; name the Services whose endpoints make up the app".into());
     }

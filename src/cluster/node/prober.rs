@@ -55,6 +55,7 @@ pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTarge
             path: a.probe.path.clone(),
             expected_status: a.probe.expected_status.clone(),
             body_contains: a.probe.body_contains.clone(),
+            grpc_service: a.probe.grpc_service.clone(),
         };
         let policy = PolicyKeys {
             fall_count: Some(a.fall_count),
@@ -100,6 +101,7 @@ pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTarge
 fn target(addr: SocketAddr, scheme: ProbeScheme, path: &str) -> Option<Target> {
     match scheme {
         ProbeScheme::Tcp => Some(Target::Tcp { addr }),
+        ProbeScheme::Grpc => Some(Target::Grpc { addr }),
         ProbeScheme::Http | ProbeScheme::Https => {
             let s = if scheme == ProbeScheme::Https { "https" } else { "http" };
             let uri = format!("{s}://{addr}{path}").parse().ok()?;

@@ -10,17 +10,24 @@ use http_body_util::{BodyExt, Empty};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// At most this much of a probe response body is read (and searched).
 pub const MAX_BODY: usize = 64 * 1024;
 const USER_AGENT: &str = concat!("failover-agent/", env!("CARGO_PKG_VERSION"));
 
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 /// Shared, pooled HTTP/1.1 clients for probes, one per scheme. Cheap to clone.
+///
+/// The HTTPS client (rustls config and connector) is built on the first HTTPS
+/// probe, once, and shared by every clone: an agent that probes no HTTPS endpoint
+/// never builds it (it costs about 1 MiB of resident memory).
 #[derive(Clone)]
 pub struct HttpProber {
     client: Client<HttpConnector, Empty<Bytes>>,
-    https: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    https: Arc<OnceLock<HttpsClient>>,
 }
 
 impl Default for HttpProber {
@@ -29,37 +36,54 @@ impl Default for HttpProber {
     }
 }
 
+/// A pooling client builder: idle connections are kept for 30 s.
+fn pooled() -> hyper_util::client::legacy::Builder {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_idle_timeout(Duration::from_secs(30))
+        .pool_timer(TokioTimer::new());
+    b
+}
+
+fn connector() -> HttpConnector {
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.enforce_http(true);
+    conn
+}
+
+/// The HTTPS client: TLS with any certificate accepted, pooled like HTTP's.
+fn https_client() -> HttpsClient {
+    let mut conn = connector();
+    conn.enforce_http(false);
+    crate::tls::install_crypto_provider();
+    let tls = crate::tls::any_certificate_config();
+    // The provider's safe defaults always build; without them HTTPS probes fail
+    // (as an error outcome), and plain HTTP is unaffected.
+    let tls = tls.unwrap_or_else(|_| {
+        rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    });
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(conn);
+    pooled().build(https)
+}
+
 impl HttpProber {
+    /// The plain HTTP client; the HTTPS one waits for the first HTTPS probe.
     pub fn new() -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.enforce_http(true);
-        let pooled = || {
-            let mut b = Client::builder(TokioExecutor::new());
-            b.pool_idle_timeout(Duration::from_secs(30))
-                .pool_timer(TokioTimer::new());
-            b
-        };
-        let client = pooled().build(conn.clone());
-        conn.enforce_http(false);
-        crate::tls::install_crypto_provider();
-        let tls = crate::tls::any_certificate_config();
-        // The provider's safe defaults always build; without them HTTPS probes fail
-        // (as an error outcome), and plain HTTP is unaffected.
-        let tls = tls.unwrap_or_else(|_| {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        });
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(conn);
         HttpProber {
-            client,
-            https: pooled().build(https),
+            client: pooled().build(connector()),
+            https: Arc::default(),
         }
+    }
+
+    /// Whether the HTTPS client has been built (by an HTTPS probe).
+    pub fn https_built(&self) -> bool {
+        self.https.get().is_some()
     }
 
     /// `GET uri`; passes if the status is expected and, when asked, the first
@@ -80,7 +104,7 @@ impl HttpProber {
             Err(_) => return done(ProbeOutcome::Error, None),
         };
         let sent = if uri.scheme_str() == Some("https") {
-            self.https.request(req).await
+            self.https.get_or_init(https_client).request(req).await
         } else {
             self.client.request(req).await
         };

@@ -23,6 +23,7 @@ fn spec(interval: Duration, timeout: Duration) -> Arc<ProbeSpec> {
         timeout,
         expected_status: None,
         body_contains: None,
+        grpc_service: None,
     })
 }
 

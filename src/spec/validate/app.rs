@@ -63,7 +63,8 @@ fn names(at: &str, app: &FileApp, errs: &mut Vec<String>) -> String {
 fn endpoints(at: &str, app: &FileApp, errs: &mut Vec<String>) -> Vec<Target> {
     if app.endpoints.is_empty() {
         errs.push(format!(
-            "{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT"
+            "{at}.endpoints: is empty; list the app's pods as {}",
+            super::super::endpoint::FORMS
         ));
     }
     let mut targets = Vec::with_capacity(app.endpoints.len());
@@ -75,6 +76,11 @@ fn endpoints(at: &str, app: &FileApp, errs: &mut Vec<String>) -> Vec<Target> {
             Ok(t) => targets.push(t),
             Err(why) => errs.push(format!("{at}.endpoints[{j}]: `{}` {why}", ep.escape_debug())),
         }
+    }
+    if app.probe.grpc_service.is_some() && !targets.iter().any(|t| matches!(t, Target::Grpc { .. })) {
+        errs.push(format!(
+            "{at}.probe.grpcService: is for grpc://IP:PORT endpoints and the app has none; remove it or list the endpoints as grpc://IP:PORT"
+        ));
     }
     targets
 }
