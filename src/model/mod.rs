@@ -109,11 +109,14 @@ pub enum ProbeOutcome {
     GrpcUnimplemented,
     /// gRPC: any other status of the call.
     GrpcError,
+    /// HTTPS with `probe.tls.verify`: the server's certificate failed verification,
+    /// or the CA certificates to verify it could not be loaded.
+    TlsError,
     Error,
 }
 
 impl ProbeOutcome {
-    pub const ALL: [ProbeOutcome; 10] = [
+    pub const ALL: [ProbeOutcome; 11] = [
         ProbeOutcome::Success,
         ProbeOutcome::Timeout,
         ProbeOutcome::ConnectError,
@@ -123,6 +126,7 @@ impl ProbeOutcome {
         ProbeOutcome::GrpcServiceUnknown,
         ProbeOutcome::GrpcUnimplemented,
         ProbeOutcome::GrpcError,
+        ProbeOutcome::TlsError,
         ProbeOutcome::Error,
     ];
     pub fn as_str(self) -> &'static str {
@@ -136,6 +140,7 @@ impl ProbeOutcome {
             ProbeOutcome::GrpcServiceUnknown => "grpc_service_unknown",
             ProbeOutcome::GrpcUnimplemented => "grpc_unimplemented",
             ProbeOutcome::GrpcError => "grpc_error",
+            ProbeOutcome::TlsError => "tls_error",
             ProbeOutcome::Error => "error",
         }
     }

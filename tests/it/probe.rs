@@ -18,6 +18,7 @@ fn spec(expected_status: Option<Vec<u16>>, body_contains: Option<&str>) -> Probe
         expected_status,
         body_contains: body_contains.map(String::from),
         grpc_service: None,
+        tls: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn spec(service: Option<&str>) -> ProbeSpec {
         expected_status: None,
         body_contains: None,
         grpc_service: service.map(String::from),
+        tls: None,
     }
 }
 

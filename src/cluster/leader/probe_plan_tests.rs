@@ -60,6 +60,7 @@ fn each_node_gets_its_own_probe_able_endpoints_with_the_apps_settings() {
             expected_status: Some(vec![200]),
             body_contains: Some("ok".into()),
             grpc_service: None,
+            tls: None,
         }
     );
     assert_eq!((a["ns/web"].rise_count, a["ns/web"].fall_count), (4, 5));
@@ -148,4 +149,38 @@ fn a_grpc_probe_flows_from_the_plan_through_the_assignment_to_the_node() {
         }
     );
     assert_eq!(jobs[0].spec.grpc_service.as_deref(), Some("payments.v1.Ledger"));
+}
+
+/// `probe.tls` reaches the node, whose `caFile` is a file of its CA directory.
+#[test]
+fn a_verified_https_probe_flows_to_the_node_with_its_ca_file_in_the_ca_directory() {
+    use crate::cluster::node::assignment::ProbeAssignmentSpec;
+    use crate::cluster::node::prober::assigned_jobs;
+    let web = set(serde_json::json!({ "services": ["web"],
+            "probe": { "scheme": "HTTPS", "tls": { "verify": true, "caFile": "web-ca.pem", "serverName": "web.internal" } } }));
+    let mut plan = Plan::default();
+    plan.set("ns/web", &web, &[ep("10.0.0.1", Some("a"), None)]);
+    let nodes = plan.take_changed().expect("a new plan");
+    let json = serde_json::to_value(spec_of("a", &nodes["a"])).unwrap();
+    assert_eq!(
+        json["apps"]["ns/web"]["probe"]["tls"],
+        serde_json::json!({ "verify": true, "caFile": "web-ca.pem", "serverName": "web.internal" })
+    );
+    let mut stored: ProbeAssignmentSpec = serde_json::from_value(json).unwrap();
+    let rules = crate::spec::ProbeTargets { allow_loopback: false };
+    let jobs = assigned_jobs(Some(&stored), rules);
+    let tls = jobs[0].spec.tls.clone().expect("tls settings");
+    assert_eq!(
+        (tls.verify, tls.ca_file, tls.server_name.as_deref()),
+        (
+            true,
+            Some(crate::tls::probe_ca_dir().join("web-ca.pem")),
+            Some("web.internal")
+        )
+    );
+    // A hand-written assignment cannot reach outside the CA directory.
+    if let Some(t) = stored.apps.get_mut("ns/web").and_then(|a| a.probe.tls.as_mut()) {
+        t.ca_file = Some("../token".into());
+    }
+    assert!(assigned_jobs(Some(&stored), rules).is_empty(), "not probed");
 }

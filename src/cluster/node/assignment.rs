@@ -86,6 +86,10 @@ pub struct AssignedProbe {
     /// The service a gRPC probe asks about (gRPC only); absent: the server's overall health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc_service: Option<String>,
+    /// Certificate checks (HTTPS only); absent: any certificate. Its `caFile` is a
+    /// file name in the node's probe CA directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::spec::ProbeTlsKeys>,
 }
 
 impl Entry for AssignedApp {
@@ -169,6 +173,7 @@ pub(crate) fn test_app(
             expected_status: None,
             body_contains: None,
             grpc_service: None,
+            tls: None,
         },
         rise_count: 2,
         fall_count: 3,

@@ -15,6 +15,7 @@ fn job(app: &str, ip: &str) -> Job<Tag> {
             expected_status: None,
             body_contains: None,
             grpc_service: None,
+            tls: None,
         }),
         group: app.into(),
         tag: Tag {

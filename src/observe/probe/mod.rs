@@ -25,6 +25,7 @@
 pub mod fair;
 pub mod grpc;
 pub mod http;
+mod https;
 pub mod tcp;
 
 use crate::model::{ProbeOutcome, ProbeResult, Target};

@@ -24,6 +24,7 @@ fn spec(interval: Duration, timeout: Duration) -> Arc<ProbeSpec> {
         expected_status: None,
         body_contains: None,
         grpc_service: None,
+        tls: None,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use super::super::keys::ProbeKeys;
 use super::super::numbers::{finite_secs, problem, show};
+use super::probe_tls::ProbeTls;
 use std::time::Duration;
 
 /// How an app's endpoints are probed.
@@ -17,6 +18,8 @@ pub struct ProbeSpec {
     pub body_contains: Option<String>,
     /// gRPC probes: the service asked about; `None` means the server's overall health.
     pub grpc_service: Option<String>,
+    /// HTTPS probes: certificate checks; `None` means any certificate (the kubelet's way).
+    pub tls: Option<ProbeTls>,
 }
 
 impl ProbeSpec {
@@ -80,12 +83,14 @@ pub(super) fn validate(at: &str, p: &ProbeKeys, errs: &mut Vec<String>) -> Check
     if let Some(service) = &p.grpc_service {
         grpc_service(at, service, errs);
     }
+    let tls = p.tls.as_ref().and_then(|t| super::probe_tls::validate(at, t, errs));
     let spec = ProbeSpec {
         interval: interval.unwrap_or(Duration::from_secs(2)),
         timeout: timeout.unwrap_or(Duration::from_secs(1)),
         expected_status: p.expected_status.clone(),
         body_contains: p.body_contains.clone(),
         grpc_service: p.grpc_service.clone(),
+        tls,
     };
     Checked {
         spec,
@@ -132,3 +137,7 @@ fn timeout(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod tests;
