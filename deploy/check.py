@@ -169,6 +169,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "probeTargets": {"allowLoopback": False},
             "limits": {"appsPerNamespace": 500, "endpointsPerNamespace": 5000, "probesInFlightPerApp": 8},
         },
+        # CA certificates for AppHealths with probe.tls.verify, mounted from a ConfigMap.
+        "probeCA": {"configMap": "payments-probe-ca"},
     },
 }
 # Value sets that must fail to render, with a substring of the expected error.

@@ -70,12 +70,14 @@ pub enum Target {
     Http { uri: http::Uri, addr: SocketAddr },
     /// A TCP connect to `addr`.
     Tcp { addr: SocketAddr },
+    /// `grpc.health.v1.Health/Check` over plaintext HTTP/2 to `addr`.
+    Grpc { addr: SocketAddr },
 }
 
 impl Target {
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Target::Http { addr, .. } | Target::Tcp { addr } => *addr,
+            Target::Http { addr, .. } | Target::Tcp { addr } | Target::Grpc { addr } => *addr,
         }
     }
 }
@@ -85,6 +87,7 @@ impl fmt::Display for Target {
         match self {
             Target::Http { uri, .. } => write!(f, "{uri}"),
             Target::Tcp { addr } => write!(f, "tcp://{addr}"),
+            Target::Grpc { addr } => write!(f, "grpc://{addr}"),
         }
     }
 }
@@ -98,16 +101,32 @@ pub enum ProbeOutcome {
     ConnectError,
     BadStatus,
     BodyMismatch,
+    /// gRPC health: the service answered `NOT_SERVING` (or `UNKNOWN`).
+    GrpcNotServing,
+    /// gRPC health: the server does not know the `grpcService` asked about.
+    GrpcServiceUnknown,
+    /// gRPC: the server has no `grpc.health.v1.Health` service.
+    GrpcUnimplemented,
+    /// gRPC: any other status of the call.
+    GrpcError,
+    /// HTTPS with `probe.tls.verify`: the server's certificate failed verification,
+    /// or the CA certificates to verify it could not be loaded.
+    TlsError,
     Error,
 }
 
 impl ProbeOutcome {
-    pub const ALL: [ProbeOutcome; 6] = [
+    pub const ALL: [ProbeOutcome; 11] = [
         ProbeOutcome::Success,
         ProbeOutcome::Timeout,
         ProbeOutcome::ConnectError,
         ProbeOutcome::BadStatus,
         ProbeOutcome::BodyMismatch,
+        ProbeOutcome::GrpcNotServing,
+        ProbeOutcome::GrpcServiceUnknown,
+        ProbeOutcome::GrpcUnimplemented,
+        ProbeOutcome::GrpcError,
+        ProbeOutcome::TlsError,
         ProbeOutcome::Error,
     ];
     pub fn as_str(self) -> &'static str {
@@ -117,6 +136,11 @@ impl ProbeOutcome {
             ProbeOutcome::ConnectError => "connect_error",
             ProbeOutcome::BadStatus => "bad_status",
             ProbeOutcome::BodyMismatch => "body_mismatch",
+            ProbeOutcome::GrpcNotServing => "grpc_not_serving",
+            ProbeOutcome::GrpcServiceUnknown => "grpc_service_unknown",
+            ProbeOutcome::GrpcUnimplemented => "grpc_unimplemented",
+            ProbeOutcome::GrpcError => "grpc_error",
+            ProbeOutcome::TlsError => "tls_error",
             ProbeOutcome::Error => "error",
         }
     }

@@ -1,20 +1,20 @@
 //! Endpoint strings: `http://IP:PORT[/path]`, `https://IP:PORT[/path]` (TLS, any
-//! certificate, as the kubelet probes) and `tcp://IP:PORT`.
+//! certificate, as the kubelet probes), `tcp://IP:PORT` and `grpc://IP:PORT`
+//! (`grpc.health.v1.Health/Check` over plaintext HTTP/2, as the kubelet probes).
 
 use crate::model::Target;
 use crate::spec::guard;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+/// The forms an endpoint may take, for error messages.
+pub(crate) const FORMS: &str = "http://IP:PORT/path, https://IP:PORT/path, tcp://IP:PORT or grpc://IP:PORT";
+
 /// Parses one endpoint. Hosts must be IP literals (or `localhost`) so that the
 /// address rules in [`guard`] apply to exactly what is probed; no DNS is involved.
 pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Result<Target, String> {
-    let uri: http::Uri = text
-        .parse()
-        .map_err(|_| "is not a URL; write http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT".to_string())?;
+    let uri: http::Uri = text.parse().map_err(|_| format!("is not a URL; write {FORMS}"))?;
     let scheme = uri.scheme_str().unwrap_or("");
-    let host = uri
-        .host()
-        .ok_or("has no host; write http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT")?;
+    let host = uri.host().ok_or_else(|| format!("has no host; write {FORMS}"))?;
     let ip: IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
         "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
         h => h.parse().map_err(|_| {
@@ -25,13 +25,26 @@ pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Resu
         return Err(format!("points at {ip}, {why}; probes go only to the app's own pods"));
     }
     match scheme {
-        "tcp" => {
-            let port = uri.port_u16().ok_or("has no port; write tcp://IP:PORT")?;
-            if uri.path() != "/" && !uri.path().is_empty() {
-                return Err("has a path, which TCP probes cannot use; drop the path or use http://".into());
+        "tcp" | "grpc" => {
+            let port = uri
+                .port_u16()
+                .ok_or_else(|| format!("has no port; write {scheme}://IP:PORT"))?;
+            if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+                let fix = if scheme == "grpc" {
+                    "drop the path (set probe.grpcService to name the service to check)"
+                } else {
+                    "drop the path or use http://"
+                };
+                return Err(format!(
+                    "has a path, which {} probes cannot use; {fix}",
+                    scheme.to_uppercase()
+                ));
             }
-            Ok(Target::Tcp {
-                addr: SocketAddr::new(ip, port),
+            let addr = SocketAddr::new(ip, port);
+            Ok(if scheme == "grpc" {
+                Target::Grpc { addr }
+            } else {
+                Target::Tcp { addr }
             })
         }
         "http" | "https" => {
@@ -47,6 +60,10 @@ pub(super) fn parse(text: &str, default_path: Option<&str>) -> std::result::Resu
                 .map_err(|e| format!("cannot be used as a probe URL: {e}"))?;
             Ok(Target::Http { uri, addr })
         }
-        _ => Err("has no supported scheme; write http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT".into()),
+        _ => Err(format!("has no supported scheme; write {FORMS}")),
     }
 }
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;

@@ -40,6 +40,36 @@ pub struct ProbeKeys {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub body_contains: Option<String>,
+    /// gRPC probes only: the service whose health `grpc.health.v1.Health/Check`
+    /// asks for. Default: the server's overall health (the empty name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub grpc_service: Option<String>,
+    /// HTTPS probes only: how the server's certificate is checked. Default: not at
+    /// all (any certificate, as the kubelet's HTTPS probes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ProbeTlsKeys>,
+}
+
+/// `probe.tls`: certificate checks of HTTPS probes.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeTlsKeys {
+    /// Verify the server's certificate chain and name. Default false: any
+    /// certificate is accepted, as the kubelet's HTTPS probes do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<bool>,
+    /// PEM file of the CA certificates to verify against (with `verify: true`).
+    /// Default: the system's roots. In an `AppHealth`, a file name in the agent's
+    /// probe CA directory (the chart's `probeCA` ConfigMap), without `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub ca_file: Option<String>,
+    /// The name the certificate must be for, also sent as SNI. Default: the
+    /// endpoint's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub server_name: Option<String>,
 }
 
 /// How an app's signals become its verdict. Every key is optional; the defaults

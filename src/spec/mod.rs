@@ -14,14 +14,14 @@ mod settings;
 mod validate;
 
 pub use aws::{from_env as aws_from_env, valid_target_group_arn, AwsSettings, FileAws};
-pub use keys::{PolicyKeys, ProbeKeys};
+pub use keys::{PolicyKeys, ProbeKeys, ProbeTlsKeys};
 pub use listener::{canonical, Cidr, FileListener, PublicListener};
 pub use settings::{
     load_settings, parse_settings, FileLimits, FileProbeTargets, FileSettings, InCluster, Limits, OperatorSettings,
     ProbeTargets, DEFAULT_CLUSTER_ADMIN_LISTEN,
 };
 pub(crate) use validate::probe_and_policy;
-pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec};
+pub use validate::{valid_app_name, AgentConfig, AppConfig, ProbeSpec, ProbeTls};
 
 use serde::Deserialize;
 pub use settings::PER_APP;

@@ -110,11 +110,11 @@ pub struct ProbeMetrics {
 }
 
 /// An app's `probes_total` counters, each made the first time its outcome happens:
-/// a healthy app exports one (`success`), not six.
+/// a healthy app exports one (`success`), not one per outcome.
 struct LazyOutcomes {
     family: IntCounterVec,
     key: AppKey,
-    counters: [std::sync::OnceLock<IntCounter>; 6],
+    counters: [std::sync::OnceLock<IntCounter>; ProbeOutcome::ALL.len()],
 }
 
 impl ProbeMetrics {

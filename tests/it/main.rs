@@ -30,6 +30,8 @@ mod overrides;
 mod preflight;
 mod preflight_tls;
 mod probe;
+mod probe_grpc;
+mod probe_tls;
 mod public;
 mod route53;
 mod route53_answer;

@@ -4,8 +4,7 @@
 use failover_agent::cli::demo::pod::Mode;
 use failover_agent::cli::demo::pod::Pod;
 use failover_agent::model::{ProbeOutcome, Target};
-use failover_agent::observe::probe::http::HttpProber;
-use failover_agent::observe::probe::probe_once;
+use failover_agent::observe::probe::{probe_once, Probers};
 use failover_agent::spec::ProbeSpec;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,6 +17,8 @@ fn spec(expected_status: Option<Vec<u16>>, body_contains: Option<&str>) -> Probe
         timeout: Duration::from_millis(300),
         expected_status,
         body_contains: body_contains.map(String::from),
+        grpc_service: None,
+        tls: None,
     }
 }
 
@@ -32,7 +33,7 @@ fn http_target(addr: std::net::SocketAddr, path: &str) -> Target {
 async fn http_outcomes_follow_status_body_and_timeout() {
     let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
     let t = http_target(pod.addr, "/healthz");
-    let http = HttpProber::new();
+    let http = Probers::new();
     let r = probe_once(&http, &t, &spec(None, Some("ok"))).await;
     assert_eq!((r.outcome, r.status), (ProbeOutcome::Success, Some(200)));
     assert_eq!(
@@ -60,13 +61,14 @@ async fn http_outcomes_follow_status_body_and_timeout() {
         probe_once(&http, &t, &spec(None, None)).await.outcome,
         ProbeOutcome::ConnectError
     );
+    assert!(!http.http.https_built(), "plain HTTP probes never build the TLS client");
 }
 
 #[tokio::test]
 async fn tcp_probes_pass_on_connect_and_fail_on_refusal() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let http = HttpProber::new();
+    let http = Probers::new();
     assert_eq!(
         probe_once(&http, &Target::Tcp { addr }, &spec(None, None))
             .await
@@ -106,7 +108,7 @@ async fn http_probes_reuse_one_keep_alive_connection() {
             });
         }
     });
-    let http = HttpProber::new();
+    let http = Probers::new();
     let t = http_target(addr, "/");
     for _ in 0..20 {
         assert_eq!(
@@ -154,7 +156,7 @@ async fn body_contains_searches_the_first_64_kib_of_a_large_body() {
     let mut edge = vec![b'x'; MIB];
     edge[64 * 1024 - 5..64 * 1024].copy_from_slice(b"READY");
     let (early, late, edge) = (serve_body(early).await, serve_body(late).await, serve_body(edge).await);
-    let http = HttpProber::new();
+    let http = Probers::new();
     let slow = |needle| ProbeSpec {
         timeout: Duration::from_secs(5),
         ..spec(None, needle)
@@ -184,8 +186,10 @@ async fn body_contains_searches_the_first_64_kib_of_a_large_body() {
 
 /// HTTPS probes follow the kubelet: TLS to the pod, any certificate (here a
 /// self-signed one for `localhost`, probed by IP), the same outcomes as HTTP, and
-/// one pooled TLS connection for many probes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// one pooled TLS connection for many probes. On one thread: with more, a probe
+/// can start before the last one's connection is back in the pool (hyper hands it
+/// back from a task of its own), and a loaded machine then opens a second one.
+#[tokio::test]
 async fn https_probes_accept_any_certificate_and_pool_their_tls_connection() {
     let pod = Pod::start("127.0.0.1".parse().unwrap()).await.unwrap();
     let (addr, handshakes) = crate::preflight_tls::tls_terminator(pod.addr).await;
@@ -193,13 +197,17 @@ async fn https_probes_accept_any_certificate_and_pool_their_tls_connection() {
         uri: format!("https://{addr}/healthz").parse().unwrap(),
         addr,
     };
-    let http = HttpProber::new();
+    let http = Probers::new();
     // A generous timeout: a probe cut short on a loaded machine would close its
     // connection and make the pool look broken.
     let patient = ProbeSpec {
         timeout: Duration::from_secs(5),
         ..spec(None, Some("ok"))
     };
+    assert!(
+        !http.http.https_built(),
+        "the TLS client waits for the first HTTPS probe"
+    );
     for _ in 0..10 {
         let r = probe_once(&http, &t, &patient).await;
         assert_eq!((r.outcome, r.status), (ProbeOutcome::Success, Some(200)));

@@ -71,7 +71,8 @@ pub struct AppHealthSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppProbe {
-    /// `HTTP` (default), `HTTPS` (TLS, any certificate, as the kubelet) or `TCP`.
+    /// `HTTP` (default), `HTTPS` (TLS, any certificate unless `tls.verify`, as the kubelet), `TCP` or
+    /// `GRPC` (`grpc.health.v1.Health/Check` over plaintext HTTP/2, as the kubelet).
     #[serde(default)]
     pub scheme: ProbeScheme,
     /// Port to probe. Default: the EndpointSlice's first port.
@@ -91,9 +92,14 @@ pub enum ProbeScheme {
     Http,
     #[serde(rename = "TCP")]
     Tcp,
-    /// TLS, and any certificate is accepted, as the kubelet's HTTPS probes do.
+    /// TLS, and any certificate is accepted, as the kubelet's HTTPS probes do,
+    /// unless `probe.tls.verify` is true.
     #[serde(rename = "HTTPS")]
     Https,
+    /// `grpc.health.v1.Health/Check` over plaintext HTTP/2 (h2c), as the kubelet's
+    /// gRPC probes: `SERVING` passes.
+    #[serde(rename = "GRPC")]
+    Grpc,
 }
 
 /// The same keys as the static config's `policy`, but `override` (which is

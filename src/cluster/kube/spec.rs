@@ -66,6 +66,17 @@ pub fn settings(spec: &AppHealthSpec) -> Result<AppSettings, Invalid> {
     if spec.policy.keys.override_mode.is_some() {
         errs.push("spec.policy.override: is the static config's key; set `spec.override` instead".into());
     }
+    if p.keys.grpc_service.is_some() && p.scheme != ProbeScheme::Grpc {
+        errs.push("spec.probe.grpcService: is for gRPC probes only; remove it or set spec.probe.scheme: GRPC".into());
+    }
+    if let Some(tls) = &p.keys.tls {
+        if p.scheme != ProbeScheme::Https {
+            errs.push("spec.probe.tls: is for HTTPS probes only; remove it or set spec.probe.scheme: HTTPS".into());
+        }
+        if let Some(f) = tls.ca_file.as_deref().filter(|f| !crate::tls::plain_file_name(f)) {
+            errs.push(format!("spec.probe.tls.caFile: `{}` must be a plain file name in the agent's probe CA directory (the chart's probeCA ConfigMap), without / or ..", f.escape_debug()));
+        }
+    }
     if spec.services.is_empty() {
         errs.push("spec.services: is empty; name the Services whose endpoints make up the app".into());
     }

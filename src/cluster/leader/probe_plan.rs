@@ -58,11 +58,17 @@ impl Plan {
         let settings = Arc::new(Settings {
             probe: AssignedProbe {
                 scheme: set.scheme,
-                path: (set.scheme != ProbeScheme::Tcp).then(|| set.path.clone()),
+                path: matches!(set.scheme, ProbeScheme::Http | ProbeScheme::Https).then(|| set.path.clone()),
                 interval_seconds: set.probe.interval.as_secs_f64(),
                 timeout_seconds: set.probe.timeout.as_secs_f64(),
                 expected_status: set.probe.expected_status.clone(),
                 body_contains: set.probe.body_contains.clone(),
+                grpc_service: set.probe.grpc_service.clone(),
+                tls: set.probe.tls.as_ref().map(|t| crate::spec::ProbeTlsKeys {
+                    verify: Some(t.verify),
+                    ca_file: t.ca_file.as_ref().map(|f| f.to_string_lossy().into_owned()),
+                    server_name: t.server_name.clone(),
+                }),
             },
             rise_count: set.policy.rise_count,
             fall_count: set.policy.fall_count,

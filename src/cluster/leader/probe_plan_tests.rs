@@ -59,6 +59,8 @@ fn each_node_gets_its_own_probe_able_endpoints_with_the_apps_settings() {
             timeout_seconds: 1.0,
             expected_status: Some(vec![200]),
             body_contains: Some("ok".into()),
+            grpc_service: None,
+            tls: None,
         }
     );
     assert_eq!((a["ns/web"].rise_count, a["ns/web"].fall_count), (4, 5));
@@ -115,4 +117,70 @@ fn a_plan_changes_only_when_an_apps_shares_do() {
     assert_eq!(left["b"].keys().map(|k| &**k).collect::<Vec<_>>(), ["ns/api"]);
     plan.remove("ns/api");
     assert_eq!(plan.take_changed(), Some(Nodes::new()), "no node has anything to probe");
+}
+
+/// A gRPC app's probe reaches the node whole: the leader's plan, the
+/// `ProbeAssignment` as the API server stores it (JSON), and the node's job.
+#[test]
+fn a_grpc_probe_flows_from_the_plan_through_the_assignment_to_the_node() {
+    use crate::cluster::node::assignment::ProbeAssignmentSpec;
+    use crate::cluster::node::prober::assigned_jobs;
+    let ledger = set(serde_json::json!({ "services": ["ledger"],
+            "probe": { "scheme": "GRPC", "port": 50051, "grpcService": "payments.v1.Ledger", "path": "/ignored" } }));
+    let mut plan = Plan::default();
+    plan.set("ns/ledger", &ledger, &[ep("10.0.0.1", Some("a"), None)]);
+    let nodes = plan.take_changed().expect("a new plan");
+    let spec = spec_of("a", &nodes["a"]);
+    let json = serde_json::to_value(&spec).unwrap();
+    assert_eq!(
+        json["apps"]["ns/ledger"]["probe"],
+        serde_json::json!({ "scheme": "GRPC", "intervalSeconds": 2.0, "timeoutSeconds": 1.0,
+            "grpcService": "payments.v1.Ledger" }),
+        "no HTTP path for a gRPC probe"
+    );
+    let stored: ProbeAssignmentSpec = serde_json::from_value(json).unwrap();
+    let rules = crate::spec::ProbeTargets { allow_loopback: false };
+    let jobs = assigned_jobs(Some(&stored), rules);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].target,
+        crate::model::Target::Grpc {
+            addr: "10.0.0.1:50051".parse().unwrap()
+        }
+    );
+    assert_eq!(jobs[0].spec.grpc_service.as_deref(), Some("payments.v1.Ledger"));
+}
+
+/// `probe.tls` reaches the node, whose `caFile` is a file of its CA directory.
+#[test]
+fn a_verified_https_probe_flows_to_the_node_with_its_ca_file_in_the_ca_directory() {
+    use crate::cluster::node::assignment::ProbeAssignmentSpec;
+    use crate::cluster::node::prober::assigned_jobs;
+    let web = set(serde_json::json!({ "services": ["web"],
+            "probe": { "scheme": "HTTPS", "tls": { "verify": true, "caFile": "web-ca.pem", "serverName": "web.internal" } } }));
+    let mut plan = Plan::default();
+    plan.set("ns/web", &web, &[ep("10.0.0.1", Some("a"), None)]);
+    let nodes = plan.take_changed().expect("a new plan");
+    let json = serde_json::to_value(spec_of("a", &nodes["a"])).unwrap();
+    assert_eq!(
+        json["apps"]["ns/web"]["probe"]["tls"],
+        serde_json::json!({ "verify": true, "caFile": "web-ca.pem", "serverName": "web.internal" })
+    );
+    let mut stored: ProbeAssignmentSpec = serde_json::from_value(json).unwrap();
+    let rules = crate::spec::ProbeTargets { allow_loopback: false };
+    let jobs = assigned_jobs(Some(&stored), rules);
+    let tls = jobs[0].spec.tls.clone().expect("tls settings");
+    assert_eq!(
+        (tls.verify, tls.ca_file, tls.server_name.as_deref()),
+        (
+            true,
+            Some(crate::tls::probe_ca_dir().join("web-ca.pem")),
+            Some("web.internal")
+        )
+    );
+    // A hand-written assignment cannot reach outside the CA directory.
+    if let Some(t) = stored.apps.get_mut("ns/web").and_then(|a| a.probe.tls.as_mut()) {
+        t.ca_file = Some("../token".into());
+    }
+    assert!(assigned_jobs(Some(&stored), rules).is_empty(), "not probed");
 }

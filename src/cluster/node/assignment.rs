@@ -68,7 +68,7 @@ pub struct AssignedApp {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignedProbe {
-    /// `HTTP` or `TCP`.
+    /// `HTTP`, `HTTPS`, `TCP` or `GRPC`.
     pub scheme: ProbeScheme,
     /// HTTP path (HTTP only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +83,13 @@ pub struct AssignedProbe {
     /// A string the first 64 KiB of the body must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// The service a gRPC probe asks about (gRPC only); absent: the server's overall health.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_service: Option<String>,
+    /// Certificate checks (HTTPS only); absent: any certificate. Its `caFile` is a
+    /// file name in the node's probe CA directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::spec::ProbeTlsKeys>,
 }
 
 impl Entry for AssignedApp {
@@ -165,6 +172,8 @@ pub(crate) fn test_app(
             timeout_seconds: 1.0,
             expected_status: None,
             body_contains: None,
+            grpc_service: None,
+            tls: None,
         },
         rise_count: 2,
         fall_count: 3,

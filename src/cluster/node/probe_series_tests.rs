@@ -14,6 +14,8 @@ fn job(app: &str, ip: &str) -> Job<Tag> {
             timeout: Duration::from_secs(1),
             expected_status: None,
             body_contains: None,
+            grpc_service: None,
+            tls: None,
         }),
         group: app.into(),
         tag: Tag {

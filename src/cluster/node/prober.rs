@@ -55,6 +55,8 @@ pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTarge
             path: a.probe.path.clone(),
             expected_status: a.probe.expected_status.clone(),
             body_contains: a.probe.body_contains.clone(),
+            grpc_service: a.probe.grpc_service.clone(),
+            tls: a.probe.tls.clone(),
         };
         let policy = PolicyKeys {
             fall_count: Some(a.fall_count),
@@ -62,7 +64,10 @@ pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTarge
             ..PolicyKeys::default()
         };
         let mut errs = Vec::new();
-        let (spec, policy, _) = probe_and_policy(app_ref, &probe, &policy, &mut errs);
+        let (mut spec, policy, _) = probe_and_policy(app_ref, &probe, &policy, &mut errs);
+        if let Some(tls) = &mut spec.tls {
+            in_ca_dir(app_ref, tls, &mut errs);
+        }
         if !errs.is_empty() {
             tracing::warn!(app = %app_ref, problems = %errs.join("; "), "this node's ProbeAssignment has invalid settings for an app; not probing it");
             continue;
@@ -97,9 +102,23 @@ pub fn assigned_jobs(assignment: Option<&ProbeAssignmentSpec>, rules: ProbeTarge
     jobs
 }
 
+/// Resolves an assigned `caFile`, a plain file name, in this agent's probe CA
+/// directory ([`crate::tls::probe_ca_dir`]); any other name is a problem.
+fn in_ca_dir(app_ref: &str, tls: &mut crate::spec::ProbeTls, errs: &mut Vec<String>) {
+    let Some(name) = tls.ca_file.take() else { return };
+    match name.to_str().filter(|n| crate::tls::plain_file_name(n)) {
+        Some(n) => tls.ca_file = Some(crate::tls::probe_ca_dir().join(n)),
+        None => errs.push(format!(
+            "{app_ref}.probe.tls.caFile: `{}` is not a plain file name",
+            name.display()
+        )),
+    }
+}
+
 fn target(addr: SocketAddr, scheme: ProbeScheme, path: &str) -> Option<Target> {
     match scheme {
         ProbeScheme::Tcp => Some(Target::Tcp { addr }),
+        ProbeScheme::Grpc => Some(Target::Grpc { addr }),
         ProbeScheme::Http | ProbeScheme::Https => {
             let s = if scheme == ProbeScheme::Https { "https" } else { "http" };
             let uri = format!("{s}://{addr}{path}").parse().ok()?;

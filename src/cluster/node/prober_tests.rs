@@ -98,4 +98,5 @@ fn each_scheme_probes_its_own_way() {
         "http://10.0.0.8:8443/ready"
     );
     assert_eq!(target(addr, ProbeScheme::Tcp, "/ready"), Some(Target::Tcp { addr }));
+    assert_eq!(target(addr, ProbeScheme::Grpc, "/ready"), Some(Target::Grpc { addr }));
 }

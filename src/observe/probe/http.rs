@@ -1,15 +1,20 @@
 //! HTTP and HTTPS probes over pooled hyper clients: connections to a pod are kept
 //! alive and reused between probes when the pod allows it (TLS sessions too).
 //! HTTPS follows the kubelet: TLS, and any certificate is accepted (the handshake
-//! signatures are still checked).
+//! signatures are still checked), unless the app's `probe.tls` asks to verify it
+//! (or names the server): such probes use a client of their own, one per distinct
+//! `probe.tls`, made (its CA file read) once, on its first probe.
 
+use super::https::{bad_certificate, client_for, https_client, HttpsClient};
 use crate::model::{ProbeOutcome, ProbeResult};
-use crate::spec::ProbeSpec;
+use crate::spec::{ProbeSpec, ProbeTls};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// At most this much of a probe response body is read (and searched).
@@ -17,10 +22,17 @@ pub const MAX_BODY: usize = 64 * 1024;
 const USER_AGENT: &str = concat!("failover-agent/", env!("CARGO_PKG_VERSION"));
 
 /// Shared, pooled HTTP/1.1 clients for probes, one per scheme. Cheap to clone.
+///
+/// The HTTPS client (rustls config and connector) is built on the first HTTPS
+/// probe, once, and shared by every clone: an agent that probes no HTTPS endpoint
+/// never builds it (it costs about 1 MiB of resident memory).
 #[derive(Clone)]
 pub struct HttpProber {
     client: Client<HttpConnector, Empty<Bytes>>,
-    https: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    https: Arc<OnceLock<HttpsClient>>,
+    /// The clients of `probe.tls` settings; `None`: that setting's client could
+    /// not be made (logged once), and its probes fail with `tls_error`.
+    with_tls: Arc<Mutex<HashMap<ProbeTls, Option<HttpsClient>>>>,
 }
 
 impl Default for HttpProber {
@@ -29,37 +41,51 @@ impl Default for HttpProber {
     }
 }
 
+/// A pooling client builder: idle connections are kept for 30 s.
+pub(super) fn pooled() -> hyper_util::client::legacy::Builder {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_idle_timeout(Duration::from_secs(30))
+        .pool_timer(TokioTimer::new());
+    b
+}
+
+pub(super) fn connector() -> HttpConnector {
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.enforce_http(true);
+    conn
+}
+
 impl HttpProber {
+    /// The plain HTTP client; the HTTPS one waits for the first HTTPS probe.
     pub fn new() -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.enforce_http(true);
-        let pooled = || {
-            let mut b = Client::builder(TokioExecutor::new());
-            b.pool_idle_timeout(Duration::from_secs(30))
-                .pool_timer(TokioTimer::new());
-            b
-        };
-        let client = pooled().build(conn.clone());
-        conn.enforce_http(false);
-        crate::tls::install_crypto_provider();
-        let tls = crate::tls::any_certificate_config();
-        // The provider's safe defaults always build; without them HTTPS probes fail
-        // (as an error outcome), and plain HTTP is unaffected.
-        let tls = tls.unwrap_or_else(|_| {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        });
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(conn);
         HttpProber {
-            client,
-            https: pooled().build(https),
+            client: pooled().build(connector()),
+            https: Arc::default(),
+            with_tls: Arc::default(),
         }
+    }
+
+    /// The client for HTTPS probes with `tls` (the shared one when `None`);
+    /// `None` when that setting's client cannot be made.
+    fn https_for(&self, tls: Option<&ProbeTls>) -> Option<HttpsClient> {
+        let Some(tls) = tls else {
+            return Some(self.https.get_or_init(https_client).clone());
+        };
+        let mut clients = self.with_tls.lock();
+        if let Some(c) = clients.get(tls) {
+            return c.clone();
+        }
+        let client = client_for(tls)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot make the TLS client of a probe.tls setting; its probes fail with tls_error"))
+            .ok();
+        clients.insert(tls.clone(), client.clone());
+        client
+    }
+
+    /// Whether the HTTPS client has been built (by an HTTPS probe).
+    pub fn https_built(&self) -> bool {
+        self.https.get().is_some()
     }
 
     /// `GET uri`; passes if the status is expected and, when asked, the first
@@ -80,12 +106,16 @@ impl HttpProber {
             Err(_) => return done(ProbeOutcome::Error, None),
         };
         let sent = if uri.scheme_str() == Some("https") {
-            self.https.request(req).await
+            let Some(https) = self.https_for(spec.tls.as_ref()) else {
+                return done(ProbeOutcome::TlsError, None);
+            };
+            https.request(req).await
         } else {
             self.client.request(req).await
         };
         let resp = match sent {
             Ok(r) => r,
+            Err(e) if bad_certificate(&e) => return done(ProbeOutcome::TlsError, None),
             Err(e) if e.is_connect() => return done(ProbeOutcome::ConnectError, None),
             Err(_) => return done(ProbeOutcome::Error, None),
         };

@@ -23,7 +23,9 @@
 //! results reach the verdict store through a short critical section.
 
 pub mod fair;
+pub mod grpc;
 pub mod http;
+mod https;
 pub mod tcp;
 
 use crate::model::{ProbeOutcome, ProbeResult, Target};
@@ -64,12 +66,26 @@ pub struct Limits {
 /// (to their own timeout) holding only their app's slot and their address.
 pub const SLOT_HOLD: Duration = Duration::from_secs(1);
 
+/// The pooled clients of every probe kind, shared by all probes. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Probers {
+    pub http: http::HttpProber,
+    pub grpc: grpc::GrpcProber,
+}
+
+impl Probers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 /// Probes one target once, bounded by the spec's timeout.
-pub async fn probe_once(http: &http::HttpProber, target: &Target, spec: &ProbeSpec) -> ProbeResult {
+pub async fn probe_once(probers: &Probers, target: &Target, spec: &ProbeSpec) -> ProbeResult {
     let fut = async {
         match target {
-            Target::Http { uri, .. } => http.probe(uri, spec).await,
+            Target::Http { uri, .. } => probers.http.probe(uri, spec).await,
             Target::Tcp { addr } => tcp::probe(*addr).await,
+            Target::Grpc { addr } => probers.grpc.probe(*addr, spec).await,
         }
     };
     match tokio::time::timeout(spec.timeout, fut).await {
@@ -119,17 +135,17 @@ fn reschedule<T>(old: &[Job<T>], heap: &Heap, new: &[Job<T>], now: Instant) -> H
 }
 
 /// Runs the scheduler until `shutdown` is cancelled, probing the latest job set
-/// from `jobs` over HTTP and TCP and calling `on_result` with each finished probe
+/// from `jobs` over HTTP(S), TCP and gRPC and calling `on_result` with each finished probe
 /// (a probe started before a change still reports, with the job it was started for).
 pub async fn run<T, F>(jobs: watch::Receiver<JobSet<T>>, limits: Limits, on_result: F, shutdown: CancellationToken)
 where
     T: Send + Sync + 'static,
     F: FnMut(&Job<T>, ProbeResult),
 {
-    let http = http::HttpProber::new();
+    let probers = Probers::new();
     let probe = move |job: &Job<T>| {
-        let (http, target, spec) = (http.clone(), job.target.clone(), job.spec.clone());
-        async move { probe_once(&http, &target, &spec).await }
+        let (probers, target, spec) = (probers.clone(), job.target.clone(), job.spec.clone());
+        async move { probe_once(&probers, &target, &spec).await }
     };
     run_with(jobs, limits, probe, on_result, shutdown).await
 }

@@ -23,6 +23,8 @@ fn spec(interval: Duration, timeout: Duration) -> Arc<ProbeSpec> {
         timeout,
         expected_status: None,
         body_contains: None,
+        grpc_service: None,
+        tls: None,
     })
 }
 

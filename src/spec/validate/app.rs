@@ -23,6 +23,7 @@ pub(super) fn validate(at: &str, app: FileApp, region: &str, errs: &mut Vec<Stri
         }
     }
     let targets = endpoints(at, &app, errs);
+    tls(at, &app, &probe, &targets, errs);
     if errs.len() > before {
         return None;
     }
@@ -39,6 +40,28 @@ pub(super) fn validate(at: &str, app: FileApp, region: &str, errs: &mut Vec<Stri
         target_groups,
         route53,
     })
+}
+
+/// `probe.tls`: only for `https://` endpoints, and its `caFile` (any path: the
+/// operator's own file) is read now, so a missing or bad file stops the agent at
+/// start-up naming the key.
+fn tls(at: &str, app: &FileApp, probe: &super::ProbeSpec, targets: &[Target], errs: &mut Vec<String>) {
+    if app.probe.tls.is_none() {
+        return;
+    }
+    let https = targets
+        .iter()
+        .any(|t| matches!(t, Target::Http { uri, .. } if uri.scheme_str() == Some("https")));
+    if !https {
+        errs.push(format!(
+            "{at}.probe.tls: is for https:// endpoints and the app has none; remove it or list the endpoints as https://IP:PORT/path"
+        ));
+    }
+    if let Some(path) = probe.tls.as_ref().and_then(|t| t.ca_file.as_deref()) {
+        if let Err(e) = crate::tls::load_ca(path) {
+            errs.push(format!("{at}.probe.tls.caFile: {e}"));
+        }
+    }
 }
 
 /// Checks `name` and `namespace`; returns the namespace (default `static`).
@@ -63,7 +86,8 @@ fn names(at: &str, app: &FileApp, errs: &mut Vec<String>) -> String {
 fn endpoints(at: &str, app: &FileApp, errs: &mut Vec<String>) -> Vec<Target> {
     if app.endpoints.is_empty() {
         errs.push(format!(
-            "{at}.endpoints: is empty; list the app's pods as http://IP:PORT/path, https://IP:PORT/path or tcp://IP:PORT"
+            "{at}.endpoints: is empty; list the app's pods as {}",
+            super::super::endpoint::FORMS
         ));
     }
     let mut targets = Vec::with_capacity(app.endpoints.len());
@@ -75,6 +99,11 @@ fn endpoints(at: &str, app: &FileApp, errs: &mut Vec<String>) -> Vec<Target> {
             Ok(t) => targets.push(t),
             Err(why) => errs.push(format!("{at}.endpoints[{j}]: `{}` {why}", ep.escape_debug())),
         }
+    }
+    if app.probe.grpc_service.is_some() && !targets.iter().any(|t| matches!(t, Target::Grpc { .. })) {
+        errs.push(format!(
+            "{at}.probe.grpcService: is for grpc://IP:PORT endpoints and the app has none; remove it or list the endpoints as grpc://IP:PORT"
+        ));
     }
     targets
 }

@@ -9,9 +9,11 @@
 mod app;
 mod policy;
 mod probe;
+mod probe_tls;
 
 pub(crate) use policy::probe_and_policy;
 pub use probe::ProbeSpec;
+pub use probe_tls::ProbeTls;
 
 use super::{Error, FileConfig, Result, DEFAULT_ADMIN_LISTEN, DEFAULT_HEALTH_LISTEN};
 use crate::model::{AppKey, OverrideMode, Target};

@@ -2,6 +2,7 @@
 
 use super::super::keys::ProbeKeys;
 use super::super::numbers::{finite_secs, problem, show};
+use super::probe_tls::ProbeTls;
 use std::time::Duration;
 
 /// How an app's endpoints are probed.
@@ -15,6 +16,10 @@ pub struct ProbeSpec {
     /// Passing status codes; `None` means any 2xx or 3xx.
     pub expected_status: Option<Vec<u16>>,
     pub body_contains: Option<String>,
+    /// gRPC probes: the service asked about; `None` means the server's overall health.
+    pub grpc_service: Option<String>,
+    /// HTTPS probes: certificate checks; `None` means any certificate (the kubelet's way).
+    pub tls: Option<ProbeTls>,
 }
 
 impl ProbeSpec {
@@ -75,16 +80,37 @@ pub(super) fn validate(at: &str, p: &ProbeKeys, errs: &mut Vec<String>) -> Check
             "{at}.probe.bodyContains: must be 1 to 1024 bytes; remove it to skip the body check"
         ));
     }
+    if let Some(service) = &p.grpc_service {
+        grpc_service(at, service, errs);
+    }
+    let tls = p.tls.as_ref().and_then(|t| super::probe_tls::validate(at, t, errs));
     let spec = ProbeSpec {
         interval: interval.unwrap_or(Duration::from_secs(2)),
         timeout: timeout.unwrap_or(Duration::from_secs(1)),
         expected_status: p.expected_status.clone(),
         body_contains: p.body_contains.clone(),
+        grpc_service: p.grpc_service.clone(),
+        tls,
     };
     Checked {
         spec,
         interval,
         timeout,
+    }
+}
+
+/// `grpcService`: a gRPC service name, 1 to 256 printable ASCII characters
+/// without spaces (such as `grpc.health.v1.Health` or `payments.v1.Ledger`).
+fn grpc_service(at: &str, service: &str, errs: &mut Vec<String>) {
+    if service.is_empty() {
+        errs.push(format!(
+            "{at}.probe.grpcService: is empty; remove it to check the server's overall health"
+        ));
+    } else if service.len() > 256 || !service.bytes().all(|b| b.is_ascii_graphic()) {
+        errs.push(format!(
+            "{at}.probe.grpcService: `{}` must be a gRPC service name of 1 to 256 printable ASCII characters without spaces, such as payments.v1.Ledger",
+            service.escape_debug()
+        ));
     }
 }
 
@@ -111,3 +137,7 @@ fn timeout(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod tests;
