@@ -52,7 +52,7 @@ fn agent(f: &Fixture, region: &str, role: &str) -> AgentProcess {
 }
 
 /// Where `agent` says app1's answers all go, if to one record.
-async fn answered(agent: &AgentProcess) -> Option<String> {
+pub(crate) async fn answered(agent: &AgentProcess) -> Option<String> {
     let dns = &agent.app("app1").await["dns"];
     let shares = dns["shares"].as_object()?;
     shares
@@ -61,9 +61,10 @@ async fn answered(agent: &AgentProcess) -> Option<String> {
         .map(|(id, _)| id.clone())
 }
 
-async fn until(what: &str, f: impl AsyncFn() -> bool) {
+/// Waits (up to 90 s) until `f` holds, else fails naming `what`.
+pub(crate) async fn until(what: &str, f: impl AsyncFn() -> bool) {
     assert!(
-        wait_until(Duration::from_secs(60), || f()).await.is_some(),
+        wait_until(Duration::from_secs(90), || f()).await.is_some(),
         "timed out waiting until {what}"
     );
 }

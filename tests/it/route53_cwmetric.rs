@@ -3,8 +3,9 @@
 //! verdict, its alarm follows, the check follows the alarm, and the failover
 //! record's answer moves; `plan` shows the alarm and the check, and GC collects both.
 
+use crate::dns_view::{answered, until};
 use crate::route53::{fixture, Fixture};
-use crate::support::{wait_until, AgentProcess};
+use crate::support::AgentProcess;
 use failover_agent::cli::demo::pod::{Mode, Pod};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -39,23 +40,6 @@ fn agent(f: &Fixture, region: &str, yaml: &str) -> AgentProcess {
     let path = f.dir.path().join(format!("{region}.yaml"));
     std::fs::write(&path, yaml).unwrap();
     AgentProcess::start(&["--config".as_ref(), path.as_os_str()], &f.moto.env(), "warn")
-}
-
-/// Where `agent` says app1's answers all go, if to one record.
-async fn answered(agent: &AgentProcess) -> Option<String> {
-    let dns = &agent.app("app1").await["dns"];
-    let shares = dns["shares"].as_object()?;
-    shares
-        .iter()
-        .find(|(_, s)| s.as_f64() == Some(1.0))
-        .map(|(id, _)| id.clone())
-}
-
-async fn until(what: &str, f: impl AsyncFn() -> bool) {
-    assert!(
-        wait_until(Duration::from_secs(90), || f()).await.is_some(),
-        "timed out waiting until {what}"
-    );
 }
 
 /// The launcher's alarm states, `region/name` -> state.

@@ -6,7 +6,6 @@ use super::objects::{app_tag, fnv, CheckConfig, DesiredApp, Owner};
 use super::objects::{TAG_APP, TAG_CLUSTER, TAG_INCARNATION};
 use crate::model::AppKey;
 use crate::spec::route53::metric::MetricCheck;
-use crate::spec::route53::Protocol;
 
 /// `failover-agent-<8 hex of the cluster ID>-`: this cluster's alarms (a hash, so
 /// that no cluster's prefix is another's, and names stay short).
@@ -42,20 +41,11 @@ pub fn desired_alarm(owner: &Owner, app: &DesiredApp, m: &MetricCheck) -> AlarmC
 
 /// The `CLOUDWATCH_METRIC` check `app` wants: on its alarm, no endpoint.
 pub(super) fn metric_check(owner: &Owner, app: &DesiredApp, m: &MetricCheck) -> CheckConfig {
-    CheckConfig {
-        protocol: Protocol::Http,
-        fqdn: String::new(),
-        port: 0,
-        path: String::new(),
-        search_string: None,
-        interval: 0,
-        failure_threshold: 0,
-        alarm: Some(AlarmRef {
-            region: m.region.clone(),
-            name: alarm_name(&owner.cluster_id, &app.key),
-            insufficient_data: m.insufficient_data,
-        }),
-    }
+    CheckConfig::on_alarm(AlarmRef {
+        region: m.region.clone(),
+        name: alarm_name(&owner.cluster_id, &app.key),
+        insufficient_data: m.insufficient_data,
+    })
 }
 
 /// The tags of `app`'s alarm: the checks' ownership tags, and a readable `Name`.

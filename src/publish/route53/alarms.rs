@@ -14,8 +14,10 @@
 pub(super) use super::alarm_names::metric_check;
 pub use super::alarm_names::{alarm_name, alarm_prefix, alarm_tags, desired_alarm};
 pub(super) use super::alarms_plan::plan_alarms;
+use super::objects::CheckConfig;
 use crate::model::AppKey;
 use crate::spec::route53::metric::InsufficientData;
+use crate::spec::route53::Protocol;
 use serde::Serialize;
 use std::fmt;
 
@@ -40,6 +42,23 @@ pub struct AlarmRef {
     pub name: String,
     /// The check's status while the alarm has too little data.
     pub insufficient_data: InsufficientData,
+}
+
+impl CheckConfig {
+    /// A `CLOUDWATCH_METRIC` check on `alarm`: it calls no endpoint, so every HTTP
+    /// field is empty (and never compared: [`CheckConfig::type_name`] tells them apart).
+    pub fn on_alarm(alarm: AlarmRef) -> CheckConfig {
+        CheckConfig {
+            protocol: Protocol::Http,
+            fqdn: String::new(),
+            port: 0,
+            path: String::new(),
+            search_string: None,
+            interval: 0,
+            failure_threshold: 0,
+            alarm: Some(alarm),
+        }
+    }
 }
 
 impl fmt::Display for AlarmRef {

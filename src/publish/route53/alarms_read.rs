@@ -9,7 +9,6 @@ use super::alarms_io::{THRESHOLD, TREAT_MISSING};
 use super::objects::{Actual, CheckConfig, DesiredApp};
 use crate::aws::{Api, CallError, Caller};
 use crate::spec::route53::metric::InsufficientData;
-use crate::spec::route53::Protocol;
 use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, MetricAlarm, Statistic};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_route53::types::HealthCheckConfig;
@@ -115,18 +114,9 @@ pub(super) fn metric_config(h: &HealthCheckConfig) -> Option<CheckConfig> {
         .insufficient_data_health_status()
         .and_then(|s| InsufficientData::parse(s.as_str()))
         .unwrap_or(InsufficientData::LastKnownStatus);
-    Some(CheckConfig {
-        protocol: Protocol::Http,
-        fqdn: String::new(),
-        port: 0,
-        path: String::new(),
-        search_string: None,
-        interval: 0,
-        failure_threshold: 0,
-        alarm: Some(AlarmRef {
-            region: a.region().as_str().to_owned(),
-            name: a.name().to_owned(),
-            insufficient_data: insufficient,
-        }),
-    })
+    Some(CheckConfig::on_alarm(AlarmRef {
+        region: a.region().as_str().to_owned(),
+        name: a.name().to_owned(),
+        insufficient_data: insufficient,
+    }))
 }
