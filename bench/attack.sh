@@ -18,7 +18,9 @@ OUT=bench/out/attack
 mkdir -p "$OUT"
 for t in nginx taskset; do command -v "$t" >/dev/null || { echo "missing $t: run bash bench/setup.sh" >&2; exit 1; }; done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-cargo build --release --quiet --bin failover-agent --example attack
+# Two builds, so the dev-dependencies' features stay out of the agent (see run.sh).
+cargo build --release --quiet --bin failover-agent
+cargo build --release --quiet --example attack
 BIN=${BIN:-target/release/failover-agent}
 ATTACK=target/release/examples/attack
 

@@ -20,7 +20,10 @@ TICK=$(getconf CLK_TCK)
 for t in wrk hey nginx prometheus-blackbox-exporter taskset; do
   command -v "$t" >/dev/null || { echo "missing $t: run bash bench/setup.sh" >&2; exit 1; }
 done
-cargo build --release --quiet --bin failover-agent --example loadgen --example probe_targets
+# Two builds: examples pull in dev-dependencies, whose features (tokio's test-util,
+# tonic's server) would otherwise be unified into the agent measured here.
+cargo build --release --quiet --bin failover-agent
+cargo build --release --quiet --example loadgen --example probe_targets
 BIN=target/release/failover-agent
 
 PIDS=()
